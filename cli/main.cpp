@@ -1,0 +1,87 @@
+// aetl / afetch entry point: one binary, dispatching on its name.
+#include <curl/curl.h>
+
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/errors.h"
+#include "cli/exit_codes.h"
+#include "cli/logging.h"
+#include "commands/command_table.h"
+#include "commands/fetch_command.h"
+
+namespace {
+
+std::string program_name(const char* argv0) {
+  const char* slash = std::strrchr(argv0, '/');
+  return slash ? slash + 1 : argv0;
+}
+
+struct GlobalFlags {
+  std::string log_level = "info";
+  std::string log_format = "text";
+};
+
+void add_global_flags(CLI::App& app, GlobalFlags& g) {
+  app.set_version_flag("--version", std::string(AETL_VERSION));
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+  app.add_option("--log-format", g.log_format, "text or json")->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe shows up as EPIPE and ends the run quietly
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  const std::string prog = program_name(argc > 0 ? argv[0] : "aetl");
+  const bool as_afetch = prog.rfind("afetch", 0) == 0;
+
+  CLI::App app(as_afetch ? "afetch: fetch many URLs concurrently; one JSON line per URL"
+                         : "aetl: asynchronous scraping and ETL pipelines",
+               as_afetch ? "afetch" : "aetl");
+  GlobalFlags globals;
+  add_global_flags(app, globals);
+  std::function<aetl::ExitCode()> run;
+  if (as_afetch) {
+    run = aetl::setup_fetch_command(app);
+  } else {
+    for (const auto& row : aetl::command_table()) {
+      CLI::App* sub = app.add_subcommand(row.name, row.summary);
+      GlobalFlags* g = &globals;
+      sub->add_option("--log-level", g->log_level, "trace, debug, info, warn, error or off");
+      sub->add_option("--log-format", g->log_format, "text or json");
+      auto runner = row.setup(*sub);
+      sub->callback([&run, runner] { run = runner; });
+    }
+    app.require_subcommand(1);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    aetl::logging::print_line(prog + ": " + e.what() + " (see " + prog + " --help)");
+    return static_cast<int>(aetl::ExitCode::usage);
+  }
+
+  int status;
+  try {
+    if (globals.log_format != "text" && globals.log_format != "json")
+      throw aetl::UsageError("--log-format: expected text or json, got '" + globals.log_format + "'");
+    aetl::logging::setup(prog, globals.log_level,
+                         globals.log_format == "json" ? aetl::logging::Format::json : aetl::logging::Format::text);
+    status = static_cast<int>(run());
+  } catch (const aetl::UsageError& e) {
+    aetl::logging::print_line(prog + ": " + e.what());
+    status = static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    aetl::logging::print_line(prog + ": error: " + e.what());
+    status = static_cast<int>(aetl::ExitCode::failures);
+  }
+  curl_global_cleanup();
+  return status;
+}

@@ -1,0 +1,34 @@
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <asio/io_context.hpp>
+
+namespace aetl {
+
+struct FetchStats;
+
+/// Renders one status line for a fetch run at stderr, redrawn a few times a second:
+/// done/total (when known), percentage, rate, in flight, errors, ETA. Only meant
+/// to be started when stderr is a terminal; log lines clear it before printing.
+class ProgressDisplay {
+ public:
+  ProgressDisplay(asio::io_context& io, const FetchStats& stats, bool color);
+  ~ProgressDisplay();
+  void start();
+  /// Stops redrawing and erases the line.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The summary lines printed at the end of a fetch run (not coloured).
+std::string fetch_summary(const FetchStats& stats, std::chrono::duration<double> elapsed);
+
+/// "1:02:03", "4:05" or "12s".
+std::string format_eta(double seconds);
+
+}  // namespace aetl

@@ -1,0 +1,297 @@
+#include "commands/fetch_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/errors.h"
+#include "cli/logging.h"
+#include "cli/progress.h"
+#include "pipeline/blocking_pool.h"
+#include "pipeline/duration.h"
+#include "pipeline/engine.h"
+#include "pipeline/http/http_client.h"
+#include "pipeline/shutdown.h"
+#include "pipeline/sources/input_files.h"
+#include "pipeline/sources/lines_source.h"
+#include "pipeline/stages/body_store.h"
+#include "pipeline/stages/fetch_stage.h"
+#include "pipeline/stages/fetch_state.h"
+#include "sinks/jsonl_sink.h"
+
+namespace aetl {
+namespace {
+
+/// The flags as typed; converted and checked by build().
+struct FetchFlags {
+  std::vector<std::string> inputs;
+  size_t concurrency = 32;
+  size_t per_host = 0;
+  std::string rate;
+  int retry = 2;
+  std::string retry_backoff = "250ms..30s";
+  bool ordered = false;
+  std::string out_dir;
+  std::string output = "-";
+  bool append = false;
+  std::string body = "none";
+  std::string state;
+  std::string method;
+  std::vector<std::string> headers;
+  std::optional<std::string> data;
+  std::string user_agent = std::string("afetch/") + AETL_VERSION;
+  std::string connect_timeout = "10s";
+  std::string timeout = "0";
+  std::string low_speed_time = "30s";
+  std::string max_bytes;
+  long max_redirects = 10;
+  bool insecure = false;
+  std::string cacert;
+  std::string deadline;
+  std::string grace = "5s";
+  std::string max_line = "16MiB";
+  bool quiet = false;
+  bool no_progress = false;
+};
+
+Millis duration_flag(const std::string& flag, const std::string& text) {
+  auto d = parse_duration(text);
+  if (!d) throw UsageError(flag + ": invalid duration '" + text + "' (examples: 250ms, 10s, 2m)");
+  return *d;
+}
+
+int64_t size_flag(const std::string& flag, const std::string& text) {
+  auto s = parse_size(text);
+  if (!s || *s <= 0) throw UsageError(flag + ": invalid size '" + text + "' (examples: 512k, 10MiB, 1G)");
+  return *s;
+}
+
+std::string read_data_flag(const std::string& data) {
+  if (data.empty() || data[0] != '@') return data;
+  std::string path = data.substr(1);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("--data: " + path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Counts the request lines of regular-file inputs, for the progress display's total.
+uint64_t count_request_lines(const std::vector<InputFile>& inputs) {
+  uint64_t count = 0;
+  std::vector<char> buf(1 << 20);
+  for (const auto& in : inputs) {
+    int fd = ::dup(in.fd);
+    if (fd < 0) continue;
+    off_t offset = 0;
+    bool at_line_start = true, counted_line = false;
+    for (;;) {
+      ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
+      if (n <= 0) break;
+      offset += n;
+      for (ssize_t i = 0; i < n; ++i) {
+        char c = buf[static_cast<size_t>(i)];
+        if (c == '\n') {
+          at_line_start = true;
+          counted_line = false;
+        } else if (at_line_start && !counted_line && c != ' ' && c != '\t' && c != '\r') {
+          if (c != '#') ++count;
+          counted_line = true;
+          at_line_start = false;
+        }
+      }
+    }
+    ::close(fd);
+  }
+  return count;
+}
+
+ExitCode run_fetch(const FetchFlags& f) {
+  // --- check and convert every flag before anything starts
+  if (f.concurrency == 0) throw UsageError("--concurrency must be at least 1");
+  if (f.retry < 0) throw UsageError("--retry must be 0 or more");
+  if (f.append && f.output == "-") throw UsageError("--append needs --output FILE");
+  FetchStageOptions stage_options;
+  stage_options.concurrency = f.concurrency;
+  stage_options.per_host = f.per_host;
+  if (!f.rate.empty()) {
+    auto r = parse_rate(f.rate);
+    if (!r) throw UsageError("--rate: invalid rate '" + f.rate + "' (examples: 50/s, 600/m)");
+    stage_options.rate = *r;
+  }
+  auto backoff = parse_duration_range(f.retry_backoff);
+  if (!backoff) throw UsageError("--retry-backoff: expected MIN..MAX such as 250ms..30s, got '" + f.retry_backoff + "'");
+  stage_options.retry = RetryPolicy{f.retry, backoff->first, backoff->second};
+  stage_options.ordered = f.ordered;
+  if (f.body == "none") stage_options.body_mode = BodyMode::none;
+  else if (f.body == "text") stage_options.body_mode = BodyMode::text;
+  else if (f.body == "json") stage_options.body_mode = BodyMode::json;
+  else throw UsageError("--body: expected none, text or json, got '" + f.body + "'");
+  stage_options.insecure = f.insecure;
+
+  RequestDefaults& defaults = stage_options.defaults;
+  if (!f.method.empty()) {
+    if (auto e = check_method(f.method); !e.empty()) throw UsageError("--method: " + e);
+    defaults.method = f.method;
+  }
+  for (const auto& h : f.headers) {
+    if (auto e = check_header(h); !e.empty()) throw UsageError("--header '" + h + "': " + e);
+    defaults.headers.push_back(h);
+  }
+  if (f.data) {
+    defaults.body = read_data_flag(*f.data);
+    if (f.method.empty()) defaults.method = "POST";
+  }
+
+  HttpClientOptions http;
+  http.connect_timeout_ms = static_cast<long>(duration_flag("--connect-timeout", f.connect_timeout).count());
+  http.timeout_ms = static_cast<long>(duration_flag("--timeout", f.timeout).count());
+  http.low_speed_time_s =
+      static_cast<long>((duration_flag("--low-speed-time", f.low_speed_time).count() + 999) / 1000);
+  if (!f.max_bytes.empty()) http.max_bytes = size_flag("--max-bytes", f.max_bytes);
+  else if (stage_options.body_mode != BodyMode::none) http.max_bytes = 64ll << 20;  // bodies held in memory
+  http.max_redirects = f.max_redirects;
+  http.insecure = f.insecure;
+  if (!f.cacert.empty()) {
+    if (::access(f.cacert.c_str(), R_OK) != 0) throw UsageError("--cacert: " + f.cacert + ": cannot read");
+    http.cacert = f.cacert;
+  }
+  http.user_agent = f.user_agent;
+  size_t max_line = static_cast<size_t>(size_flag("--max-line", f.max_line));
+  Millis grace = duration_flag("--grace", f.grace);
+  std::optional<Millis> deadline;
+  if (!f.deadline.empty()) deadline = duration_flag("--deadline", f.deadline);
+
+  // --- open everything that can fail up front
+  std::vector<InputFile> inputs = open_inputs(f.inputs);
+  struct CloseInputs {
+    std::vector<InputFile>& v;
+    ~CloseInputs() { close_inputs(v); }
+  } close_guard{inputs};
+
+  asio::io_context io(1);
+  BlockingPool pool(4);
+  RunControl control(io.get_executor());
+  StageContext ctx{io, pool, control, {}};
+  for (const auto& in : inputs) ctx.input_names.push_back(in.name);
+
+  std::unique_ptr<FetchState> state;
+  if (!f.state.empty()) state = std::make_unique<FetchState>(f.state);
+  std::unique_ptr<BodyStore> store;
+  if (!f.out_dir.empty()) store = std::make_unique<BodyStore>(f.out_dir, io, pool, state != nullptr);
+  if (f.insecure) spdlog::warn("--insecure: TLS certificates are not verified");
+
+  HttpClient client(io, http);
+  control.on_abort([&client] { client.abort_all(); });
+
+  FetchStats stats;
+  LinesSource source(ctx, inputs, max_line);
+  FetchStage stage(ctx, stage_options, client, store.get(), state.get(), stats);
+  JsonlSink sink(ctx, f.output, f.append, state != nullptr);
+
+  bool show_progress = !f.quiet && !f.no_progress && logging::stderr_is_terminal();
+  ProgressDisplay progress(io, stats, logging::color_allowed());
+  if (show_progress) {
+    bool countable = true;
+    for (const auto& in : inputs) countable = countable && in.regular;
+    if (countable) {
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            auto job = [&inputs] { return count_request_lines(inputs); };
+            uint64_t total = co_await run_blocking(pool.pool(), job);
+            stats.total = total;
+            stats.total_known = true;
+          },
+          asio::detached);
+    }
+    progress.start();
+  }
+
+  control.watch_signals(grace);
+  if (deadline) control.set_deadline(*deadline);
+
+  auto started = std::chrono::steady_clock::now();
+  std::exception_ptr failure;
+  bool closed_early = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::vector<Stage*> stages{&stage};
+        closed_early = co_await run_pipeline(ctx, source, stages, sink, state.get());
+      },
+      [&](std::exception_ptr e) {
+        failure = e;
+        control.finish();
+        progress.stop();
+        io.stop();
+      });
+  io.run();
+  progress.stop();
+  if (failure) std::rethrow_exception(failure);
+
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  if (!f.quiet && !closed_early) logging::print_line(fetch_summary(stats, elapsed));
+
+  if (closed_early) return ExitCode::ok;
+  ExitCode code = ExitCode::ok;
+  if (stats.failed > 0) code = worst(code, ExitCode::failures);
+  if (stats.input_errors > 0) code = worst(code, ExitCode::usage);
+  switch (control.reason()) {
+    case StopReason::signal: code = worst(code, ExitCode::interrupted); break;
+    case StopReason::deadline: code = worst(code, ExitCode::failures); break;
+    default: break;
+  }
+  return code;
+}
+
+}  // namespace
+
+std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
+  auto f = std::make_shared<FetchFlags>();
+  app.add_option("inputs", f->inputs, "Files of URLs or JSON request objects, one per line; '-' or none: stdin");
+  app.add_option("-j,--concurrency", f->concurrency, "Transfers in flight at most")->capture_default_str();
+  app.add_option("--per-host", f->per_host, "Transfers in flight per host:port at most (0: no extra limit)")
+      ->capture_default_str();
+  app.add_option("--rate", f->rate, "Start at most this many requests, e.g. 50/s, 600/m");
+  app.add_option("--retry", f->retry, "Retries after the first attempt (connection errors, timeouts, 429, 5xx)")
+      ->capture_default_str();
+  app.add_option("--retry-backoff", f->retry_backoff, "Backoff bounds MIN..MAX (full jitter; Retry-After honoured up to MAX)")
+      ->capture_default_str();
+  app.add_flag("--ordered", f->ordered, "Write results in input order (default: as they complete)");
+  app.add_option("-o,--out-dir", f->out_dir, "Save response bodies of 2xx responses under DIR (never overwriting)");
+  app.add_option("--output", f->output, "Write result lines to FILE instead of stdout");
+  app.add_flag("--append", f->append, "Append to --output FILE instead of truncating it");
+  app.add_option("--body", f->body, "Embed the body in the result: none, text or json")->capture_default_str();
+  app.add_option("--state", f->state, "SQLite file recording finished URLs; a rerun skips them");
+  app.add_option("-X,--method", f->method, "HTTP method for URL lines (default GET, POST with --data)");
+  app.add_option("-H,--header", f->headers, "Extra header 'Name: value' (repeatable)");
+  app.add_option("-d,--data", f->data, "Request body for URL lines (@FILE reads a file)");
+  app.add_option("-A,--user-agent", f->user_agent, "User-Agent header")->capture_default_str();
+  app.add_option("--connect-timeout", f->connect_timeout, "Connect timeout per attempt")->capture_default_str();
+  app.add_option("--timeout", f->timeout, "Whole-transfer timeout per attempt (0: none)")->capture_default_str();
+  app.add_option("--low-speed-time", f->low_speed_time, "Abort a transfer that moves no data for this long (0: off)")
+      ->capture_default_str();
+  app.add_option("--max-bytes", f->max_bytes, "Abort a body larger than SIZE (default: none; 64MiB with --body)");
+  app.add_option("--max-redirects", f->max_redirects, "Redirects followed at most")->capture_default_str();
+  app.add_flag("-k,--insecure", f->insecure, "Do not verify TLS certificates (marked in every result line)");
+  app.add_option("--cacert", f->cacert, "Trust the CA certificates in FILE (PEM)");
+  app.add_option("--deadline", f->deadline, "Stop the whole run after this long (exit 1)");
+  app.add_option("--grace", f->grace, "After SIGINT/SIGTERM, let work in flight finish this long")->capture_default_str();
+  app.add_option("--max-line", f->max_line, "Longest input line accepted")->capture_default_str();
+  app.add_flag("-q,--quiet", f->quiet, "No progress display and no summary");
+  app.add_flag("--no-progress", f->no_progress, "No progress display (the summary is still printed)");
+  return [f] { return run_fetch(*f); };
+}
+
+}  // namespace aetl

@@ -1,0 +1,54 @@
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "pipeline/channel.h"
+#include "pipeline/stage_context.h"
+
+namespace aetl {
+
+/// Produces batches until its input ends or the run stops; then sends the end marker.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual asio::awaitable<void> run(BatchChannel& out) = 0;
+};
+
+/// Turns batches into batches; forwards the end marker once its input ended and
+/// its own work is done. Keeps reading (and discarding) input after a stop, so
+/// the stages before it can finish.
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) = 0;
+};
+
+/// Where records end up. The engine does the batching; a sink only opens, writes
+/// a batch durably, and closes.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual asio::awaitable<void> open() = 0;
+  /// Returns false when the destination has gone away for good (a closed pipe):
+  /// the run then stops quietly. Throws on a real error.
+  virtual asio::awaitable<bool> write(const Batch& batch) = 0;
+  virtual asio::awaitable<void> close() = 0;
+};
+
+/// Told about every batch once the sink has made it durable (checkpoints, resume state).
+class CommitListener {
+ public:
+  virtual ~CommitListener() = default;
+  virtual asio::awaitable<void> committed(const Batch& batch) = 0;
+};
+
+/// Runs source → stages → sink on the context's loop, joined by bounded channels
+/// of `channel_capacity` batches. Every part is awaited; the first exception stops
+/// and aborts the run, closes the channels, and is rethrown once all parts ended.
+/// Returns true if the sink's destination closed early (quiet stop).
+asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std::vector<Stage*>& stages,
+                                   Sink& sink, CommitListener* listener, size_t channel_capacity = 4);
+
+}  // namespace aetl

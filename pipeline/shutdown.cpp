@@ -1,0 +1,92 @@
+#include "pipeline/shutdown.h"
+
+#include <csignal>
+
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace aetl {
+
+RunControl::RunControl(asio::any_io_executor ex)
+    : ex_(ex),
+      signals_(ex),
+      grace_timer_(ex),
+      deadline_timer_(ex),
+      abort_wait_(ex, asio::steady_timer::time_point::max()) {}
+
+void RunControl::request_stop(StopReason reason) {
+  if (stopping_.exchange(true)) return;
+  reason_ = reason;
+  auto hooks = std::move(stop_hooks_);
+  for (auto& hook : hooks) hook();
+}
+
+void RunControl::request_abort() {
+  request_stop(StopReason::error);
+  if (aborted_.exchange(true)) return;
+  abort_wait_.cancel();
+  auto hooks = std::move(abort_hooks_);
+  for (auto& hook : hooks) hook();
+}
+
+asio::awaitable<void> RunControl::wait_abort() {
+  if (aborted()) co_return;
+  asio::error_code ec;
+  co_await abort_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+void RunControl::watch_signals(std::chrono::milliseconds grace) {
+  grace_ = grace;
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  watching_signals_ = true;
+  arm_signal_wait();
+}
+
+void RunControl::arm_signal_wait() {
+  signals_.async_wait([this](const asio::error_code& ec, int signo) {
+    if (ec) return;
+    if (!stopping()) {
+      spdlog::warn("{}: stopping; finishing work in flight (up to {} ms; again to abort)",
+                   signo == SIGINT ? "interrupted" : "terminated", grace_.count());
+      request_stop(StopReason::signal);
+      grace_timer_.expires_after(grace_);
+      grace_timer_.async_wait([this](const asio::error_code& e) {
+        if (e) return;
+        spdlog::warn("grace period over: aborting work in flight");
+        request_abort();
+      });
+    } else {
+      if (reason_ != StopReason::signal) reason_ = StopReason::signal;
+      if (!aborted()) spdlog::warn("second signal: aborting work in flight");
+      request_abort();
+      reason_ = StopReason::signal;
+    }
+    arm_signal_wait();
+  });
+}
+
+void RunControl::set_deadline(std::chrono::milliseconds limit) {
+  deadline_timer_.expires_after(limit);
+  deadline_timer_.async_wait([this, limit](const asio::error_code& ec) {
+    if (ec) return;
+    spdlog::warn("deadline of {} ms reached: stopping", limit.count());
+    request_stop(StopReason::deadline);
+    request_abort();
+  });
+}
+
+void RunControl::finish() {
+  if (watching_signals_) {
+    asio::error_code ec;
+    signals_.cancel(ec);
+    signals_.clear(ec);
+    watching_signals_ = false;
+  }
+  grace_timer_.cancel();
+  deadline_timer_.cancel();
+  abort_wait_.cancel();
+}
+
+}  // namespace aetl

@@ -1,0 +1,35 @@
+#include "pipeline/sources/lines_source.h"
+
+#include "pipeline/shutdown.h"
+#include "pipeline/sources/line_reader.h"
+
+namespace aetl {
+
+LinesSource::LinesSource(StageContext& ctx, const std::vector<InputFile>& inputs, size_t max_line)
+    : ctx_(ctx), inputs_(inputs), max_line_(max_line) {}
+
+asio::awaitable<void> LinesSource::run(BatchChannel& out) {
+  std::vector<Line> lines;
+  for (uint32_t source = 0; source < inputs_.size() && !ctx_.control.stopping(); ++source) {
+    LineReader reader(ctx_.pool, ctx_.control, inputs_[source], max_line_);
+    uint64_t counted = 0;
+    while (co_await reader.next(lines)) {
+      Batch batch;
+      batch.reserve(lines.size());
+      for (auto& line : lines) {
+        Record r;
+        r.data = std::move(line.text);
+        r.pos = Position{source, line.number, line.end_offset};
+        if (line.too_long) r.outcome = Outcome::input_error;
+        batch.push_back(std::move(r));
+      }
+      lines.clear();
+      bytes_read_ += reader.bytes_read() - counted;
+      counted = reader.bytes_read();
+      co_await send_batch(out, std::move(batch));
+    }
+  }
+  co_await send_batch(out, Batch{});
+}
+
+}  // namespace aetl

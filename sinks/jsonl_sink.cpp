@@ -1,0 +1,79 @@
+#include "sinks/jsonl_sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "cli/errors.h"
+#include "pipeline/blocking_pool.h"
+
+namespace aetl {
+
+JsonlSink::JsonlSink(StageContext& ctx, std::string path, bool append, bool durable)
+    : ctx_(ctx), path_(std::move(path)), append_(append), durable_(durable) {}
+
+JsonlSink::~JsonlSink() {
+  if (fd_ > STDOUT_FILENO) ::close(fd_);
+}
+
+asio::awaitable<void> JsonlSink::open() {
+  if (path_ == "-") {
+    fd_ = STDOUT_FILENO;
+    co_return;
+  }
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append_ ? O_APPEND : O_TRUNC);
+  std::string path = path_;
+  auto job = [path, flags] { return ::open(path.c_str(), flags, 0666); };
+  int fd = co_await run_blocking(ctx_.pool.pool(), job);
+  if (fd < 0) throw UsageError(path_ + ": " + std::strerror(errno));
+  fd_ = fd;
+}
+
+asio::awaitable<bool> JsonlSink::write(const Batch& batch) {
+  std::string buffer;
+  size_t total = 0;
+  for (const auto& r : batch) total += r.data.size() + 1;
+  buffer.reserve(total);
+  for (const auto& r : batch) {
+    buffer += r.data;
+    buffer += '\n';
+  }
+  int fd = fd_;
+  bool sync = durable_ && fsync_supported_;
+  // 0 written, -1 closed pipe, else errno
+  auto job = [fd, sync, buffer = std::move(buffer)]() -> int {
+    const char* p = buffer.data();
+    size_t left = buffer.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno == EPIPE ? -1 : errno;
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    if (sync && ::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) return errno;
+    return 0;
+  };
+  int rc = co_await run_blocking(ctx_.pool.pool(), job);
+  if (rc == -1) co_return false;
+  if (rc != 0) throw std::runtime_error((path_ == "-" ? std::string("stdout") : path_) + ": " + std::strerror(rc));
+  lines_ += batch.size();
+  co_return true;
+}
+
+asio::awaitable<void> JsonlSink::close() {
+  if (fd_ > STDOUT_FILENO) {
+    int fd = fd_;
+    fd_ = -1;
+    auto job = [fd] { return ::close(fd) == 0 ? 0 : errno; };
+    int rc = co_await run_blocking(ctx_.pool.pool(), job);
+    if (rc != 0) throw std::runtime_error(path_ + ": " + std::strerror(rc));
+  }
+}
+
+}  // namespace aetl
