@@ -1,0 +1,152 @@
+"""Fixtures for the integration tests: the built binary and real servers on 127.0.0.1.
+
+The test HTTP server (tests/support/http_test_server.py) is started by these
+fixtures on a free port and stopped at the end; nothing is started by hand.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = ROOT / "tests" / "support" / "http_test_server.py"
+AETL = Path(os.environ.get("AETL_BIN", ROOT / "build" / "aetl"))
+AFETCH = AETL.parent / "afetch"
+
+
+class TestServer:
+    def __init__(self, proc, port, scheme="http"):
+        self.proc = proc
+        self.port = port
+        self.scheme = scheme
+        self.base = f"{scheme}://127.0.0.1:{port}"
+
+    def url(self, path):
+        return self.base + path
+
+    def _get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+            return r.read()
+
+    def stats(self):
+        return json.loads(self._get("/__stats"))
+
+    def reset(self):
+        self._get("/__reset")
+
+
+def start_server(tmp: Path, extra=()):
+    port_file = tmp / f"port-{time.monotonic_ns()}"
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", str(SERVER), "--port", "0", "--port-file", str(port_file), *extra],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not port_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    return proc, int(port_file.read_text())
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def session_tmp():
+    with tempfile.TemporaryDirectory(prefix="aetl-it-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+def _server(session_tmp):
+    proc, port = start_server(session_tmp)
+    yield TestServer(proc, port)
+    stop_server(proc)
+
+
+@pytest.fixture()
+def server(_server):
+    """The shared plain-HTTP test server, its counters reset for each test."""
+    _server.reset()
+    return _server
+
+
+@pytest.fixture(scope="session")
+def tls_files(session_tmp):
+    cert, key = session_tmp / "cert.pem", session_tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def tls_server(session_tmp, tls_files):
+    cert, key = tls_files
+    proc, port = start_server(session_tmp, ["--tls-cert", str(cert), "--tls-key", str(key)])
+    srv = TestServer(proc, port, scheme="https")
+    srv.cert = cert
+    yield srv
+    stop_server(proc)
+
+
+class Run:
+    def __init__(self, proc_result):
+        self.code = proc_result.returncode
+        self.stdout = proc_result.stdout
+        self.stderr = proc_result.stderr.decode("utf-8", "replace")
+
+    @property
+    def lines(self):
+        return [l for l in self.stdout.decode("utf-8").split("\n") if l]
+
+    @property
+    def records(self):
+        return [json.loads(l) for l in self.lines]
+
+
+def run_afetch(args, input_bytes=None, timeout=120, program=None, env=None):
+    cmd = [str(program or AFETCH), *map(str, args)]
+    full_env = dict(os.environ)
+    full_env.pop("http_proxy", None)
+    full_env.pop("HTTP_PROXY", None)
+    if env:
+        full_env.update(env)
+    res = subprocess.run(cmd, input=input_bytes, capture_output=True, timeout=timeout, env=full_env)
+    return Run(res)
+
+
+@pytest.fixture()
+def afetch():
+    return run_afetch
+
+
+@pytest.fixture()
+def write_urls(tmp_path):
+    """Writes lines to a fresh file and returns its path."""
+    counter = [0]
+
+    def write(lines, name=None):
+        counter[0] += 1
+        path = tmp_path / (name or f"urls-{counter[0]}.txt")
+        data = "".join(l + "\n" for l in lines)
+        path.write_text(data)
+        return path
+
+    return write

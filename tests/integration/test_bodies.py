@@ -1,0 +1,102 @@
+"""Saving bodies with -o DIR: safe names, no writes outside DIR, no clobbering."""
+import os
+
+from conftest import run_afetch
+
+
+def all_files(root):
+    out = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            out.append(os.path.relpath(os.path.join(dirpath, f), root))
+    return sorted(out)
+
+
+def test_bodies_are_saved_under_host_and_path(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    urls = write_urls([server.url("/ok/a/b.txt?size=10"), server.url("/ok/"), server.url("/status/404")])
+    r = run_afetch([urls, "-q", "-o", out, "--ordered"])
+    assert r.code == 1
+    host = f"127.0.0.1_{server.port}"
+    paths = [x["path"] for x in r.records]
+    assert paths == [f"{host}/ok/a/b.txt%3Fsize=10", f"{host}/ok/index.html", None]
+    assert (out / paths[0]).read_bytes() == b"x" * 10
+    assert all_files(out) == sorted(paths[:2])  # no partial files left, 404 not saved
+
+
+def test_path_traversal_attempts_never_write_outside_the_directory(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    evil = [
+        "/ok/../../../../../../tmp/evil1",
+        "/ok/%2e%2e/%2e%2e/%2e%2e/evil2",
+        "/ok/..%2f..%2f..%2fevil3",
+        "/ok//..//..//evil4",
+        "/ok/%2F..%2F..%2Fevil5",
+        "/ok/.%00./evil6",
+        "/ok/\\..\\..\\evil7",
+        "/ok/a?x=/../../evil8",
+    ]
+    urls = write_urls([server.url(p) for p in evil])
+    before = set(os.listdir(tmp_path))
+    r = run_afetch([urls, "-q", "-o", out])
+    assert set(os.listdir(tmp_path)) - before == {"out", urls.name} - before
+    for rec in r.records:
+        if rec.get("path"):
+            full = os.path.realpath(out / rec["path"])
+            assert full.startswith(str(out.resolve()) + os.sep)
+            assert ".." not in rec["path"].split("/")
+    for dirpath, dirs, files in os.walk(out):
+        for name in dirs + files:
+            assert name not in (".", "..") and "\x00" not in name
+    assert not any(p.name.startswith("evil") for p in tmp_path.iterdir())
+
+
+def test_a_symlink_planted_in_the_directory_is_not_followed(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out.mkdir()
+    os.symlink(outside, out / f"127.0.0.1_{server.port}")
+    urls = write_urls([server.url("/ok/target.txt")])
+    r = run_afetch([urls, "-q", "-o", out])
+    assert os.listdir(outside) == []
+    path = r.records[0]["path"]
+    assert path and not os.path.islink(out / path) and (out / path).is_file()
+
+
+def test_existing_files_are_never_overwritten(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    urls = write_urls([server.url("/ok/same.txt")])
+    first = run_afetch([urls, "-q", "-o", out]).records[0]["path"]
+    second = run_afetch([urls, "-q", "-o", out]).records[0]["path"]
+    assert second == first + ".1"
+    host = f"127.0.0.1_{server.port}"
+    dup = write_urls([server.url("/ok/twice"), server.url("/ok/twice")])
+    paths = sorted(x["path"] for x in run_afetch([dup, "-q", "-o", out]).records)
+    assert paths == [f"{host}/ok/twice", f"{host}/ok/twice.1"]
+
+
+def test_a_file_in_the_way_of_a_directory_gives_a_flat_name(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    urls = write_urls([server.url("/ok/a")])
+    run_afetch([urls, "-q", "-o", out])
+    deeper = write_urls([server.url("/ok/a/b")])
+    rec = run_afetch([deeper, "-q", "-o", out]).records[0]
+    assert rec["ok"] and rec["path"] == f"127.0.0.1_{server.port}/ok/a%2Fb"
+
+
+def test_large_bodies_are_saved_whole(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    urls = write_urls([server.url(f"/huge?mb=20&n={i}") for i in range(3)])
+    r = run_afetch([urls, "-q", "-o", out, "-j", "3"])
+    assert r.code == 0
+    for rec in r.records:
+        assert os.path.getsize(out / rec["path"]) == 20 * 1048576 == rec["bytes"]
+
+
+def test_an_unwritable_directory_is_a_usage_error(write_urls, tmp_path):
+    urls = write_urls(["http://127.0.0.1:9/"])
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run_afetch([urls, "-o", blocker / "sub"])
+    assert r.code == 2 and r.stderr == f"afetch: {blocker}/sub: Not a directory\n"

@@ -1,0 +1,111 @@
+"""The command line: names, help, version, usage errors, exit codes, Unix manners."""
+import subprocess
+
+from conftest import AETL, AFETCH, run_afetch
+
+
+def test_afetch_is_the_same_binary_as_aetl_fetch(server, write_urls):
+    urls = write_urls([server.url("/ok")])
+    a = run_afetch([urls, "-q"])
+    b = run_afetch(["fetch", urls, "-q"], program=AETL)
+    assert a.code == b.code == 0
+    assert [r["status"] for r in a.records] == [r["status"] for r in b.records] == [200]
+    assert AFETCH.is_symlink()
+
+
+def test_help_and_version_go_to_stdout_and_exit_0():
+    for prog, args in [(AFETCH, ["--help"]), (AETL, ["--help"]), (AETL, ["fetch", "--help"])]:
+        r = run_afetch(args, program=prog)
+        assert r.code == 0
+        assert b"--concurrency" in r.stdout or b"fetch" in r.stdout
+    v = run_afetch(["--version"])
+    assert v.code == 0 and v.stdout.strip() == b"0.1.0"
+
+
+def test_unknown_flag_is_a_usage_error_on_one_line():
+    r = run_afetch(["--no-such-flag"])
+    assert r.code == 2
+    assert r.stdout == b""
+    assert r.stderr.strip().count("\n") == 0
+    assert r.stderr.startswith("afetch: ") and "--no-such-flag" in r.stderr
+
+
+def test_aetl_without_subcommand_is_a_usage_error():
+    r = run_afetch([], program=AETL)
+    assert r.code == 2
+
+
+def test_missing_input_file_fails_before_fetching_anything(server, write_urls):
+    urls = write_urls([server.url("/ok")])
+    r = run_afetch([urls, "/nonexistent/urls.txt"])
+    assert r.code == 2
+    assert r.stderr == "afetch: /nonexistent/urls.txt: No such file or directory\n"
+    assert r.stdout == b""
+    assert server.stats()["total"] == 0
+
+
+def test_bad_flag_values_are_usage_errors():
+    cases = [
+        (["--rate", "fast"], "afetch: --rate: invalid rate 'fast' (examples: 50/s, 600/m)\n"),
+        (["--retry-backoff", "5s..1s"], "afetch: --retry-backoff: expected MIN..MAX such as 250ms..30s, got '5s..1s'\n"),
+        (["--body", "xml"], "afetch: --body: expected none, text or json, got 'xml'\n"),
+        (["--timeout", "soon"], "afetch: --timeout: invalid duration 'soon' (examples: 250ms, 10s, 2m)\n"),
+        (["-H", "Bad Header"], "afetch: --header 'Bad Header': header must look like 'Name: value'\n"),
+        (["-j", "0"], "afetch: --concurrency must be at least 1\n"),
+        (["--append"], "afetch: --append needs --output FILE\n"),
+        (["--log-level", "loud"], "afetch: --log-level: unknown level 'loud' (expected trace, debug, info, warn, error or off)\n"),
+    ]
+    for args, message in cases:
+        r = run_afetch(args, input_bytes=b"")
+        assert (r.code, r.stderr) == (2, message), args
+
+
+def test_empty_input_writes_nothing_and_succeeds():
+    r = run_afetch(["-q", "-"], input_bytes=b"")
+    assert r.code == 0 and r.stdout == b""
+
+
+def test_stdin_is_read_with_dash_and_by_default(server):
+    data = (server.url("/ok/1") + "\n" + server.url("/ok/2")).encode()  # no final newline
+    for args in (["-q", "-"], ["-q"]):
+        r = run_afetch(args, input_bytes=data)
+        assert r.code == 0
+        assert sorted(x["url"] for x in r.records) == [server.url("/ok/1"), server.url("/ok/2")]
+
+
+def test_output_file_and_append(server, write_urls, tmp_path):
+    urls = write_urls([server.url("/ok")])
+    out = tmp_path / "results.jsonl"
+    assert run_afetch([urls, "-q", "--output", out]).code == 0
+    assert run_afetch([urls, "-q", "--output", out, "--append"]).code == 0
+    assert len(out.read_text().splitlines()) == 2
+    assert run_afetch([urls, "-q", "--output", out]).code == 0
+    assert len(out.read_text().splitlines()) == 1
+
+
+def test_closed_pipe_ends_the_run_quietly(server, write_urls):
+    urls = write_urls([server.url(f"/delay/20/{i}") for i in range(300)])
+    p = subprocess.run(f"'{AFETCH}' -j 4 '{urls}' | head -1", shell=True, capture_output=True, timeout=60)
+    assert p.returncode == 0
+    assert len(p.stdout.splitlines()) == 1
+    assert p.stderr == b""
+    assert server.stats()["total"] < 300  # it stopped early
+
+
+def test_summary_goes_to_stderr_and_quiet_silences_it(server, write_urls):
+    urls = write_urls([server.url("/ok"), server.url("/status/404")])
+    r = run_afetch([urls])
+    assert r.code == 1
+    assert "2 fetched" in r.stderr and "1 ok, 1 failed" in r.stderr and "4xx 1" in r.stderr
+    assert "latency ms: p50" in r.stderr
+    q = run_afetch([urls, "-q"])
+    assert q.stderr == "" and q.code == 1
+
+
+def test_json_log_format_escapes_messages(write_urls):
+    urls = write_urls(['http://bad host/"x"'])
+    r = run_afetch([urls, "-q", "--log-format", "json"])
+    import json
+    entry = json.loads(r.stderr.splitlines()[0])
+    assert entry["level"] == "error" and entry["program"] == "afetch"
+    assert entry["msg"].endswith(":1: URL contains a space (encode it as %20)")
