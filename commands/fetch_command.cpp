@@ -259,7 +259,10 @@ ExitCode run_fetch(const FetchFlags& f) {
 
 std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   auto f = std::make_shared<FetchFlags>();
-  app.add_option("inputs", f->inputs, "Files of URLs or JSON request objects, one per line; '-' or none: stdin");
+  // A flag given twice: the last one wins, as in most Unix tools (lists still accumulate).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("inputs", f->inputs, "Files of URLs or JSON request objects, one per line; '-' or none: stdin")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-j,--concurrency", f->concurrency, "Transfers in flight at most")->capture_default_str();
   app.add_option("--per-host", f->per_host, "Transfers in flight per host:port at most (0: no extra limit)")
       ->capture_default_str();
@@ -275,7 +278,8 @@ std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   app.add_option("--body", f->body, "Embed the body in the result: none, text or json")->capture_default_str();
   app.add_option("--state", f->state, "SQLite file recording finished URLs; a rerun skips them");
   app.add_option("-X,--method", f->method, "HTTP method for URL lines (default GET, POST with --data)");
-  app.add_option("-H,--header", f->headers, "Extra header 'Name: value' (repeatable)");
+  app.add_option("-H,--header", f->headers, "Extra header 'Name: value' (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-d,--data", f->data, "Request body for URL lines (@FILE reads a file)");
   app.add_option("-A,--user-agent", f->user_agent, "User-Agent header")->capture_default_str();
   app.add_option("--connect-timeout", f->connect_timeout, "Connect timeout per attempt")->capture_default_str();

@@ -34,6 +34,8 @@ void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
         // Keep a short prefix for the error message; drop the rest as it streams by.
         size_t keep = carry_.size() < kTooLongPrefix ? std::min(take, kTooLongPrefix - carry_.size()) : 0;
         carry_.append(chunk.data(), keep);
+        if (carry_.size() > kTooLongPrefix) carry_.resize(kTooLongPrefix);
+        carry_.shrink_to_fit();
         skipping_ = true;
       } else {
         carry_.append(chunk.data(), take);

@@ -259,7 +259,9 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
     co_await L.hosts.acquire(host);
     co_await L.in_flight.acquire();
     if (L.rate && !control.aborted()) co_await L.rate->acquire();
-    if (control.aborted()) {
+    // After a stop, only work already on the wire finishes; a first attempt that
+    // has not started yet is left for the next run.
+    if (control.aborted() || (attempts == 0 && control.stopping())) {
       L.in_flight.release();
       L.hosts.release(host);
       dropped = true;
