@@ -145,6 +145,7 @@ http {
   server {
     listen 127.0.0.1:$PORT backlog=4096;
     root $DATA;
+    location = /__status { stub_status; }
 EOF
   [ -f "$ECHO_SO" ] && echo "    location /delay/ { default_type text/plain; echo_sleep $F3_DELAY; echo ok; }"
   echo "  }"
@@ -186,16 +187,27 @@ mk_list F3 "$F3_N" 'b "/delay/r?i=" i'
 declare -A R
 NOTES=()
 
-# measure OUTFILE ERRFILE TIMEOUT CMD... -> sets EL RSS RC
+# nginx's own counters (stub_status): "accepted-connections requests"
+srv_stat() {
+  curl -s --max-time 5 "$BASE/__status" | awk 'NR == 3 { print $1, $3 }'
+}
+
+# measure OUTFILE ERRFILE TIMEOUT CMD... -> sets EL RSS CPU RC CONNS REQS
+# CONNS/REQS: TCP connections nginx accepted and requests it handled meanwhile.
 measure() {
   local out=$1 err=$2 to=$3; shift 3
-  local tf=$TMP/time.out
+  local tf=$TMP/time.out a1 r1 a2 r2 u s
   rm -f "$tf"
-  /usr/bin/time -f '%e %M' -o "$tf" timeout -k 10 "$to" "$@" >"$out" 2>"$err" </dev/null
+  read -r a1 r1 < <(srv_stat)
+  /usr/bin/time -f '%e %M %U %S' -o "$tf" timeout -k 10 "$to" "$@" >"$out" 2>"$err" </dev/null
   RC=$?
-  EL=""; RSS=""
-  [ -s "$tf" ] && read -r EL RSS < <(tail -n 1 "$tf")
+  read -r a2 r2 < <(srv_stat)
+  EL=""; RSS=""; CPU=""; CONNS=""; REQS=""
   # GNU time reports the child's exit status; timeout gives 124/137 when it fires
+  [ -s "$tf" ] && read -r EL RSS u s < <(tail -n 1 "$tf") && CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
+  if [ -n "${a1:-}" ] && [ -n "${a2:-}" ]; then
+    CONNS=$((a2 - a1 - 1)); REQS=$((r2 - r1 - 1))   # minus the second status request
+  fi
 }
 
 count_files() {  # DIR SIZE -> number of regular files of exactly SIZE bytes
@@ -280,7 +292,11 @@ run_one() {  # WORKLOAD TOOL
   if [ "$status" != ok ] && [ -s "$err" ]; then
     NOTES+=("$tool $w: $status: $(head -n 2 "$err" | tr '\n' ' ' | cut -c1-240)")
   fi
+  if [ -n "$REQS" ] && [ "$REQS" -ne "$n" ]; then
+    NOTES+=("$tool $w: nginx handled $REQS requests for $n URLs")
+  fi
   R[${key}_el]=$EL; R[${key}_rss]=$RSS; R[${key}_rc]=$RC; R[${key}_ok]=$ok
+  R[${key}_cpu]=$CPU; R[${key}_conns]=$CONNS; R[${key}_reqs]=$REQS
   R[${key}_status]=$status; R[${key}_n]=$n; R[${key}_size]=$size; R[${key}_j]=$j
   [ "$tool" = curl ] && [ "$j" -gt "$CURL_PARALLEL_CAP" ] && R[${key}_j]="$CURL_PARALLEL_CAP*"
 }
@@ -328,10 +344,12 @@ div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b +
 echo
 echo "fetch_bench: $(nproc) cores, $(uname -r), nginx $(nginx -v 2>&1 | sed 's/.*\///'), 1 worker, 127.0.0.1:$PORT"
 echo "afetch: $("$AFETCH" --version 2>/dev/null | head -n 1)   curl $(curl --version | awk 'NR==1{print $2}')   wget2 $(wget2 --version 2>/dev/null | awk 'NR==1{print $3}')   aria2 $(aria2c --version 2>/dev/null | awk 'NR==1{print $3}')   aiohttp $("$PY" -c 'import aiohttp; print(aiohttp.__version__)' 2>/dev/null)"
-echo "MB = MiB (2^20 bytes). time/afetch > 1: the peer took longer than afetch. RSS/afetch > 1: the peer used more memory."
+echo "MB = MiB (2^20 bytes). CPU s: user+sys of the client. conns: TCP connections nginx accepted during the run."
+echo "time/afetch > 1: the peer took longer than afetch. RSS/afetch > 1: the peer used more memory."
 echo
-HDR=$(printf '%-7s %-8s %5s %9s %10s %9s %9s %11s %10s  %s' \
-  workload tool conc "elapsed s" "req/s" "MB/s" "RSS MB" "time/afetch" "RSS/afetch" "status / notes")
+ROWF='%-7s %-8s %5s %9s %8s %6s %8s %8s %7s %11s %10s  %s\n'
+HDR=$(printf "$ROWF" \
+  workload tool conc "elapsed s" "req/s" "MB/s" "RSS MB" "CPU s" "conns" "time/afetch" "RSS/afetch" "status / notes")
 echo "$HDR"
 echo "$HDR" | sed 's/./-/g'
 for w in $WORKLOADS; do
@@ -350,8 +368,9 @@ for w in $WORKLOADS; do
     el=${R[${k}_el]:-}; rss=${R[${k}_rss]:-}; n=${R[${k}_n]:-0}; size=${R[${k}_size]:-0}
     j=${R[${k}_j]:-}
     if [ "$st" != ok ]; then
-      printf '%-7s %-8s %5s %9s %10s %9s %9s %11s %10s  %s\n' "$w" "$tool" "$j" \
-        "$(fmt "$el" '%.2f')" - - "$(div "$rss" 1024 '%.1f')" - - "$st"
+      printf "$ROWF" "$w" "$tool" "$j" \
+        "$(fmt "$el" '%.2f')" - - "$(div "$rss" 1024 '%.1f')" "$(fmt "${R[${k}_cpu]:-}" '%.2f')" \
+        "${R[${k}_conns]:--}" - - "$st"
       continue
     fi
     rps=$(div "$n" "$el" '%.0f')
@@ -369,8 +388,9 @@ for w in $WORKLOADS; do
       fi
     fi
     [ "$tool" = afetch ] && R[${w}_afetch_rps]=$rps
-    printf '%-7s %-8s %5s %9s %10s %9s %9s %11s %10s  %s\n' "$w" "$tool" "$j" \
+    printf "$ROWF" "$w" "$tool" "$j" \
       "$(fmt "$el" '%.2f')" "$rps" "$mbs" "$(div "$rss" 1024 '%.1f')" \
+      "$(fmt "${R[${k}_cpu]:-}" '%.2f')" "${R[${k}_conns]:--}" \
       "$(div "$el" "$a_el" '%.2f')" "$(div "$rss" "$a_rss" '%.2f')" "ok $note"
   done
   if [ "$w" = F1 ]; then
