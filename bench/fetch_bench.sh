@@ -325,15 +325,18 @@ if [ -z "${BENCH_SKIP_MILLION:-}" ]; then
   awk -v b="$BASE" 'BEGIN { for (i = 0; i < 1000000; i++) print b "/small/file" (i % 1000) ".txt?i=" i }' \
     >"$L/million.list"
   tf=$TMP/million.time
+  read -r ma1 mr1 < <(srv_stat)
   # Result lines are counted by grep in the pipe rather than kept: the run's own
   # memory is what is measured (GNU time wraps afetch only).
   /usr/bin/time -f '%e %M' -o "$tf" timeout -k 10 "$MILLION_TIMEOUT" \
     "$AFETCH" -q --retry 0 -j 64 "$L/million.list" 2>"$TMP/million.err" </dev/null |
     grep -c '"ok":true' >"$TMP/million.ok"
   M_RC=${PIPESTATUS[0]}
+  read -r ma2 mr2 < <(srv_stat)
+  M_CONNS=$(( ${ma2:-0} - ${ma1:-0} - 1 ))
   read -r M_EL M_RSS < <(tail -n 1 "$tf" 2>/dev/null)
   M_OK=$(cat "$TMP/million.ok")
-  MILLION="${M_EL:-?} ${M_RSS:-0} $M_RC $M_OK"
+  MILLION="${M_EL:-?} ${M_RSS:-0} $M_RC $M_OK $M_CONNS"
   rm -f "$L/million.list"
 fi
 
@@ -403,10 +406,10 @@ for w in $WORKLOADS; do
 done
 echo
 if [ -n "$MILLION" ]; then
-  read -r m_el m_rss m_rc m_ok <<<"$MILLION"
+  read -r m_el m_rss m_rc m_ok m_conns <<<"$MILLION"
   m_st="ok"; [ "$m_rc" != 0 ] && m_st="failed (exit $m_rc)"
   [ "$m_ok" != 1000000 ] && m_st="$m_st, \"ok\":true lines: $m_ok/1000000"
-  echo "peak RSS of afetch on a 1,000,000-line URL list (-j 64, 1 KiB each, results to a pipe): $(div "$m_rss" 1024 '%.1f') MB, elapsed $(fmt "$m_el" '%.1f') s ($(div 1000000 "$m_el" '%.0f') req/s); $m_st"
+  echo "peak RSS of afetch on a 1,000,000-line URL list (-j 64, 1 KiB each, results to a pipe): $(div "$m_rss" 1024 '%.1f') MB, elapsed $(fmt "$m_el" '%.1f') s ($(div 1000000 "$m_el" '%.0f') req/s, $m_conns TCP connections); $m_st"
   [ -s "$TMP/million.err" ] && NOTES+=("afetch million stderr: $(head -n 3 "$TMP/million.err" | tr '\n' ' ' | cut -c1-300)")
 else
   echo "peak RSS of afetch on a 1,000,000-line URL list: skipped (BENCH_SKIP_MILLION set)"

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstdio>
+
+#include "pipeline/hash.h"
 #include <cstring>
 #include <stdexcept>
 
@@ -33,17 +35,6 @@ bool safe_char(unsigned char c) {
   return false;
 }
 
-std::string hash_hex(std::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 std::string encode_segment(std::string_view raw) {
   static const char hex[] = "0123456789ABCDEF";
   std::string out;
@@ -58,7 +49,7 @@ std::string encode_segment(std::string_view raw) {
   }
   if (out == ".") out = "%2E";
   if (out == "..") out = "%2E%2E";
-  if (out.size() > kMaxSegment) out = out.substr(0, kMaxSegment - 18) + "~" + hash_hex(raw);
+  if (out.size() > kMaxSegment) out = out.substr(0, kMaxSegment - 18) + "~" + fnv1a_hex(raw);
   return out;
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "pipeline/hash.h"
+
 namespace aetl {
 namespace {
 
@@ -27,17 +29,6 @@ std::string header_name(std::string_view header) {
   std::string name(header.substr(0, header.find(':')));
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
-}
-
-std::string fnv1a_hex(std::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 /// Adds `header`, replacing an earlier one of the same name.
