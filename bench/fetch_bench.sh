@@ -95,6 +95,15 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 TMP=$(mktemp -d /tmp/fetch_bench.XXXXXX)
 SHM=$(mktemp -d /dev/shm/fetch_bench.XXXXXX 2>/dev/null || mktemp -d /tmp/fetch_bench_shm.XXXXXX)
 chmod 755 "$TMP"   # nginx workers may run as an unprivileged user
+# Run a private copy of afetch: the build tree may be rebuilt while we run.
+# (bounded retry: a copy taken mid-link does not run)
+AFETCH_SRC=$AFETCH
+for i in $(seq 1 30); do
+  cp "$AFETCH_SRC" "$TMP/afetch" 2>/dev/null && "$TMP/afetch" --version >/dev/null 2>&1 && break
+  sleep 2
+done
+AFETCH=$TMP/afetch
+AFETCH_STAMP=$(date -r "$(readlink -f "$AFETCH_SRC")" '+%F %T' 2>/dev/null)
 NGINX_PID=""
 
 cleanup() {
@@ -346,7 +355,8 @@ div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b +
 
 echo
 echo "fetch_bench: $(nproc) cores, $(uname -r), nginx $(nginx -v 2>&1 | sed 's/.*\///'), 1 worker, 127.0.0.1:$PORT"
-echo "afetch: $("$AFETCH" --version 2>/dev/null | head -n 1)   curl $(curl --version | awk 'NR==1{print $2}')   wget2 $(wget2 --version 2>/dev/null | awk 'NR==1{print $3}')   aria2 $(aria2c --version 2>/dev/null | awk 'NR==1{print $3}')   aiohttp $("$PY" -c 'import aiohttp; print(aiohttp.__version__)' 2>/dev/null)"
+echo "afetch $("$AFETCH" --version 2>/dev/null | head -n 1) ($AFETCH_SRC, built $AFETCH_STAMP)"
+echo "curl $(curl --version | awk 'NR==1{print $2}')   wget2 $(wget2 --version 2>/dev/null | awk 'NR==1{print $3}')   aria2 $(aria2c --version 2>/dev/null | awk 'NR==1{print $3}')   aiohttp $("$PY" -c 'import aiohttp; print(aiohttp.__version__)' 2>/dev/null)"
 echo "MB = MiB (2^20 bytes). CPU s: user+sys of the client. conns: TCP connections nginx accepted during the run."
 echo "time/afetch > 1: the peer took longer than afetch. RSS/afetch > 1: the peer used more memory."
 echo
@@ -414,6 +424,12 @@ if [ -n "$MILLION" ]; then
 else
   echo "peak RSS of afetch on a 1,000,000-line URL list: skipped (BENCH_SKIP_MILLION set)"
 fi
+oks=""
+for w in $WORKLOADS; do
+  [ -n "${R[${w}_afetch_lines]:-}" ] &&
+    oks="$oks  $w ${R[${w}_afetch_ok]}/${R[${w}_afetch_lines]} (of ${R[${w}_afetch_n]})"
+done
+[ -n "$oks" ] && echo "afetch result lines with \"ok\":true / all lines (grep -c):$oks"
 if [ -s "$NGX/error.log" ]; then
   NOTES+=("nginx error.log: $(grep -c . "$NGX/error.log") lines, first: $(head -n 1 "$NGX/error.log" | cut -c1-200)")
 fi

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -161,6 +162,7 @@ ExitCode run_fetch(const FetchFlags& f) {
   if (!f.max_bytes.empty()) http.max_bytes = size_flag("--max-bytes", f.max_bytes);
   else if (stage_options.body_mode != BodyMode::none) http.max_bytes = 64ll << 20;  // bodies held in memory
   http.max_redirects = f.max_redirects;
+  http.connection_cache = static_cast<long>(std::max<size_t>(2 * f.concurrency, 16));
   http.insecure = f.insecure;
   if (!f.cacert.empty()) {
     if (::access(f.cacert.c_str(), R_OK) != 0) throw UsageError("--cacert: " + f.cacert + ": cannot read");

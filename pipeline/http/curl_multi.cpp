@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include <asio/post.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,13 +18,15 @@ struct CurlMulti::SocketWatch {
   bool removed = false;
 };
 
-CurlMulti::CurlMulti(asio::io_context& io) : io_(io), multi_(curl_multi_init()), timer_(io) {
+CurlMulti::CurlMulti(asio::io_context& io, long connection_cache)
+    : io_(io), multi_(curl_multi_init()), timer_(io) {
   if (!multi_) throw std::runtime_error("curl_multi_init failed");
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::socket_callback);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::timer_callback);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, connection_cache);
 }
 
 CurlMulti::~CurlMulti() {
@@ -61,15 +64,51 @@ int CurlMulti::socket_callback(CURL*, curl_socket_t s, int what, void* userp, vo
 int CurlMulti::timer_callback(CURLM*, long timeout_ms, void* userp) {
   auto* self = static_cast<CurlMulti*>(userp);
   if (timeout_ms < 0) {
-    self->timer_.cancel();
+    self->due_.reset();  // a pending wait may still fire; on_timer() ignores it
     return 0;
   }
-  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  if (timeout_ms == 0) {
+    self->due_.reset();
+    if (!self->immediate_posted_) {
+      self->immediate_posted_ = true;
+      asio::post(self->io_, [self] {
+        self->immediate_posted_ = false;
+        self->socket_action(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+    return 0;
+  }
+  auto due = asio::steady_timer::clock_type::now() + std::chrono::milliseconds(timeout_ms);
+  self->due_ = due;
+  if (self->timer_armed_ && self->armed_at_ <= due) return 0;
+  self->timer_armed_ = true;
+  self->armed_at_ = due;
+  self->timer_.expires_at(due);  // cancels an earlier-armed wait, which then returns aborted
   self->timer_.async_wait([self](const asio::error_code& ec) {
     if (ec) return;
-    self->socket_action(CURL_SOCKET_TIMEOUT, 0);
+    self->timer_armed_ = false;
+    self->on_timer();
   });
   return 0;
+}
+
+void CurlMulti::on_timer() {
+  if (!due_) return;  // curl no longer wants a timeout
+  if (*due_ > asio::steady_timer::clock_type::now()) {
+    // Woke early (the wait was armed for an older, earlier wish): wait for the rest.
+    auto due = *due_;
+    timer_armed_ = true;
+    armed_at_ = due;
+    timer_.expires_at(due);
+    timer_.async_wait([this](const asio::error_code& ec) {
+      if (ec) return;
+      timer_armed_ = false;
+      on_timer();
+    });
+    return;
+  }
+  due_.reset();
+  socket_action(CURL_SOCKET_TIMEOUT, 0);
 }
 
 void CurlMulti::watch(curl_socket_t s, int what, SocketWatch* existing) {

@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include <asio/io_context.hpp>
@@ -31,7 +32,10 @@ class CurlTransferOwner {
 ///    callback only arms the timer, whose handler runs from the loop.
 class CurlMulti {
  public:
-  explicit CurlMulti(asio::io_context& io);
+  /// `connection_cache`: idle connections kept open for reuse. libcurl's default
+  /// (4 x the handles added at that moment) shrinks whenever transfers finish,
+  /// closing connections that the next requests would have reused.
+  CurlMulti(asio::io_context& io, long connection_cache);
   ~CurlMulti();
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;
@@ -60,7 +64,16 @@ class CurlMulti {
 
   asio::io_context& io_;
   CURLM* multi_;
+  void on_timer();
+
+  // curl asks for a new timeout after almost every event. Re-arming the Asio timer
+  // each time costs a timerfd_settime syscall, so one wait stays armed and is only
+  // moved earlier; waking up early is harmless (curl answers with the time left).
   asio::steady_timer timer_;
+  bool timer_armed_ = false;                              // a wait is pending
+  asio::steady_timer::time_point armed_at_{};             // when that wait fires
+  std::optional<asio::steady_timer::time_point> due_;     // what curl currently wants
+  bool immediate_posted_ = false;                         // a zero timeout is queued
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
   size_t running_ = 0;
   int still_running_ = 0;

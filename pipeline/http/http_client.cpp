@@ -112,7 +112,7 @@ class HttpClient::Transfer final : public CurlTransferOwner {
 };
 
 HttpClient::HttpClient(asio::io_context& io, HttpClientOptions options)
-    : io_(io), options_(std::move(options)), multi_(std::make_unique<CurlMulti>(io)) {}
+    : io_(io), options_(std::move(options)), multi_(std::make_unique<CurlMulti>(io, options_.connection_cache)) {}
 
 HttpClient::~HttpClient() {
   abort_all();
@@ -127,31 +127,16 @@ void* HttpClient::take_easy() {
     free_easy_.pop_back();
     return e;
   }
-  return curl_easy_init();
+  CURL* easy = curl_easy_init();
+  if (easy) configure_easy(easy);
+  return easy;
 }
 
-void HttpClient::give_back_easy(void* easy) {
-  curl_easy_reset(static_cast<CURL*>(easy));
-  free_easy_.push_back(easy);
-}
-
-void HttpClient::abort_all() {
-  while (!active_.empty()) active_.back()->abort();
-}
-
-asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, BodyConsumer* body) {
-  CURL* easy = static_cast<CURL*>(take_easy());
-  HttpResponse response;
-  if (!easy) {
-    response.curl_code = CURLE_OUT_OF_MEMORY;
-    response.error = "curl_easy_init failed";
-    co_return response;
-  }
-  Transfer t(*this, easy, body);
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-
-  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
+// Handles are reused without curl_easy_reset: a reset would also drop the receive
+// buffer, which libcurl then reallocates for every request. Options that are the
+// same for every request are set once here; perform() sets all the others each time.
+void HttpClient::configure_easy(void* handle) {
+  CURL* easy = static_cast<CURL*>(handle);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -171,22 +156,45 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
   }
   if (!options_.cacert.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.cacert.c_str());
   if (!options_.user_agent.empty()) curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  if (request.url.compare(0, 8, "https://") == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 128L * 1024);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+}
 
-  if (request.method == "HEAD") {
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else if (request.method != "GET" || request.body) {
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+void HttpClient::give_back_easy(void* easy) { free_easy_.push_back(easy); }
+
+void HttpClient::abort_all() {
+  while (!active_.empty()) active_.back()->abort();
+}
+
+asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, BodyConsumer* body) {
+  CURL* easy = static_cast<CURL*>(take_easy());
+  HttpResponse response;
+  if (!easy) {
+    response.curl_code = CURLE_OUT_OF_MEMORY;
+    response.error = "curl_easy_init failed";
+    co_return response;
   }
+  Transfer t(*this, easy, body);
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, request.url.compare(0, 8, "https://") == 0 ? 1L : 0L);
+  // Method and body: back to a plain GET first, the handle may have sent anything before.
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nullptr);  // drop the last request's body pointer
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(-1));
+  curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);           // GET again (also clears NOBODY)
+  curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, nullptr);
   if (request.body) {
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body->size()));
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body->data());
   }
+  if (request.method == "HEAD")
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  else if (request.method != (request.body ? "POST" : "GET"))
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   for (const auto& h : request.headers) t.headers_ = curl_slist_append(t.headers_, h.c_str());
-  if (t.headers_) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers_);
-
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers_);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
   if (body) {
     body->begin();
@@ -239,6 +247,8 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
   curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
   if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && status != 0)
     response.retry_after_s = retry_after > 0 ? retry_after : -1;  // 0 also means: no header
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);  // t.headers_ is freed with t
   response.total_ms = total / 1000.0;
   response.connect_ms = connect / 1000.0;
   response.ttfb_ms = ttfb / 1000.0;

@@ -34,6 +34,7 @@ class HttpClient {
   class Transfer;
   void* take_easy();
   void give_back_easy(void* easy);
+  void configure_easy(void* easy);
 
   asio::io_context& io_;
   HttpClientOptions options_;

@@ -28,6 +28,7 @@ struct HttpClientOptions {
   int64_t max_bytes = 0;           ///< body limit after decoding; 0 = none
   long max_redirects = 10;
   bool follow_redirects = true;
+  long connection_cache = 64;      ///< idle connections kept for reuse (set at least to the concurrency)
 };
 
 /// The outcome of one attempt.

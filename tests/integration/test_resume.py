@@ -100,8 +100,8 @@ def test_a_state_file_that_is_not_a_database_is_a_usage_error(write_urls, tmp_pa
 
 
 def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(server, write_urls, tmp_path):
-    n = 150
-    paths = [f"/delay/50/{i}" for i in range(n)]
+    n = 300  # 300 x 100 ms at -j 10: about 3 s, so the kill lands mid-run
+    paths = [f"/delay/100/{i}" for i in range(n)]
     urls = write_urls([server.url(p) for p in paths])
     state, out = tmp_path / "state.db", tmp_path / "out.jsonl"
     proc = start([urls, "-q", "-j", "10", "--state", state, "--output", out, "--append"])
