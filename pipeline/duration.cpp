@@ -1,5 +1,6 @@
 #include "pipeline/duration.h"
 
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -11,10 +12,10 @@ std::optional<std::pair<double, std::string_view>> split_number(std::string_view
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
   if (i == 0) return std::nullopt;
-  std::string number(text.substr(0, i));
-  if (number.find('.') != number.rfind('.')) return std::nullopt;
-  if (number == ".") return std::nullopt;
-  double value = std::stod(number);
+  std::string_view number = text.substr(0, i);
+  double value = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || end != number.data() + number.size()) return std::nullopt;  // "1.2.3", overflow
   std::string_view unit = text.substr(i);
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   return std::make_pair(value, unit);

@@ -15,7 +15,8 @@ asio::awaitable<void> sink_loop(StageContext& ctx, BatchChannel& in, Sink& sink,
     Batch batch = co_await receive_batch(in);
     if (batch.empty()) break;
     if (closed_early) continue;  // drain so the stages can wind down
-    if (!co_await sink.write(batch)) {
+    bool written = co_await sink.write(batch);  // not inside the `if`: GCC 12 miscompiles that
+    if (!written) {
       closed_early = true;
       ctx.control.request_stop(StopReason::downstream_closed);
       ctx.control.request_abort();

@@ -15,6 +15,7 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, st
 
 std::optional<std::chrono::milliseconds> retry_after_delay(const RetryPolicy& policy, int retry,
                                                            int64_t retry_after_seconds, std::mt19937_64& rng) {
+  if (retry_after_seconds > policy.max_backoff.count() / 1000 + 1) return std::nullopt;  // also no overflow below
   auto wanted = std::chrono::milliseconds(retry_after_seconds * 1000);
   if (wanted > policy.max_backoff) return std::nullopt;
   return std::max(wanted, backoff_delay(policy, retry, rng));

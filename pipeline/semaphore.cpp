@@ -1,46 +1,58 @@
 #include "pipeline/semaphore.h"
 
+#include <algorithm>
+
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 namespace aetl {
 
+struct AsyncSemaphore::Waiter {
+  explicit Waiter(const asio::any_io_executor& ex) : wake(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer wake;  // never expires: cancelled to hand over a permit
+  bool granted = false;
+};
+
 AsyncSemaphore::AsyncSemaphore(asio::any_io_executor ex, size_t permits)
-    : permits_(permits), free_(permits), wake_(ex, asio::steady_timer::time_point::max()) {}
+    : ex_(std::move(ex)), permits_(permits), free_(permits) {}
+
+AsyncSemaphore::~AsyncSemaphore() = default;
 
 bool AsyncSemaphore::try_acquire() {
-  if (free_ == 0 || waiting_ > 0) return false;  // no overtaking of queued waiters
+  if (free_ == 0 || !waiters_.empty()) return false;
   --free_;
   return true;
 }
 
 asio::awaitable<void> AsyncSemaphore::acquire() {
   if (try_acquire()) co_return;
-  ++waiting_;
-  struct Leave {
-    size_t& w;
-    ~Leave() { --w; }
-  } leave{waiting_};
-  for (;;) {
-    asio::error_code ec;
-    co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    auto state = co_await asio::this_coro::cancellation_state;
-    if (state.cancelled() != asio::cancellation_type::none) {
-      // Our wake-up may have been a permit handed to us: pass it on.
-      if (free_ > 0 && waiting_ > 1) wake_.cancel_one();
-      throw asio::system_error(asio::error::operation_aborted);
-    }
-    if (free_ > 0) {
-      --free_;
-      co_return;
-    }
-  }
+  Waiter me(ex_);
+  waiters_.push_back(&me);
+  asio::error_code ec;
+  co_await me.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  auto state = co_await asio::this_coro::cancellation_state;
+  bool cancelled = state.cancelled() != asio::cancellation_type::none;
+  if (me.granted && !cancelled) co_return;
+  if (me.granted)
+    release();  // granted and cancelled at once: pass the permit on
+  else
+    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &me));
+  throw asio::system_error(asio::error::operation_aborted);
 }
 
 void AsyncSemaphore::release(size_t n) {
-  free_ += n;
-  for (size_t i = 0; i < n && i < waiting_; ++i) wake_.cancel_one();
+  for (size_t i = 0; i < n; ++i) {
+    if (waiters_.empty()) {
+      ++free_;
+      continue;
+    }
+    Waiter* next = waiters_.front();
+    waiters_.pop_front();
+    next->granted = true;  // the permit goes straight to it: free_ stays as it is
+    next->wake.cancel();
+  }
 }
 
 }  // namespace aetl

@@ -1,19 +1,20 @@
 #pragma once
 #include <cstddef>
+#include <deque>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
 
 namespace aetl {
 
 /// A counting semaphore for coroutines on one executor (not thread-safe).
-/// acquire() suspends while no permit is free; waiters are woken in FIFO order.
-/// If the awaiting coroutine is cancelled, acquire() throws operation_aborted and
-/// takes no permit.
+/// acquire() suspends while no permit is free; release() hands a permit straight
+/// to the longest waiter (strict FIFO, no overtaking). If the awaiting coroutine is
+/// cancelled, acquire() throws operation_aborted and holds no permit.
 class AsyncSemaphore {
  public:
   AsyncSemaphore(asio::any_io_executor ex, size_t permits);
+  ~AsyncSemaphore();
 
   asio::awaitable<void> acquire();
   bool try_acquire();
@@ -21,12 +22,14 @@ class AsyncSemaphore {
 
   size_t in_use() const { return permits_ - free_; }
   size_t permits() const { return permits_; }
+  size_t waiting() const { return waiters_.size(); }
 
  private:
+  struct Waiter;
+  asio::any_io_executor ex_;
   size_t permits_;
   size_t free_;
-  size_t waiting_ = 0;
-  asio::steady_timer wake_;  // never expires: cancel_one() hands a wake-up to one waiter
+  std::deque<Waiter*> waiters_;  // each lives in its acquire() frame
 };
 
 }  // namespace aetl

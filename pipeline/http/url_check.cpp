@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <cctype>
 #include <memory>
 
 namespace aetl {
@@ -56,6 +57,7 @@ std::optional<UrlParts> check_url(std::string_view url, std::string& error) {
     return std::nullopt;
   }
   parts.host = part(CURLUPART_HOST);
+  for (auto& c : parts.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (parts.host.empty()) {
     error = "URL has no host";
     return std::nullopt;

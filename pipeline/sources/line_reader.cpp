@@ -17,8 +17,12 @@ void LineSplitter::emit(std::vector<Line>& out) {
   Line line;
   line.number = ++line_no_;
   line.end_offset = offset_;
-  line.too_long = skipping_;
   if (!skipping_ && !carry_.empty() && carry_.back() == '\r') carry_.pop_back();
+  if (!skipping_ && carry_.size() > max_line_) {  // the one byte of room kept for a CR was not a CR
+    carry_.resize(kTooLongPrefix);
+    skipping_ = true;
+  }
+  line.too_long = skipping_;
   line.text = std::move(carry_);
   carry_.clear();
   skipping_ = false;
@@ -30,7 +34,7 @@ void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
     const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
     size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - chunk.data()) : chunk.size();
     if (!skipping_) {
-      if (carry_.size() + take > max_line_) {
+      if (carry_.size() + take > max_line_ + 1) {  // + 1: room for the CR of a CRLF
         // Keep a short prefix for the error message; drop the rest as it streams by.
         size_t keep = carry_.size() < kTooLongPrefix ? std::min(take, kTooLongPrefix - carry_.size()) : 0;
         carry_.append(chunk.data(), keep);

@@ -13,7 +13,10 @@ asio::awaitable<void> LinesSource::run(BatchChannel& out) {
   for (uint32_t source = 0; source < inputs_.size() && !ctx_.control.stopping(); ++source) {
     LineReader reader(ctx_.pool, ctx_.control, inputs_[source], max_line_);
     uint64_t counted = 0;
-    while (co_await reader.next(lines)) {
+    for (;;) {
+      // Not `while (co_await ...)`: GCC 12 miscompiles co_await inside a condition.
+      bool more = co_await reader.next(lines);
+      if (!more) break;
       Batch batch;
       batch.reserve(lines.size());
       for (auto& line : lines) {

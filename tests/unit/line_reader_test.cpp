@@ -91,7 +91,9 @@ TEST_CASE("finish after a trailing newline adds no empty line", "[line_splitter]
 }
 
 TEST_CASE("lines split across feed() chunks at every position come out the same", "[line_splitter]") {
-  const std::string input = "first\r\n\nsecond line\n\r\nthird\r\nlast without newline";
+  // A char array, not a std::string: GCC 12 -Warray-bounds misreads the inlined copy.
+  static constexpr char kInput[] = "first\r\n\nsecond line\n\r\nthird\r\nlast without newline";
+  const std::string_view input(kInput, sizeof kInput - 1);
   const auto expected = describe(split(input, 100));
   REQUIRE(expected.size() == 6);
   for (size_t cut = 0; cut <= input.size(); ++cut) {
@@ -120,9 +122,8 @@ TEST_CASE("a line of exactly max_line bytes is accepted", "[line_splitter]") {
   CHECK(lines[1].too_long);
 }
 
-TEST_CASE("a CRLF line of exactly max_line bytes is accepted", "[line_splitter][!mayfail]") {
-  // The CR is counted against max_line before it is stripped, so with CRLF input
-  // the longest accepted line is one byte shorter than with LF input.
+TEST_CASE("a CRLF line of exactly max_line bytes is accepted", "[line_splitter]") {
+  // The CR is not counted against max_line: CRLF and LF input accept the same lines.
   auto lines = split("12345\r\n", 5);
   REQUIRE(lines.size() == 1);
   CHECK_FALSE(lines[0].too_long);
@@ -131,7 +132,9 @@ TEST_CASE("a CRLF line of exactly max_line bytes is accepted", "[line_splitter][
 
 TEST_CASE("an overlong line is reported once, with a short prefix, and the next line is normal",
           "[line_splitter]") {
-  const std::string input = "short\n" + std::string(1000, 'x') + "\nnext\r\ntail";
+  // Built by append: GCC 12 warns falsely (-Warray-bounds) on "literal" + std::string.
+  std::string input = "short\n";
+  input.append(1000, 'x').append("\nnext\r\ntail");
   auto lines = split(input, 10);
   REQUIRE(lines.size() == 4);
   CHECK(describe(lines[0]) == "1|6|ok|short");
