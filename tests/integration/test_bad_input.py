@@ -53,7 +53,10 @@ def test_malformed_lines_become_error_records_and_the_rest_flows(server, write_u
 
 def test_binary_garbage_is_escaped_not_dropped(server, tmp_path):
     path = tmp_path / "garbage.bin"
-    path.write_bytes(os.urandom(4096).replace(b"\n", b"\x00") + b"\n" + server.url("/ok").encode() + b"\n")
+    import random
+    garbage = random.Random(1234).randbytes(4096).replace(b"\n", b"\x00")
+    # starts with bytes that make it neither a comment, a blank nor a JSON object
+    path.write_bytes(b"\xfe\xff" + garbage + b"\n" + server.url("/ok").encode() + b"\n")
     r = run_afetch([path, "-q"])
     assert r.code == 2
     recs = r.records  # every line parses as JSON
