@@ -95,3 +95,28 @@ def test_crlf_line_endings_are_accepted(server, tmp_path):
     path.write_bytes((server.url("/ok/1") + "\r\n" + server.url("/ok/2") + "\r\n").encode())
     r = run_afetch([path, "-q"])
     assert r.code == 0 and len(r.records) == 2
+
+
+def test_cr_lf_and_nul_inside_urls_are_rejected_with_the_line_number(server, tmp_path):
+    path = tmp_path / "inject.txt"
+    path.write_bytes(
+        server.url("/ok/a\rInjected: 1").encode() + b"\n" +
+        server.url("/ok/b\x00c").encode() + b"\n" +
+        b'{"url": "' + server.url("/ok/c\\r\\nInjected: 1").encode() + b'"}\n' +
+        server.url("/ok/fine").encode() + b"\n")
+    r = run_afetch([path, "-q"])
+    assert r.code == 2
+    errors = {x["input"]: x["error"] for x in r.records if "input" in x}
+    assert errors == {f"{path}:1": "URL contains CR, LF or NUL", f"{path}:2": "URL contains CR, LF or NUL",
+                      f"{path}:3": "URL contains CR, LF or NUL"}
+    assert server.stats()["paths"] == {"/ok/fine": 1}
+
+
+def test_an_output_that_cannot_be_written_fails_clearly_and_records_nothing(server, write_urls, tmp_path):
+    urls = write_urls([server.url(f"/ok/{i}") for i in range(5)])
+    state = tmp_path / "state.db"
+    r = run_afetch([urls, "-q", "--output", "/dev/full", "--state", state])
+    assert r.code == 1
+    assert r.stderr == "afetch: error: /dev/full: No space left on device\n"
+    again = run_afetch([urls, "-q", "--state", state])  # nothing was recorded as done
+    assert again.code == 0 and len(again.records) == 5
