@@ -160,6 +160,7 @@ BodyConsumer::Verdict BodyStore::File::on_data(std::string_view chunk) {
     s.paused = true;  // curl keeps this chunk and hands it to us again after resume
     return Verdict::pause;
   }
+  if (s.current.capacity() < kChunk) s.current.reserve(kChunk + kChunk / 2);  // no growth by doubling
   s.current.append(chunk);
   s.size += chunk.size();
   if (s.current.size() >= kChunk && !s.write_in_flight) start_write();
@@ -168,7 +169,7 @@ BodyConsumer::Verdict BodyStore::File::on_data(std::string_view chunk) {
 
 void BodyStore::File::start_write() {
   auto s = shared_;
-  s->writing.swap(s->current);
+  s->writing.swap(s->current);  // `current` takes the other buffer, capacity kept
   s->current.clear();
   s->write_in_flight = true;
   uint64_t offset = s->write_offset;
@@ -192,7 +193,7 @@ void BodyStore::File::start_write() {
     }
     asio::post(s->store.io_, [s, err, this_resume] {
       s->write_in_flight = false;
-      s->writing.clear();
+      s->writing.clear();  // keeps its capacity for the next swap
       if (!err.empty() && s->error.empty()) s->error = err;
       s->idle.cancel();
       if (s->paused) {
