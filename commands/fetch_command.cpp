@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -88,7 +89,8 @@ std::string read_data_flag(const std::string& data) {
 }
 
 /// Counts the request lines of regular-file inputs, for the progress display's total.
-uint64_t count_request_lines(const std::vector<InputFile>& inputs) {
+/// Gives up (returns 0) as soon as `cancel` is set: the run may end first.
+uint64_t count_request_lines(const std::vector<InputFile>& inputs, const std::atomic<bool>& cancel) {
   uint64_t count = 0;
   std::vector<char> buf(1 << 20);
   for (const auto& in : inputs) {
@@ -97,6 +99,10 @@ uint64_t count_request_lines(const std::vector<InputFile>& inputs) {
     off_t offset = 0;
     bool at_line_start = true, counted_line = false;
     for (;;) {
+      if (cancel.load(std::memory_order_relaxed)) {
+        ::close(fd);
+        return 0;
+      }
       ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
       if (n <= 0) break;
       offset += n;
@@ -203,6 +209,11 @@ ExitCode run_fetch(const FetchFlags& f) {
 
   bool show_progress = !f.quiet && !f.no_progress && logging::stderr_is_terminal();
   ProgressDisplay progress(io, stats, logging::color_allowed());
+  std::atomic<bool> stop_counting{false};
+  struct StopCounting {  // set before the pool is joined, however run_fetch leaves
+    std::atomic<bool>& flag;
+    ~StopCounting() { flag = true; }
+  } stop_counting_guard{stop_counting};
   if (show_progress) {
     bool countable = true;
     for (const auto& in : inputs) countable = countable && in.regular;
@@ -210,8 +221,9 @@ ExitCode run_fetch(const FetchFlags& f) {
       asio::co_spawn(
           io,
           [&]() -> asio::awaitable<void> {
-            auto job = [&inputs] { return count_request_lines(inputs); };
+            auto job = [&inputs, &stop_counting] { return count_request_lines(inputs, stop_counting); };
             uint64_t total = co_await run_blocking(pool.pool(), job);
+            if (stop_counting) co_return;
             stats.total = total;
             stats.total_known = true;
           },
@@ -234,6 +246,7 @@ ExitCode run_fetch(const FetchFlags& f) {
       },
       [&](std::exception_ptr e) {
         failure = e;
+        stop_counting = true;
         control.finish();
         progress.stop();
         io.stop();

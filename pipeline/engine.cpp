@@ -16,6 +16,7 @@ asio::awaitable<void> sink_loop(StageContext& ctx, BatchChannel& in, Sink& sink,
     if (batch.empty()) break;
     if (closed_early) continue;  // drain so the stages can wind down
     bool written = co_await sink.write(batch);  // not inside the `if`: GCC 12 miscompiles that
+    if (!written && ctx.control.aborted()) continue;  // given up on a stuck reader: not written, not committed
     if (!written) {
       closed_early = true;
       ctx.control.request_stop(StopReason::downstream_closed);

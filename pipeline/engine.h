@@ -31,8 +31,9 @@ class Sink {
  public:
   virtual ~Sink() = default;
   virtual asio::awaitable<void> open() = 0;
-  /// Returns false when the destination has gone away for good (a closed pipe):
-  /// the run then stops quietly. Throws on a real error.
+  /// Returns false when the batch was not written: the destination has gone away
+  /// for good (a closed pipe: the run then stops quietly), or the run was aborted
+  /// while the destination would not take data. Throws on a real error.
   virtual asio::awaitable<bool> write(const Batch& batch) = 0;
   virtual asio::awaitable<void> close() = 0;
 };

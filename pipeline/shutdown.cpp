@@ -25,6 +25,7 @@ void RunControl::request_stop(StopReason reason) {
 void RunControl::request_abort() {
   request_stop(StopReason::error);
   if (aborted_.exchange(true)) return;
+  grace_timer_.cancel();  // already aborting: no "grace period over" later
   abort_wait_.cancel();
   auto hooks = std::move(abort_hooks_);
   for (auto& hook : hooks) hook();

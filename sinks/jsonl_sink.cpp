@@ -1,14 +1,19 @@
 #include "sinks/jsonl_sink.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
 #include "cli/errors.h"
 #include "pipeline/blocking_pool.h"
+#include "pipeline/shutdown.h"
 
 namespace aetl {
 
@@ -22,14 +27,21 @@ JsonlSink::~JsonlSink() {
 asio::awaitable<void> JsonlSink::open() {
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
+    struct stat st {};
+    regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
     co_return;
   }
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append_ ? O_APPEND : O_TRUNC);
   std::string path = path_;
-  auto job = [path, flags] { return ::open(path.c_str(), flags, 0666); };
+  auto job = [path, flags] {
+    int fd = ::open(path.c_str(), flags, 0666);
+    return fd >= 0 ? fd : -errno;  // errno belongs to the pool thread
+  };
   int fd = co_await run_blocking(ctx_.pool.pool(), job);
-  if (fd < 0) throw UsageError(path_ + ": " + std::strerror(errno));
+  if (fd < 0) throw UsageError(path_ + ": " + std::strerror(-fd));
   fd_ = fd;
+  struct stat st {};
+  regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 asio::awaitable<bool> JsonlSink::write(const Batch& batch) {
@@ -43,14 +55,29 @@ asio::awaitable<bool> JsonlSink::write(const Batch& batch) {
   }
   int fd = fd_;
   bool sync = durable_ && fsync_supported_;
-  // 0 written, -1 closed pipe, else errno
-  auto job = [fd, sync, buffer = std::move(buffer)]() -> int {
+  bool regular = regular_;
+  const RunControl* control = &ctx_.control;
+  // 0 written, -1 closed pipe, -3 given up (aborted while the reader was stuck), else errno.
+  // A pipe or terminal is written in PIPE_BUF pieces after poll(), so a write never
+  // blocks for good: a reader that stops reading cannot hold up an abort.
+  auto job = [fd, sync, regular, control, buffer = std::move(buffer)]() -> int {
     const char* p = buffer.data();
     size_t left = buffer.size();
     while (left > 0) {
-      ssize_t n = ::write(fd, p, left);
+      size_t piece = left;
+      if (!regular) {
+        pollfd pfd{fd, POLLOUT, 0};
+        int r = ::poll(&pfd, 1, 200);
+        if (r < 0 && errno != EINTR) return errno;
+        if (r <= 0) {
+          if (control->aborted()) return -3;
+          continue;
+        }
+        piece = std::min<size_t>(left, PIPE_BUF);
+      }
+      ssize_t n = ::write(fd, p, piece);
       if (n < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR || errno == EAGAIN) continue;
         return errno == EPIPE ? -1 : errno;
       }
       p += n;
@@ -60,6 +87,7 @@ asio::awaitable<bool> JsonlSink::write(const Batch& batch) {
     return 0;
   };
   int rc = co_await run_blocking(ctx_.pool.pool(), job);
+  if (rc == -3) co_return false;
   if (rc == -1) co_return false;
   if (rc != 0) throw std::runtime_error((path_ == "-" ? std::string("stdout") : path_) + ": " + std::strerror(rc));
   lines_ += batch.size();

@@ -8,7 +8,8 @@ namespace aetl {
 /// The `jsonl` sink: one line per record, to standard output ("-") or a file.
 /// Each batch is written with as few write() calls as possible from the blocking
 /// pool (a slow reader never stalls the loop); with `durable`, a file is fsync'd
-/// before the batch counts as written. A closed pipe (EPIPE) is a quiet stop.
+/// before the batch counts as written. A closed pipe (EPIPE) is a quiet stop; a
+/// reader that stops reading holds up the run only until it aborts.
 class JsonlSink final : public Sink {
  public:
   JsonlSink(StageContext& ctx, std::string path, bool append, bool durable);
@@ -27,6 +28,7 @@ class JsonlSink final : public Sink {
   bool durable_;
   int fd_ = -1;
   bool fsync_supported_ = true;
+  bool regular_ = false;  // a regular file: plain writes; else poll first
   uint64_t lines_ = 0;
 };
 

@@ -54,10 +54,15 @@ void CurlMulti::remove(CURL* easy) {
 int CurlMulti::socket_callback(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
   auto* self = static_cast<CurlMulti*>(userp);
   auto* existing = static_cast<SocketWatch*>(socketp);
-  if (what == CURL_POLL_REMOVE)
-    self->unwatch(s, existing);
-  else
-    self->watch(s, what, existing);
+  try {  // no exception may cross libcurl's C frames
+    if (what == CURL_POLL_REMOVE)
+      self->unwatch(s, existing);
+    else
+      self->watch(s, what, existing);
+  } catch (const std::exception& e) {
+    spdlog::error("watching socket {}: {}", s, e.what());
+    return -1;  // curl fails the transfers on that socket
+  }
   return 0;
 }
 
@@ -118,9 +123,9 @@ void CurlMulti::watch(curl_socket_t s, int what, SocketWatch* existing) {
     if (it == sockets_.end()) return;
     w = it->second;
   } else {
-    w = std::make_shared<SocketWatch>(io_, s);
     // An fd number curl reuses after closing it without telling us would leave a
-    // stale entry; replace it rather than watch the wrong socket.
+    // stale entry: drop it first (its release deregisters by fd number, so it must
+    // come before the new registration).
     if (auto it = sockets_.find(s); it != sockets_.end()) {
       it->second->removed = true;
       asio::error_code ec;
@@ -128,6 +133,7 @@ void CurlMulti::watch(curl_socket_t s, int what, SocketWatch* existing) {
       it->second->descriptor.release();
       sockets_.erase(it);
     }
+    w = std::make_shared<SocketWatch>(io_, s);
     sockets_.emplace(s, w);
     curl_multi_assign(multi_, s, w.get());
   }

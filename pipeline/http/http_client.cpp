@@ -55,6 +55,19 @@ class HttpClient::Transfer final : public CurlTransferOwner {
     finish();
   }
 
+  /// Unpauses after the body consumer caught up. curl may hand over the data it
+  /// kept right inside curl_easy_pause; if our write callback refuses it (too
+  /// large, consumer failed) the error only shows up here, so it ends the transfer.
+  void resume() {
+    if (finished_) return;
+    CURLcode rc = curl_easy_pause(easy_, CURLPAUSE_CONT);
+    if (rc != CURLE_OK && !finished_) {
+      client_.multi_->remove(easy_);
+      result_ = rc;
+      finish();
+    }
+  }
+
   static size_t on_write(char* data, size_t size, size_t n, void* userp) {
     auto* self = static_cast<Transfer*>(userp);
     size_t len = size * n;
@@ -198,26 +211,27 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
   if (body) {
     body->begin();
-    body->set_resume([easy] { curl_easy_pause(easy, CURLPAUSE_CONT); });
+    body->set_resume([&t] { t.resume(); });
   }
 
-  t.index_ = active_.size();
-  active_.push_back(&t);
   try {
     multi_->add(easy, &t);
   } catch (...) {
-    active_[t.index_] = active_.back();
-    active_[t.index_]->index_ = t.index_;
-    active_.pop_back();
+    t.finished_ = true;  // never started: nothing to remove or unlist
+    if (body) body->set_resume(nullptr);
     give_back_easy(easy);
     throw;
   }
+  t.index_ = active_.size();
+  active_.push_back(&t);
   co_await t.wait();
   if (body) body->set_resume(nullptr);
 
   response.aborted = t.aborted_;
   response.curl_code = t.aborted_ ? CURLE_ABORTED_BY_CALLBACK : t.result_;
   response.bytes = t.bytes_;
+  if ((t.too_large_ || t.consumer_failed_) && response.curl_code == CURLE_OK)
+    response.curl_code = CURLE_WRITE_ERROR;  // refused data always fails the transfer
   response.too_large = t.too_large_ || t.result_ == CURLE_FILESIZE_EXCEEDED;
   if (response.curl_code != CURLE_OK) {
     if (response.too_large)
@@ -225,7 +239,7 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
     else if (t.consumer_failed_ && body)
       response.error = body->failure_message();
     else
-      response.error = error_buffer[0] ? error_buffer : curl_easy_strerror(t.result_);
+      response.error = error_buffer[0] ? error_buffer : curl_easy_strerror(static_cast<CURLcode>(response.curl_code));
     response.timed_out = t.result_ == CURLE_OPERATION_TIMEDOUT;
     response.connect_failed = is_connect_error(t.result_);
   }

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -19,7 +20,7 @@ void LineSplitter::emit(std::vector<Line>& out) {
   line.end_offset = offset_;
   if (!skipping_ && !carry_.empty() && carry_.back() == '\r') carry_.pop_back();
   if (!skipping_ && carry_.size() > max_line_) {  // the one byte of room kept for a CR was not a CR
-    carry_.resize(kTooLongPrefix);
+    carry_.resize(std::min(carry_.size(), kTooLongPrefix));
     skipping_ = true;
   }
   line.too_long = skipping_;
@@ -38,7 +39,7 @@ void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
         // Keep a short prefix for the error message; drop the rest as it streams by.
         size_t keep = carry_.size() < kTooLongPrefix ? std::min(take, kTooLongPrefix - carry_.size()) : 0;
         carry_.append(chunk.data(), keep);
-        if (carry_.size() > kTooLongPrefix) carry_.resize(kTooLongPrefix);
+        carry_.resize(std::min(carry_.size(), kTooLongPrefix));
         carry_.shrink_to_fit();
         skipping_ = true;
       } else {

@@ -79,9 +79,24 @@ std::vector<std::string> body_path_segments(const UrlParts& url) {
   return segments;
 }
 
+/// Closed when the store and every job that still needs them are gone.
+struct BodyStore::Dirs {
+  int dir_fd = -1;
+  int partial_fd = -1;
+  ~Dirs() {
+    if (partial_fd >= 0) {
+      ::unlinkat(dir_fd, kPartialDir, AT_REMOVEDIR);  // only succeeds when empty
+      ::close(partial_fd);
+    }
+    if (dir_fd >= 0) ::close(dir_fd);
+  }
+};
+
 struct BodyStore::File::Shared {
-  Shared(BodyStore& s, int f, std::string n) : store(s), fd(f), temp_name(std::move(n)), idle(s.io_) {}
+  Shared(BodyStore& s, int f, std::string n)
+      : store(s), dirs(s.dirs_), fd(f), temp_name(std::move(n)), idle(s.io_) {}
   BodyStore& store;
+  std::shared_ptr<Dirs> dirs;
   int fd;
   std::string temp_name;
   std::string current;      // filling, on the loop
@@ -89,6 +104,7 @@ struct BodyStore::File::Shared {
   uint64_t write_offset = 0;  // where `writing` goes
   uint64_t size = 0;          // bytes accepted in this attempt
   bool write_in_flight = false;
+  bool abandoned = false;     // the File is gone: the running write's completion cleans up
   bool paused = false;
   std::string error;          // first write error
   asio::steady_timer idle;    // cancelled when a write completes
@@ -96,32 +112,27 @@ struct BodyStore::File::Shared {
 };
 
 BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool durable)
-    : dir_(std::move(dir)), io_(io), pool_(pool), durable_(durable) {
+    : dir_(std::move(dir)), io_(io), pool_(pool), durable_(durable), dirs_(std::make_shared<Dirs>()) {
   if (::mkdir(dir_.c_str(), 0777) != 0 && errno != EEXIST) throw UsageError(errno_text(dir_));
-  dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd_ < 0) throw UsageError(errno_text(dir_));
-  if (::mkdirat(dir_fd_, kPartialDir, 0777) != 0 && errno != EEXIST)
+  dirs_->dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirs_->dir_fd < 0) throw UsageError(errno_text(dir_));
+  if (::mkdirat(dirs_->dir_fd, kPartialDir, 0777) != 0 && errno != EEXIST)
     throw UsageError(errno_text(dir_ + "/" + kPartialDir));
-  partial_fd_ = ::openat(dir_fd_, kPartialDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (partial_fd_ < 0) throw UsageError(errno_text(dir_ + "/" + kPartialDir));
+  dirs_->partial_fd = ::openat(dirs_->dir_fd, kPartialDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirs_->partial_fd < 0) throw UsageError(errno_text(dir_ + "/" + kPartialDir));
 }
 
-BodyStore::~BodyStore() {
-  if (partial_fd_ >= 0) {
-    ::unlinkat(dir_fd_, kPartialDir, AT_REMOVEDIR);  // only succeeds when empty
-    ::close(partial_fd_);
-  }
-  if (dir_fd_ >= 0) ::close(dir_fd_);
-}
+BodyStore::~BodyStore() = default;
 
 asio::awaitable<std::unique_ptr<BodyStore::File>> BodyStore::open() {
   std::string name = std::to_string(::getpid()) + "-" + std::to_string(++counter_) + ".part";
-  int partial = partial_fd_;
+  int partial = dirs_->partial_fd;
   auto job = [partial, name] {
-    return ::openat(partial, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+    int fd = ::openat(partial, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+    return fd >= 0 ? fd : -errno;  // errno belongs to the pool thread
   };
   int fd = co_await run_blocking(pool_.pool(), job);
-  if (fd < 0) throw std::runtime_error(errno_text(dir_ + "/" + kPartialDir + "/" + name));
+  if (fd < 0) throw std::runtime_error(dir_ + "/" + kPartialDir + "/" + name + ": " + std::strerror(-fd));
   co_return std::unique_ptr<File>(new File(std::make_shared<File::Shared>(*this, fd, name)));
 }
 
@@ -129,19 +140,22 @@ BodyStore::File::File(std::shared_ptr<Shared> shared) : shared_(std::move(shared
   set_resume(nullptr);
 }
 
+namespace {
+
+/// Closes and removes a temporary body file on the pool (never on the loop).
+void post_cleanup(asio::thread_pool& pool, std::shared_ptr<BodyStore::Dirs> dirs, int fd, std::string name);
+
+}  // namespace
+
 BodyStore::File::~File() {
-  // A write may still be running on the pool; it owns `shared_` too and closes nothing.
-  auto s = shared_;
-  if (s->fd >= 0) {
-    int fd = s->fd;
-    int partial = s->store.partial_fd_;
-    std::string name = s->temp_name;
-    s->fd = -1;
-    asio::post(s->store.pool_.pool(), [s, fd, partial, name] {
-      ::close(fd);
-      ::unlinkat(partial, name.c_str(), 0);
-    });
+  auto& s = *shared_;
+  if (s.fd < 0) return;  // committed or discarded
+  if (s.write_in_flight) {
+    s.abandoned = true;  // its completion (on the loop) cleans up: no close during pwrite
+    return;
   }
+  post_cleanup(s.store.pool_.pool(), s.dirs, s.fd, s.temp_name);
+  s.fd = -1;
 }
 
 void BodyStore::File::begin() {
@@ -194,11 +208,16 @@ void BodyStore::File::start_write() {
     asio::post(s->store.io_, [s, err, this_resume] {
       s->write_in_flight = false;
       s->writing.clear();  // keeps its capacity for the next swap
+      if (s->abandoned) {
+        post_cleanup(s->store.pool_.pool(), s->dirs, s->fd, s->temp_name);
+        s->fd = -1;
+        return;
+      }
       if (!err.empty() && s->error.empty()) s->error = err;
       s->idle.cancel();
       if (s->paused) {
         s->paused = false;
-        if (s->fd >= 0 && this_resume) this_resume->resume();
+        if (this_resume) this_resume->resume();  // not abandoned: the File is alive
       }
     });
   });
@@ -227,8 +246,9 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url) {
   uint64_t size = s->size;
   std::string temp = s->temp_name;
   bool durable = store.durable_;
-  int dir_fd = store.dir_fd_, partial_fd = store.partial_fd_;
-  auto job = [=]() -> std::string {
+  auto dirs = s->dirs;
+  int dir_fd = dirs->dir_fd, partial_fd = dirs->partial_fd;
+  auto job = [=, keep = dirs]() -> std::string {
     if (::ftruncate(fd, static_cast<off_t>(size)) != 0) throw std::runtime_error(errno_text("truncate"));
     if (durable && ::fsync(fd) != 0) throw std::runtime_error(errno_text("fsync"));
     // Walk (or make) the directories below DIR without following symlinks.
@@ -273,14 +293,25 @@ asio::awaitable<void> BodyStore::File::discard() {
   auto s = shared_;
   int fd = s->fd;
   s->fd = -1;
-  int partial = s->store.partial_fd_;
+  auto dirs = s->dirs;
   std::string temp = s->temp_name;
-  auto job = [=] {
+  auto job = [fd, dirs, temp] {
     ::close(fd);
-    ::unlinkat(partial, temp.c_str(), 0);
+    ::unlinkat(dirs->partial_fd, temp.c_str(), 0);
     return 0;
   };
   co_await run_blocking(s->store.pool_.pool(), job);
 }
+
+namespace {
+
+void post_cleanup(asio::thread_pool& pool, std::shared_ptr<BodyStore::Dirs> dirs, int fd, std::string name) {
+  asio::post(pool, [dirs = std::move(dirs), fd, name = std::move(name)] {
+    ::close(fd);
+    ::unlinkat(dirs->partial_fd, name.c_str(), 0);
+  });
+}
+
+}  // namespace
 
 }  // namespace aetl

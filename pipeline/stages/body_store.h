@@ -42,14 +42,16 @@ class BodyStore {
 
   const std::string& dir() const { return dir_; }
 
+  /// The directory descriptors, shared with jobs still queued on the pool (opaque).
+  struct Dirs;
+
  private:
   friend class File;
   std::string dir_;
   asio::io_context& io_;
   BlockingPool& pool_;
   bool durable_;
-  int dir_fd_ = -1;
-  int partial_fd_ = -1;
+  std::shared_ptr<Dirs> dirs_;
   uint64_t counter_ = 0;
 };
 

@@ -50,6 +50,29 @@ struct FetchStage::Limits {
 
 namespace {
 
+/// Holds one permit of a semaphore until released or destroyed.
+struct Permit {
+  AsyncSemaphore& sem;
+  bool held = true;
+  void release() {
+    if (held) sem.release();
+    held = false;
+  }
+  ~Permit() { release(); }
+};
+
+/// Holds one per-host permit until released or destroyed.
+struct HostPermit {
+  KeyedLimiter& limiter;
+  const std::string& key;
+  bool held = true;
+  void release() {
+    if (held) limiter.release(key);
+    held = false;
+  }
+  ~HostPermit() { release(); }
+};
+
 /// Collects a body in memory for --body text|json.
 class MemoryBody final : public BodyConsumer {
  public:
@@ -210,8 +233,25 @@ asio::awaitable<void> FetchStage::dispatch(BatchChannel& in) {
         L.emitter->push(seq, std::move(item->record));
         continue;
       }
-      L.tasks.spawn(fetch_one(std::move(item), seq));
+      L.tasks.spawn(fetch_guarded(std::move(item), seq));
     }
+  }
+}
+
+asio::awaitable<void> FetchStage::fetch_guarded(std::shared_ptr<Item> item, uint64_t seq) {
+  auto& L = *limits_;
+  std::exception_ptr error;
+  try {
+    co_await fetch_one(std::move(item), seq);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (error) {
+    // A bug or a resource failure, not a per-URL outcome: stop the run, and still
+    // hand in the sequence number so an ordered emitter is not left waiting.
+    ctx_.control.request_abort();
+    L.emitter->push(seq, std::nullopt);
+    std::rethrow_exception(error);
   }
 }
 
@@ -256,22 +296,26 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
   std::string give_up;
   bool dropped = false;
   while (setup_error.empty()) {
+    // The rate token first, so no permit is held while waiting for it; every wait
+    // here gives way to an abort (deadline, second signal).
+    if (L.rate) co_await (L.rate->acquire() || control.wait_abort());
+    if (control.aborted()) {
+      dropped = true;
+      break;
+    }
     co_await L.hosts.acquire(host);
+    HostPermit host_permit{L.hosts, host};
     co_await L.in_flight.acquire();
-    if (L.rate && !control.aborted()) co_await L.rate->acquire();
+    Permit flight_permit{L.in_flight};
     // After a stop, only work already on the wire finishes; a first attempt that
     // has not started yet is left for the next run.
     if (control.aborted() || (attempts == 0 && control.stopping())) {
-      L.in_flight.release();
-      L.hosts.release(host);
       dropped = true;
       break;
     }
     ++stats_.in_flight;
     resp = co_await client_.perform(req.request, consumer);
     --stats_.in_flight;
-    L.in_flight.release();
-    L.hosts.release(host);
     if (resp.aborted) {
       dropped = true;
       break;
@@ -289,6 +333,8 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
       break;
     }
     ++stats_.retries;
+    flight_permit.release();  // nobody waits for a slot while we back off
+    host_permit.release();
     asio::steady_timer sleep(ctx_.io, *delay);
     co_await (sleep.async_wait(asio::use_awaitable) || control.wait_abort());
     if (control.aborted()) {

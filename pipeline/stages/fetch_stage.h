@@ -58,6 +58,9 @@ class FetchStage final : public Stage {
   struct Item;
   struct Limits;
   asio::awaitable<void> dispatch(BatchChannel& in);
+  /// fetch_one, plus: an exception aborts the run and still releases `seq`.
+  asio::awaitable<void> fetch_guarded(std::shared_ptr<Item> item, uint64_t seq);
+  /// Pushes exactly one result (or nothing-result) for `seq` unless it throws.
   asio::awaitable<void> fetch_one(std::shared_ptr<Item> item, uint64_t seq);
   asio::awaitable<std::vector<std::shared_ptr<Item>>> prepare(Batch& batch);
   void count_response(const struct HttpResponse& resp);
