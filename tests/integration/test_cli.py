@@ -109,3 +109,21 @@ def test_json_log_format_escapes_messages(write_urls):
     entry = json.loads(r.stderr.splitlines()[0])
     assert entry["level"] == "error" and entry["program"] == "afetch"
     assert entry["msg"].endswith(":1: URL contains a space (encode it as %20)")
+
+
+def test_the_man_page_documents_every_flag():
+    import re
+    from conftest import ROOT
+    help_text = run_afetch(["--help"]).stdout.decode()
+    flags = set(re.findall(r"(--[a-z][a-z-]+)", help_text))
+    man = (ROOT / "man" / "afetch.1").read_text().replace("\\-", "-")
+    missing = sorted(f for f in flags if f not in man)
+    assert missing == []
+    assert len(flags) > 25
+
+
+def test_a_directory_or_stdin_twice_is_a_usage_error(tmp_path):
+    r = run_afetch([tmp_path])
+    assert (r.code, r.stderr) == (2, f"afetch: {tmp_path}: is a directory\n")
+    r = run_afetch(["-", "-"], input_bytes=b"")
+    assert (r.code, r.stderr) == (2, "afetch: -: standard input named more than once\n")
