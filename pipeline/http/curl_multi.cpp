@@ -86,30 +86,25 @@ int CurlMulti::timer_callback(CURLM*, long timeout_ms, void* userp) {
   auto due = asio::steady_timer::clock_type::now() + std::chrono::milliseconds(timeout_ms);
   self->due_ = due;
   if (self->timer_armed_ && self->armed_at_ <= due) return 0;
-  self->timer_armed_ = true;
-  self->armed_at_ = due;
-  self->timer_.expires_at(due);  // cancels an earlier-armed wait, which then returns aborted
-  self->timer_.async_wait([self](const asio::error_code& ec) {
-    if (ec) return;
-    self->timer_armed_ = false;
-    self->on_timer();
-  });
+  self->arm_timer(due);
   return 0;
+}
+
+void CurlMulti::arm_timer(asio::steady_timer::time_point due) {
+  timer_armed_ = true;
+  armed_at_ = due;
+  timer_.expires_at(due);  // cancels an earlier-armed wait, which then returns aborted
+  timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    timer_armed_ = false;
+    on_timer();
+  });
 }
 
 void CurlMulti::on_timer() {
   if (!due_) return;  // curl no longer wants a timeout
   if (*due_ > asio::steady_timer::clock_type::now()) {
-    // Woke early (the wait was armed for an older, earlier wish): wait for the rest.
-    auto due = *due_;
-    timer_armed_ = true;
-    armed_at_ = due;
-    timer_.expires_at(due);
-    timer_.async_wait([this](const asio::error_code& ec) {
-      if (ec) return;
-      timer_armed_ = false;
-      on_timer();
-    });
+    arm_timer(*due_);  // woke early (armed for an older, earlier wish): wait for the rest
     return;
   }
   due_.reset();

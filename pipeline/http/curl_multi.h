@@ -65,6 +65,7 @@ class CurlMulti {
   asio::io_context& io_;
   CURLM* multi_;
   void on_timer();
+  void arm_timer(asio::steady_timer::time_point due);
 
   // curl asks for a new timeout after almost every event. Re-arming the Asio timer
   // each time costs a timerfd_settime syscall, so one wait stays armed and is only
