@@ -40,14 +40,21 @@ asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std:
   std::exception_ptr first_error;
   bool closed_early = false;
   // Wrap each part so the first failure stops everything: abort the work in
-  // flight and close the channels, which makes every pending send/receive fail.
+  // flight and cancel and close the channels, so every pending and later
+  // send/receive fails.
   auto guarded = [&](asio::awaitable<void> part) -> asio::awaitable<void> {
     try {
       co_await std::move(part);
     } catch (...) {
       if (!first_error) first_error = std::current_exception();
       ctx.control.request_abort();
-      for (auto& ch : channels) ch->close();
+      // cancel() first: in Asio 1.22 close() alone leaves a send already waiting on
+      // a full channel stuck for ever (and cancel() after close() would complete it
+      // as if delivered).
+      for (auto& ch : channels) {
+        ch->cancel();
+        ch->close();
+      }
     }
   };
   parts.spawn(guarded(source.run(*channels[0])));

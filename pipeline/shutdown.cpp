@@ -32,7 +32,7 @@ void RunControl::request_abort() {
 }
 
 asio::awaitable<void> RunControl::wait_abort() {
-  if (aborted()) co_return;
+  if (aborted() || finished_) co_return;
   asio::error_code ec;
   co_await abort_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
@@ -79,6 +79,7 @@ void RunControl::set_deadline(std::chrono::milliseconds limit) {
 }
 
 void RunControl::finish() {
+  finished_ = true;
   if (watching_signals_) {
     asio::error_code ec;
     signals_.cancel(ec);

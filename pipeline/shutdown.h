@@ -36,7 +36,8 @@ class RunControl {
   /// Called (on the loop) once, when the run starts stopping.
   void on_stop(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
 
-  /// Completes when the run aborts (for `co_await (work() || control.wait_abort())`).
+  /// Completes when the run aborts, or at once after finish()
+  /// (for `co_await (work() || control.wait_abort())`).
   asio::awaitable<void> wait_abort();
 
   /// Watches SIGINT and SIGTERM until finish() is called.
@@ -61,6 +62,7 @@ class RunControl {
   std::vector<std::function<void()>> abort_hooks_;
   std::vector<std::function<void()>> stop_hooks_;
   bool watching_signals_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace aetl
