@@ -22,6 +22,7 @@ using aetl::BatchChannel;
 using aetl::Record;
 using aetl::ResultEmitter;
 using aetl::test::run_ready;
+using aetl::test::run_until;
 using namespace std::chrono_literals;
 using Strings = std::vector<std::string>;
 
@@ -90,20 +91,6 @@ void start_run(asio::io_context& io, ResultEmitter& emitter, RunState& state) {
     state.done = true;
     state.error = e;
   });
-}
-
-/// Runs the loop until `pred` holds; false if it did not within `limit` (a
-/// safety net against a hang, not a timing assertion).
-template <class Pred>
-bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return false;
-    io.restart();
-    io.run_one_for(deadline - now);
-  }
-  return true;
 }
 
 /// One item of the stage: takes its slot, as a stage does before starting it.

@@ -15,23 +15,10 @@
 using aetl::RunControl;
 using aetl::StopReason;
 using aetl::test::run_ready;
+using aetl::test::run_until;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Runs the loop until `pred` holds; false if it did not within `limit` (a
-/// safety net against a hang, not a timing assertion).
-template <class Pred>
-bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return false;
-    io.restart();
-    io.run_one_for(deadline - now);
-  }
-  return true;
-}
 
 /// Runs the loop until it has no work left; false if it still had some after
 /// `limit` (something was left waiting).

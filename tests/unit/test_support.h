@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 // Small helpers shared by the unit tests: a temporary directory that cleans up
 // after itself, file helpers, and a way to run ready handlers of an io_context.
 #include <stdlib.h>
@@ -52,6 +53,20 @@ inline std::string read_file(const std::string& path) {
 inline void run_ready(asio::io_context& io) {
   io.restart();
   io.poll();
+}
+
+/// Runs the loop until `pred` holds; false if it did not within `limit` (a
+/// safety net against a hang, not a timing assertion).
+template <class Pred>
+bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    io.restart();
+    io.run_one_for(deadline - now);
+  }
+  return true;
 }
 
 }  // namespace aetl::test
