@@ -93,20 +93,33 @@ void start_run(asio::io_context& io, ResultEmitter& emitter, RunState& state) {
   });
 }
 
+/// An emitter wired to its channel and slots and already running; `collecting`
+/// also starts a reader that collects everything into `got`.
+struct EmitterRig {
+  EmitterRig(size_t capacity, size_t permits, bool ordered, size_t flush_at, std::chrono::milliseconds linger,
+             bool collecting)
+      : out(io, capacity),
+        slots(io.get_executor(), permits),
+        emitter(io.get_executor(), out, slots, ordered, flush_at, linger) {
+    start_run(io, emitter, run);
+    if (collecting) asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  }
+  asio::io_context io;
+  BatchChannel out;
+  AsyncSemaphore slots;
+  ResultEmitter emitter;
+  RunState run;
+  Collected got;
+};
+
 /// One item of the stage: takes its slot, as a stage does before starting it.
 void take_slot(AsyncSemaphore& slots) { REQUIRE(slots.try_acquire()); }
 
 }  // namespace
 
 TEST_CASE("unordered results go out in the order they complete", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 1, kNever);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 4, false, 1, kNever, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   run_ready(io);
 
   for (int i = 0; i < 3; ++i) take_slot(slots);
@@ -130,14 +143,8 @@ TEST_CASE("unordered results go out in the order they complete", "[result_emitte
 }
 
 TEST_CASE("ordered results go out in sequence order and later results wait for the gap", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, true, 1, kNever);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 4, true, 1, kNever, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   run_ready(io);
 
   for (int i = 0; i < 4; ++i) take_slot(slots);
@@ -163,14 +170,8 @@ TEST_CASE("ordered results go out in sequence order and later results wait for t
 }
 
 TEST_CASE("a nullopt result fills its place in the sequence without output", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, true, 1, kNever);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 4, true, 1, kNever, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   run_ready(io);
 
   for (int i = 0; i < 3; ++i) take_slot(slots);
@@ -195,14 +196,8 @@ TEST_CASE("a nullopt result fills its place in the sequence without output", "[r
 }
 
 TEST_CASE("unordered nullopt results release their slots and send no empty batch", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 1, kNever);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 4, false, 1, kNever, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   run_ready(io);
 
   for (int i = 0; i < 2; ++i) take_slot(slots);
@@ -221,14 +216,8 @@ TEST_CASE("unordered nullopt results release their slots and send no empty batch
 }
 
 TEST_CASE("a batch goes out once flush_at results are ready", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 8);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 3, kNever);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 8, false, 3, kNever, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   run_ready(io);
 
   for (int i = 0; i < 4; ++i) take_slot(slots);
@@ -254,14 +243,8 @@ TEST_CASE("a batch goes out once flush_at results are ready", "[result_emitter]"
 }
 
 TEST_CASE("a batch below flush_at goes out once the linger time has passed", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 8);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 100, 20ms);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 8, false, 100, 20ms, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   run_ready(io);
 
   for (int i = 0; i < 2; ++i) take_slot(slots);
@@ -280,12 +263,8 @@ TEST_CASE("a batch below flush_at goes out once the linger time has passed", "[r
 }
 
 TEST_CASE("finish sends the results left and then the end marker last", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 8);
-  ResultEmitter emitter(io.get_executor(), out, slots, true, 100, kNever);
-  RunState run;
-  start_run(io, emitter, run);
+  EmitterRig rig(8, 8, true, 100, kNever, false);
+  auto& [io, out, slots, emitter, run, unread] = rig;  // not collecting: `unread` stays empty
   run_ready(io);
 
   for (int i = 0; i < 3; ++i) take_slot(slots);
@@ -312,14 +291,8 @@ TEST_CASE("finish sends the results left and then the end marker last", "[result
 }
 
 TEST_CASE("finish with nothing pushed sends only the end marker", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 8);
-  AsyncSemaphore slots(io.get_executor(), 2);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 1, kNever);
-  RunState run;
-  Collected got;
-  start_run(io, emitter, run);
-  asio::co_spawn(io, collect(out, got), [](std::exception_ptr) {});
+  EmitterRig rig(8, 2, false, 1, kNever, true);
+  auto& [io, out, slots, emitter, run, got] = rig;
   emitter.finish();
   run_ready(io);
   CHECK(run.done);
@@ -328,12 +301,8 @@ TEST_CASE("finish with nothing pushed sends only the end marker", "[result_emitt
 }
 
 TEST_CASE("slots are released only after the batch was handed to a full channel", "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 1);  // nobody reads it until the test does
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 1, kNever);
-  RunState run;
-  start_run(io, emitter, run);
+  EmitterRig rig(1, 4, false, 1, kNever, false);  // nobody reads it until the test does
+  auto& [io, out, slots, emitter, run, unread] = rig;  // not collecting: `unread` stays empty
   run_ready(io);
 
   for (int i = 0; i < 3; ++i) take_slot(slots);
@@ -373,12 +342,8 @@ TEST_CASE("slots are released only after the batch was handed to a full channel"
 
 TEST_CASE("after the output channel closed results are dropped, slots released and run ends at finish",
           "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 4);
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 1, kNever);
-  RunState run;
-  start_run(io, emitter, run);
+  EmitterRig rig(4, 4, false, 1, kNever, false);
+  auto& [io, out, slots, emitter, run, unread] = rig;  // not collecting: `unread` stays empty
   run_ready(io);
 
   for (int i = 0; i < 3; ++i) take_slot(slots);
@@ -407,12 +372,8 @@ TEST_CASE("after the output channel closed results are dropped, slots released a
 
 TEST_CASE("an emitter blocked on a full channel is released when the channel is cancelled and closed",
           "[result_emitter]") {
-  asio::io_context io;
-  BatchChannel out(io, 1);  // nobody reads it
-  AsyncSemaphore slots(io.get_executor(), 4);
-  ResultEmitter emitter(io.get_executor(), out, slots, false, 1, kNever);
-  RunState run;
-  start_run(io, emitter, run);
+  EmitterRig rig(1, 4, false, 1, kNever, false);  // nobody reads it
+  auto& [io, out, slots, emitter, run, unread] = rig;  // not collecting: `unread` stays empty
   run_ready(io);
 
   for (int i = 0; i < 2; ++i) take_slot(slots);
