@@ -1,0 +1,91 @@
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/expr/value.h"
+
+namespace aetl::expr {
+
+/// A syntax error; `offset` is the 0-based byte offset in the expression's text.
+class ParseError : public std::runtime_error {
+ public:
+  ParseError(std::string message, size_t offset) : std::runtime_error(std::move(message)), offset(offset) {}
+  size_t offset;
+};
+
+/// A field path: `user.country`, `tags[0]`, `$["odd key"]`.
+struct Path {
+  struct Segment {
+    std::string key;
+    long index = -1;  ///< >= 0: an array index instead of a key
+  };
+  std::vector<Segment> segments;
+  std::string text() const;  ///< dotted form, for messages and column names
+};
+
+/// Parses a field path as written on the left of `set:` (`a.b`, `a["x y"]`).
+Path parse_path(std::string_view text);
+
+struct ProgramImpl;
+
+/// A set of expressions compiled together so one pass over a record extracts
+/// every field any of them names (simdjson On-Demand, only the named fields are
+/// decoded). Compile once, then evaluate with an Evaluator per thread.
+///
+/// The language: field paths (`a.b[0]`, `$` the whole record, `$["odd key"]`),
+/// literals (numbers, 'strings' or "strings", true, false, null, [lists]),
+/// `== != < <= > >=`, `and or not` (also `&& || !`), `in` / `not in`,
+/// `=~ !~` (RE2, pattern must be a literal), `+ - * / %`, and functions.
+class Program {
+ public:
+  Program();
+  ~Program();
+  Program(Program&&) noexcept;
+  Program& operator=(Program&&) noexcept;
+
+  /// Compiles one expression; returns its index. Throws ParseError.
+  size_t add(std::string_view source);
+  /// The expression is a bare field path (its value can be copied as written).
+  bool is_path(size_t index) const;
+  size_t size() const;
+
+  const ProgramImpl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<ProgramImpl> impl_;
+};
+
+/// Names of the functions, for documentation and error messages.
+const std::vector<std::string>& function_names();
+
+struct EvaluatorImpl;
+
+/// Evaluates a Program's expressions against one record at a time. Not thread-safe:
+/// one per thread. Values returned stay valid until the next bind().
+class Evaluator {
+ public:
+  explicit Evaluator(const Program& program);
+  ~Evaluator();
+
+  /// Binds a record (one JSON object). Returns false with `error` set if the text
+  /// is not a JSON object or is malformed where the expressions read it.
+  bool bind(std::string_view json, std::string& error);
+
+  Value eval(size_t index);
+  bool test(size_t index) { return eval(index).truthy(); }
+  /// Appends expression `index`'s value as JSON: a bare path's value exactly as
+  /// written in the record; computed values serialised (non-finite numbers → null).
+  void write_json(size_t index, std::string& out);
+
+ private:
+  std::unique_ptr<EvaluatorImpl> impl_;
+};
+
+/// Appends a value as JSON (raw text when it came from the record).
+void append_value_json(const Value& v, std::string& out);
+
+}  // namespace aetl::expr

@@ -1,0 +1,208 @@
+#include <catch2/catch.hpp>
+
+#include "pipeline/expr/expression.h"
+
+using aetl::expr::Evaluator;
+using aetl::expr::ParseError;
+using aetl::expr::Program;
+
+namespace {
+
+/// Evaluates one expression against one record and returns the result as JSON.
+std::string eval_json(const std::string& expr, const std::string& record) {
+  Program p;
+  size_t i = p.add(expr);
+  Evaluator e(p);
+  std::string err;
+  if (!e.bind(record, err)) return "error: " + err;
+  std::string out;
+  e.write_json(i, out);
+  return out;
+}
+
+bool test(const std::string& expr, const std::string& record) {
+  Program p;
+  size_t i = p.add(expr);
+  Evaluator e(p);
+  std::string err;
+  REQUIRE(e.bind(record, err));
+  return e.test(i);
+}
+
+size_t error_offset(const std::string& expr) {
+  Program p;
+  try {
+    p.add(expr);
+  } catch (const ParseError& e) {
+    return e.offset;
+  }
+  FAIL("no parse error for " << expr);
+  return 0;
+}
+
+const std::string rec =
+    R"({"id":7,"status":404,"url":"https://x/a?q=\"1\"","user":{"country":"DE","name":"Ana","tags":["a","b"]},)"
+    R"("ratio":0.5,"ok":false,"none":null,"list":[10,20,{"k":"v"}],"odd key":1,"and":2})";
+
+}  // namespace
+
+TEST_CASE("field paths read top-level, nested, indexed and quoted fields", "[expr]") {
+  CHECK(eval_json("id", rec) == "7");
+  CHECK(eval_json("user.country", rec) == R"("DE")");
+  CHECK(eval_json("user.tags[1]", rec) == R"("b")");
+  CHECK(eval_json("list[2].k", rec) == R"("v")");
+  CHECK(eval_json("list[2]", rec) == R"({"k":"v"})");
+  CHECK(eval_json("user.tags", rec) == R"(["a","b"])");
+  CHECK(eval_json(R"($["odd key"])", rec) == "1");
+  CHECK(eval_json("$.and", rec) == "2");
+  CHECK(eval_json("missing", rec) == "null");
+  CHECK(eval_json("user.missing.deeper", rec) == "null");
+  CHECK(eval_json("id.deeper", rec) == "null");
+  CHECK(eval_json("$", R"({"a": 1})") == R"({"a": 1})");
+}
+
+TEST_CASE("a string field is copied as written, escapes included", "[expr]") {
+  CHECK(eval_json("url", rec) == R"("https://x/a?q=\"1\"")");
+  CHECK(test(R"(url == 'https://x/a?q="1"')", rec));
+}
+
+TEST_CASE("comparisons follow the types", "[expr]") {
+  CHECK(test("status >= 400", rec));
+  CHECK_FALSE(test("status < 400", rec));
+  CHECK(test("ratio == 0.5", rec));
+  CHECK(test("id == 7.0", rec));
+  CHECK(test("user.country == 'DE'", rec));
+  CHECK(test("user.country != 'FR'", rec));
+  CHECK(test("'abc' < 'abd'", rec));
+  CHECK_FALSE(test("status > 'a'", rec));  // mixed types never order
+  CHECK_FALSE(test("status < 'a'", rec));
+  CHECK(test("none == null", rec));
+  CHECK(test("missing == null", rec));
+  CHECK_FALSE(test("ok", rec));
+  CHECK(test("not ok", rec));
+}
+
+TEST_CASE("and, or, not and their symbols", "[expr]") {
+  CHECK(test("status >= 400 and user.country in ['DE', 'FR']", rec));
+  CHECK_FALSE(test("status >= 400 and user.country in ['US']", rec));
+  CHECK(test("status < 400 or id == 7", rec));
+  CHECK(test("!(status < 400) && (id == 7 || false)", rec));
+  CHECK(test("user.country not in ['US', 'GB']", rec));
+  CHECK(test("not status == 200", rec));
+}
+
+TEST_CASE("in looks into lists, arrays, strings and object keys", "[expr]") {
+  CHECK(test("20 in list", rec));
+  CHECK_FALSE(test("30 in list", rec));
+  CHECK(test("'a' in user.tags", rec));
+  CHECK(test("'x/a' in url", rec));
+  CHECK(test("'country' in user", rec));
+  CHECK(test("404 in [400, 404]", rec));
+}
+
+TEST_CASE("regular expressions use RE2 and search anywhere", "[expr]") {
+  CHECK(test(R"(url =~ '^https://')", rec));
+  CHECK(test(R"(url =~ 'q=\S+')", rec));
+  CHECK(test(R"(user.name !~ '^[a-z]+$')", rec));
+  CHECK_FALSE(test(R"(status =~ '4')", rec));  // only strings match
+}
+
+TEST_CASE("arithmetic and string concatenation", "[expr]") {
+  CHECK(eval_json("status + 1", rec) == "405");
+  CHECK(eval_json("status / 4", rec) == "101");
+  CHECK(eval_json("status / 8", rec) == "50.5");
+  CHECK(eval_json("status % 100", rec) == "4");
+  CHECK(eval_json("-id * 2", rec) == "-14");
+  CHECK(eval_json("ratio * 3", rec) == "1.5");
+  CHECK(eval_json("id / 0", rec) == "null");
+  CHECK(eval_json("user.name + '!'", rec) == R"("Ana!")");
+  CHECK(eval_json("user.name + 1", rec) == "null");
+  CHECK(eval_json("9223372036854775807 + 1", rec) == "9223372036854775808");
+}
+
+TEST_CASE("functions", "[expr]") {
+  CHECK(eval_json("lower(user.country)", rec) == R"("de")");
+  CHECK(eval_json("upper(user.name)", rec) == R"("ANA")");
+  CHECK(eval_json("len(user.name)", rec) == "3");
+  CHECK(eval_json("len('héllo')", rec) == "5");
+  CHECK(eval_json("len(list)", rec) == "3");
+  CHECK(eval_json("len(user)", rec) == "3");
+  CHECK(eval_json("exists(none)", rec) == "true");
+  CHECK(eval_json("exists(missing)", rec) == "false");
+  CHECK(eval_json("num('42')", rec) == "42");
+  CHECK(eval_json("num(' 2.5 ')", rec) == "2.5");
+  CHECK(eval_json("num('x')", rec) == "null");
+  CHECK(eval_json("int(ratio * 5)", rec) == "2");
+  CHECK(eval_json("str(status)", rec) == R"("404")");
+  CHECK(eval_json("str(user.tags)", rec) == R"("[\"a\",\"b\"]")");
+  CHECK(eval_json("trim('  a b ')", rec) == R"("a b")");
+  CHECK(eval_json("contains(url, 'x/a')", rec) == "true");
+  CHECK(eval_json("starts_with(url, 'https')", rec) == "true");
+  CHECK(eval_json("ends_with(user.name, 'na')", rec) == "true");
+  CHECK(eval_json("coalesce(missing, none, user.name)", rec) == R"("Ana")");
+  CHECK(eval_json("type(list)", rec) == R"("array")");
+  CHECK(eval_json("type(missing)", rec) == R"("null")");
+  std::string now = eval_json("now()", rec);
+  CHECK(now.size() == 26);  // "YYYY-MM-DDTHH:MM:SS.mmmZ"
+  CHECK(now.back() == '"');
+  CHECK(test("unixtime() > 1700000000", rec));
+}
+
+TEST_CASE("literals", "[expr]") {
+  CHECK(eval_json("[1, 'a', true, null]", rec) == R"([1,"a",true,null])");
+  CHECK(eval_json(R"("tab\there")", rec) == R"("tab\there")");
+  CHECK(eval_json("1.5e3", rec) == "1500");
+  CHECK(eval_json(".5", rec) == "0.5");
+}
+
+TEST_CASE("parse errors point at the offending offset", "[expr]") {
+  CHECK(error_offset("status >= ") == 10);
+  CHECK(error_offset("status = 4") == 7);
+  CHECK(error_offset("a and (b or c") == 13);
+  CHECK(error_offset("lowr(x)") == 0);
+  CHECK(error_offset("lower(x, y)") == 0);
+  CHECK(error_offset("x =~ '('") == 5);
+  CHECK(error_offset("x =~ y") == 5);
+  CHECK(error_offset("'open") == 0);
+  CHECK(error_offset("a b") == 2);
+  CHECK(error_offset("a.") == 2);
+  CHECK(error_offset("and") == 0);
+  CHECK(error_offset("exists(1)") == 0);
+  CHECK(error_offset("x # y") == 2);
+}
+
+TEST_CASE("records that are not JSON objects are refused at bind", "[expr]") {
+  CHECK(eval_json("id", "[1,2]") == "error: not a JSON object");
+  CHECK(eval_json("id", "42") == "error: not a JSON object");
+  CHECK(eval_json("id", R"({"id": tru})").rfind("error:", 0) == 0);
+  CHECK(eval_json("id", "not json").rfind("error:", 0) == 0);
+}
+
+TEST_CASE("many expressions share one pass over the record", "[expr]") {
+  Program p;
+  size_t a = p.add("user.country");
+  size_t b = p.add("user.name");
+  size_t c = p.add("status >= 400 and exists(user.tags)");
+  Evaluator e(p);
+  std::string err;
+  REQUIRE(e.bind(rec, err));
+  std::string out;
+  e.write_json(a, out);
+  out += ',';
+  e.write_json(b, out);
+  CHECK(out == R"("DE","Ana")");
+  CHECK(e.test(c));
+  REQUIRE(e.bind(R"({"user":{"name":"Bo"},"status":200})", err));
+  out.clear();
+  e.write_json(a, out);
+  out += ',';
+  e.write_json(b, out);
+  CHECK(out == R"(null,"Bo")");
+  CHECK_FALSE(e.test(c));
+}
+
+TEST_CASE("parse_path reads the targets of set", "[expr]") {
+  CHECK(aetl::expr::parse_path("a.b[2]").text() == "a.b[2]");
+  CHECK(aetl::expr::parse_path(R"($["x y"].z)").text() == R"(["x y"].z)");
+  CHECK_THROWS_AS(aetl::expr::parse_path("a +"), ParseError);
+}
