@@ -32,13 +32,20 @@ asio::awaitable<void> sink_loop(StageContext& ctx, BatchChannel& in, Sink& sink,
 
 asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Sink& sink,
                                    CommitListener* listener, size_t channel_capacity) {
+  bool closed_early = false;
+  Drain drain = [&](BatchChannel& in) { return sink_loop(ctx, in, sink, listener, closed_early); };
+  co_await run_chain(ctx, source, stages, drain, channel_capacity);
+  co_return closed_early;
+}
+
+asio::awaitable<void> run_chain(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Drain drain,
+                                size_t channel_capacity) {
   auto ex = ctx.io.get_executor();
   std::vector<std::unique_ptr<BatchChannel>> channels;
   for (size_t i = 0; i <= stages.size(); ++i) channels.push_back(std::make_unique<BatchChannel>(ex, channel_capacity));
 
   TaskGroup parts(ex);
   std::exception_ptr first_error;
-  bool closed_early = false;
   // Wrap each part so the first failure stops everything: abort the work in
   // flight and cancel and close the channels, so every pending and later
   // send/receive fails.
@@ -59,10 +66,9 @@ asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std:
   };
   parts.spawn(guarded(source.run(*channels[0])));
   for (size_t i = 0; i < stages.size(); ++i) parts.spawn(guarded(stages[i]->run(*channels[i], *channels[i + 1])));
-  parts.spawn(guarded(sink_loop(ctx, *channels.back(), sink, listener, closed_early)));
+  parts.spawn(guarded(drain(*channels.back())));
   co_await parts.wait_all();
   if (first_error) std::rethrow_exception(first_error);
-  co_return closed_early;
 }
 
 }  // namespace aetl

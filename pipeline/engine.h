@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -51,5 +52,12 @@ class CommitListener {
 /// Returns true if the sink's destination closed early (quiet stop).
 asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std::vector<Stage*>& stages,
                                    Sink& sink, CommitListener* listener, size_t channel_capacity = 4);
+
+/// The end of a chain: consumes the last channel until the end marker.
+using Drain = std::function<asio::awaitable<void>(BatchChannel& in)>;
+
+/// run_pipeline with the sink part given as a drain (pipelines: a SinkDriver).
+asio::awaitable<void> run_chain(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Drain drain,
+                                size_t channel_capacity = 4);
 
 }  // namespace aetl

@@ -26,6 +26,11 @@ struct Line {
 class LineSplitter {
  public:
   explicit LineSplitter(size_t max_line) : max_line_(max_line) {}
+  /// Continue numbering after `line`, with `offset` bytes already consumed (a resumed read).
+  void start_at(uint64_t line, uint64_t offset) {
+    line_no_ = line;
+    offset_ = offset;
+  }
 
   void feed(std::string_view chunk, std::vector<Line>& out);
   /// End of input: a last line without a newline still counts.

@@ -1,0 +1,79 @@
+#include "commands/run_command.h"
+
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/errors.h"
+#include "cli/logging.h"
+#include "pipeline/config/config_error.h"
+#include "pipeline/duration.h"
+#include "pipeline/pipeline_spec.h"
+#include "pipeline/run/pipeline_runner.h"
+
+namespace aetl {
+namespace {
+
+struct RunFlags {
+  std::string file;
+  std::string state;
+  bool from_start = false;
+  bool dry_run = false;
+  uint64_t limit = 0;
+  std::string grace = "5s";
+  std::string deadline;
+  std::string metrics_out;
+  bool quiet = false;
+  bool no_progress = false;
+};
+
+}  // namespace
+
+void print_config_problems(const ConfigError& e) {
+  for (const auto& p : e.problems()) logging::print_line(p.format());
+}
+
+std::function<ExitCode()> setup_run_command(CLI::App& app) {
+  auto f = std::make_shared<RunFlags>();
+  app.add_option("pipeline", f->file, "The pipeline file (YAML)")->required();
+  app.add_option("--state", f->state,
+                 "State store for checkpoints (default: $XDG_STATE_HOME/aetl/NAME-HASH.sqlite)");
+  app.add_flag("--from-start", f->from_start, "Ignore the checkpoint: start from the beginning of the input");
+  app.add_flag("--dry-run", f->dry_run,
+               "Run, but write records to stdout and dead letters to stderr instead of the sinks; no checkpoint");
+  app.add_option("--limit", f->limit, "Read at most N records from the source");
+  app.add_option("--grace", f->grace, "After SIGINT/SIGTERM, how long work in flight may finish (default 5s)");
+  app.add_option("--deadline", f->deadline, "Stop and abort the run after this long (e.g. 50m)");
+  app.add_option("--metrics-out", f->metrics_out, "Write Prometheus text-format metrics to FILE at the end");
+  app.add_flag("-q,--quiet", f->quiet, "No progress line and no summary");
+  app.add_flag("--no-progress", f->no_progress, "No progress line, even on a terminal");
+  return [f]() -> ExitCode {
+    PipelineSpec spec;
+    try {
+      spec = load_pipeline(f->file, process_environment());
+    } catch (const ConfigError& e) {
+      print_config_problems(e);
+      return ExitCode::usage;
+    }
+    RunOptions o;
+    o.state_path = f->state;
+    o.from_start = f->from_start;
+    o.dry_run = f->dry_run;
+    o.limit = f->limit;
+    auto grace = parse_duration(f->grace);
+    if (!grace) throw UsageError("--grace: invalid duration '" + f->grace + "' (examples: 250ms, 10s, 2m)");
+    o.grace = *grace;
+    if (!f->deadline.empty()) {
+      auto d = parse_duration(f->deadline);
+      if (!d || d->count() <= 0)
+        throw UsageError("--deadline: invalid duration '" + f->deadline + "' (examples: 250ms, 10s, 2m)");
+      o.deadline = *d;
+    }
+    o.metrics_out = f->metrics_out;
+    o.quiet = f->quiet;
+    o.progress = !f->no_progress && logging::stderr_is_terminal();
+    return run_pipeline_spec(spec, o);
+  };
+}
+
+}  // namespace aetl

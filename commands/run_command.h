@@ -1,0 +1,21 @@
+#pragma once
+#include <functional>
+
+#include "cli/exit_codes.h"
+
+namespace CLI {
+class App;
+}
+
+namespace aetl {
+
+/// `aetl run PIPELINE.yaml`: runs a pipeline file (DESIGN.md §6).
+std::function<ExitCode()> setup_run_command(CLI::App& app);
+
+/// `aetl validate PIPELINE.yaml`: checks a pipeline file and runs nothing.
+std::function<ExitCode()> setup_validate_command(CLI::App& app);
+
+/// Prints every problem of a pipeline file (file:line:col: message) to stderr.
+void print_config_problems(const class ConfigError& e);
+
+}  // namespace aetl

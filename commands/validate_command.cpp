@@ -1,0 +1,34 @@
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/logging.h"
+#include "commands/run_command.h"
+#include "pipeline/config/config_error.h"
+#include "pipeline/pipeline_spec.h"
+
+namespace aetl {
+
+std::function<ExitCode()> setup_validate_command(CLI::App& app) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  app.add_option("pipeline", *files, "Pipeline files (YAML)")->required();
+  return [files]() -> ExitCode {
+    ExitCode code = ExitCode::ok;
+    for (const auto& file : *files) {
+      try {
+        PipelineSpec spec = load_pipeline(file, process_environment());
+        std::string parts = spec.source.kind;
+        for (const auto& s : spec.stages) parts += " → " + s.kind;
+        parts += " → " + spec.sink.kind;
+        if (spec.dead_letter) parts += " (dead letters → " + spec.dead_letter->kind + ")";
+        logging::print_line(file + ": ok: " + spec.name + ": " + parts);
+      } catch (const ConfigError& e) {
+        print_config_problems(e);
+        code = ExitCode::usage;
+      }
+    }
+    return code;
+  };
+}
+
+}  // namespace aetl

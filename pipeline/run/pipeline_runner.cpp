@@ -1,0 +1,273 @@
+#include "pipeline/run/pipeline_runner.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/errors.h"
+#include "cli/exit_codes.h"
+#include "cli/logging.h"
+#include "pipeline/blocking_pool.h"
+#include "pipeline/checkpoint.h"
+#include "pipeline/http/http_client.h"
+#include "pipeline/pipeline_spec.h"
+#include "pipeline/run/dead_letters.h"
+#include "pipeline/run/metrics.h"
+#include "pipeline/run/run_progress.h"
+#include "pipeline/run/sink_driver.h"
+#include "pipeline/shutdown.h"
+#include "pipeline/state_store.h"
+#include "pipeline/task_group.h"
+
+namespace aetl {
+namespace {
+
+std::unique_ptr<PipelineSink> stdout_sink(RunContext& run, const char* path) {
+  // --dry-run: records to stdout, dead letters to stderr, nothing kept
+  ConfigValue node;
+  node.type = ConfigValue::Type::mapping;
+  ConfigValue k, v, k2, v2;
+  k.type = v.type = k2.type = v2.type = ConfigValue::Type::scalar;
+  k.scalar = "path";
+  v.scalar = path;
+  k2.scalar = "fsync";
+  v2.scalar = "false";
+  node.entries.emplace_back(k, v);
+  node.entries.emplace_back(k2, v2);
+  ConfigProblems problems(process_environment());
+  SinkCommon common;
+  for (const auto& kind : sink_kinds())
+    if (kind.key == "jsonl") return kind.parse(node, problems, common)(run);
+  return nullptr;
+}
+
+/// Saves checkpoints as sinks commit: at most one save at a time, at most one per
+/// interval, and a last one at the end.
+class CheckpointKeeper {
+ public:
+  CheckpointKeeper(RunContext& run, StateStore* store, std::string name, std::chrono::milliseconds interval)
+      : run_(run), store_(store), name_(std::move(name)), interval_(interval), wake_(run.stage.io.get_executor()) {}
+
+  void committed() { wake_.notify(); }
+  void finish() {
+    finished_ = true;
+    wake_.notify();
+  }
+
+  asio::awaitable<void> run() {
+    if (!store_) co_return;
+    for (;;) {
+      bool changed = run_.tracker.version() != saved_version_;
+      auto due = last_save_ + interval_;
+      if (changed && (finished_ || std::chrono::steady_clock::now() >= due)) {
+        co_await save();
+        continue;
+      }
+      if (finished_) break;
+      co_await wake_.wait(changed ? due : std::chrono::steady_clock::time_point::max());
+    }
+  }
+
+  bool failed() const { return failed_; }
+  uint64_t saves() const { return saves_; }
+
+ private:
+  asio::awaitable<void> save() {
+    uint64_t version = run_.tracker.version();
+    Checkpoint cp = run_.tracker.snapshot();
+    cp.sink_lengths = run_.sink_lengths();
+    last_save_ = std::chrono::steady_clock::now();
+    try {
+      co_await store_->save(run_.stage.pool, name_, cp.to_json());
+      saved_version_ = version;
+      ++saves_;
+    } catch (const std::exception& e) {
+      if (!failed_) spdlog::error("{}", e.what());
+      failed_ = true;
+      saved_version_ = version;  // do not spin on a broken store
+    }
+  }
+
+  RunContext& run_;
+  StateStore* store_;
+  std::string name_;
+  std::chrono::milliseconds interval_;
+  Wakeup wake_;
+  std::chrono::steady_clock::time_point last_save_{};
+  uint64_t saved_version_ = 0;
+  bool finished_ = false;
+  bool failed_ = false;
+  uint64_t saves_ = 0;
+};
+
+void print_summary(const RunContext& run, double seconds, const DeadLetters& dead, const std::string& state_path) {
+  logging::print_line(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>8}", "part", "in", "out", "dropped", "failed", "busy"));
+  for (const auto& p : run.parts)
+    logging::print_line(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>7.1f}s", p->name, p->in, p->out, p->dropped,
+                           p->failed, p->busy_seconds));
+  std::string tail = fmt::format("{:.2f}s", seconds);
+  if (dead.count()) tail += fmt::format(", {} record{} {}", dead.count(), dead.count() == 1 ? "" : "s",
+                                       dead.has_sink() ? "sent to the dead letter" : "failed (no dead_letter sink)");
+  if (!state_path.empty()) tail += ", checkpoint in " + state_path;
+  logging::print_line(tail);
+}
+
+}  // namespace
+
+ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) {
+  asio::io_context io;
+  BlockingPool pool(4);
+  RunControl control(io.get_executor());
+  StageContext ctx{io, pool, control, {}};
+  AckTracker tracker;
+  DeadLetters dead(ctx, tracker, nullptr);
+  RunContext run{ctx, tracker, dead};
+  run.pipeline_name = spec.name;
+  run.limit = options.limit;
+  run.dry_run = options.dry_run;
+
+  std::unique_ptr<HttpClient> http;
+  run.http = [&]() -> HttpClient& {
+    if (!http) http = std::make_unique<HttpClient>(io, HttpClientOptions{});
+    return *http;
+  };
+
+  // Sinks first: an exactly-once sink holds the checkpoint.
+  PartStats& sink_stats = run.add_part("sink " + spec.sink.kind);
+  auto main_sink = options.dry_run ? stdout_sink(run, "-") : spec.sink.build(run);
+  std::unique_ptr<SinkDriver> dl_driver;
+  std::unique_ptr<PipelineSink> dl_sink;
+  if (options.dry_run) dl_sink = stdout_sink(run, "/dev/stderr");
+  else if (spec.dead_letter) dl_sink = spec.dead_letter->build(run);
+
+  // Where the run starts.
+  std::unique_ptr<StateStore> store;
+  std::string state_path;
+  std::optional<Checkpoint> resume;
+  if (!options.dry_run) {
+    state_path = options.state_path.empty() ? default_state_path(spec.file) : options.state_path;
+    try {
+      store = std::make_unique<StateStore>(state_path);
+    } catch (const std::exception& e) {
+      throw UsageError(e.what());
+    }
+    std::optional<std::string> saved;
+    if (options.from_start) {
+      store->clear(spec.name);
+    } else {
+      saved = main_sink->exactly_once() ? main_sink->stored_checkpoint() : store->load(spec.name);
+    }
+    if (saved) {
+      try {
+        resume = Checkpoint::from_json(*saved);
+      } catch (const std::exception& e) {
+        throw UsageError(state_path + ": " + e.what() + " (run with --from-start to begin again)");
+      }
+    }
+  }
+  run.resume = resume ? &*resume : nullptr;
+
+  auto source = spec.source.build(run);
+  std::vector<std::unique_ptr<Stage>> stages;
+  std::vector<Stage*> stage_ptrs;
+  for (const auto& s : spec.stages) {
+    stages.push_back(s.build(run, run.add_part(s.label)));
+    stage_ptrs.push_back(stages.back().get());
+  }
+  // the sink's stats line goes last in the summary
+  std::rotate(run.parts.begin(), run.parts.begin() + 1, run.parts.end());
+  SinkDriver driver(run, std::move(main_sink), "sink", spec.sink.common.batching, spec.sink.common.retry, sink_stats);
+  if (dl_sink) {
+    PartStats& dl_stats = run.add_part("dead_letter");
+    SinkBatching b = spec.dead_letter ? spec.dead_letter->common.batching : SinkBatching{};
+    RetryPolicy r = spec.dead_letter ? spec.dead_letter->common.retry : RetryPolicy{};
+    dl_driver = std::make_unique<SinkDriver>(run, std::move(dl_sink), "dead_letter", b, r, dl_stats);
+    dead.set_sink(dl_driver.get());
+  }
+  run.sink_lengths = [&]() {
+    std::map<std::string, uint64_t> lengths;
+    if (auto n = driver.sink().durable_length()) lengths["sink"] = *n;
+    if (dl_driver)
+      if (auto n = dl_driver->sink().durable_length()) lengths["dead_letter"] = *n;
+    return lengths;
+  };
+  CheckpointKeeper keeper(run, store.get(), spec.name, spec.checkpoint_interval);
+  driver.on_commit = [&] { keeper.committed(); };
+  if (dl_driver) dl_driver->on_commit = [&] { keeper.committed(); };
+
+  control.watch_signals(options.grace);
+  if (options.deadline.count() > 0) control.set_deadline(options.deadline);
+  std::unique_ptr<RunProgress> progress;
+  if (options.progress && !options.quiet) progress = std::make_unique<RunProgress>(io, run);
+
+  auto started = std::chrono::steady_clock::now();
+  std::exception_ptr error;
+  Drain drain = [&driver](BatchChannel& in) -> asio::awaitable<void> {
+    for (;;) {
+      Batch b = co_await receive_batch(in);
+      if (b.empty()) break;
+      co_await driver.push(std::move(b));
+    }
+    driver.finish();
+  };
+  auto main = [&]() -> asio::awaitable<void> {
+    TaskGroup parts(io.get_executor());
+    auto guard = [&](asio::awaitable<void> part) -> asio::awaitable<void> {
+      try {
+        co_await std::move(part);
+      } catch (...) {
+        if (!error) error = std::current_exception();
+        control.request_abort();
+        driver.finish();
+        dead.finish();
+      }
+    };
+    TaskGroup keeping(io.get_executor());
+    keeping.spawn(guard(keeper.run()));
+    parts.spawn(guard(driver.run()));
+    if (dl_driver) parts.spawn(guard(dl_driver->run()));
+    TaskGroup dl_parts(io.get_executor());
+    dl_parts.spawn(guard(dead.run()));
+    co_await guard(run_chain(ctx, *source, stage_ptrs, drain, spec.channel_capacity));
+    // The chain is done (every stage ended): the sink finishes its last batch
+    // (it was told by the drain), then the dead letters can be closed.
+    dead.finish();
+    co_await dl_parts.wait_all();
+    co_await parts.wait_all();  // every sink wrote its last batch
+    keeper.finish();            // so the last checkpoint covers everything
+    co_await keeping.wait_all();
+    if (progress) progress->stop();
+    control.finish();
+  };
+  asio::co_spawn(io, main(), asio::detached);
+  io.run();
+  pool.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (progress) progress->clear();
+
+  if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
+  if (!options.quiet) print_summary(run, seconds, dead, state_path);
+
+  ExitCode code = ExitCode::ok;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const UsageError&) {
+      throw;
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+    }
+    code = ExitCode::failures;
+  }
+  if (tracker.failed() > 0 || keeper.failed()) code = worst(code, ExitCode::failures);
+  if (control.reason() == StopReason::deadline) code = worst(code, ExitCode::failures);
+  if (control.reason() == StopReason::signal) code = worst(code, ExitCode::interrupted);
+  return code;
+}
+
+}  // namespace aetl

@@ -1,0 +1,66 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "pipeline/record.h"
+#include "pipeline/retry.h"
+
+namespace aetl {
+
+struct Checkpoint;
+
+/// How a sink's records are grouped into writes (`batch: {size, bytes, linger}`).
+struct SinkBatching {
+  size_t size = 1000;                        ///< records per write at most
+  size_t bytes = 8 << 20;                    ///< bytes of record data per write at most
+  std::chrono::milliseconds linger{500};     ///< how long a partial batch may wait
+};
+
+/// A failed write. `transient` errors (a locked database, a full disk) are retried
+/// with the sink's backoff; the others end the run.
+class SinkError : public std::runtime_error {
+ public:
+  SinkError(const std::string& message, bool transient) : std::runtime_error(message), transient(transient) {}
+  bool transient;
+};
+
+/// What a sink gets with each batch.
+struct WriteContext {
+  /// Rows the destination refused one by one (a constraint): they go to the dead
+  /// letter with this message instead of being acknowledged as written.
+  std::vector<std::pair<size_t, std::string>> rejected;
+  /// For exactly-once sinks: the checkpoint as it will stand once this batch is
+  /// committed, given the indices in `rejected`. Callable on any thread.
+  std::function<std::string(const std::vector<std::pair<size_t, std::string>>&)> checkpoint_after;
+};
+
+/// A sink kind at run time. The driver batches, retries and acknowledges; the
+/// sink only writes durably.
+class PipelineSink {
+ public:
+  virtual ~PipelineSink() = default;
+  /// Prepares the destination. `resume`: the checkpoint being resumed from (file
+  /// sinks cut their file back to the length recorded in it); nullptr for a fresh run.
+  /// `key` names the sink in checkpoints ("sink", "dead_letter").
+  virtual asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) = 0;
+  /// Writes the batch durably. Returns false when the destination went away for
+  /// good (a closed stdout pipe). Throws SinkError.
+  virtual asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) = 0;
+  virtual asio::awaitable<void> close() = 0;
+  /// File sinks: bytes durably written, recorded in checkpoints.
+  virtual std::optional<uint64_t> durable_length() const { return std::nullopt; }
+  /// Exactly-once sinks: the checkpoint stored with the data (read before the run).
+  virtual std::optional<std::string> stored_checkpoint() { return std::nullopt; }
+  virtual bool exactly_once() const { return false; }
+  /// "sqlite out/errors.db" for messages and the summary.
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace aetl

@@ -1,0 +1,94 @@
+#include "pipeline/run/run_progress.h"
+
+#include <unistd.h>
+
+#include <asio/steady_timer.hpp>
+#include <spdlog/fmt/fmt.h>
+
+#include "cli/logging.h"
+#include "pipeline/run/run_context.h"
+
+namespace aetl {
+namespace {
+
+bool g_shown = false;
+
+void clear_line() {
+  if (!g_shown) return;
+  const char erase[] = "\r\033[K";
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, erase, sizeof erase - 1);
+  g_shown = false;
+}
+
+std::string count(uint64_t n) {
+  if (n >= 10'000'000) return fmt::format("{:.1f}M", n / 1e6);
+  if (n >= 10'000) return fmt::format("{:.1f}k", n / 1e3);
+  return std::to_string(n);
+}
+
+}  // namespace
+
+struct RunProgress::Impl {
+  Impl(asio::io_context& io, const RunContext& r) : timer(io), run(r), color(logging::color_allowed()) {}
+  asio::steady_timer timer;
+  const RunContext& run;
+  bool color;
+  bool running = true;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  uint64_t last_out = 0;
+  double rate = 0;
+
+  void tick() {
+    timer.expires_after(std::chrono::milliseconds(200));
+    timer.async_wait([this](const asio::error_code& ec) {
+      if (ec || !running) return;
+      draw();
+      tick();
+    });
+  }
+
+  void draw() {
+    if (run.parts.empty()) return;
+    std::string line = "\r\033[K";
+    uint64_t failed = 0, in_flight = 0, sink_out = 0;
+    for (const auto& p : run.parts) {
+      failed += p->failed;
+      in_flight += p->in_flight;
+      if (p->name.rfind("sink", 0) == 0) sink_out = p->out;
+      line += p->name + " " + count(p->out) + "  ";
+    }
+    auto now = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(now - last).count();
+    if (dt >= 1.0) {
+      double fresh = (sink_out - last_out) / dt;
+      rate = rate == 0 ? fresh : 0.5 * rate + 0.5 * fresh;
+      last = now;
+      last_out = sink_out;
+    }
+    line += fmt::format("| {}/s  in flight {}  ", count(static_cast<uint64_t>(rate)), count(in_flight));
+    if (failed && color) line += "\033[31m";
+    line += "failed " + count(failed);
+    if (failed && color) line += "\033[0m";
+    logging::write_raw(line);
+    g_shown = true;
+  }
+};
+
+RunProgress::RunProgress(asio::io_context& io, const RunContext& run) : impl_(std::make_unique<Impl>(io, run)) {
+  logging::set_progress_clear(clear_line);
+  impl_->tick();
+}
+
+RunProgress::~RunProgress() = default;
+
+void RunProgress::stop() {
+  impl_->running = false;
+  impl_->timer.cancel();
+}
+
+void RunProgress::clear() {
+  stop();
+  clear_line();
+}
+
+}  // namespace aetl

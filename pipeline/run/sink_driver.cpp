@@ -1,0 +1,147 @@
+#include "pipeline/run/sink_driver.h"
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/checkpoint.h"
+#include "pipeline/run/dead_letters.h"
+#include "pipeline/shutdown.h"
+
+namespace aetl {
+
+SinkDriver::SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std::string key, SinkBatching batching,
+                       RetryPolicy retry, PartStats& stats)
+    : run_(run),
+      sink_(std::move(sink)),
+      key_(std::move(key)),
+      batching_(batching),
+      retry_(retry),
+      stats_(stats),
+      wake_(run.stage.io.get_executor()),
+      room_(run.stage.io.get_executor()) {
+  if (batching_.size == 0) batching_.size = 1;
+}
+
+SinkDriver::~SinkDriver() = default;
+
+asio::awaitable<void> SinkDriver::push(Batch batch) {
+  // Room for two writes: one being written, one gathering.
+  while (!finished_ && !closed_ && !run_.stage.control.aborted() &&
+         (pending_.size() >= 2 * batching_.size || pending_bytes_ >= 2 * batching_.bytes))
+    co_await room_.wait();
+  if (closed_ || run_.stage.control.aborted()) co_return;  // not written, not acknowledged
+  if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
+  stats_.in += batch.size();
+  for (auto& r : batch) {
+    pending_bytes_ += r.data.size();
+    pending_.push_back(std::move(r));
+  }
+  stats_.in_flight = pending_.size();
+  wake_.notify();
+}
+
+void SinkDriver::finish() {
+  finished_ = true;
+  wake_.notify();
+}
+
+asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch) {
+  std::mt19937_64 rng{std::random_device{}()};
+  for (int attempt = 1;; ++attempt) {
+    WriteContext wc;
+    if (sink_->exactly_once()) {
+      auto preview = std::make_shared<AckTracker>(run_.tracker);
+      auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
+      auto positions = std::make_shared<std::vector<Position>>();
+      positions->reserve(batch.size());
+      for (const auto& r : batch) positions->push_back(r.pos);
+      wc.checkpoint_after = [preview, lengths, positions](const std::vector<std::pair<size_t, std::string>>& rejected) {
+        AckTracker t = *preview;
+        size_t k = 0;
+        for (size_t i = 0; i < positions->size(); ++i) {
+          if (k < rejected.size() && rejected[k].first == i) {
+            ++k;
+            continue;
+          }
+          t.ack((*positions)[i]);
+        }
+        Checkpoint cp = t.snapshot();
+        cp.sink_lengths = lengths;
+        return cp.to_json();
+      };
+    }
+    std::chrono::milliseconds delay{0};
+    try {
+      auto started = std::chrono::steady_clock::now();
+      bool ok = co_await sink_->write(batch, wc);
+      stats_.busy_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (!ok) co_return false;
+      // Acknowledge: written records, and rejected ones go to the dead letter.
+      size_t k = 0;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (k < wc.rejected.size() && wc.rejected[k].first == i) {
+          FailedRecord f;
+          f.record = std::move(batch[i]);
+          f.stage = stats_.name;
+          f.error = wc.rejected[k].second;
+          f.attempts = attempt;
+          run_.dead_letters.push(std::move(f));
+          ++stats_.failed;
+          ++k;
+          continue;
+        }
+        run_.tracker.ack(batch[i].pos);
+        ++stats_.out;
+      }
+      ++stats_.batches;
+      if (on_commit) on_commit();
+      co_return true;
+    } catch (const SinkError& e) {
+      if (!e.transient || attempt > retry_.max_retries || run_.stage.control.aborted()) throw;
+      delay = backoff_delay(retry_, attempt, rng);
+      spdlog::warn("{}: {} (attempt {}, retrying in {} ms)", sink_->describe(), e.what(), attempt, delay.count());
+    }
+    // not inside the handler: C++ forbids co_await there
+    asio::steady_timer t(run_.stage.io.get_executor(), delay);
+    asio::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> SinkDriver::run() {
+  co_await sink_->open(run_.resume, key_);
+  for (;;) {
+    if (run_.stage.control.aborted() || closed_) break;
+    bool full = pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes;
+    auto due = first_pending_ + batching_.linger;
+    bool ripe = !pending_.empty() && (full || finished_ || std::chrono::steady_clock::now() >= due);
+    if (!ripe) {
+      if (finished_ && pending_.empty()) break;
+      co_await wake_.wait(pending_.empty() ? std::chrono::steady_clock::time_point::max() : due);
+      continue;
+    }
+    Batch batch;
+    size_t take = std::min(pending_.size(), batching_.size);
+    size_t bytes = 0;
+    size_t n = 0;
+    while (n < take && (n == 0 || bytes + pending_[n].data.size() <= batching_.bytes)) bytes += pending_[n++].data.size();
+    batch.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
+    pending_.erase(pending_.begin(), pending_.begin() + n);
+    pending_bytes_ -= bytes;
+    first_pending_ = std::chrono::steady_clock::now();
+    room_.notify();
+    bool ok = co_await write_with_retry(batch);
+    stats_.in_flight = pending_.size();
+    if (!ok) {
+      closed_ = true;
+      run_.stage.control.request_stop(StopReason::downstream_closed);
+      room_.notify();
+      break;
+    }
+  }
+  room_.notify();
+  co_await sink_->close();
+}
+
+}  // namespace aetl

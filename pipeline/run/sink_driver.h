@@ -1,0 +1,58 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <asio/awaitable.hpp>
+
+#include "pipeline/record.h"
+#include "pipeline/retry.h"
+#include "pipeline/run/pipeline_sink.h"
+#include "pipeline/run/run_context.h"
+#include "pipeline/run/wakeup.h"
+
+namespace aetl {
+
+/// Drives one sink: gathers records into writes of `batching.size` (or
+/// `batching.bytes`, or whatever is there after `linger`), retries transient
+/// errors with backoff, and acknowledges written records to the tracker — only
+/// after the write returned, i.e. once they are durable.
+class SinkDriver {
+ public:
+  /// `key` names the sink in checkpoints ("sink", "dead_letter").
+  SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std::string key, SinkBatching batching,
+             RetryPolicy retry, PartStats& stats);
+  ~SinkDriver();
+
+  /// Waits for room, then queues the records.
+  asio::awaitable<void> push(Batch batch);
+  /// No more records; run() writes what is left and returns.
+  void finish();
+  asio::awaitable<void> run();
+
+  PipelineSink& sink() { return *sink_; }
+  const std::string& key() const { return key_; }
+  /// Called after each acknowledged write (checkpoint keeping).
+  std::function<void()> on_commit;
+  /// Set when the destination closed (stdout pipe): the run stops quietly.
+  bool closed() const { return closed_; }
+
+ private:
+  asio::awaitable<bool> write_with_retry(Batch& batch);
+
+  RunContext& run_;
+  std::unique_ptr<PipelineSink> sink_;
+  std::string key_;
+  SinkBatching batching_;
+  RetryPolicy retry_;
+  PartStats& stats_;
+  Batch pending_;
+  size_t pending_bytes_ = 0;
+  std::chrono::steady_clock::time_point first_pending_{};
+  bool finished_ = false;
+  bool closed_ = false;
+  Wakeup wake_;
+  Wakeup room_;
+};
+
+}  // namespace aetl

@@ -1,0 +1,337 @@
+// The `lines` source: records from the lines of files, globs or stdin.
+//   source:
+//     lines: {paths: ["logs/*.jsonl", "more.jsonl.gz"], format: json}
+// Inputs are read in order (globs sorted bytewise), `.gz` decompressed on the fly,
+// a resumed run seeks to its checkpoint and skips lines already handled.
+#include <fcntl.h>
+#include <glob.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/errors.h"
+#include "pipeline/blocking_pool.h"
+#include "pipeline/checkpoint.h"
+#include "pipeline/kinds.h"
+#include "pipeline/run/dead_letters.h"
+#include "pipeline/shutdown.h"
+#include "pipeline/sources/line_reader.h"
+#include "pipeline/sources/record_decoder.h"
+
+namespace aetl {
+namespace {
+
+struct LinesConfig {
+  std::vector<std::string> paths;
+  DecoderOptions decoder;
+  size_t max_line = 16 << 20;
+  bool allow_empty = false;
+  size_t chunk = 256 * 1024;
+};
+
+bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+/// Expands globs (sorted bytewise, so runs are deterministic) and checks inputs.
+std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
+  std::vector<std::string> out;
+  for (const auto& p : cfg.paths) {
+    if (p == "-" || !has_glob_chars(p)) {
+      out.push_back(p);
+      continue;
+    }
+    glob_t g{};
+    int rc = ::glob(p.c_str(), GLOB_NOSORT, nullptr, &g);
+    std::vector<std::string> hits;
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) hits.emplace_back(g.gl_pathv[i]);
+    ::globfree(&g);
+    if (rc == GLOB_NOSPACE || rc == GLOB_ABORTED) throw UsageError(p + ": cannot expand the pattern");
+    if (hits.empty() && !cfg.allow_empty)
+      throw UsageError(p + ": no files match (set allow_empty: true if that is normal)");
+    std::sort(hits.begin(), hits.end());
+    out.insert(out.end(), hits.begin(), hits.end());
+  }
+  // a file matched by two patterns is read once
+  std::vector<std::string> unique;
+  for (auto& p : out)
+    if (std::find(unique.begin(), unique.end(), p) == unique.end()) unique.push_back(std::move(p));
+  if (std::count(unique.begin(), unique.end(), "-") > 1) throw UsageError("-: standard input named more than once");
+  return unique;
+}
+
+bool ends_with(const std::string& s, const char* suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+/// One input being read: raw bytes from a file or stdin, or decompressed bytes.
+struct OpenInput {
+  std::string name;
+  int fd = -1;
+  gzFile gz = nullptr;
+  bool regular = false;
+  uint64_t size = 0;
+  ~OpenInput() {
+    if (gz) gzclose(gz);  // closes fd too
+    else if (fd > STDIN_FILENO) ::close(fd);
+  }
+};
+
+/// A chunk read on the pool: >0 bytes, 0 end, -1 stopped; throws on errors.
+ssize_t read_chunk(OpenInput& in, char* buf, size_t size, const RunControl& control) {
+  if (in.gz) {
+    int n = gzread(in.gz, buf, static_cast<unsigned>(size));
+    if (n < 0) {
+      int errnum = 0;
+      const char* msg = gzerror(in.gz, &errnum);
+      throw std::runtime_error(in.name + ": " + (errnum == Z_ERRNO ? std::strerror(errno) : msg));
+    }
+    return n;
+  }
+  for (;;) {
+    if (!in.regular) {
+      pollfd p{in.fd, POLLIN, 0};
+      int r = ::poll(&p, 1, 100);
+      if (r < 0 && errno != EINTR) throw std::runtime_error(in.name + ": " + std::strerror(errno));
+      if (control.stopping()) return -1;
+      if (r <= 0) continue;
+    }
+    ssize_t got = ::read(in.fd, buf, size);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (got < 0) throw std::runtime_error(in.name + ": read error: " + std::strerror(errno));
+    return got;
+  }
+}
+
+/// What a pool job made of one chunk.
+struct ChunkResult {
+  ssize_t got = 0;
+  Batch records;
+  std::vector<Position> handled;  // blank lines, the header: nothing to do
+  std::vector<FailedRecord> failed;
+  uint64_t lines = 0;
+};
+
+class LinesSource final : public Source {
+ public:
+  LinesSource(RunContext& run, PartStats& stats, std::shared_ptr<const LinesConfig> cfg)
+      : run_(run), stats_(stats), cfg_(std::move(cfg)) {
+    names_ = resolve_paths(*cfg_);
+    // Open everything up front: a missing file fails the run before anything is written.
+    for (const auto& name : names_) inputs_.push_back(open_input(name));
+    run_.stage.input_names = names_;
+    for (uint32_t i = 0; i < names_.size(); ++i) {
+      const InputMark* mark = nullptr;
+      if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
+      if (mark && inputs_[i]->regular && !inputs_[i]->gz && mark->offset > inputs_[i]->size) {
+        spdlog::warn("{}: shorter than at the last checkpoint ({} < {} bytes): reading it from the start",
+                     names_[i], inputs_[i]->size, mark->offset);
+        mark = nullptr;
+      }
+      run_.tracker.add_input(i, names_[i], mark);
+      marks_.push_back(mark ? *mark : InputMark{});
+    }
+    if (run_.resume)
+      for (const auto& m : run_.resume->inputs)
+        if (std::find(names_.begin(), names_.end(), m.name) == names_.end()) run_.tracker.carry(m);
+  }
+
+  asio::awaitable<void> run(BatchChannel& out) override {
+    for (uint32_t i = 0; i < inputs_.size() && !run_.stage.control.stopping() && !limit_reached(); ++i)
+      co_await read_input(i, out);
+    co_await send_batch(out, Batch{});
+  }
+
+ private:
+  bool limit_reached() const { return run_.limit && emitted_ >= run_.limit; }
+
+  std::unique_ptr<OpenInput> open_input(const std::string& name) {
+    auto in = std::make_unique<OpenInput>();
+    in->name = name;
+    if (name == "-") {
+      in->fd = STDIN_FILENO;
+    } else {
+      in->fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+      if (in->fd < 0) throw UsageError(name + ": " + std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(in->fd, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) throw UsageError(name + ": is a directory");
+      in->regular = S_ISREG(st.st_mode);
+      in->size = static_cast<uint64_t>(st.st_size);
+    }
+    if (ends_with(name, ".gz")) {
+      in->gz = gzdopen(in->fd, "rb");
+      if (!in->gz) throw UsageError(name + ": cannot read as gzip");
+      gzbuffer(in->gz, 256 * 1024);
+      in->regular = true;  // gzread blocks like a file read
+    }
+    return in;
+  }
+
+  asio::awaitable<void> read_input(uint32_t index, BatchChannel& out) {
+    OpenInput& in = *inputs_[index];
+    const InputMark& mark = marks_[index];
+    auto splitter = std::make_shared<LineSplitter>(cfg_->max_line);
+    auto decoder = std::make_shared<RecordDecoder>(cfg_->decoder);
+    uint64_t start = mark.offset;
+    if (start > 0) {
+      if (cfg_->decoder.format == LineFormat::csv) read_csv_header(in, *decoder);
+      if (in.gz) {
+        if (gzseek(in.gz, static_cast<z_off_t>(start), SEEK_SET) < 0)
+          throw std::runtime_error(in.name + ": cannot skip to the checkpoint");
+      } else if (::lseek(in.fd, static_cast<off_t>(start), SEEK_SET) < 0) {
+        throw std::runtime_error(in.name + ": cannot seek to the checkpoint: " + std::strerror(errno));
+      }
+      splitter->start_at(mark.line, start);
+    }
+    auto buffer = std::make_shared<std::string>(cfg_->chunk, '\0');
+    const RunControl& control = run_.stage.control;
+    uint64_t max_line = cfg_->max_line;
+    bool done = false;
+    // CSV: a record spanning lines starts at its first line
+    auto first_line = std::make_shared<uint64_t>(0);
+    while (!done && !control.stopping() && !limit_reached()) {
+      auto result = std::make_shared<ChunkResult>();
+      std::string stage = "lines";
+      // The whole chunk is read, split and decoded on the pool.
+      const InputMark* mark_ptr = &mark;
+      auto job = [&in, buffer, splitter, decoder, result, &control, mark = mark_ptr, index, max_line, first_line]() {
+        ssize_t n = read_chunk(in, buffer->data(), buffer->size(), control);
+        result->got = n;
+        std::vector<Line> lines;
+        if (n > 0) splitter->feed(std::string_view(buffer->data(), static_cast<size_t>(n)), lines);
+        else if (n == 0) splitter->finish(lines);
+        result->records.reserve(lines.size());
+        for (auto& line : lines) {
+          Position pos{index, line.number, line.end_offset};
+          bool first = *first_line == 0;
+          if (first) *first_line = line.number;
+          Position rec_pos{index, *first_line, line.end_offset};
+          // A CSV record spanning lines carries its first line; the others are handled with it.
+          if (!first) result->handled.push_back(pos);
+          if (line.too_long) {
+            *first_line = 0;
+            if (mark->is_done(rec_pos.line)) continue;
+            result->failed.push_back({Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines",
+                                      "line longer than max_line (" + std::to_string(max_line) + " bytes)", 1,
+                                      false});
+            continue;
+          }
+          Decoded d = decoder->decode(line.text);
+          if (d.kind == Decoded::more) continue;
+          *first_line = 0;
+          if (mark->is_done(rec_pos.line)) continue;  // a resumed run did it already
+          if (d.kind == Decoded::skip) {
+            result->handled.push_back(rec_pos);
+          } else if (d.kind == Decoded::error) {
+            result->failed.push_back(
+                {Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines", d.data, 1, false});
+          } else {
+            Record r;
+            r.data = std::move(d.data);
+            r.pos = rec_pos;
+            result->records.push_back(std::move(r));
+          }
+        }
+        result->lines = lines.size();
+      };
+      co_await run_blocking(run_.stage.pool.pool(), job);
+      if (result->got <= 0) done = true;
+      if (result->got < 0) break;
+      if (result->got == 0 && decoder->pending()) {
+        result->failed.push_back({Record{"", Position{index, *first_line, 0}, Outcome::input_error, {}}, "lines",
+                                  "the input ends inside a quoted CSV field", 1, false});
+      }
+      if (run_.limit && emitted_ + result->records.size() > run_.limit)
+        result->records.resize(run_.limit - emitted_);  // the rest is left for the next run
+      for (const auto& pos : result->handled) run_.tracker.ack(pos);
+      for (auto& f : result->failed) run_.dead_letters.push(std::move(f));
+      stats_.failed += result->failed.size();
+      stats_.out += result->records.size();
+      stats_.in += result->lines;
+      emitted_ += result->records.size();
+      co_await run_.dead_letters.wait_room();
+      if (!result->records.empty()) co_await send_batch(out, std::move(result->records));
+    }
+  }
+
+  /// A resumed CSV read needs the header row from the start of the file.
+  void read_csv_header(OpenInput& in, RecordDecoder& decoder) {
+    std::string buf(64 * 1024, '\0');
+    LineSplitter splitter(cfg_->max_line);
+    std::vector<Line> lines;
+    int fd = in.gz ? -1 : in.fd;
+    uint64_t at = 0;
+    while (!decoder.has_header()) {
+      ssize_t n = 0;
+      if (in.gz) {
+        n = gzread(in.gz, buf.data(), static_cast<unsigned>(buf.size()));
+      } else {
+        n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(at));
+        if (n > 0) at += static_cast<uint64_t>(n);
+      }
+      if (n <= 0) break;
+      splitter.feed(std::string_view(buf.data(), static_cast<size_t>(n)), lines);
+      for (auto& l : lines) {
+        Decoded d = decoder.decode(l.text);
+        if (decoder.has_header()) break;
+        (void)d;
+      }
+      lines.clear();
+    }
+    if (in.gz) gzrewind(in.gz);
+  }
+
+  RunContext& run_;
+  PartStats& stats_;
+  std::shared_ptr<const LinesConfig> cfg_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<OpenInput>> inputs_;
+  std::vector<InputMark> marks_;
+  uint64_t emitted_ = 0;
+};
+
+}  // namespace
+
+SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& problems) {
+  ConfigReader r(node, problems, "source 'lines'");
+  if (!r.ok()) return {};
+  auto cfg = std::make_shared<LinesConfig>();
+  size_t before = problems.size();
+  if (auto paths = r.string_list("paths", true)) {
+    for (auto& p : *paths) {
+      if (p.text.empty()) problems.add(p.where, "paths: an empty path");
+      cfg->paths.push_back(p.text);
+    }
+    if (paths->empty()) problems.add(r.where(), "paths: the list is empty");
+  }
+  if (auto f = r.choice("format", {"json", "text", "csv"}))
+    cfg->decoder.format = *f == "json" ? LineFormat::json : *f == "text" ? LineFormat::text : LineFormat::csv;
+  if (auto v = r.boolean("validate")) cfg->decoder.validate = *v;
+  if (auto d = r.string("delimiter")) {
+    if (d->text.size() != 1 || d->text[0] == '"' || d->text[0] == '\n') problems.add(d->where, "delimiter must be one character (not a quote)");
+    else cfg->decoder.delimiter = d->text[0];
+  }
+  if (auto v = r.boolean("infer_types")) cfg->decoder.infer_types = *v;
+  if (auto n = r.size("max_line")) {
+    if (*n < 1) problems.add(r.where(), "max_line must be at least 1 byte");
+    else cfg->max_line = static_cast<size_t>(*n);
+  }
+  if (auto v = r.boolean("allow_empty")) cfg->allow_empty = *v;
+  r.finish();
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<Source> {
+    return std::make_unique<LinesSource>(run, run.add_part("lines"), cfg);
+  };
+}
+
+}  // namespace aetl

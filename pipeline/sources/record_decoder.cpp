@@ -1,0 +1,172 @@
+#include "pipeline/sources/record_decoder.h"
+
+#include <simdjson.h>
+
+#include "pipeline/json_writer.h"
+
+namespace aetl {
+
+struct RecordDecoder::Validator {
+  simdjson::dom::parser parser;  // the library's runtime-dispatched SIMD kernels
+  std::string padded;
+};
+
+RecordDecoder::RecordDecoder(DecoderOptions options)
+    : options_(options), validator_(std::make_unique<Validator>()) {}
+RecordDecoder::~RecordDecoder() = default;
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+bool is_json_number(std::string_view s) {
+  size_t i = 0, n = s.size();
+  if (i < n && s[i] == '-') ++i;
+  if (i >= n) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else if (s[i] >= '1' && s[i] <= '9') {
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+  } else {
+    return false;
+  }
+  if (i < n && s[i] == '.') {
+    ++i;
+    size_t d = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == d) return false;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+    size_t d = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == d) return false;
+  }
+  return i == n;
+}
+
+bool split_csv(std::string_view text, char delimiter, std::vector<std::string>& fields) {
+  fields.clear();
+  fields.emplace_back();
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          fields.back() += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"' && fields.back().empty()) {
+      quoted = true;
+    } else if (c == delimiter) {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return !quoted;
+}
+
+void RecordDecoder::set_header_line(std::string_view line) {
+  header_.clear();
+  split_csv(line, options_.delimiter, fields_);
+  for (auto& f : fields_) {
+    std::string key;
+    append_json_string(key, f);
+    header_.push_back(key + ":");
+  }
+}
+
+Decoded RecordDecoder::decode_csv(std::string_view line) {
+  Decoded d;
+  std::string_view text = line;
+  if (!carry_.empty()) {
+    carry_ += '\n';
+    carry_.append(line);
+    text = carry_;
+  }
+  if (text.empty()) {
+    d.kind = Decoded::skip;
+    return d;
+  }
+  if (!split_csv(text, options_.delimiter, fields_)) {
+    if (carry_.empty()) carry_.assign(line);
+    d.kind = Decoded::more;
+    return d;
+  }
+  if (header_.empty()) {
+    set_header_line(text);
+    carry_.clear();
+    d.kind = Decoded::skip;
+    return d;
+  }
+  if (fields_.size() != header_.size()) {
+    d.kind = Decoded::error;
+    d.data = "expected " + std::to_string(header_.size()) + " fields (as in the header), got " +
+             std::to_string(fields_.size());
+    carry_.clear();
+    return d;
+  }
+  d.kind = Decoded::record;
+  d.data.reserve(text.size() + 16 * header_.size());
+  d.data += '{';
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    if (i) d.data += ',';
+    d.data += header_[i];
+    if (options_.infer_types && is_json_number(fields_[i])) d.data += fields_[i];
+    else append_json_string(d.data, fields_[i]);
+  }
+  d.data += '}';
+  carry_.clear();
+  return d;
+}
+
+Decoded RecordDecoder::decode(std::string_view line) {
+  Decoded d;
+  switch (options_.format) {
+    case LineFormat::text:
+      d.kind = Decoded::record;
+      d.data.reserve(line.size() + 12);
+      d.data = "{\"line\":";
+      append_json_string(d.data, line);
+      d.data += '}';
+      return d;
+    case LineFormat::csv: return decode_csv(line);
+    case LineFormat::json: break;
+  }
+  std::string_view t = trim(line);
+  if (t.empty()) return d;  // blank lines are skipped
+  if (t.front() != '{') {
+    d.kind = Decoded::error;
+    d.data = "not a JSON object";
+    return d;
+  }
+  if (options_.validate) {
+    auto& v = *validator_;
+    v.padded.assign(t);
+    v.padded.resize(t.size() + simdjson::SIMDJSON_PADDING);
+    simdjson::dom::element root;
+    auto err = v.parser.parse(v.padded.data(), t.size(), false).get(root);
+    if (err) {
+      d.kind = Decoded::error;
+      d.data = std::string("invalid JSON: ") + simdjson::error_message(err);
+      return d;
+    }
+  }
+  d.kind = Decoded::record;
+  d.data.assign(t);
+  return d;
+}
+
+}  // namespace aetl

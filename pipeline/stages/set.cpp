@@ -1,0 +1,166 @@
+// The `set` stage: adds or replaces fields, keeping the rest of the record as written.
+//   - set: {country: upper(user.country), user.seen_at: now()}
+// Expressions see the record as it came in. A target whose parent is missing or
+// not an object gets a new object there.
+#include <memory>
+
+#include "pipeline/json_scan.h"
+#include "pipeline/json_writer.h"
+#include "pipeline/kinds.h"
+#include "pipeline/run/pool_stage.h"
+#include "pipeline/stages/expr_config.h"
+
+namespace aetl {
+namespace {
+
+struct Target {
+  std::string key;
+  std::string key_json;  ///< `"key":`
+  int expr = -1;         ///< a value is assigned here
+  std::vector<Target> kids;
+};
+
+struct Assignments {
+  expr::Program program;
+  std::vector<Target> roots;
+};
+
+void add_target(std::vector<Target>& level, const expr::Path& path, size_t depth, int expr) {
+  const std::string& key = path.segments[depth].key;
+  Target* t = nullptr;
+  for (auto& x : level)
+    if (x.key == key) t = &x;
+  if (!t) {
+    level.push_back({key, {}, -1, {}});
+    t = &level.back();
+    append_json_string(t->key_json, key);
+    t->key_json += ':';
+  }
+  if (depth + 1 == path.segments.size()) t->expr = expr;
+  else add_target(t->kids, path, depth + 1, expr);
+}
+
+class SetStage final : public PoolStage {
+ public:
+  SetStage(RunContext& run, PartStats& stats, std::shared_ptr<const Assignments> a)
+      : PoolStage(run, stats), a_(std::move(a)), eval_(a_->program), values_(a_->program.size()) {}
+
+ protected:
+  void process(Batch& in, StageOutput& out) override {
+    out.out.reserve(in.size());
+    std::string error;
+    for (auto& r : in) {
+      if (!eval_.bind(r.data, error)) {
+        out.failed.push_back({std::move(r), stats_.name, error, 1, false});
+        continue;
+      }
+      for (size_t i = 0; i < values_.size(); ++i) {
+        values_[i].clear();
+        eval_.write_json(i, values_[i]);
+      }
+      Record o;
+      o.pos = r.pos;
+      o.data.reserve(r.data.size() + 64);
+      rewrite(r.data, 0, a_->roots, o.data);
+      out.out.push_back(std::move(o));
+    }
+  }
+
+ private:
+  void write_new(const Target& t, std::string& out) {
+    if (t.expr >= 0 && t.kids.empty()) {
+      out += values_[static_cast<size_t>(t.expr)];
+      return;
+    }
+    out += '{';
+    bool first = true;
+    for (const auto& k : t.kids) {
+      if (!first) out += ',';
+      first = false;
+      out += k.key_json;
+      write_new(k, out);
+    }
+    out += '}';
+  }
+
+  void rewrite(std::string_view text, size_t start, const std::vector<Target>& level, std::string& out) {
+    std::vector<char> seen(level.size(), 0);
+    out += '{';
+    bool first = true;
+    for_each_member(text, start, [&](const JsonMember& m) {
+      const Target* t = nullptr;
+      for (size_t i = 0; i < level.size(); ++i)
+        if (level[i].key == m.raw_key) {
+          t = &level[i];
+          seen[i] = 1;
+        }
+      if (!first) out += ',';
+      first = false;
+      if (!t) {
+        out.append(text.substr(m.begin, m.value_end - m.begin));
+        return;
+      }
+      out += t->key_json;
+      if (t->expr >= 0) out += values_[static_cast<size_t>(t->expr)];
+      else if (text[m.value_begin] == '{') rewrite(text, m.value_begin, t->kids, out);
+      else write_new(*t, out);
+    });
+    for (size_t i = 0; i < level.size(); ++i) {
+      if (seen[i]) continue;
+      if (!first) out += ',';
+      first = false;
+      out += level[i].key_json;
+      write_new(level[i], out);
+    }
+    out += '}';
+  }
+
+  std::shared_ptr<const Assignments> a_;
+  expr::Evaluator eval_;
+  std::vector<std::string> values_;
+};
+
+}  // namespace
+
+StageBuilder parse_set_stage(const ConfigValue& node, ConfigProblems& problems) {
+  if (!node.is_mapping() || node.entries.empty()) {
+    problems.add(node.where, "set takes a mapping of field: expression, as in `set: {country: upper(country)}`");
+    return {};
+  }
+  auto a = std::make_shared<Assignments>();
+  bool good = true;
+  for (const auto& [key, value] : node.entries) {
+    expr::Path path;
+    try {
+      path = expr::parse_path(key.scalar);
+    } catch (const expr::ParseError& e) {
+      problems.add(key.where, "set: '" + key.scalar + "' is not a field path: " + e.what());
+      good = false;
+      continue;
+    }
+    bool has_index = path.segments.empty();
+    for (const auto& s : path.segments) has_index = has_index || s.index >= 0;
+    if (has_index) {
+      problems.add(key.where, "set: '" + key.scalar + "': targets are field names (a.b.c), not $ or [index]");
+      good = false;
+      continue;
+    }
+    auto text = expand_scalar(value, problems, "set." + key.scalar);
+    if (!text) {
+      good = false;
+      continue;
+    }
+    auto index = compile_expression(a->program, *text, problems, "set." + key.scalar);
+    if (!index) {
+      good = false;
+      continue;
+    }
+    add_target(a->roots, path, 0, static_cast<int>(*index));
+  }
+  if (!good) return {};
+  return [a](RunContext& run, PartStats& stats) -> std::unique_ptr<Stage> {
+    return std::make_unique<SetStage>(run, stats, a);
+  };
+}
+
+}  // namespace aetl

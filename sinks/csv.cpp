@@ -1,0 +1,157 @@
+// The `csv` sink: a header row, then one row per record (RFC 4180 quoting).
+//   sink:
+//     csv: {path: out/report.csv, columns: [id, url, status]}
+// Without `columns`, the first record's top-level keys are the columns. Strings
+// are written as text, null or missing as an empty field, objects and arrays as JSON.
+#include <memory>
+
+#include "pipeline/checkpoint.h"
+#include "pipeline/expr/expression.h"
+#include "pipeline/json_scan.h"
+#include "pipeline/kinds.h"
+#include "pipeline/sources/record_decoder.h"
+#include "sinks/file_output.h"
+
+namespace aetl {
+namespace {
+
+struct CsvConfig {
+  std::string path = "-";
+  std::vector<std::string> columns;
+  char delimiter = ',';
+  bool append = false;
+  bool fsync = true;
+};
+
+void append_csv_field(std::string& out, std::string_view v, char delimiter) {
+  bool quote = v.find_first_of(std::string("\"\r\n") + delimiter) != std::string_view::npos ||
+               (!v.empty() && (v.front() == ' ' || v.back() == ' '));
+  if (!quote) {
+    out.append(v);
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+std::string path_expression(const std::string& column) {
+  std::string e = "$[\"";
+  for (char c : column) {
+    if (c == '"' || c == '\\') e += '\\';
+    e += c;
+  }
+  return e + "\"]";
+}
+
+class CsvSink final : public PipelineSink {
+ public:
+  CsvSink(RunContext& run, const CsvConfig& cfg)
+      : cfg_(cfg), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
+
+  asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
+    std::optional<uint64_t> length;
+    if (resume) {
+      auto it = resume->sink_lengths.find(key);
+      if (it != resume->sink_lengths.end()) length = it->second;
+    }
+    co_await out_.open(length);
+    if (out_.length() > 0 && cfg_.columns.empty()) {  // a resumed file: keep its header
+      std::string_view head = out_.head();
+      auto nl = head.find('\n');
+      std::vector<std::string> fields;
+      if (nl != std::string_view::npos && split_csv(head.substr(0, nl), cfg_.delimiter, fields)) set_columns(fields);
+    }
+    header_written_ = out_.length() > 0;
+    if (!cfg_.columns.empty() && columns_.empty()) set_columns(cfg_.columns);
+  }
+
+  asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
+    std::string buffer;
+    if (columns_.empty()) {
+      std::vector<std::string> keys;
+      for_each_member(batch.front().data, 0, [&](const JsonMember& m) { keys.emplace_back(m.raw_key); });
+      set_columns(keys);
+    }
+    if (!header_written_) {
+      for (size_t i = 0; i < columns_.size(); ++i) {
+        if (i) buffer += cfg_.delimiter;
+        append_csv_field(buffer, columns_[i], cfg_.delimiter);
+      }
+      buffer += "\r\n";
+    }
+    std::string error;
+    std::string tmp;
+    for (size_t k = 0; k < batch.size(); ++k) {
+      if (!eval_->bind(batch[k].data, error)) {
+        wc.rejected.emplace_back(k, error);
+        continue;
+      }
+      for (size_t i = 0; i < columns_.size(); ++i) {
+        if (i) buffer += cfg_.delimiter;
+        expr::Value v = eval_->eval(i);
+        if (v.type == expr::Value::Type::null) continue;
+        if (v.type == expr::Value::Type::string) {
+          append_csv_field(buffer, v.s, cfg_.delimiter);
+        } else {
+          tmp.clear();
+          expr::append_value_json(v, tmp);
+          append_csv_field(buffer, tmp, cfg_.delimiter);
+        }
+      }
+      buffer += "\r\n";
+    }
+    bool ok = co_await out_.write(std::move(buffer));
+    if (ok) header_written_ = true;
+    co_return ok;
+  }
+
+  asio::awaitable<void> close() override { co_await out_.close(); }
+  std::optional<uint64_t> durable_length() const override { return out_.durable_length(); }
+  std::string describe() const override { return "csv " + out_.path(); }
+
+ private:
+  void set_columns(const std::vector<std::string>& names) {
+    columns_ = names;
+    program_ = std::make_unique<expr::Program>();
+    for (const auto& c : columns_) program_->add(path_expression(c));
+    eval_ = std::make_unique<expr::Evaluator>(*program_);
+  }
+
+  CsvConfig cfg_;
+  FileOutput out_;
+  std::vector<std::string> columns_;
+  std::unique_ptr<expr::Program> program_;
+  std::unique_ptr<expr::Evaluator> eval_;
+  bool header_written_ = false;
+};
+
+}  // namespace
+
+SinkBuilder parse_csv_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
+  auto cfg = std::make_shared<CsvConfig>();
+  common.batching.linger = std::chrono::milliseconds(200);
+  common.batching.size = 100000;
+  size_t before = problems.size();
+  ConfigReader r(node, problems, "sink 'csv'");
+  if (!r.ok()) return {};
+  if (auto p = r.string("path")) cfg->path = p->text;
+  if (auto cols = r.string_list("columns")) {
+    for (auto& c : *cols) cfg->columns.push_back(c.text);
+  }
+  if (auto d = r.string("delimiter")) {
+    if (d->text.size() != 1 || d->text[0] == '"') problems.add(d->where, "delimiter must be one character (not a quote)");
+    else cfg->delimiter = d->text[0];
+  }
+  if (auto a = r.boolean("append")) cfg->append = *a;
+  if (auto f = r.boolean("fsync")) cfg->fsync = *f;
+  read_sink_common(r, common);
+  r.finish();
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<CsvSink>(run, *cfg); };
+}
+
+}  // namespace aetl

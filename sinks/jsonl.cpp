@@ -1,0 +1,76 @@
+// The `jsonl` sink: one record per line, to a file or stdout.
+//   sink:
+//     jsonl: {path: out/errors.jsonl}      # or "-" for stdout
+#include <memory>
+
+#include "pipeline/checkpoint.h"
+#include "pipeline/kinds.h"
+#include "sinks/file_output.h"
+
+namespace aetl {
+namespace {
+
+struct JsonlConfig {
+  std::string path = "-";
+  bool append = false;
+  bool fsync = true;
+};
+
+class JsonlFileSink final : public PipelineSink {
+ public:
+  JsonlFileSink(RunContext& run, const JsonlConfig& cfg) : out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
+
+  asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
+    std::optional<uint64_t> length;
+    if (resume) {
+      auto it = resume->sink_lengths.find(key);
+      if (it != resume->sink_lengths.end()) length = it->second;
+    }
+    co_await out_.open(length);
+  }
+
+  asio::awaitable<bool> write(const Batch& batch, WriteContext&) override {
+    std::string buffer;
+    size_t total = 0;
+    for (const auto& r : batch) total += r.data.size() + 1;
+    buffer.reserve(total);
+    for (const auto& r : batch) {
+      buffer += r.data;
+      buffer += '\n';
+    }
+    co_return co_await out_.write(std::move(buffer));
+  }
+
+  asio::awaitable<void> close() override { co_await out_.close(); }
+  std::optional<uint64_t> durable_length() const override { return out_.durable_length(); }
+  std::string describe() const override { return "jsonl " + out_.path(); }
+
+ private:
+  FileOutput out_;
+};
+
+}  // namespace
+
+SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
+  auto cfg = std::make_shared<JsonlConfig>();
+  common.batching.linger = std::chrono::milliseconds(200);
+  common.batching.size = 100000;
+  size_t before = problems.size();
+  if (node.is_scalar()) {  // `jsonl: out.jsonl`
+    if (auto p = expand_scalar(node, problems, "jsonl")) cfg->path = p->text;
+  } else if (!node.is_null()) {
+    ConfigReader r(node, problems, "sink 'jsonl'");
+    if (!r.ok()) return {};
+    if (auto p = r.string("path")) cfg->path = p->text;
+    if (auto a = r.boolean("append")) cfg->append = *a;
+    if (auto f = r.boolean("fsync")) cfg->fsync = *f;
+    read_sink_common(r, common);
+    r.finish();
+  }
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> {
+    return std::make_unique<JsonlFileSink>(run, *cfg);
+  };
+}
+
+}  // namespace aetl

@@ -1,0 +1,370 @@
+// The `sqlite` sink: batched transactions into an SQLite table (WAL).
+//   sink:
+//     sqlite:
+//       path: out/errors.db
+//       table: errors
+//       columns: {id: INTEGER, url: TEXT, status: INTEGER}   # or a list, or left out
+//       key: [id]                 # upsert: replays are idempotent
+//       exactly_once: true        # the checkpoint commits with each batch
+//       batch: {size: 5000, linger: 200ms}
+// Each column takes the record's top-level field of the same name. Without
+// `columns`, the first record's fields give the columns and their types.
+// All SQLite work runs on the blocking pool, one batch at a time.
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+#include <set>
+
+#include "cli/errors.h"
+#include "pipeline/blocking_pool.h"
+#include "pipeline/checkpoint.h"
+#include "pipeline/expr/expression.h"
+#include "pipeline/json_scan.h"
+#include "pipeline/kinds.h"
+
+namespace aetl {
+namespace {
+
+struct Column {
+  std::string name;
+  std::string type;  // declared SQL type, may be empty
+};
+
+struct SqliteConfig {
+  std::string path;
+  std::string table;
+  std::vector<Column> columns;  // empty: from the first record
+  std::vector<std::string> key;
+  bool exactly_once = false;
+  std::string synchronous = "FULL";
+};
+
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string path_expression(const std::string& column) {
+  std::string e = "$[\"";
+  for (char c : column) {
+    if (c == '"' || c == '\\') e += '\\';
+    e += c;
+  }
+  return e + "\"]";
+}
+
+bool transient_code(int rc) {
+  int primary = rc & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL || primary == SQLITE_IOERR;
+}
+
+class SqliteSink final : public PipelineSink {
+ public:
+  SqliteSink(RunContext& run, const SqliteConfig& cfg) : run_(run), cfg_(cfg) {}
+  ~SqliteSink() override {
+    sqlite3_finalize(insert_);
+    sqlite3_finalize(save_checkpoint_);
+    sqlite3_close(db_);
+  }
+
+  bool exactly_once() const override { return cfg_.exactly_once; }
+  std::string describe() const override { return "sqlite " + cfg_.path; }
+
+  std::optional<std::string> stored_checkpoint() override {
+    if (!std::filesystem::exists(cfg_.path)) return std::nullopt;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(cfg_.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      std::string msg = db ? sqlite3_errmsg(db) : "cannot open";
+      sqlite3_close(db);
+      throw UsageError(cfg_.path + ": " + msg);
+    }
+    std::optional<std::string> out;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT checkpoint FROM aetl_checkpoints WHERE pipeline = ?", -1, &st, nullptr) ==
+        SQLITE_OK) {
+      sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  asio::awaitable<void> open(const Checkpoint*, const std::string&) override {
+    auto job = [this]() -> std::string {
+      try {
+        open_db();
+        return {};
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+    };
+    std::string err = co_await run_blocking(run_.stage.pool.pool(), job);
+    if (!err.empty()) throw UsageError(cfg_.path + ": " + err);
+  }
+
+  asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
+    auto job = [this, &batch, &wc]() -> std::pair<int, std::string> {
+      try {
+        write_batch(batch, wc);
+        return {0, {}};
+      } catch (const SinkError& e) {
+        return {e.transient ? 1 : 2, e.what()};
+      }
+    };
+    auto [kind, message] = co_await run_blocking(run_.stage.pool.pool(), job);
+    if (kind) throw SinkError(cfg_.path + ": " + message, kind == 1);
+    co_return true;
+  }
+
+  asio::awaitable<void> close() override { co_return; }
+
+ private:
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errmsg(db_);
+      sqlite3_free(err);
+      throw SinkError(msg, transient_code(rc));
+    }
+  }
+
+  void open_db() {
+    std::error_code ec;
+    auto dir = std::filesystem::path(cfg_.path).parent_path();
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    if (sqlite3_open_v2(cfg_.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK)
+      throw std::runtime_error(db_ ? sqlite3_errmsg(db_) : "cannot open");
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=" + cfg_.synchronous);
+    if (cfg_.exactly_once)
+      exec("CREATE TABLE IF NOT EXISTS aetl_checkpoints (pipeline TEXT PRIMARY KEY, checkpoint TEXT NOT NULL,"
+           " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))");
+    if (!cfg_.columns.empty()) prepare(cfg_.columns);
+  }
+
+  std::vector<Column> existing_columns() {
+    std::vector<Column> cols;
+    sqlite3_stmt* st = nullptr;
+    std::string sql = "SELECT name, type FROM pragma_table_info(?)";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return cols;
+    sqlite3_bind_text(st, 1, cfg_.table.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW)
+      cols.push_back({reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+                      reinterpret_cast<const char*>(sqlite3_column_text(st, 1))});
+    sqlite3_finalize(st);
+    return cols;
+  }
+
+  /// Creates the table if needed and prepares the INSERT (or upsert).
+  void prepare(const std::vector<Column>& columns) {
+    auto have = existing_columns();
+    if (have.empty()) {
+      std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_ident(cfg_.table) + " (";
+      for (size_t i = 0; i < columns.size(); ++i) {
+        if (i) sql += ", ";
+        sql += quote_ident(columns[i].name);
+        if (!columns[i].type.empty()) sql += " " + columns[i].type;
+      }
+      if (!cfg_.key.empty()) {
+        sql += ", PRIMARY KEY (";
+        for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_ident(cfg_.key[i]);
+        sql += ")";
+      }
+      sql += ")";
+      exec(sql);
+    } else {
+      std::set<std::string> names;
+      for (const auto& c : have) names.insert(c.name);
+      for (const auto& c : columns)
+        if (!names.count(c.name))
+          throw std::runtime_error("table " + quote_ident(cfg_.table) + " has no column " + quote_ident(c.name));
+    }
+    columns_ = columns;
+    std::string sql = "INSERT INTO " + quote_ident(cfg_.table) + " (";
+    std::string values;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      sql += (i ? ", " : "") + quote_ident(columns[i].name);
+      values += i ? ", ?" : "?";
+    }
+    sql += ") VALUES (" + values + ")";
+    if (!cfg_.key.empty()) {
+      sql += " ON CONFLICT (";
+      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_ident(cfg_.key[i]);
+      sql += ") DO ";
+      std::string updates;
+      for (const auto& c : columns) {
+        if (std::find(cfg_.key.begin(), cfg_.key.end(), c.name) != cfg_.key.end()) continue;
+        updates += (updates.empty() ? "" : ", ") + quote_ident(c.name) + " = excluded." + quote_ident(c.name);
+      }
+      sql += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
+    }
+    sqlite3_finalize(insert_);
+    insert_ = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &insert_, nullptr) != SQLITE_OK) {
+      std::string msg = sqlite3_errmsg(db_);
+      if (msg.find("ON CONFLICT clause does not match") != std::string::npos)
+        msg = "key: table " + quote_ident(cfg_.table) + " has no PRIMARY KEY or UNIQUE index on those columns";
+      throw std::runtime_error(msg);
+    }
+    program_ = std::make_unique<expr::Program>();
+    for (const auto& c : columns) program_->add(path_expression(c.name));
+    eval_ = std::make_unique<expr::Evaluator>(*program_);
+  }
+
+  /// Columns and types from the first record: integer, real, text (objects and arrays as JSON).
+  std::vector<Column> infer_columns(const std::string& record) {
+    std::vector<Column> cols;
+    for_each_member(record, 0, [&](const JsonMember& m) {
+      std::string_view v = std::string_view(record).substr(m.value_begin, m.value_end - m.value_begin);
+      std::string type = "TEXT";
+      if (!v.empty() && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')))
+        type = v.find_first_of(".eE") == std::string_view::npos ? "INTEGER" : "REAL";
+      else if (v == "true" || v == "false") type = "INTEGER";
+      else if (v == "null") type = "";
+      cols.push_back({std::string(m.raw_key), type});
+    });
+    return cols;
+  }
+
+  void bind_row(const Record& r) {
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      expr::Value v = eval_->eval(i);
+      int col = static_cast<int>(i + 1);
+      switch (v.type) {
+        case expr::Value::Type::null: sqlite3_bind_null(insert_, col); break;
+        case expr::Value::Type::boolean: sqlite3_bind_int(insert_, col, v.b ? 1 : 0); break;
+        case expr::Value::Type::integer: sqlite3_bind_int64(insert_, col, v.i); break;
+        case expr::Value::Type::number: sqlite3_bind_double(insert_, col, v.d); break;
+        case expr::Value::Type::string:
+          sqlite3_bind_text(insert_, col, v.s.data(), static_cast<int>(v.s.size()), SQLITE_STATIC);
+          break;
+        default: sqlite3_bind_text(insert_, col, v.s.data(), static_cast<int>(v.s.size()), SQLITE_STATIC);
+      }
+    }
+    (void)r;
+  }
+
+  void write_batch(const Batch& batch, WriteContext& wc) {
+    if (!insert_) {
+      if (columns_.empty()) {
+        auto cols = infer_columns(batch.front().data);
+        if (cols.empty()) throw SinkError("the first record has no fields to make columns of", false);
+        try {
+          prepare(cols);
+        } catch (const SinkError&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw SinkError(e.what(), false);
+        }
+      }
+    }
+    exec("BEGIN IMMEDIATE");
+    try {
+      std::string error;
+      for (size_t k = 0; k < batch.size(); ++k) {
+        if (!eval_->bind(batch[k].data, error)) {
+          wc.rejected.emplace_back(k, error);
+          continue;
+        }
+        bind_row(batch[k]);
+        int rc = sqlite3_step(insert_);
+        sqlite3_reset(insert_);
+        if (rc == SQLITE_DONE) continue;
+        int primary = rc & 0xff;
+        if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG) {
+          wc.rejected.emplace_back(k, sqlite3_errmsg(db_));
+          continue;
+        }
+        throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
+      }
+      if (cfg_.exactly_once && wc.checkpoint_after) save_checkpoint(wc.checkpoint_after(wc.rejected));
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      wc.rejected.clear();
+      throw;
+    }
+  }
+
+  void save_checkpoint(const std::string& json) {
+    if (!save_checkpoint_) {
+      const char* sql =
+          "INSERT INTO aetl_checkpoints(pipeline, checkpoint) VALUES(?, ?) ON CONFLICT(pipeline) DO UPDATE SET"
+          " checkpoint = excluded.checkpoint, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+      if (sqlite3_prepare_v2(db_, sql, -1, &save_checkpoint_, nullptr) != SQLITE_OK)
+        throw SinkError(sqlite3_errmsg(db_), false);
+    }
+    sqlite3_bind_text(save_checkpoint_, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(save_checkpoint_, 2, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
+    int rc = sqlite3_step(save_checkpoint_);
+    sqlite3_reset(save_checkpoint_);
+    if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
+  }
+
+  RunContext& run_;
+  SqliteConfig cfg_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* save_checkpoint_ = nullptr;
+  std::vector<Column> columns_;
+  std::unique_ptr<expr::Program> program_;
+  std::unique_ptr<expr::Evaluator> eval_;
+};
+
+}  // namespace
+
+SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
+  auto cfg = std::make_shared<SqliteConfig>();
+  common.batching.size = 5000;
+  common.batching.linger = std::chrono::milliseconds(200);
+  size_t before = problems.size();
+  ConfigReader r(node, problems, "sink 'sqlite'");
+  if (!r.ok()) return {};
+  if (auto p = r.string("path", true)) cfg->path = p->text;
+  if (auto t = r.string("table", true)) {
+    if (t->text.empty()) problems.add(t->where, "table: an empty name");
+    cfg->table = t->text;
+  }
+  if (const ConfigValue* cols = r.raw("columns")) {
+    if (cols->is_mapping()) {
+      for (const auto& [k, v] : cols->entries) {
+        auto type = expand_scalar(v, problems, "columns." + k.scalar);
+        if (!type) continue;
+        bool ok_type = true;
+        for (char c : type->text) ok_type = ok_type && (std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '(' || c == ')' || c == ',');
+        if (!ok_type) problems.add(type->where, "columns." + k.scalar + ": not a column type");
+        cfg->columns.push_back({k.scalar, type->text});
+      }
+    } else if (auto list = r.string_list("columns")) {
+      for (auto& c : *list) cfg->columns.push_back({c.text, ""});
+    }
+    if (cfg->columns.empty()) problems.add(cols->where, "columns: empty (leave it out to take the first record's fields)");
+  }
+  if (auto key = r.string_list("key")) {
+    for (auto& k : *key) {
+      cfg->key.push_back(k.text);
+      if (!cfg->columns.empty() &&
+          std::none_of(cfg->columns.begin(), cfg->columns.end(), [&](const Column& c) { return c.name == k.text; }))
+        problems.add(k.where, "key: '" + k.text + "' is not one of the columns");
+    }
+  }
+  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
+  if (auto s = r.choice("synchronous", {"full", "normal", "off"})) {
+    cfg->synchronous = *s == "full" ? "FULL" : *s == "normal" ? "NORMAL" : "OFF";
+  }
+  read_sink_common(r, common);
+  r.finish();
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<SqliteSink>(run, *cfg); };
+}
+
+}  // namespace aetl
