@@ -116,6 +116,19 @@ void AckTracker::ack(const Position& pos) {
 
 void AckTracker::mark_done(Input& in, uint64_t line, uint64_t end_offset) {
   if (line <= in.mark.line) return;
+  if (line == in.mark.line + 1 && (in.ahead.empty() || in.ahead.begin()->first > line + 1)) {  // the usual case
+    in.mark.line = line;
+    in.mark.offset = end_offset;
+    return;
+  }
+  if (!in.ahead.empty()) {  // extending the last range: records finishing in order behind a gap
+    auto& last = in.ahead.rbegin()->second;
+    if (last.last + 1 == line) {
+      last.last = line;
+      last.end_offset = end_offset;
+      return;
+    }
+  }
   // Find a range that contains or touches `line`.
   auto next = in.ahead.upper_bound(line);
   if (next != in.ahead.begin()) {
