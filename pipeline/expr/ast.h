@@ -18,7 +18,7 @@ enum class Op : uint8_t {
 };
 
 enum class Fn : uint8_t { lower, upper, len, exists, now, unixtime, num, int_, str, trim, contains, starts_with,
-                          ends_with, coalesce, type };
+                          ends_with, coalesce, type, if_ };
 
 struct Node {
   Op op = Op::literal;

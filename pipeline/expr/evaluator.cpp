@@ -440,6 +440,7 @@ Value EvaluatorImpl::call(const Node& n) {
       }
       return Value::null_value();
     }
+    case Fn::if_: return arg(0).truthy() ? arg(1) : arg(2);
     case Fn::type: {
       static const char* names[] = {"null", "boolean", "number", "number", "string", "array", "object"};
       return Value::string_value(names[static_cast<int>(arg(0).type)]);

@@ -25,6 +25,7 @@ const std::map<std::string, Fn, std::less<>>& functions() {
       {"num", Fn::num},         {"int", Fn::int_},          {"str", Fn::str},
       {"trim", Fn::trim},       {"contains", Fn::contains}, {"starts_with", Fn::starts_with},
       {"ends_with", Fn::ends_with}, {"coalesce", Fn::coalesce}, {"type", Fn::type},
+      {"if", Fn::if_},
   };
   return table;
 }
@@ -40,6 +41,7 @@ Arity arity(Fn fn) {
     case Fn::starts_with:
     case Fn::ends_with: return {2, 2};
     case Fn::coalesce: return {1, 16};
+    case Fn::if_: return {3, 3};
     default: return {1, 1};
   }
 }

@@ -141,6 +141,8 @@ TEST_CASE("functions", "[expr]") {
   CHECK(eval_json("ends_with(user.name, 'na')", rec) == "true");
   CHECK(eval_json("coalesce(missing, none, user.name)", rec) == R"("Ana")");
   CHECK(eval_json("type(list)", rec) == R"("array")");
+  CHECK(eval_json("if(status >= 500, 'server', 'client')", rec) == R"("client")");
+  CHECK(eval_json("if(missing, 1, 2)", rec) == "2");
   CHECK(eval_json("type(missing)", rec) == R"("null")");
   std::string now = eval_json("now()", rec);
   CHECK(now.size() == 26);  // "YYYY-MM-DDTHH:MM:SS.mmmZ"
