@@ -150,3 +150,35 @@ def write_urls(tmp_path):
         return path
 
     return write
+
+
+def run_aetl(args, input_bytes=None, timeout=120, env=None, cwd=None, preexec_fn=None):
+    """Runs `aetl ARGS...` and returns a Run."""
+    full_env = dict(os.environ)
+    full_env.pop("http_proxy", None)
+    full_env.pop("HTTP_PROXY", None)
+    full_env.setdefault("XDG_STATE_HOME", str(Path(cwd or ".") / ".state"))
+    if env:
+        full_env.update(env)
+    res = subprocess.run([str(AETL), *map(str, args)], input=input_bytes, capture_output=True, timeout=timeout,
+                         env=full_env, cwd=cwd, preexec_fn=preexec_fn)
+    return Run(res)
+
+
+@pytest.fixture()
+def aetl():
+    return run_aetl
+
+
+@pytest.fixture()
+def pipeline(tmp_path):
+    """Writes a pipeline file into the test's directory; returns its path."""
+    counter = [0]
+
+    def write(text, name=None):
+        counter[0] += 1
+        path = tmp_path / (name or f"p{counter[0]}.yaml")
+        path.write_text(text)
+        return path
+
+    return write

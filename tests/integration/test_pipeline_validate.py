@@ -1,0 +1,101 @@
+"""aetl validate / run on bad pipeline files: every problem as file:line:col, exit 2, nothing run."""
+import textwrap
+
+
+def problems(res):
+    return [l for l in res.stderr.splitlines() if l]
+
+
+def test_a_good_file_validates(aetl, pipeline, tmp_path):
+    p = pipeline("""\
+        source: {lines: {paths: [in.jsonl]}}
+        stages:
+          - filter: 'status >= 400'
+        sink: {jsonl: {path: out.jsonl}}
+        """.replace("        ", ""))
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "ok" in res.stderr and "lines → filter → jsonl" in res.stderr
+
+
+def test_every_problem_is_reported_with_its_location(aetl, pipeline, tmp_path):
+    p = pipeline(textwrap.dedent("""\
+        name: broken
+        source:
+          lines: {paths: [in.jsonl], formt: json, max_line: lots}
+        stages:
+          - filtr: 'a == 1'
+          - filter: 'status >= '
+          - select: {a: 'lower(x'}
+          - set: {a.b: 'x', 'c[0]': 1}
+        sink:
+          sqlite: {path: out.db, batch: {size: many, linger: soon}, retry: {max: -1}}
+        dead_letter:
+          jsnl: {path: x}
+        extra: 1
+        """))
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 2
+    got = problems(res)
+    f = str(p)
+    assert got == [
+        f"{f}:3:30: source 'lines': unknown key 'formt' (did you mean 'format'?)",
+        f"{f}:3:53: max_line: bad size 'lots' (examples: 512KiB, 16MiB, 1G)",
+        f"{f}:5:5: unknown stage kind 'filtr' (did you mean 'filter'?)",
+        f"{f}:6:24: filter: expected a value at the end of the expression",
+        f"{f}:7:25: select.a: expected ')' at the end",
+        f"{f}:8:21: set: 'c[0]': targets are field names (a.b.c), not $ or [index]",
+        f"{f}:10:11: sink 'sqlite': missing required key 'table'",
+        f"{f}:10:40: size must be a whole number, not 'many'",
+        f"{f}:10:54: linger: bad duration 'soon' (examples: 250ms, 1.5s, 2m)",
+        f"{f}:10:74: max must be between 0 and 1000",
+        f"{f}:12:3: unknown dead_letter kind 'jsnl' (did you mean 'jsonl'?)",
+        f"{f}:13:1: the pipeline: unknown key 'extra'",
+    ], "\n".join(got)
+
+
+def test_run_refuses_a_bad_file_before_doing_anything(aetl, pipeline, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"a":1}\n')
+    p = pipeline("source: {lines: {paths: [in.jsonl]}}\nstages: [{filter: 'a ==='}]\nsink: {jsonl: {path: out.jsonl}}\n")
+    res = aetl(["run", p], cwd=tmp_path)
+    assert res.code == 2
+    assert res.stderr.startswith(f"{p}:2:")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_yaml_syntax_errors_and_missing_files(aetl, pipeline, tmp_path):
+    p = pipeline("source: {lines: {paths: [a]\nsink: x\n")
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 2 and "YAML syntax error" in res.stderr and res.stderr.startswith(f"{p}:")
+    res = aetl(["validate", tmp_path / "nope.yaml"], cwd=tmp_path)
+    assert res.code == 2 and "nope.yaml:0:0: cannot read: No such file or directory" in res.stderr
+
+
+def test_missing_sections_and_wrong_shapes(aetl, pipeline, tmp_path):
+    p = pipeline("name: x\nstages: {filter: a}\n")
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 2
+    got = problems(res)
+    assert f"{p}:1:1: the pipeline: missing required key 'source'" in got
+    assert f"{p}:1:1: the pipeline: missing required key 'sink'" in got
+    assert any("stages must be a list" in l for l in got)
+
+
+def test_an_alias_bomb_is_refused(aetl, pipeline, tmp_path):
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    prev = "a"
+    for c in "bcdefghij":
+        lines.append(f"{c}: &{c} [" + ", ".join([f"*{prev}"] * 10) + "]")
+        prev = c
+    p = pipeline("\n".join(lines) + "\n")
+    res = aetl(["validate", p], cwd=tmp_path, timeout=20)
+    assert res.code == 2 and "once aliases are expanded" in res.stderr
+
+
+def test_secrets_from_the_environment_are_never_printed(aetl, pipeline, tmp_path):
+    p = pipeline("source: {lines: {paths: [in.jsonl], max_line: '${SECRET}'}}\nsink: {jsonl: {path: '${UNSET_VAR}'}}\n")
+    res = aetl(["validate", p], cwd=tmp_path, env={"SECRET": "hunter2"})
+    assert res.code == 2
+    assert "hunter2" not in res.stderr
+    assert "max_line: bad size" in res.stderr
+    assert "UNSET_VAR" in res.stderr
