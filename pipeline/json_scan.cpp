@@ -2,12 +2,23 @@
 
 #include <cstring>
 
+#include <simdjson.h>
+
 namespace aetl {
 
 size_t json_skip_blanks(std::string_view text, size_t pos) {
   while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
     ++pos;
   return pos;
+}
+
+std::string json_unescape(std::string_view raw) {
+  if (raw.find('\\') == std::string_view::npos) return std::string(raw);
+  std::string quoted = "\"" + std::string(raw) + "\"";
+  simdjson::dom::parser parser;
+  std::string_view out;
+  if (parser.parse(quoted).get_string().get(out)) return std::string(raw);
+  return std::string(out);
 }
 
 size_t json_string_end(std::string_view text, size_t quote) {

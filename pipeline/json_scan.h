@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace aetl {
@@ -26,6 +27,8 @@ template <class Fn>
 bool for_each_member(std::string_view text, size_t start, Fn&& fn);
 
 size_t json_skip_blanks(std::string_view text, size_t pos);
+/// Decodes the text between a JSON string's quotes (\" \n \u00e9 ...).
+std::string json_unescape(std::string_view raw);
 size_t json_string_end(std::string_view text, size_t quote);  ///< past the closing quote
 
 template <class Fn>

@@ -73,7 +73,7 @@ class CsvSink final : public PipelineSink {
     std::string buffer;
     if (columns_.empty()) {
       std::vector<std::string> keys;
-      for_each_member(batch.front().data, 0, [&](const JsonMember& m) { keys.emplace_back(m.raw_key); });
+      for_each_member(batch.front().data, 0, [&](const JsonMember& m) { keys.push_back(json_unescape(m.raw_key)); });
       set_columns(keys);
     }
     if (!header_written_) {

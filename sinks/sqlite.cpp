@@ -230,7 +230,7 @@ class SqliteSink final : public PipelineSink {
         type = v.find_first_of(".eE") == std::string_view::npos ? "INTEGER" : "REAL";
       else if (v == "true" || v == "false") type = "INTEGER";
       else if (v == "null") type = "";
-      cols.push_back({std::string(m.raw_key), type});
+      cols.push_back({json_unescape(m.raw_key), type});
     });
     return cols;
   }

@@ -61,14 +61,6 @@ std::string_view trim_token(std::string_view t) {
   return t;
 }
 
-bool key_matches(od::field& f, const std::string& key) {
-  // Keys with quotes or backslashes need the decoded form; the rest compare raw (fast).
-  if (key.find_first_of("\"\\") == std::string::npos) return f.key() == key;
-  std::string_view k;
-  if (f.unescaped_key().get(k)) return false;
-  return k == key;
-}
-
 }  // namespace
 
 bool EvaluatorImpl::read_value(od::value v, Value& out) {
@@ -144,13 +136,22 @@ bool EvaluatorImpl::capture(od::value v, const PathTrie::Entry& entry) {
 }
 
 bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entry>& level) {
-  bool any_key = std::any_of(level.begin(), level.end(), [](const auto& e) { return e.index < 0; });
+  bool any_key = false;
+  bool unescape = false;  // keys with quotes or backslashes compare decoded; the rest raw (fast)
+  for (const auto& e : level) {
+    any_key = any_key || e.index < 0;
+    unescape = unescape || (e.index < 0 && e.key.find_first_of("\"\\") != std::string::npos);
+  }
   if (!any_key) return true;
   for (auto field_result : obj) {
     od::field field;
     if (std::move(field_result).get(field)) return false;
+    std::string_view decoded;
+    if (unescape && field.unescaped_key().get(decoded)) return false;
     for (const auto& entry : level) {
-      if (entry.index >= 0 || !key_matches(field, entry.key)) continue;
+      if (entry.index >= 0) continue;
+      bool match = unescape ? decoded == entry.key : field.key() == entry.key;
+      if (!match) continue;
       if (!capture(field.value(), entry)) return false;
       break;
     }

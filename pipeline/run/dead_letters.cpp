@@ -14,7 +14,12 @@ constexpr uint64_t kLoggedInFull = 10;
 }  // namespace
 
 DeadLetters::DeadLetters(StageContext& ctx, AckTracker& tracker, SinkDriver* sink)
-    : ctx_(ctx), tracker_(tracker), sink_(sink), wake_(ctx.io.get_executor()), room_(ctx.io.get_executor()) {}
+    : ctx_(ctx), tracker_(tracker), sink_(sink), wake_(ctx.io.get_executor()), room_(ctx.io.get_executor()) {
+  ctx.control.on_abort([this] {
+    room_.notify();
+    wake_.notify();
+  });
+}
 
 std::string DeadLetters::to_json(const FailedRecord& f, const std::string& input_name) {
   std::string out;
@@ -59,6 +64,7 @@ asio::awaitable<void> DeadLetters::wait_room() {
 void DeadLetters::finish() {
   finished_ = true;
   wake_.notify();
+  room_.notify();
 }
 
 asio::awaitable<void> DeadLetters::run() {

@@ -216,7 +216,8 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
     driver.finish();
   };
   auto main = [&]() -> asio::awaitable<void> {
-    TaskGroup parts(io.get_executor());
+    // Ends in order: the chain, then the main sink (which may still reject rows to
+    // the dead letter), then the dead letters, then the last checkpoint.
     auto guard = [&](asio::awaitable<void> part) -> asio::awaitable<void> {
       try {
         co_await std::move(part);
@@ -225,21 +226,21 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
         control.request_abort();
         driver.finish();
         dead.finish();
+        if (dl_driver) dl_driver->finish();
       }
     };
     TaskGroup keeping(io.get_executor());
-    keeping.spawn(guard(keeper.run()));
-    parts.spawn(guard(driver.run()));
-    if (dl_driver) parts.spawn(guard(dl_driver->run()));
+    TaskGroup sink_part(io.get_executor());
     TaskGroup dl_parts(io.get_executor());
+    keeping.spawn(guard(keeper.run()));
+    sink_part.spawn(guard(driver.run()));
     dl_parts.spawn(guard(dead.run()));
+    if (dl_driver) dl_parts.spawn(guard(dl_driver->run()));
     co_await guard(run_chain(ctx, *source, stage_ptrs, drain, spec.channel_capacity));
-    // The chain is done (every stage ended): the sink finishes its last batch
-    // (it was told by the drain), then the dead letters can be closed.
+    co_await sink_part.wait_all();
     dead.finish();
     co_await dl_parts.wait_all();
-    co_await parts.wait_all();  // every sink wrote its last batch
-    keeper.finish();            // so the last checkpoint covers everything
+    keeper.finish();
     co_await keeping.wait_all();
     if (progress) progress->stop();
     control.finish();

@@ -21,6 +21,11 @@ SinkDriver::SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std:
       wake_(run.stage.io.get_executor()),
       room_(run.stage.io.get_executor()) {
   if (batching_.size == 0) batching_.size = 1;
+  // An abort must wake a push waiting for room and a writer waiting for records.
+  run.stage.control.on_abort([this] {
+    room_.notify();
+    wake_.notify();
+  });
 }
 
 SinkDriver::~SinkDriver() = default;
@@ -44,6 +49,7 @@ asio::awaitable<void> SinkDriver::push(Batch batch) {
 void SinkDriver::finish() {
   finished_ = true;
   wake_.notify();
+  room_.notify();
 }
 
 asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch) {
