@@ -11,6 +11,7 @@ SourceBuilder parse_lines_source(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_filter_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_select_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_set_stage(const ConfigValue&, ConfigProblems&);
+StageBuilder parse_jq_stage(const ConfigValue&, ConfigProblems&);
 // sinks/
 SinkBuilder parse_jsonl_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 SinkBuilder parse_csv_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
@@ -28,6 +29,7 @@ const std::vector<StageKind>& stage_kinds() {
       {"filter", "keep the records an expression is true for", parse_filter_stage},
       {"select", "build each record anew from named expressions", parse_select_stage},
       {"set", "add or replace fields with expressions", parse_set_stage},
+      {"jq", "a jq program per record, on the thread pool", parse_jq_stage},
   };
   return table;
 }

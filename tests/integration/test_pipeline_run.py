@@ -329,3 +329,32 @@ def test_disk_full_keeps_the_checkpoint_and_a_rerun_succeeds(aetl, pipeline, tmp
     res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
     assert res.code == 0, res.stderr
     assert [r["n"] for r in read_jsonl(tmp_path / "out.jsonl")] == list(range(20000))
+
+
+def test_jq_stage_splits_drops_and_dead_letters(aetl, pipeline, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "items": [{"p": 1}, {"p": 2}]}, {"id": 2, "items": []},
+                                        {"id": 3, "items": 5}, {"id": 4, "items": [{"p": 4}]}])
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}",
+               stages="  - jq: '.id as $i | .items[] | {id: $i, p: (.p * 10)}'",
+               extra="dead_letter: {jsonl: {path: dl.jsonl}}\n")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"id": 1, "p": 10}, {"id": 1, "p": 20}, {"id": 4, "p": 40}]
+    dl = read_jsonl(tmp_path / "dl.jsonl")
+    assert len(dl) == 1 and dl[0]["line"] == 3 and dl[0]["stage"] == "jq#1"
+    assert dl[0]["error"] == "jq: Cannot iterate over number (5)" and dl[0]["record"] == {"id": 3, "items": 5}
+    # rerun: everything was handled, including the split record
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0 and len(read_jsonl(tmp_path / "out.jsonl")) == 3
+
+
+def test_jq_non_objects_and_compile_errors(aetl, pipeline, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1}])
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}",
+               stages="  - jq: {program: '.id', on_non_object: wrap}")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"value": 1}]
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}", stages="  - jq: '.a | '")
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 2 and res.stderr.startswith(f"{p}:4:") and "syntax error" in res.stderr
