@@ -12,6 +12,7 @@ StageBuilder parse_filter_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_select_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_set_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_jq_stage(const ConfigValue&, ConfigProblems&);
+StageBuilder parse_fetch_stage(const ConfigValue&, ConfigProblems&);
 // sinks/
 SinkBuilder parse_jsonl_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 SinkBuilder parse_csv_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
@@ -30,6 +31,7 @@ const std::vector<StageKind>& stage_kinds() {
       {"select", "build each record anew from named expressions", parse_select_stage},
       {"set", "add or replace fields with expressions", parse_set_stage},
       {"jq", "a jq program per record, on the thread pool", parse_jq_stage},
+      {"fetch", "one HTTP request per record, the response in a field", parse_fetch_stage},
   };
   return table;
 }

@@ -133,7 +133,14 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
 
   std::unique_ptr<HttpClient> http;
   run.http = [&]() -> HttpClient& {
-    if (!http) http = std::make_unique<HttpClient>(io, HttpClientOptions{});
+    if (!http) {
+      HttpClientOptions o;
+      o.user_agent = std::string("aetl/") + AETL_VERSION;
+      o.max_bytes = 64 << 20;  // responses are held in memory to land in a field
+      o.connection_cache = 256;
+      http = std::make_unique<HttpClient>(io, o);
+      control.on_abort([&] { http->abort_all(); });
+    }
     return *http;
   };
 

@@ -1,0 +1,87 @@
+"""The fetch stage against the real test HTTP server: templates, retries, dead letters, concurrency."""
+import json
+
+from test_pipeline_run import read_jsonl, write_jsonl
+
+
+def fetch_pipeline(pipeline, server, fetch_yaml, extra="dead_letter: {jsonl: {path: dl.jsonl}}\n"):
+    return pipeline(f"""name: f
+source: {{lines: {{paths: [in.jsonl]}}}}
+stages:
+  - fetch:
+{fetch_yaml}
+sink: {{jsonl: {{path: out.jsonl}}}}
+{extra}""".replace("BASE", server.base))
+
+
+def test_url_template_headers_body_and_into(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "q": "a b/é"}, {"id": 2, "q": "x&y=z"}])
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/headers?q={q}&n={id + 1}'
+      method: POST
+      headers: {X-Id: 'id-{id}'}
+      body: '{{"id": {id}}}'
+      into: echo
+      ordered: true""")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["id"] for r in out] == [1, 2]
+    echo = out[0]["echo"]
+    assert echo["status"] == 200 and echo["ok"] is True and echo["error"] is None and echo["attempts"] == 1
+    assert echo["body"]["method"] == "POST"
+    assert echo["body"]["path"] == "/headers?q=a%20b%2F%C3%A9&n=2"
+    assert echo["body"]["body"] == '{"id": 1}'
+    assert echo["body"]["headers"]["x-id"] == "id-1" or echo["body"]["headers"].get("X-Id") == "id-1"
+    assert out[1]["echo"]["body"]["path"] == "/headers?q=x%26y%3Dz&n=3"
+
+
+def test_retries_then_success_and_failures_to_the_dead_letter(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"k": "a", "code": 200}, {"k": "b", "code": 404}, {"k": "c", "code": 503}])
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/retry/{k}?fails=1&status={if(code == 200, 503, code)}'
+      retry: {max: 2, backoff: 10ms..50ms}""")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert {r["k"] for r in out} == {"a", "c"}  # c: 503 once, then 200
+    a = next(r for r in out if r["k"] == "a")
+    assert a["response"]["attempts"] == 2 and a["response"]["body"] == "ok"
+    dl = read_jsonl(tmp_path / "dl.jsonl")
+    assert len(dl) == 1 and dl[0]["record"]["k"] == "b" and dl[0]["error"] == "HTTP 404" and dl[0]["attempts"] == 1
+    paths = server.stats()["paths"]
+    assert sum(n for path, n in paths.items() if path.startswith("/retry/b")) == 1  # 404 is not retried
+
+
+def test_keep_failures_and_connection_errors(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"p": "status/500"}, {"p": "json"}])  # '/' in a value is encoded
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/{if(p == "json", "json", "status")}/{if(p == "json", "", 500)}'
+      retry: 0
+      keep_failures: true
+      ordered: true""", extra="")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert out[0]["response"]["ok"] is False and out[0]["response"]["error"] == "HTTP 500"
+    assert out[1]["response"]["status"] == 404  # /json/ is not a route: kept as a failure
+    write_jsonl(tmp_path / "in.jsonl", [{"p": 1}])
+    p = pipeline("""name: g
+source: {lines: {paths: [in.jsonl]}}
+stages: [{fetch: {url: 'http://127.0.0.1:9/x', retry: 0}}]
+sink: {jsonl: {path: out2.jsonl}}
+""")
+    res = aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
+    assert res.code == 1 and "fetch#1" in res.stderr
+
+
+def test_concurrency_many_records(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"i": i} for i in range(300)])
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/delay/20/{i}'
+      concurrency: 50""")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path, timeout=60)
+    assert res.code == 0, res.stderr
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert sorted(r["i"] for r in out) == list(range(300))
+    assert server.stats()["total"] >= 300
