@@ -1,0 +1,68 @@
+"""Every sample pipeline validates and runs offline from a copy of the repository's samples/."""
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, run_aetl
+
+SAMPLES = sorted((ROOT / "samples").glob("**/*.yaml"))
+
+
+@pytest.fixture()
+def workdir(tmp_path):
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    (tmp_path / "samples-out").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_sample_validates(sample):
+    res = run_aetl(["validate", sample])
+    assert res.code == 0, res.stderr
+
+
+def test_quick_start_pipeline(workdir):
+    res = run_aetl(["run", "--state", "st.sqlite", "samples/pipeline.yaml"], cwd=workdir)
+    assert res.code == 0, res.stderr
+    import sqlite3
+    rows = sqlite3.connect(workdir / "samples-out/errors.db").execute("SELECT count(*), min(status) FROM errors").fetchone()
+    assert rows[0] > 0 and rows[1] >= 400
+    dl = [json.loads(l) for l in (workdir / "samples-out/errors-failed.jsonl").read_text().splitlines()]
+    assert len(dl) == 1 and dl[0]["line"] == 18
+
+
+@pytest.mark.parametrize("name", ["users-csv", "app-log-text", "archive-jq"])
+def test_offline_samples_run(workdir, name):
+    res = run_aetl(["run", "-q", "--state", "st.sqlite", f"samples/pipelines/{name}.yaml"], cwd=workdir)
+    assert res.code == 0, res.stderr
+
+
+def test_fetch_sample_against_the_sample_site(workdir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(workdir / "samples/site")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/fetch-enrich.yaml"], cwd=workdir,
+                       env={"SITE": f"http://127.0.0.1:{port}"})
+        assert res.code == 0, res.stderr
+        assert [r["page"] for r in res.records] == ["index.html", "data.json"]
+        assert all(r["status"] == 200 for r in res.records)
+        failed = (workdir / "samples-out/fetch-failed.jsonl").read_text()
+        assert "missing.html" in failed and "HTTP 404" in failed
+    finally:
+        site.terminate()
+        site.wait(timeout=10)
