@@ -71,8 +71,7 @@ class HttpClient::Transfer final : public CurlTransferOwner {
   static size_t on_write(char* data, size_t size, size_t n, void* userp) {
     auto* self = static_cast<Transfer*>(userp);
     size_t len = size * n;
-    const auto& opts = self->client_.options_;
-    if (opts.max_bytes > 0 && self->bytes_ + static_cast<int64_t>(len) > opts.max_bytes) {
+    if (self->max_bytes_ > 0 && self->bytes_ + static_cast<int64_t>(len) > self->max_bytes_) {
       self->too_large_ = true;
       return 0;  // CURLE_WRITE_ERROR
     }
@@ -110,6 +109,7 @@ class HttpClient::Transfer final : public CurlTransferOwner {
   bool finished_ = false;
   bool aborted_ = false;
   bool too_large_ = false;
+  int64_t max_bytes_ = 0;  // 0: no limit
   bool consumer_failed_ = false;
   size_t index_ = 0;  // position in client_.active_
 
@@ -162,7 +162,6 @@ void HttpClient::configure_easy(void* handle) {
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_limit);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, options_.low_speed_time_s);
   }
-  if (options_.max_bytes > 0) curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(options_.max_bytes));
   if (options_.insecure) {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -188,6 +187,10 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
     co_return response;
   }
   Transfer t(*this, easy, body);
+  t.max_bytes_ = request.max_bytes >= 0 ? request.max_bytes : options_.max_bytes;
+  // per request, as easy handles are reused
+  curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(t.max_bytes_));
+  curl_easy_setopt(easy, CURLOPT_FAILONERROR, request.fail_on_error ? 1L : 0L);
   char error_buffer[CURL_ERROR_SIZE] = {0};
 
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
@@ -235,7 +238,7 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
   response.too_large = t.too_large_ || t.result_ == CURLE_FILESIZE_EXCEEDED;
   if (response.curl_code != CURLE_OK) {
     if (response.too_large)
-      response.error = "body larger than --max-bytes (" + std::to_string(options_.max_bytes) + " bytes)";
+      response.error = "body larger than --max-bytes (" + std::to_string(t.max_bytes_) + " bytes)";
     else if (t.consumer_failed_ && body)
       response.error = body->failure_message();
     else

@@ -14,6 +14,8 @@ struct HttpRequest {
   std::string method = "GET";
   std::vector<std::string> headers;  ///< "Name: value", already checked for CR/LF/NUL
   std::optional<std::string> body;
+  int64_t max_bytes = -1;  ///< body limit for this request; -1: the client's, 0: none
+  bool fail_on_error = false;  ///< a status >= 400 fails before any of its body is delivered
 };
 
 /// Settings shared by every request of a run.

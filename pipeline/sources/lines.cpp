@@ -20,6 +20,10 @@
 #include "cli/errors.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/http/http_client.h"
+#include "pipeline/http/url_check.h"
+#include "pipeline/run/wakeup.h"
+#include "pipeline/task_group.h"
 #include "pipeline/kinds.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/shutdown.h"
@@ -31,6 +35,7 @@ namespace {
 
 struct LinesConfig {
   std::vector<std::string> paths;
+  std::vector<std::string> urls;
   DecoderOptions decoder;
   size_t max_line = 16 << 20;
   bool allow_empty = false;
@@ -120,6 +125,112 @@ struct ChunkResult {
   uint64_t lines = 0;
 };
 
+/// Turns split lines into records, dead letters and handled positions. Shared by
+/// file reads (on the pool) and streamed HTTP bodies (on the loop).
+struct LineDecoding {
+  LineDecoding(DecoderOptions options, const InputMark* m, uint32_t i, size_t ml)
+      : decoder(options), mark(m), index(i), max_line(ml) {}
+  RecordDecoder decoder;
+  const InputMark* mark;
+  uint32_t index;
+  size_t max_line;
+  uint64_t first_line = 0;  // CSV: the first line of the record being assembled
+
+  void process(std::vector<Line>& lines, ChunkResult& result) {
+    result.records.reserve(result.records.size() + lines.size());
+    for (auto& line : lines) {
+      Position pos{index, line.number, line.end_offset};
+      bool first = first_line == 0;
+      if (first) first_line = line.number;
+      Position rec_pos{index, first_line, line.end_offset};
+      // A CSV record spanning lines carries its first line; the others are handled with it.
+      if (!first) result.handled.push_back(pos);
+      if (line.too_long) {
+        first_line = 0;
+        if (mark->is_done(rec_pos.line)) continue;
+        result.failed.push_back({Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines",
+                                 "line longer than max_line (" + std::to_string(max_line) + " bytes)", 1, false});
+        continue;
+      }
+      Decoded d = decoder.decode(line.text);
+      if (d.kind == Decoded::more) continue;
+      first_line = 0;
+      if (mark->is_done(rec_pos.line)) continue;  // a resumed run did it already
+      if (d.kind == Decoded::skip) {
+        result.handled.push_back(rec_pos);
+      } else if (d.kind == Decoded::error) {
+        result.failed.push_back(
+            {Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines", d.data, 1, false});
+      } else {
+        Record r;
+        r.data = std::move(d.data);
+        r.pos = rec_pos;
+        result.records.push_back(std::move(r));
+      }
+    }
+    result.lines += lines.size();
+  }
+
+  /// The end of the input: a CSV record still open is an error.
+  void finish(ChunkResult& result) {
+    if (!decoder.pending()) return;
+    result.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
+                             "the input ends inside a quoted CSV field", 1, false});
+  }
+};
+
+/// Streams an HTTP body through the line splitter without holding it: when enough
+/// records wait to be sent downstream, the transfer is paused until they are.
+class StreamedLines final : public BodyConsumer {
+ public:
+  StreamedLines(LineDecoding& decoding, size_t max_line, Wakeup& wake, const RunControl& control)
+      : decoding_(decoding), splitter_(max_line), wake_(wake), control_(control) {}
+
+  Verdict on_data(std::string_view chunk) override {
+    if (control_.stopping()) return Verdict::fail;  // ends the transfer: the run is stopping
+    if (ready_.records.size() >= kHighWater) {
+      paused_ = true;
+      return Verdict::pause;  // curl hands the same chunk again on resume
+    }
+    std::vector<Line> lines;
+    splitter_.feed(chunk, lines);
+    decoding_.process(lines, ready_);
+    bytes_ += chunk.size();
+    wake_.notify();
+    return Verdict::accepted;
+  }
+  std::string failure_message() const override { return "stopped"; }
+
+  void finish() {
+    std::vector<Line> lines;
+    splitter_.finish(lines);
+    decoding_.process(lines, ready_);
+    decoding_.finish(ready_);
+  }
+  ChunkResult take() {
+    ChunkResult r = std::move(ready_);
+    ready_ = ChunkResult{};
+    return r;
+  }
+  bool has_ready() const { return !ready_.records.empty() || !ready_.failed.empty() || !ready_.handled.empty(); }
+  void resume_if_paused() {
+    if (!paused_) return;
+    paused_ = false;
+    resume();
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  static constexpr size_t kHighWater = 4096;
+  LineDecoding& decoding_;
+  LineSplitter splitter_;
+  Wakeup& wake_;
+  const RunControl& control_;
+  ChunkResult ready_;
+  bool paused_ = false;
+  uint64_t bytes_ = 0;
+};
+
 class LinesSource final : public Source {
  public:
   LinesSource(RunContext& run, PartStats& stats, std::shared_ptr<const LinesConfig> cfg)
@@ -127,11 +238,15 @@ class LinesSource final : public Source {
     names_ = resolve_paths(*cfg_);
     // Open everything up front: a missing file fails the run before anything is written.
     for (const auto& name : names_) inputs_.push_back(open_input(name));
+    for (const auto& url : cfg_->urls) {
+      names_.push_back(url);
+      inputs_.push_back(nullptr);  // fetched when its turn comes
+    }
     run_.stage.input_names = names_;
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
       if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
-      if (mark && inputs_[i]->regular && !inputs_[i]->gz && mark->offset > inputs_[i]->size) {
+      if (mark && inputs_[i] && inputs_[i]->regular && !inputs_[i]->gz && mark->offset > inputs_[i]->size) {
         spdlog::warn("{}: shorter than at the last checkpoint ({} < {} bytes): reading it from the start",
                      names_[i], inputs_[i]->size, mark->offset);
         mark = nullptr;
@@ -145,8 +260,10 @@ class LinesSource final : public Source {
   }
 
   asio::awaitable<void> run(BatchChannel& out) override {
-    for (uint32_t i = 0; i < inputs_.size() && !run_.stage.control.stopping() && !limit_reached(); ++i)
-      co_await read_input(i, out);
+    for (uint32_t i = 0; i < inputs_.size() && !run_.stage.control.stopping() && !limit_reached(); ++i) {
+      if (inputs_[i]) co_await read_input(i, out);
+      else co_await read_url(i, out);
+    }
     co_await send_batch(out, Batch{});
   }
 
@@ -181,10 +298,10 @@ class LinesSource final : public Source {
     OpenInput& in = *inputs_[index];
     const InputMark& mark = marks_[index];
     auto splitter = std::make_shared<LineSplitter>(cfg_->max_line);
-    auto decoder = std::make_shared<RecordDecoder>(cfg_->decoder);
+    auto decoding = std::make_shared<LineDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
     uint64_t start = mark.offset;
     if (start > 0) {
-      if (cfg_->decoder.format == LineFormat::csv) read_csv_header(in, *decoder);
+      if (cfg_->decoder.format == LineFormat::csv) read_csv_header(in, decoding->decoder);
       if (in.gz) {
         if (gzseek(in.gz, static_cast<z_off_t>(start), SEEK_SET) < 0)
           throw std::runtime_error(in.name + ": cannot skip to the checkpoint");
@@ -195,73 +312,82 @@ class LinesSource final : public Source {
     }
     auto buffer = std::make_shared<std::string>(cfg_->chunk, '\0');
     const RunControl& control = run_.stage.control;
-    uint64_t max_line = cfg_->max_line;
     bool done = false;
-    // CSV: a record spanning lines starts at its first line
-    auto first_line = std::make_shared<uint64_t>(0);
     while (!done && !control.stopping() && !limit_reached()) {
       auto result = std::make_shared<ChunkResult>();
-      std::string stage = "lines";
       // The whole chunk is read, split and decoded on the pool.
-      const InputMark* mark_ptr = &mark;
-      auto job = [&in, buffer, splitter, decoder, result, &control, mark = mark_ptr, index, max_line, first_line]() {
+      auto job = [&in, buffer, splitter, decoding, result, &control]() {
         ssize_t n = read_chunk(in, buffer->data(), buffer->size(), control);
         result->got = n;
         std::vector<Line> lines;
         if (n > 0) splitter->feed(std::string_view(buffer->data(), static_cast<size_t>(n)), lines);
         else if (n == 0) splitter->finish(lines);
-        result->records.reserve(lines.size());
-        for (auto& line : lines) {
-          Position pos{index, line.number, line.end_offset};
-          bool first = *first_line == 0;
-          if (first) *first_line = line.number;
-          Position rec_pos{index, *first_line, line.end_offset};
-          // A CSV record spanning lines carries its first line; the others are handled with it.
-          if (!first) result->handled.push_back(pos);
-          if (line.too_long) {
-            *first_line = 0;
-            if (mark->is_done(rec_pos.line)) continue;
-            result->failed.push_back({Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines",
-                                      "line longer than max_line (" + std::to_string(max_line) + " bytes)", 1,
-                                      false});
-            continue;
-          }
-          Decoded d = decoder->decode(line.text);
-          if (d.kind == Decoded::more) continue;
-          *first_line = 0;
-          if (mark->is_done(rec_pos.line)) continue;  // a resumed run did it already
-          if (d.kind == Decoded::skip) {
-            result->handled.push_back(rec_pos);
-          } else if (d.kind == Decoded::error) {
-            result->failed.push_back(
-                {Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines", d.data, 1, false});
-          } else {
-            Record r;
-            r.data = std::move(d.data);
-            r.pos = rec_pos;
-            result->records.push_back(std::move(r));
-          }
-        }
-        result->lines = lines.size();
+        decoding->process(lines, *result);
+        if (n == 0) decoding->finish(*result);
       };
       co_await run_blocking(run_.stage.pool.pool(), job);
       if (result->got <= 0) done = true;
       if (result->got < 0) break;
-      if (result->got == 0 && decoder->pending()) {
-        result->failed.push_back({Record{"", Position{index, *first_line, 0}, Outcome::input_error, {}}, "lines",
-                                  "the input ends inside a quoted CSV field", 1, false});
-      }
-      if (run_.limit && emitted_ + result->records.size() > run_.limit)
-        result->records.resize(run_.limit - emitted_);  // the rest is left for the next run
-      for (const auto& pos : result->handled) run_.tracker.ack(pos);
-      for (auto& f : result->failed) run_.dead_letters.push(std::move(f));
-      stats_.failed += result->failed.size();
-      stats_.out += result->records.size();
-      stats_.in += result->lines;
-      emitted_ += result->records.size();
-      co_await run_.dead_letters.wait_room();
-      if (!result->records.empty()) co_await send_batch(out, std::move(result->records));
+      co_await deliver(*result, out);
     }
+  }
+
+  /// Hands one chunk's results on: acks, dead letters, records (up to --limit).
+  asio::awaitable<void> deliver(ChunkResult& result, BatchChannel& out) {
+    if (run_.limit && emitted_ + result.records.size() > run_.limit)
+      result.records.resize(run_.limit - emitted_);  // the rest is left for the next run
+    for (const auto& pos : result.handled) run_.tracker.ack(pos);
+    for (auto& f : result.failed) run_.dead_letters.push(std::move(f));
+    stats_.failed += result.failed.size();
+    stats_.out += result.records.size();
+    stats_.in += result.lines;
+    emitted_ += result.records.size();
+    co_await run_.dead_letters.wait_room();
+    if (!result.records.empty()) co_await send_batch(out, std::move(result.records));
+  }
+
+  /// A `url:` input: the body streamed line by line on the loop, paused while the
+  /// records already decoded wait for room downstream. Not resumable by offset: a
+  /// resumed run downloads again and skips the lines already handled.
+  asio::awaitable<void> read_url(uint32_t index, BatchChannel& out) {
+    const InputMark& mark = marks_[index];
+    LineDecoding decoding(cfg_->decoder, &mark, index, cfg_->max_line);
+    Wakeup wake(run_.stage.io.get_executor());
+    StreamedLines body(decoding, cfg_->max_line, wake, run_.stage.control);
+    HttpRequest request;
+    request.url = names_[index];
+    request.max_bytes = 0;          // streamed, not held: no limit
+    request.fail_on_error = true;   // an error page is not input
+    HttpResponse response;
+    bool finished = false;
+    TaskGroup transfer(run_.stage.io.get_executor());
+    HttpClient& client = run_.http();
+    auto perform = [&]() -> asio::awaitable<void> {
+      response = co_await client.perform(request, &body);
+      finished = true;
+      wake.notify();
+    };
+    transfer.spawn(perform());
+    for (;;) {
+      if (body.has_ready()) {
+        ChunkResult r = body.take();
+        if (!limit_reached()) co_await deliver(r, out);
+        continue;
+      }
+      if (finished) break;
+      body.resume_if_paused();
+      co_await wake.wait();
+    }
+    co_await transfer.wait_all();
+    if (run_.stage.control.stopping()) co_return;
+    bool ok = response.curl_code == 0 && response.status >= 200 && response.status <= 299;
+    if (!ok)
+      throw UsageError(names_[index] + ": " + (response.status >= 400 ? "HTTP " + std::to_string(response.status)
+                                                                      : response.curl_code ? response.error
+                                                                                           : "HTTP " + std::to_string(response.status)));
+    body.finish();
+    ChunkResult last = body.take();
+    co_await deliver(last, out);
   }
 
   /// A resumed CSV read needs the header row from the start of the file.
@@ -307,7 +433,15 @@ SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& proble
   if (!r.ok()) return {};
   auto cfg = std::make_shared<LinesConfig>();
   size_t before = problems.size();
-  if (auto paths = r.string_list("paths", true)) {
+  const ConfigValue* url_node = node.find("url");
+  if (auto urls = r.string_list("url")) {
+    for (auto& u : *urls) {
+      std::string why;
+      if (!check_url(u.text, why)) problems.add(u.where, "url: " + (u.secret ? std::string("bad URL") : why));
+      cfg->urls.push_back(u.text);
+    }
+  }
+  if (auto paths = r.string_list("paths", url_node == nullptr)) {
     for (auto& p : *paths) {
       if (p.text.empty()) problems.add(p.where, "paths: an empty path");
       cfg->paths.push_back(p.text);

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_aetl
+from conftest import AETL, ROOT, run_aetl
 
 SAMPLES = sorted((ROOT / "samples").glob("**/*.yaml"))
 
@@ -66,3 +66,51 @@ def test_fetch_sample_against_the_sample_site(workdir):
     finally:
         site.terminate()
         site.wait(timeout=10)
+
+
+def serve_dir(directory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port
+
+
+def test_url_source_streams_a_large_body_with_flat_memory(tmp_path):
+    import os
+    site = tmp_path / "site"
+    site.mkdir()
+    with open(site / "big.jsonl", "w") as f:
+        for i in range(400000):  # ~40 MB
+            f.write(json.dumps({"i": i, "pad": "z" * 80}) + "\n")
+    proc, port = serve_dir(site)
+    try:
+        (tmp_path / "p.yaml").write_text(f"""
+source: {{lines: {{url: 'http://127.0.0.1:{port}/big.jsonl'}}}}
+stages: [{{filter: 'i % 1000 == 0'}}]
+sink: {{jsonl: {{path: out.jsonl}}}}
+""")
+        run = subprocess.Popen([str(AETL),
+                                "run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path)
+        _, status, usage = os.wait4(run.pid, 0)
+        run.returncode = os.waitstatus_to_exitcode(status)
+        assert run.returncode == 0
+        assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 400
+        assert usage.ru_maxrss < 64 * 1024, f"peak RSS {usage.ru_maxrss} KB for a 40 MB body"
+        (tmp_path / "p2.yaml").write_text(f"""
+source: {{lines: {{url: 'http://127.0.0.1:{port}/missing.jsonl'}}}}
+sink: {{jsonl: {{path: out2.jsonl}}}}
+""")
+        res = run_aetl(["run", "-q", "--state", "s2.db", "p2.yaml"], cwd=tmp_path)
+        assert res.code == 2 and f"http://127.0.0.1:{port}/missing.jsonl: HTTP 404" in res.stderr
+        assert (tmp_path / "out2.jsonl").read_text() == ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
