@@ -136,14 +136,18 @@ bool EvaluatorImpl::capture(od::value v, const PathTrie::Entry& entry) {
 }
 
 bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entry>& level) {
-  bool any_key = false;
+  size_t wanted = 0;
   bool unescape = false;  // keys with quotes or backslashes compare decoded; the rest raw (fast)
   for (const auto& e : level) {
-    any_key = any_key || e.index < 0;
+    wanted += e.index < 0;
     unescape = unescape || (e.index < 0 && e.key.find_first_of("\"\\") != std::string::npos);
   }
-  if (!any_key) return true;
+  if (wanted == 0) return true;
+  size_t found = 0;
   for (auto field_result : obj) {
+    // Every named field found: the rest of the object is not read (with a
+    // duplicated key, the first one counts).
+    if (found == wanted) break;
     od::field field;
     if (std::move(field_result).get(field)) return false;
     std::string_view decoded;
@@ -153,6 +157,7 @@ bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entr
       bool match = unescape ? decoded == entry.key : field.key() == entry.key;
       if (!match) continue;
       if (!capture(field.value(), entry)) return false;
+      ++found;
       break;
     }
   }
