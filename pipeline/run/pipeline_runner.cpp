@@ -180,8 +180,9 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
   run.resume = resume ? &*resume : nullptr;
 
   auto source = spec.source.build(run);
-  std::vector<std::unique_ptr<Stage>> stages;
+  std::vector<std::unique_ptr<Stage>> stages = std::move(run.source_stages);
   std::vector<Stage*> stage_ptrs;
+  for (auto& s : stages) stage_ptrs.push_back(s.get());
   for (const auto& s : spec.stages) {
     stages.push_back(s.build(run, run.add_part(s.label)));
     stage_ptrs.push_back(stages.back().get());

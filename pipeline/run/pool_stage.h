@@ -1,4 +1,6 @@
 #pragma once
+#include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,19 +20,35 @@ struct StageOutput {
 };
 
 /// A stage that works batch by batch on the blocking pool (filter, select, set,
-/// jq): the loop thread only moves batches, so the stages of a pipeline work on
-/// different batches on different cores at once. Batches keep their order.
+/// jq): the loop thread only moves batches. Up to `lanes` batches are worked on at
+/// once on different threads (each lane has its own scratch state), and results
+/// leave in the order the batches came in.
 class PoolStage : public Stage {
  public:
-  PoolStage(RunContext& run, PartStats& stats) : run_(run), stats_(stats) {}
+  PoolStage(RunContext& run, PartStats& stats, size_t lanes = kDefaultLanes);
+  ~PoolStage() override;
   asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) override;
 
+  static constexpr size_t kDefaultLanes = 2;
+
  protected:
-  /// Runs on a pool thread, one batch at a time (never two at once for one stage).
-  virtual void process(Batch& in, StageOutput& out) = 0;
+  /// Runs on a pool thread. Two calls never share a lane at the same time.
+  virtual void process(size_t lane, Batch& in, StageOutput& out) = 0;
+  size_t lanes() const { return lanes_; }
 
   RunContext& run_;
   PartStats& stats_;
+
+ private:
+  struct Job;
+  asio::awaitable<void> work(std::shared_ptr<Job> job);
+  asio::awaitable<void> emit_front(BatchChannel& out);
+  asio::awaitable<void> wait_front();
+
+  size_t lanes_;
+  std::deque<std::shared_ptr<Job>> window_;
+  std::vector<size_t> free_lanes_;
+  std::unique_ptr<class Wakeup> done_;
 };
 
 }  // namespace aetl

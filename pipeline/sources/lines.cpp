@@ -26,6 +26,7 @@
 #include "pipeline/task_group.h"
 #include "pipeline/kinds.h"
 #include "pipeline/run/dead_letters.h"
+#include "pipeline/run/pool_stage.h"
 #include "pipeline/shutdown.h"
 #include "pipeline/sources/line_reader.h"
 #include "pipeline/sources/record_decoder.h"
@@ -135,8 +136,27 @@ struct LineDecoding {
   uint32_t index;
   size_t max_line;
   uint64_t first_line = 0;  // CSV: the first line of the record being assembled
+  bool raw = false;         // json/text: lines pass raw; the decode stage converts them in parallel
 
   void process(std::vector<Line>& lines, ChunkResult& result) {
+    if (raw) {
+      result.records.reserve(result.records.size() + lines.size());
+      for (auto& line : lines) {
+        Position pos{index, line.number, line.end_offset};
+        if (mark->is_done(pos.line)) continue;  // a resumed run did it already
+        if (line.too_long) {
+          result.failed.push_back({Record{std::move(line.text), pos, Outcome::input_error, {}}, "lines",
+                                   "line longer than max_line (" + std::to_string(max_line) + " bytes)", 1, false});
+          continue;
+        }
+        Record r;
+        r.data = std::move(line.text);
+        r.pos = pos;
+        result.records.push_back(std::move(r));
+      }
+      result.lines += lines.size();
+      return;
+    }
     result.records.reserve(result.records.size() + lines.size());
     for (auto& line : lines) {
       Position pos{index, line.number, line.end_offset};
@@ -231,6 +251,40 @@ class StreamedLines final : public BodyConsumer {
   uint64_t bytes_ = 0;
 };
 
+/// Turns raw json/text lines into records on the pool, a few batches at once
+/// (checking JSON is the costly part of reading).
+class LineDecodeStage final : public PoolStage {
+ public:
+  LineDecodeStage(RunContext& run, PartStats& stats, const DecoderOptions& options) : PoolStage(run, stats) {
+    for (size_t i = 0; i < lanes(); ++i) decoders_.push_back(std::make_unique<RecordDecoder>(options));
+  }
+
+ protected:
+  void process(size_t lane, Batch& in, StageOutput& out) override {
+    RecordDecoder& d = *decoders_[lane];
+    out.out.reserve(in.size());
+    for (auto& r : in) {
+      Decoded x = d.decode(r.data);
+      if (x.kind == Decoded::record) {
+        if (x.data.empty()) {  // json: the line as it is, trimmed in place
+          std::string_view t = d.last_trimmed();
+          if (t.size() != r.data.size()) r.data = std::string(t);
+        } else {
+          r.data = std::move(x.data);
+        }
+        out.out.push_back(std::move(r));
+      } else if (x.kind == Decoded::skip) {
+        out.dropped.push_back(r.pos);
+      } else {
+        out.failed.push_back({std::move(r), "lines", x.data, 1, false});
+      }
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<RecordDecoder>> decoders_;
+};
+
 class LinesSource final : public Source {
  public:
   LinesSource(RunContext& run, PartStats& stats, std::shared_ptr<const LinesConfig> cfg)
@@ -243,6 +297,9 @@ class LinesSource final : public Source {
       inputs_.push_back(nullptr);  // fetched when its turn comes
     }
     run_.stage.input_names = names_;
+    if (cfg_->decoder.format != LineFormat::csv)
+      run_.source_stages.push_back(
+          std::make_unique<LineDecodeStage>(run_, run_.add_part("lines decode"), cfg_->decoder));
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
       if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
@@ -299,6 +356,7 @@ class LinesSource final : public Source {
     const InputMark& mark = marks_[index];
     auto splitter = std::make_shared<LineSplitter>(cfg_->max_line);
     auto decoding = std::make_shared<LineDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
+    decoding->raw = cfg_->decoder.format != LineFormat::csv;
     uint64_t start = mark.offset;
     if (start > 0) {
       if (cfg_->decoder.format == LineFormat::csv) read_csv_header(in, decoding->decoder);
@@ -352,6 +410,7 @@ class LinesSource final : public Source {
   asio::awaitable<void> read_url(uint32_t index, BatchChannel& out) {
     const InputMark& mark = marks_[index];
     LineDecoding decoding(cfg_->decoder, &mark, index, cfg_->max_line);
+    decoding.raw = cfg_->decoder.format != LineFormat::csv;
     Wakeup wake(run_.stage.io.get_executor());
     StreamedLines body(decoding, cfg_->max_line, wake, run_.stage.control);
     HttpRequest request;

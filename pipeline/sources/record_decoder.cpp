@@ -164,8 +164,8 @@ Decoded RecordDecoder::decode(std::string_view line) {
       return d;
     }
   }
-  d.kind = Decoded::record;
-  d.data.assign(t);
+  d.kind = Decoded::record;  // data left empty: the caller keeps its own copy of the line
+  last_trimmed_ = t;
   return d;
 }
 

@@ -38,6 +38,9 @@ class RecordDecoder {
   /// CSV: the line that was read as the header (a resumed read feeds it first).
   bool has_header() const { return !header_.empty(); }
   void set_header_line(std::string_view line);
+  /// json: a record comes back with empty `data`; the record is this (the line
+  /// without surrounding blanks, a view into the line given to decode()).
+  std::string_view last_trimmed() const { return last_trimmed_; }
   /// CSV input ended inside quotes.
   bool pending() const { return !carry_.empty(); }
 
@@ -50,6 +53,7 @@ class RecordDecoder {
   std::vector<std::string> header_;      // csv: keys, JSON-escaped with quotes
   std::string carry_;                    // csv: a record spanning lines
   std::vector<std::string> fields_;
+  std::string_view last_trimmed_;
 };
 
 /// Splits one CSV record into fields. Returns false if a quote is still open at

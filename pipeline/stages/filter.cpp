@@ -12,10 +12,13 @@ namespace {
 class FilterStage final : public PoolStage {
  public:
   FilterStage(RunContext& run, PartStats& stats, std::shared_ptr<const expr::Program> program)
-      : PoolStage(run, stats), program_(std::move(program)), eval_(*program_) {}
+      : PoolStage(run, stats), program_(std::move(program)) {
+    for (size_t i = 0; i < lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(*program_));
+  }
 
  protected:
-  void process(Batch& in, StageOutput& out) override {
+  void process(size_t lane, Batch& in, StageOutput& out) override {
+    expr::Evaluator& eval_ = *evals_[lane];
     out.out.reserve(in.size());
     std::string error;
     for (auto& r : in) {
@@ -30,7 +33,7 @@ class FilterStage final : public PoolStage {
 
  private:
   std::shared_ptr<const expr::Program> program_;
-  expr::Evaluator eval_;
+  std::vector<std::unique_ptr<expr::Evaluator>> evals_;  // one per lane
 };
 
 }  // namespace

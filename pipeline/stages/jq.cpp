@@ -122,10 +122,10 @@ class Jq {
 class JqStage final : public PoolStage {
  public:
   JqStage(RunContext& run, PartStats& stats, std::shared_ptr<const JqProgram> program)
-      : PoolStage(run, stats), program_(std::move(program)), jq_(program_->text) {}
+      : PoolStage(run, stats, 1), program_(std::move(program)), jq_(program_->text) {}  // libjq: one at a time
 
  protected:
-  void process(Batch& in, StageOutput& out) override {
+  void process(size_t, Batch& in, StageOutput& out) override {
     std::vector<std::string> outputs;
     std::string message;
     for (auto& r : in) {

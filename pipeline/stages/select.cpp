@@ -19,10 +19,13 @@ struct Projection {
 class SelectStage final : public PoolStage {
  public:
   SelectStage(RunContext& run, PartStats& stats, std::shared_ptr<const Projection> projection)
-      : PoolStage(run, stats), projection_(std::move(projection)), eval_(projection_->program) {}
+      : PoolStage(run, stats), projection_(std::move(projection)) {
+    for (size_t i = 0; i < lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(projection_->program));
+  }
 
  protected:
-  void process(Batch& in, StageOutput& out) override {
+  void process(size_t lane, Batch& in, StageOutput& out) override {
+    expr::Evaluator& eval_ = *evals_[lane];
     out.out.reserve(in.size());
     std::string error;
     for (auto& r : in) {
@@ -46,7 +49,7 @@ class SelectStage final : public PoolStage {
 
  private:
   std::shared_ptr<const Projection> projection_;
-  expr::Evaluator eval_;
+  std::vector<std::unique_ptr<expr::Evaluator>> evals_;  // one per lane
 };
 
 }  // namespace

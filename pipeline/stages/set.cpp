@@ -43,10 +43,15 @@ void add_target(std::vector<Target>& level, const expr::Path& path, size_t depth
 class SetStage final : public PoolStage {
  public:
   SetStage(RunContext& run, PartStats& stats, std::shared_ptr<const Assignments> a)
-      : PoolStage(run, stats), a_(std::move(a)), eval_(a_->program), values_(a_->program.size()) {}
+      : PoolStage(run, stats), a_(std::move(a)) {
+    for (size_t i = 0; i < lanes(); ++i) lanes_.push_back(std::make_unique<Lane>(a_->program));
+  }
 
  protected:
-  void process(Batch& in, StageOutput& out) override {
+  void process(size_t lane, Batch& in, StageOutput& out) override {
+    Lane& l = *lanes_[lane];
+    expr::Evaluator& eval_ = l.eval;
+    std::vector<std::string>& values_ = l.values;
     out.out.reserve(in.size());
     std::string error;
     for (auto& r : in) {
@@ -61,13 +66,13 @@ class SetStage final : public PoolStage {
       Record o;
       o.pos = r.pos;
       o.data.reserve(r.data.size() + 64);
-      rewrite(r.data, 0, a_->roots, o.data);
+      rewrite(values_, r.data, 0, a_->roots, o.data);
       out.out.push_back(std::move(o));
     }
   }
 
  private:
-  void write_new(const Target& t, std::string& out) {
+  static void write_new(const std::vector<std::string>& values_, const Target& t, std::string& out) {
     if (t.expr >= 0 && t.kids.empty()) {
       out += values_[static_cast<size_t>(t.expr)];
       return;
@@ -78,12 +83,13 @@ class SetStage final : public PoolStage {
       if (!first) out += ',';
       first = false;
       out += k.key_json;
-      write_new(k, out);
+      write_new(values_, k, out);
     }
     out += '}';
   }
 
-  void rewrite(std::string_view text, size_t start, const std::vector<Target>& level, std::string& out) {
+  static void rewrite(const std::vector<std::string>& values_, std::string_view text, size_t start,
+                      const std::vector<Target>& level, std::string& out) {
     std::vector<char> seen(level.size(), 0);
     out += '{';
     bool first = true;
@@ -102,22 +108,26 @@ class SetStage final : public PoolStage {
       }
       out += t->key_json;
       if (t->expr >= 0) out += values_[static_cast<size_t>(t->expr)];
-      else if (text[m.value_begin] == '{') rewrite(text, m.value_begin, t->kids, out);
-      else write_new(*t, out);
+      else if (text[m.value_begin] == '{') rewrite(values_, text, m.value_begin, t->kids, out);
+      else write_new(values_, *t, out);
     });
     for (size_t i = 0; i < level.size(); ++i) {
       if (seen[i]) continue;
       if (!first) out += ',';
       first = false;
       out += level[i].key_json;
-      write_new(level[i], out);
+      write_new(values_, level[i], out);
     }
     out += '}';
   }
 
+  struct Lane {
+    explicit Lane(const expr::Program& p) : eval(p), values(p.size()) {}
+    expr::Evaluator eval;
+    std::vector<std::string> values;
+  };
   std::shared_ptr<const Assignments> a_;
-  expr::Evaluator eval_;
-  std::vector<std::string> values_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 }  // namespace
