@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -292,15 +293,35 @@ def test_a_100mb_line_is_an_error_record_not_a_crash(aetl, pipeline, tmp_path):
 
 
 def test_read_only_output_directory(aetl, pipeline, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    write_jsonl(tmp_path / "in.jsonl", [{"n": 1}])
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}", sink="jsonl: {path: ro/out.jsonl}")
-    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
-    assert res.code == 2 and "ro/out.jsonl: Permission denied" in res.stderr
+    import shutil
+    import tempfile
+    # root ignores directory permissions: run aetl as nobody then, in a directory nobody can use
+    work = Path(tempfile.mkdtemp(prefix="aetl-ro-"))
+    try:
+        work.chmod(0o777)
+        write_jsonl(work / "in.jsonl", [{"n": 1}])
+        (work / "in.jsonl").chmod(0o644)
+        ro = work / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        p = work / "p.yaml"
+        p.write_text("source: {lines: {paths: [in.jsonl]}}\nsink: {jsonl: {path: ro/out.jsonl}}\n")
+        p.chmod(0o644)
+        drop = None
+        if os.geteuid() == 0:
+            def drop():
+                os.setgid(65534)
+                os.setuid(65534)
+            probe = subprocess.run([str(AETL), "--version"], preexec_fn=drop, capture_output=True)
+            if probe.returncode != 0:
+                pytest.skip("the built binary is not reachable for user nobody (checkout in a private directory)")
+        res = aetl(["run", "-q", "--state", "state.sqlite", p], cwd=work, preexec_fn=drop,
+                   env={"XDG_STATE_HOME": str(work / ".state")})
+        assert res.code == 2 and "ro/out.jsonl: Permission denied" in res.stderr, res.stderr
+        assert not (ro / "out.jsonl").exists()
+    finally:
+        ro.chmod(0o755)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_output_file_in_a_missing_directory(aetl, pipeline, tmp_path):
