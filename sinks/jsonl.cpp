@@ -3,6 +3,7 @@
 //     jsonl: {path: out/errors.jsonl}      # or "-" for stdout
 #include <memory>
 
+#include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/kinds.h"
 #include "sinks/file_output.h"
@@ -18,7 +19,8 @@ struct JsonlConfig {
 
 class JsonlFileSink final : public PipelineSink {
  public:
-  JsonlFileSink(RunContext& run, const JsonlConfig& cfg) : out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
+  JsonlFileSink(RunContext& run, const JsonlConfig& cfg)
+      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
     std::optional<uint64_t> length;
@@ -30,14 +32,20 @@ class JsonlFileSink final : public PipelineSink {
   }
 
   asio::awaitable<bool> write(const Batch& batch, WriteContext&) override {
-    std::string buffer;
-    size_t total = 0;
-    for (const auto& r : batch) total += r.data.size() + 1;
-    buffer.reserve(total);
-    for (const auto& r : batch) {
-      buffer += r.data;
-      buffer += '\n';
-    }
+    // Joined on the pool: the loop thread only moves batches.
+    const Batch* b = &batch;
+    auto join = [b]() {
+      std::string buffer;
+      size_t total = 0;
+      for (const auto& r : *b) total += r.data.size() + 1;
+      buffer.reserve(total);
+      for (const auto& r : *b) {
+        buffer += r.data;
+        buffer += '\n';
+      }
+      return buffer;
+    };
+    std::string buffer = co_await run_blocking(pool_.pool(), join);
     co_return co_await out_.write(std::move(buffer));
   }
 
@@ -46,6 +54,7 @@ class JsonlFileSink final : public PipelineSink {
   std::string describe() const override { return "jsonl " + out_.path(); }
 
  private:
+  BlockingPool& pool_;
   FileOutput out_;
 };
 

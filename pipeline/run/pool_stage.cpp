@@ -12,6 +12,7 @@ namespace aetl {
 
 struct PoolStage::Job {
   Batch input;
+  size_t count = 0;  // records in `input` (freed on the pool, not on the loop)
   StageOutput output;
   size_t lane = 0;
   bool done = false;
@@ -34,6 +35,7 @@ asio::awaitable<void> PoolStage::work(std::shared_ptr<Job> job) {
     } catch (...) {
       job->error = std::current_exception();
     }
+    Batch().swap(job->input);  // what the stage dropped is freed here, off the loop thread
     job->busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   };
   co_await run_blocking(run_.stage.pool.pool(), task);
@@ -49,7 +51,7 @@ asio::awaitable<void> PoolStage::emit_front(BatchChannel& out) {
   std::shared_ptr<Job> job = window_.front();
   window_.pop_front();
   free_lanes_.push_back(job->lane);
-  stats_.in_flight -= job->input.size();
+  stats_.in_flight -= job->count;
   if (job->error) std::rethrow_exception(job->error);
   StageOutput& result = job->output;
   stats_.busy_seconds += job->busy;
@@ -81,6 +83,7 @@ asio::awaitable<void> PoolStage::run(BatchChannel& in, BatchChannel& out) {
       free_lanes_.pop_back();
       stats_.in += batch.size();
       stats_.in_flight += batch.size();
+      job->count = batch.size();
       job->input = std::move(batch);
       window_.push_back(job);
       workers.spawn(work(job));

@@ -2,8 +2,11 @@
 
 #include <random>
 
+#include <asio/post.hpp>
+
 #include <spdlog/spdlog.h>
 
+#include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/shutdown.h"
@@ -102,6 +105,8 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch) {
       }
       ++stats_.batches;
       if (on_commit) on_commit();
+      auto free_it = [b = std::move(batch)]() mutable { Batch().swap(b); };  // freed off the loop thread
+      asio::post(run_.stage.pool.pool(), std::move(free_it));
       co_return true;
     } catch (const SinkError& e) {
       if (!e.transient || attempt > retry_.max_retries || run_.stage.control.aborted()) throw;
