@@ -24,7 +24,8 @@ struct EvaluatorImpl {
   const ProgramImpl& prog;
   od::parser parser;
   od::parser aux_parser;  // for arrays met by `in` and len()
-  std::string buf;        // the record, padded for simdjson
+  std::string buf;        // a copy of the record, padded for simdjson, when it has no room of its own
+  std::string_view text;  // the record being read (in `buf` or in the caller's string)
   std::string aux_buf;
   std::vector<Value> slots;
   std::deque<std::string> arena;
@@ -38,7 +39,7 @@ struct EvaluatorImpl {
     return s;
   }
 
-  bool bind(std::string_view json, std::string& err);
+  bool bind(std::string_view json, bool padded, std::string& err);
   bool walk_object(od::object obj, const std::vector<PathTrie::Entry>& level);
   bool walk_array(od::array arr, const std::vector<PathTrie::Entry>& level);
   bool capture(od::value v, const PathTrie::Entry& entry);
@@ -102,8 +103,7 @@ bool EvaluatorImpl::read_value(od::value v, Value& out) {
       return true;
     case od::json_type::array:
     case od::json_type::object: {
-      size_t start = static_cast<size_t>(token.data() - buf.data());
-      std::string_view text(buf.data(), buf.size() - simdjson::SIMDJSON_PADDING);
+      size_t start = static_cast<size_t>(token.data() - text.data());
       size_t end = json_value_end(text, start);
       out.type = type == od::json_type::array ? Value::Type::array : Value::Type::object;
       out.s = out.raw = text.substr(start, end - start);
@@ -182,16 +182,21 @@ bool EvaluatorImpl::walk_array(od::array arr, const std::vector<PathTrie::Entry>
   return true;
 }
 
-bool EvaluatorImpl::bind(std::string_view json, std::string& err) {
+bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
   arena_used = 0;
   for (auto& s : slots) {
     s = Value{};
     s.missing = true;
   }
-  buf.assign(json);
-  buf.resize(json.size() + simdjson::SIMDJSON_PADDING);
+  if (padded) {
+    text = json;  // read in place: the bytes after it are readable (simdjson only looks)
+  } else {
+    buf.assign(json);
+    buf.resize(json.size() + simdjson::SIMDJSON_PADDING);
+    text = std::string_view(buf.data(), json.size());
+  }
   od::document doc;
-  auto e = parser.iterate(buf.data(), json.size(), buf.size()).get(doc);
+  auto e = parser.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING).get(doc);
   od::object obj;
   if (!e) e = doc.get_object().get(obj);
   if (e) {
@@ -202,7 +207,7 @@ bool EvaluatorImpl::bind(std::string_view json, std::string& err) {
     Value& w = slots[static_cast<size_t>(prog.trie.whole_slot)];
     w = Value{};
     w.type = Value::Type::object;
-    w.s = w.raw = std::string_view(buf.data(), json.size());
+    w.s = w.raw = text;
   }
   if (!walk_object(obj, prog.trie.roots)) {
     err = "invalid JSON";
@@ -599,7 +604,12 @@ void append_value_json(const Value& v, std::string& out) {
 Evaluator::Evaluator(const Program& program) : impl_(std::make_unique<EvaluatorImpl>(program.impl())) {}
 Evaluator::~Evaluator() = default;
 
-bool Evaluator::bind(std::string_view json, std::string& error) { return impl_->bind(json, error); }
+bool Evaluator::bind(std::string_view json, std::string& error) { return impl_->bind(json, false, error); }
+
+bool Evaluator::bind(const std::string& json, std::string& error) {
+  bool room = json.capacity() - json.size() >= simdjson::SIMDJSON_PADDING;
+  return impl_->bind(json, room, error);
+}
 
 Value Evaluator::eval(size_t index) { return impl_->eval(impl_->prog.roots[index]); }
 

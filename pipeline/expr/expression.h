@@ -74,6 +74,10 @@ class Evaluator {
   /// Binds a record (one JSON object). Returns false with `error` set if the text
   /// is not a JSON object or is malformed where the expressions read it.
   bool bind(std::string_view json, std::string& error);
+  /// The same, reading the string in place when its capacity leaves simdjson's
+  /// padding (kRecordPadding) after the text; else it is copied.
+  bool bind(const std::string& json, std::string& error);
+  bool bind(const char* json, std::string& error) { return bind(std::string_view(json), error); }
 
   Value eval(size_t index);
   bool test(size_t index) { return eval(index).truthy(); }
@@ -84,6 +88,10 @@ class Evaluator {
  private:
   std::unique_ptr<EvaluatorImpl> impl_;
 };
+
+/// Spare capacity that lets records be parsed in place (simdjson reads up to this
+/// many bytes past the end; their content does not matter).
+inline constexpr size_t kRecordPadding = 64;
 
 /// Appends a value as JSON (raw text when it came from the record).
 void append_value_json(const Value& v, std::string& out);

@@ -43,6 +43,8 @@ void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
         carry_.shrink_to_fit();
         skipping_ = true;
       } else {
+        // Room for simdjson's padding, so the record can be parsed in place later.
+        if (carry_.capacity() < carry_.size() + take + kLinePadding) carry_.reserve(carry_.size() + take + kLinePadding);
         carry_.append(chunk.data(), take);
       }
     }

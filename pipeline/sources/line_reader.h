@@ -36,7 +36,9 @@ class LineSplitter {
   /// End of input: a last line without a newline still counts.
   void finish(std::vector<Line>& out);
 
-  static constexpr size_t kTooLongPrefix = 64;  ///< bytes kept of an overlong line, for messages
+  static constexpr size_t kTooLongPrefix = 64;
+  /// Spare capacity kept after each line's text (simdjson parses in place with it).
+  static constexpr size_t kLinePadding = 64;  ///< bytes kept of an overlong line, for messages
 
  private:
   void emit(std::vector<Line>& out);

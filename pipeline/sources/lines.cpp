@@ -264,7 +264,7 @@ class LineDecodeStage final : public PoolStage {
     RecordDecoder& d = *decoders_[lane];
     out.out.reserve(in.size());
     for (auto& r : in) {
-      Decoded x = d.decode(r.data);
+      Decoded x = d.decode(r.data, r.data.capacity() - r.data.size() >= 64);
       if (x.kind == Decoded::record) {
         if (x.data.empty()) {  // json: the line as it is, trimmed in place
           std::string_view t = d.last_trimmed();

@@ -132,7 +132,7 @@ Decoded RecordDecoder::decode_csv(std::string_view line) {
   return d;
 }
 
-Decoded RecordDecoder::decode(std::string_view line) {
+Decoded RecordDecoder::decode(std::string_view line, bool padded) {
   Decoded d;
   switch (options_.format) {
     case LineFormat::text:
@@ -154,10 +154,14 @@ Decoded RecordDecoder::decode(std::string_view line) {
   }
   if (options_.validate) {
     auto& v = *validator_;
-    v.padded.assign(t);
-    v.padded.resize(t.size() + simdjson::SIMDJSON_PADDING);
+    const char* at = t.data();
+    if (!padded) {
+      v.padded.assign(t);
+      v.padded.resize(t.size() + simdjson::SIMDJSON_PADDING);
+      at = v.padded.data();
+    }
     simdjson::dom::element root;
-    auto err = v.parser.parse(v.padded.data(), t.size(), false).get(root);
+    auto err = v.parser.parse(at, t.size(), false).get(root);
     if (err) {
       d.kind = Decoded::error;
       d.data = std::string("invalid JSON: ") + simdjson::error_message(err);

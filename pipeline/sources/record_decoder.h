@@ -34,7 +34,8 @@ class RecordDecoder {
 
   /// Decodes one line. CSV: `more` when the line ends inside a quoted field (the
   /// next line continues the record); the header row is `skip`.
-  Decoded decode(std::string_view line);
+  /// `padded`: at least 64 readable bytes follow the line (it is checked in place).
+  Decoded decode(std::string_view line, bool padded = false);
   /// CSV: the line that was read as the header (a resumed read feeds it first).
   bool has_header() const { return !header_.empty(); }
   void set_header_line(std::string_view line);

@@ -35,7 +35,7 @@ class SelectStage final : public PoolStage {
       }
       Record o;
       o.pos = r.pos;
-      o.data.reserve(64 + r.data.size() / 2);
+      o.data.reserve(r.data.size() + expr::kRecordPadding);
       o.data += '{';
       for (size_t i = 0; i < projection_->key_json.size(); ++i) {
         if (i) o.data += ',';
@@ -43,6 +43,7 @@ class SelectStage final : public PoolStage {
         eval_.write_json(i, o.data);
       }
       o.data += '}';
+      if (o.data.capacity() - o.data.size() < expr::kRecordPadding) o.data.reserve(o.data.size() + expr::kRecordPadding);
       out.out.push_back(std::move(o));
     }
   }

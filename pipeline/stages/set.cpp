@@ -65,8 +65,9 @@ class SetStage final : public PoolStage {
       }
       Record o;
       o.pos = r.pos;
-      o.data.reserve(r.data.size() + 64);
+      o.data.reserve(r.data.size() + 64 + expr::kRecordPadding);
       rewrite(values_, r.data, 0, a_->roots, o.data);
+      if (o.data.capacity() - o.data.size() < expr::kRecordPadding) o.data.reserve(o.data.size() + expr::kRecordPadding);
       out.out.push_back(std::move(o));
     }
   }
