@@ -25,13 +25,20 @@ FileOutput::~FileOutput() {
 }
 
 std::optional<uint64_t> FileOutput::durable_length() const {
-  if (!regular_ || is_stdout()) return std::nullopt;
+  if (!regular_ || is_stdout() || stream_) return std::nullopt;
   return length_;
 }
 
 asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   if (is_stdout()) {
     fd_ = STDOUT_FILENO;
+    co_return;
+  }
+  // The standard streams are written as they are: never truncated, not checkpointed.
+  if (path_ == "/dev/stdout" || path_ == "/dev/stderr") {
+    fd_ = ::dup(path_ == "/dev/stdout" ? STDOUT_FILENO : STDERR_FILENO);
+    if (fd_ < 0) throw UsageError(path_ + ": " + std::strerror(errno));
+    stream_ = true;
     co_return;
   }
   std::string path = path_;

@@ -15,7 +15,8 @@ namespace aetl {
 ///    checkpoint is not there twice.
 ///  - Each write goes to the durable length (a retried write overwrites a partial
 ///    one) and is fsync'd before it counts; durable_length() is what checkpoints record.
-///  - stdout: pipes and terminals are written in PIPE_BUF pieces after poll(); a
+///  - "-", /dev/stdout and /dev/stderr are never truncated nor checkpointed;
+///    pipes and terminals are written in PIPE_BUF pieces after poll(); a
 ///    closed pipe ends the run quietly.
 class FileOutput {
  public:
@@ -44,6 +45,7 @@ class FileOutput {
   bool fsync_;
   int fd_ = -1;
   bool regular_ = false;
+  bool stream_ = false;  // /dev/stdout or /dev/stderr
   uint64_t length_ = 0;  // durable bytes
   std::string head_;
 };

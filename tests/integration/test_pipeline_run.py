@@ -379,3 +379,20 @@ def test_jq_non_objects_and_compile_errors(aetl, pipeline, tmp_path):
     p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}", stages="  - jq: '.a | '")
     res = aetl(["validate", p], cwd=tmp_path)
     assert res.code == 2 and res.stderr.startswith(f"{p}:4:") and "syntax error" in res.stderr
+
+
+def test_dry_run_dead_letters_go_to_stderr_without_truncating_it(pipeline, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"n":1}\nbroken\n')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}", sink="sqlite: {path: out.db, table: t}",
+               extra="dead_letter: {jsonl: {path: dl.jsonl}}\n")
+    log = tmp_path / "err.log"
+    log.write_text("earlier log line\n")
+    with open(log, "a") as err:
+        res = subprocess.run([str(AETL), "run", "-q", "--dry-run", str(p)], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=err, timeout=60)
+    assert res.returncode == 0
+    assert [json.loads(l) for l in res.stdout.decode().splitlines()] == [{"n": 1}]
+    text = log.read_text()
+    assert text.startswith("earlier log line\n")
+    assert '"record":"broken"' in text
+    assert not (tmp_path / "dl.jsonl").exists() and not (tmp_path / "out.db").exists()
