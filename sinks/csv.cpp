@@ -5,6 +5,7 @@
 // are written as text, null or missing as an empty field, objects and arrays as JSON.
 #include <memory>
 
+#include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/expr/expression.h"
 #include "pipeline/json_scan.h"
@@ -50,7 +51,7 @@ std::string path_expression(const std::string& column) {
 class CsvSink final : public PipelineSink {
  public:
   CsvSink(RunContext& run, const CsvConfig& cfg)
-      : cfg_(cfg), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
+      : cfg_(cfg), pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
     std::optional<uint64_t> length;
@@ -70,6 +71,20 @@ class CsvSink final : public PipelineSink {
   }
 
   asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
+    // Formatted on the pool (one batch at a time, so the evaluator is never shared).
+    auto format = [this, &batch, &wc]() { return format_batch(batch, wc); };
+    std::string buffer = co_await run_blocking(pool_.pool(), format);
+    bool ok = co_await out_.write(std::move(buffer));
+    if (ok) header_written_ = true;
+    co_return ok;
+  }
+
+  asio::awaitable<void> close() override { co_await out_.close(); }
+  std::optional<uint64_t> durable_length() const override { return out_.durable_length(); }
+  std::string describe() const override { return "csv " + out_.path(); }
+
+ private:
+  std::string format_batch(const Batch& batch, WriteContext& wc) {
     std::string buffer;
     if (columns_.empty()) {
       std::vector<std::string> keys;
@@ -104,16 +119,9 @@ class CsvSink final : public PipelineSink {
       }
       buffer += "\r\n";
     }
-    bool ok = co_await out_.write(std::move(buffer));
-    if (ok) header_written_ = true;
-    co_return ok;
+    return buffer;
   }
 
-  asio::awaitable<void> close() override { co_await out_.close(); }
-  std::optional<uint64_t> durable_length() const override { return out_.durable_length(); }
-  std::string describe() const override { return "csv " + out_.path(); }
-
- private:
   void set_columns(const std::vector<std::string>& names) {
     columns_ = names;
     program_ = std::make_unique<expr::Program>();
@@ -122,6 +130,7 @@ class CsvSink final : public PipelineSink {
   }
 
   CsvConfig cfg_;
+  BlockingPool& pool_;
   FileOutput out_;
   std::vector<std::string> columns_;
   std::unique_ptr<expr::Program> program_;
