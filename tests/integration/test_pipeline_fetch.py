@@ -85,3 +85,23 @@ def test_concurrency_many_records(aetl, pipeline, tmp_path, server):
     out = read_jsonl(tmp_path / "out.jsonl")
     assert sorted(r["i"] for r in out) == list(range(300))
     assert server.stats()["total"] >= 300
+
+
+def test_deadline_aborts_slow_fetches_and_a_rerun_does_them(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"i": i} for i in range(6)])
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/delay/{if(i < 3, 10, 3000)}/{i}'
+      concurrency: 6""")
+    import time
+    started = time.monotonic()
+    res = aetl(["run", "-q", "--state", "s.db", "--deadline", "1s", p], cwd=tmp_path, timeout=30)
+    assert res.code == 1
+    assert time.monotonic() - started < 2.5
+    first = {r["i"] for r in read_jsonl(tmp_path / "out.jsonl")}
+    assert first == {0, 1, 2}
+    p2 = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/delay/10/{i}'
+      concurrency: 6""")
+    res = aetl(["run", "-q", "--state", "s.db", p2], cwd=tmp_path, timeout=30)
+    assert res.code == 0, res.stderr
+    assert sorted(r["i"] for r in read_jsonl(tmp_path / "out.jsonl")) == list(range(6))
