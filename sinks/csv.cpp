@@ -64,7 +64,9 @@ class CsvSink final : public PipelineSink {
       std::string_view head = out_.head();
       auto nl = head.find('\n');
       std::vector<std::string> fields;
-      if (nl != std::string_view::npos && split_csv(head.substr(0, nl), cfg_.delimiter, fields)) set_columns(fields);
+      std::string_view header = nl == std::string_view::npos ? std::string_view() : head.substr(0, nl);
+      if (!header.empty() && header.back() == '\r') header.remove_suffix(1);  // written with CRLF
+      if (!header.empty() && split_csv(header, cfg_.delimiter, fields)) set_columns(fields);
     }
     header_written_ = out_.length() > 0;
     if (!cfg_.columns.empty() && columns_.empty()) set_columns(cfg_.columns);
@@ -75,7 +77,7 @@ class CsvSink final : public PipelineSink {
     auto format = [this, &batch, &wc]() { return format_batch(batch, wc); };
     std::string buffer = co_await run_blocking(pool_.pool(), format);
     bool ok = co_await out_.write(std::move(buffer));
-    if (ok) header_written_ = true;
+    if (ok && header_in_buffer_) header_written_ = true;
     co_return ok;
   }
 
@@ -86,11 +88,23 @@ class CsvSink final : public PipelineSink {
  private:
   std::string format_batch(const Batch& batch, WriteContext& wc) {
     std::string buffer;
-    if (columns_.empty()) {
-      std::vector<std::string> keys;
-      for_each_member(batch.front().data, 0, [&](const JsonMember& m) { keys.push_back(json_unescape(m.raw_key)); });
-      set_columns(keys);
+    header_in_buffer_ = false;
+    if (columns_.empty()) {  // the first record with fields gives the columns
+      for (const auto& r : batch) {
+        std::vector<std::string> keys;
+        for_each_member(r.data, 0, [&](const JsonMember& m) { keys.push_back(json_unescape(m.raw_key)); });
+        if (!keys.empty()) {
+          set_columns(keys);
+          break;
+        }
+      }
+      if (columns_.empty()) {  // nothing to make columns of: not written, not lost
+        for (size_t k = 0; k < batch.size(); ++k)
+          wc.rejected.emplace_back(k, "no fields to make CSV columns of (set columns:)");
+        return buffer;
+      }
     }
+    header_in_buffer_ = !header_written_;
     if (!header_written_) {
       for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) buffer += cfg_.delimiter;
@@ -136,6 +150,7 @@ class CsvSink final : public PipelineSink {
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> eval_;
   bool header_written_ = false;
+  bool header_in_buffer_ = false;
 };
 
 }  // namespace

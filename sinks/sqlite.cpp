@@ -58,6 +58,36 @@ std::string path_expression(const std::string& column) {
   return e + "\"]";
 }
 
+/// A type name as SQLite reads one: words, then an optional (N) or (N,M). Nothing
+/// else reaches CREATE TABLE (no constraints, no second column through a comma).
+bool is_column_type(std::string_view t) {
+  size_t i = 0, n = t.size();
+  auto alpha = [&](size_t j) { return j < n && std::isalpha(static_cast<unsigned char>(t[j])); };
+  auto digit = [&](size_t j) { return j < n && std::isdigit(static_cast<unsigned char>(t[j])); };
+  if (!alpha(0)) return false;
+  while (alpha(i) || (i < n && t[i] == ' ' && alpha(i + 1))) ++i;
+  // words that would start a constraint, not a type
+  std::string words(t.substr(0, i));
+  for (char& c : words) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  words = " " + words + " ";
+  for (const char* w : {" CHECK ", " PRIMARY ", " NOT ", " NULL ", " UNIQUE ", " DEFAULT ", " REFERENCES ",
+                        " COLLATE ", " GENERATED ", " AS ", " CONSTRAINT ", " KEY "})
+    if (words.find(w) != std::string::npos) return false;
+  if (i == n) return true;
+  if (t[i] == ' ') ++i;
+  if (i >= n || t[i] != '(') return false;
+  ++i;
+  if (!digit(i)) return false;
+  while (digit(i)) ++i;
+  if (i < n && t[i] == ',') {
+    ++i;
+    if (i < n && t[i] == ' ') ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  return i + 1 == n && t[i] == ')';
+}
+
 bool transient_code(int rc) {
   int primary = rc & 0xff;
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL || primary == SQLITE_IOERR;
@@ -339,9 +369,8 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
       for (const auto& [k, v] : cols->entries) {
         auto type = expand_scalar(v, problems, "columns." + k.scalar);
         if (!type) continue;
-        bool ok_type = true;
-        for (char c : type->text) ok_type = ok_type && (std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '(' || c == ')' || c == ',');
-        if (!ok_type) problems.add(type->where, "columns." + k.scalar + ": not a column type");
+        if (!is_column_type(type->text))
+          problems.add(type->where, "columns." + k.scalar + ": not a column type (examples: INTEGER, TEXT, VARCHAR(20), NUMERIC(10,2))");
         cfg->columns.push_back({k.scalar, type->text});
       }
     } else if (auto list = r.string_list("columns")) {

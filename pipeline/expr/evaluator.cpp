@@ -137,25 +137,39 @@ bool EvaluatorImpl::capture(od::value v, const PathTrie::Entry& entry) {
 
 bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entry>& level) {
   size_t wanted = 0;
-  bool unescape = false;  // keys with quotes or backslashes compare decoded; the rest raw (fast)
-  for (const auto& e : level) {
-    wanted += e.index < 0;
-    unescape = unescape || (e.index < 0 && e.key.find_first_of("\"\\") != std::string::npos);
-  }
+  for (const auto& e : level) wanted += e.index < 0;
   if (wanted == 0) return true;
+  // Which entries were met: a duplicated key counts once, the first one wins.
+  uint64_t seen_small = 0;
+  std::vector<char> seen_large(level.size() > 64 ? level.size() : 0, 0);
+  auto seen = [&](size_t i) -> bool { return level.size() > 64 ? seen_large[i] : (seen_small >> i) & 1; };
+  auto mark = [&](size_t i) {
+    if (level.size() > 64) seen_large[i] = 1;
+    else seen_small |= uint64_t{1} << i;
+  };
   size_t found = 0;
   for (auto field_result : obj) {
-    // Every named field found: the rest of the object is not read (with a
-    // duplicated key, the first one counts).
-    if (found == wanted) break;
+    if (found == wanted) break;  // every named field found: the rest is not read
     od::field field;
     if (std::move(field_result).get(field)) return false;
-    std::string_view decoded;
-    if (unescape && field.unescaped_key().get(decoded)) return false;
-    for (const auto& entry : level) {
-      if (entry.index >= 0) continue;
-      bool match = unescape ? decoded == entry.key : field.key() == entry.key;
-      if (!match) continue;
+    // The key as written, up to its closing quote; keys with escapes (\u00df,
+    // \") are compared decoded, the rest byte for byte (fast).
+    const char* k = field.key().raw();
+    const char* p = k;
+    bool escaped = false;
+    while (*p != '"') {
+      if (*p == '\\') {
+        escaped = true;
+        ++p;
+      }
+      ++p;
+    }
+    std::string_view key(k, static_cast<size_t>(p - k));
+    if (escaped && field.unescaped_key().get(key)) return false;
+    for (size_t i = 0; i < level.size(); ++i) {
+      const auto& entry = level[i];
+      if (entry.index >= 0 || seen(i) || key != entry.key) continue;
+      mark(i);
       if (!capture(field.value(), entry)) return false;
       ++found;
       break;

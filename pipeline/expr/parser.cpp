@@ -60,9 +60,12 @@ class Lexer {
         (c == '.' && pos_ + 1 < src_.size() && std::isdigit(static_cast<unsigned char>(src_[pos_ + 1]))))
       return number(t);
     if (c == '"' || c == '\'') return string(t, c);
-    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+    // Names: letters, digits, '_' and any non-ASCII (UTF-8) letters such as "straße".
+    auto name_start = [](unsigned char x) { return std::isalpha(x) || x == '_' || x >= 0x80; };
+    auto name_char = [](unsigned char x) { return std::isalnum(x) || x == '_' || x >= 0x80; };
+    if (name_start(static_cast<unsigned char>(c))) {
       size_t start = pos_;
-      while (pos_ < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_')) ++pos_;
+      while (pos_ < src_.size() && name_char(static_cast<unsigned char>(src_[pos_]))) ++pos_;
       t.kind = Token::ident;
       t.text = std::string(src_.substr(start, pos_ - start));
       return t;
@@ -476,8 +479,10 @@ std::string Path::text() const {
     if (s.index >= 0) {
       out += "[" + std::to_string(s.index) + "]";
     } else {
-      bool plain = !s.key.empty() && (std::isalpha(static_cast<unsigned char>(s.key[0])) || s.key[0] == '_');
-      for (char c : s.key) plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+      auto start = [](unsigned char x) { return std::isalpha(x) || x == '_' || x >= 0x80; };
+      auto rest = [](unsigned char x) { return std::isalnum(x) || x == '_' || x >= 0x80; };
+      bool plain = !s.key.empty() && start(static_cast<unsigned char>(s.key[0]));
+      for (char c : s.key) plain = plain && rest(static_cast<unsigned char>(c));
       if (plain) out += (out.empty() ? "" : ".") + s.key;
       else out += "[\"" + s.key + "\"]";
     }

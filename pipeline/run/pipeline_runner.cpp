@@ -54,6 +54,11 @@ class CheckpointKeeper {
       : run_(run), store_(store), name_(std::move(name)), interval_(interval), wake_(run.stage.io.get_executor()) {}
 
   void committed() { wake_.notify(); }
+  /// Saves where the run starts (the sinks' lengths right after opening) before
+  /// anything is written: an appended file then never gets a batch twice.
+  asio::awaitable<void> save_start() {
+    if (store_) co_await save();
+  }
   void finish() {
     finished_ = true;
     wake_.notify();
@@ -237,6 +242,17 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
         if (dl_driver) dl_driver->finish();
       }
     };
+    auto open_sinks = [&]() -> asio::awaitable<void> {
+      co_await driver.open();
+      if (dl_driver) co_await dl_driver->open();
+      co_await keeper.save_start();
+    };
+    co_await guard(open_sinks());
+    if (error) {
+      if (progress) progress->stop();
+      control.finish();
+      co_return;
+    }
     TaskGroup keeping(io.get_executor());
     TaskGroup sink_part(io.get_executor());
     TaskGroup dl_parts(io.get_executor());

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,8 @@
 #include "pipeline/shutdown.h"
 
 namespace aetl {
+
+using namespace asio::experimental::awaitable_operators;
 
 SinkDriver::SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std::string key, SinkBatching batching,
                        RetryPolicy retry, PartStats& stats)
@@ -113,15 +116,16 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch) {
       delay = backoff_delay(retry_, attempt, rng);
       spdlog::warn("{}: {} (attempt {}, retrying in {} ms)", sink_->describe(), e.what(), attempt, delay.count());
     }
-    // not inside the handler: C++ forbids co_await there
+    // not inside the handler: C++ forbids co_await there; an abort cuts the wait short
     asio::steady_timer t(run_.stage.io.get_executor(), delay);
-    asio::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await (t.async_wait(asio::use_awaitable) || run_.stage.control.wait_abort());
+    if (run_.stage.control.aborted()) co_return false;
   }
 }
 
+asio::awaitable<void> SinkDriver::open() { co_await sink_->open(run_.resume, key_); }
+
 asio::awaitable<void> SinkDriver::run() {
-  co_await sink_->open(run_.resume, key_);
   for (;;) {
     if (run_.stage.control.aborted() || closed_) break;
     bool full = pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes;
@@ -137,6 +141,10 @@ asio::awaitable<void> SinkDriver::run() {
     size_t bytes = 0;
     size_t n = 0;
     while (n < take && (n == 0 || bytes + pending_[n].data.size() <= batching_.bytes)) bytes += pending_[n++].data.size();
+    // The parts of a split record (jq) go in one write: a checkpoint between them
+    // would leave the record unhandled while part of it is in the output.
+    auto same_line = [](const Position& a, const Position& b) { return a.source == b.source && a.line == b.line; };
+    while (n < pending_.size() && same_line(pending_[n].pos, pending_[n - 1].pos)) bytes += pending_[n++].data.size();
     batch.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
     pending_.erase(pending_.begin(), pending_.begin() + n);
     pending_bytes_ -= bytes;

@@ -24,10 +24,13 @@ class SinkDriver {
              RetryPolicy retry, PartStats& stats);
   ~SinkDriver();
 
+  /// Opens the sink (a resumed file is cut back to its checkpointed length).
+  asio::awaitable<void> open();
   /// Waits for room, then queues the records.
   asio::awaitable<void> push(Batch batch);
   /// No more records; run() writes what is left and returns.
   void finish();
+  /// Writes until finish() and everything is written (open() first).
   asio::awaitable<void> run();
 
   PipelineSink& sink() { return *sink_; }

@@ -303,7 +303,7 @@ class LinesSource final : public Source {
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
       if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
-      if (mark && inputs_[i] && inputs_[i]->regular && !inputs_[i]->gz && mark->offset > inputs_[i]->size) {
+      if (mark && inputs_[i] && inputs_[i]->regular && !ends_with(names_[i], ".gz") && mark->offset > inputs_[i]->size) {
         spdlog::warn("{}: shorter than at the last checkpoint ({} < {} bytes): reading it from the start",
                      names_[i], inputs_[i]->size, mark->offset);
         mark = nullptr;
@@ -327,32 +327,55 @@ class LinesSource final : public Source {
  private:
   bool limit_reached() const { return run_.limit && emitted_ >= run_.limit; }
 
+  /// Checks an input up front (so a missing file fails the run before anything is
+  /// written) without keeping it open: a glob may match more files than the
+  /// process may have open at once. The file is opened when its turn comes.
   std::unique_ptr<OpenInput> open_input(const std::string& name) {
     auto in = std::make_unique<OpenInput>();
     in->name = name;
-    if (name == "-") {
-      in->fd = STDIN_FILENO;
-    } else {
-      in->fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-      if (in->fd < 0) throw UsageError(name + ": " + std::strerror(errno));
-    }
+    int fd = name == "-" ? STDIN_FILENO : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw UsageError(name + ": " + std::strerror(errno));
     struct stat st {};
-    if (::fstat(in->fd, &st) == 0) {
+    int rc = ::fstat(fd, &st);
+    if (fd != STDIN_FILENO) ::close(fd);
+    if (rc == 0) {
       if (S_ISDIR(st.st_mode)) throw UsageError(name + ": is a directory");
       in->regular = S_ISREG(st.st_mode);
       in->size = static_cast<uint64_t>(st.st_size);
     }
-    if (ends_with(name, ".gz")) {
-      in->gz = gzdopen(in->fd, "rb");
-      if (!in->gz) throw UsageError(name + ": cannot read as gzip");
-      gzbuffer(in->gz, 256 * 1024);
-      in->regular = true;  // gzread blocks like a file read
-    }
+    if (ends_with(name, ".gz")) in->regular = true;  // gzread blocks like a file read
     return in;
+  }
+
+  /// Opens an input for reading (and closes it with close_input()).
+  static void open_now(OpenInput& in) {
+    if (in.name == "-") {
+      in.fd = STDIN_FILENO;
+      return;
+    }
+    in.fd = ::open(in.name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0) throw std::runtime_error(in.name + ": " + std::strerror(errno));
+    if (ends_with(in.name, ".gz")) {
+      in.gz = gzdopen(in.fd, "rb");
+      if (!in.gz) throw std::runtime_error(in.name + ": cannot read as gzip");
+      gzbuffer(in.gz, 256 * 1024);
+    }
+  }
+
+  static void close_input(OpenInput& in) {
+    if (in.gz) gzclose(in.gz);  // closes fd too
+    else if (in.fd > STDIN_FILENO) ::close(in.fd);
+    in.gz = nullptr;
+    in.fd = -1;
   }
 
   asio::awaitable<void> read_input(uint32_t index, BatchChannel& out) {
     OpenInput& in = *inputs_[index];
+    open_now(in);
+    struct Closer {
+      OpenInput& in;
+      ~Closer() { close_input(in); }
+    } closer{in};
     const InputMark& mark = marks_[index];
     auto splitter = std::make_shared<LineSplitter>(cfg_->max_line);
     auto decoding = std::make_shared<LineDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
@@ -427,17 +450,25 @@ class LinesSource final : public Source {
       wake.notify();
     };
     transfer.spawn(perform());
-    for (;;) {
-      if (body.has_ready()) {
-        ChunkResult r = body.take();
-        if (!limit_reached()) co_await deliver(r, out);
-        continue;
+    std::exception_ptr error;
+    try {
+      for (;;) {
+        if (body.has_ready()) {
+          ChunkResult r = body.take();
+          if (!limit_reached()) co_await deliver(r, out);
+          continue;
+        }
+        if (finished) break;
+        body.resume_if_paused();
+        co_await wake.wait();
       }
-      if (finished) break;
-      body.resume_if_paused();
-      co_await wake.wait();
+    } catch (...) {
+      // The transfer refers to this frame: end it before unwinding.
+      error = std::current_exception();
+      run_.stage.control.request_abort();
     }
     co_await transfer.wait_all();
+    if (error) std::rethrow_exception(error);
     if (run_.stage.control.stopping()) co_return;
     bool ok = response.curl_code == 0 && response.status >= 200 && response.status <= 299;
     if (!ok)

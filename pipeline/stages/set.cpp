@@ -96,11 +96,15 @@ class SetStage final : public PoolStage {
     bool first = true;
     for_each_member(text, start, [&](const JsonMember& m) {
       const Target* t = nullptr;
-      for (size_t i = 0; i < level.size(); ++i)
-        if (level[i].key == m.raw_key) {
-          t = &level[i];
-          seen[i] = 1;
-        }
+      std::string decoded;
+      std::string_view key = m.raw_key;
+      if (key.find('\\') != std::string_view::npos) key = decoded = json_unescape(key);
+      for (size_t i = 0; i < level.size(); ++i) {
+        if (level[i].key != key) continue;
+        if (seen[i]) return;  // a duplicate of a replaced key: dropped, so no reader sees the old value
+        t = &level[i];
+        seen[i] = 1;
+      }
       if (!first) out += ',';
       first = false;
       if (!t) {
