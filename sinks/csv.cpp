@@ -159,6 +159,7 @@ SinkBuilder parse_csv_sink(const ConfigValue& node, ConfigProblems& problems, Si
   auto cfg = std::make_shared<CsvConfig>();
   common.batching.linger = std::chrono::milliseconds(200);
   common.batching.size = 100000;
+  common.batching.bytes = 2 << 20;  // 2 MiB per write and fsync: memory stays low
   size_t before = problems.size();
   ConfigReader r(node, problems, "sink 'csv'");
   if (!r.ok()) return {};

@@ -64,6 +64,7 @@ SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, 
   auto cfg = std::make_shared<JsonlConfig>();
   common.batching.linger = std::chrono::milliseconds(200);
   common.batching.size = 100000;
+  common.batching.bytes = 2 << 20;  // 2 MiB per write and fsync: memory stays low
   size_t before = problems.size();
   if (node.is_scalar()) {  // `jsonl: out.jsonl`
     if (auto p = expand_scalar(node, problems, "jsonl")) cfg->path = p->text;
