@@ -18,6 +18,7 @@ namespace {
 // the one piece of process-wide state here.
 bool g_line_shown = false;
 
+// Called by the logger, which already holds the stderr lock: a raw write.
 void clear_line() {
   if (!g_line_shown) return;
   const char erase[] = "\r\033[K";
@@ -35,6 +36,17 @@ std::string human_rate(double per_second) {
 }
 
 }  // namespace
+
+namespace progress_line {
+void draw(const std::string& text) {
+  logging::set_progress_clear(&clear_line);
+  logging::write_raw("\r\033[K" + text);
+  g_line_shown = true;
+}
+void clear() {
+  progress_line::clear();
+}
+}  // namespace progress_line
 
 std::string format_eta(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
@@ -130,11 +142,7 @@ void ProgressDisplay::stop() {
   if (!impl_->running) return;
   impl_->running = false;
   impl_->timer.cancel();
-  logging::set_progress_clear(nullptr);
-  if (g_line_shown) {
-    logging::write_raw("\r\033[K");
-    g_line_shown = false;
-  }
+  progress_line::clear();
 }
 
 std::string fetch_summary(const FetchStats& s, std::chrono::duration<double> elapsed) {

@@ -28,6 +28,13 @@ class ProgressDisplay {
 /// The summary lines printed at the end of a fetch run (not coloured).
 std::string fetch_summary(const FetchStats& stats, std::chrono::duration<double> elapsed);
 
+/// The one status line at the bottom of a terminal, shared by the progress
+/// displays: draw() replaces it, clear() erases it (log lines call clear first).
+namespace progress_line {
+void draw(const std::string& text);
+void clear();
+}  // namespace progress_line
+
 /// "1:02:03", "4:05" or "12s".
 std::string format_eta(double seconds);
 

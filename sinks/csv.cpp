@@ -39,14 +39,6 @@ void append_csv_field(std::string& out, std::string_view v, char delimiter) {
   out += '"';
 }
 
-std::string path_expression(const std::string& column) {
-  std::string e = "$[\"";
-  for (char c : column) {
-    if (c == '"' || c == '\\') e += '\\';
-    e += c;
-  }
-  return e + "\"]";
-}
 
 class CsvSink final : public PipelineSink {
  public:
@@ -54,12 +46,7 @@ class CsvSink final : public PipelineSink {
       : cfg_(cfg), pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
-    std::optional<uint64_t> length;
-    if (resume) {
-      auto it = resume->sink_lengths.find(key);
-      if (it != resume->sink_lengths.end()) length = it->second;
-    }
-    co_await out_.open(length);
+    co_await out_.open(checkpointed_length(resume, key));
     if (out_.length() > 0 && cfg_.columns.empty()) {  // a resumed file: keep its header
       std::string_view head = out_.head();
       auto nl = head.find('\n');
@@ -139,7 +126,7 @@ class CsvSink final : public PipelineSink {
   void set_columns(const std::vector<std::string>& names) {
     columns_ = names;
     program_ = std::make_unique<expr::Program>();
-    for (const auto& c : columns_) program_->add(path_expression(c));
+    for (const auto& c : columns_) program_->add(expr::field_expression(c));
     eval_ = std::make_unique<expr::Evaluator>(*program_);
   }
 

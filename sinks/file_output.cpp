@@ -12,10 +12,18 @@
 
 #include "cli/errors.h"
 #include "pipeline/blocking_pool.h"
+#include "pipeline/checkpoint.h"
 #include "pipeline/run/pipeline_sink.h"
 #include "pipeline/shutdown.h"
 
 namespace aetl {
+
+std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std::string& key) {
+  if (!resume) return std::nullopt;
+  auto it = resume->sink_lengths.find(key);
+  if (it == resume->sink_lengths.end()) return std::nullopt;
+  return it->second;
+}
 
 FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync)
     : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync) {}

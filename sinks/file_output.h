@@ -50,4 +50,9 @@ class FileOutput {
   std::string head_;
 };
 
+struct Checkpoint;
+
+/// The length a checkpoint recorded for the file sink named `key`, if any.
+std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std::string& key);
+
 }  // namespace aetl

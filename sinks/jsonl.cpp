@@ -23,12 +23,7 @@ class JsonlFileSink final : public PipelineSink {
       : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
-    std::optional<uint64_t> length;
-    if (resume) {
-      auto it = resume->sink_lengths.find(key);
-      if (it != resume->sink_lengths.end()) length = it->second;
-    }
-    co_await out_.open(length);
+    co_await out_.open(checkpointed_length(resume, key));
   }
 
   asio::awaitable<bool> write(const Batch& batch, WriteContext&) override {

@@ -49,14 +49,6 @@ std::string quote_ident(std::string_view name) {
   return out + "\"";
 }
 
-std::string path_expression(const std::string& column) {
-  std::string e = "$[\"";
-  for (char c : column) {
-    if (c == '"' || c == '\\') e += '\\';
-    e += c;
-  }
-  return e + "\"]";
-}
 
 /// A type name as SQLite reads one: words, then an optional (N) or (N,M). Nothing
 /// else reaches CREATE TABLE (no constraints, no second column through a comma).
@@ -246,7 +238,7 @@ class SqliteSink final : public PipelineSink {
       throw std::runtime_error(msg);
     }
     program_ = std::make_unique<expr::Program>();
-    for (const auto& c : columns) program_->add(path_expression(c.name));
+    for (const auto& c : columns) program_->add(expr::field_expression(c.name));
     eval_ = std::make_unique<expr::Evaluator>(*program_);
   }
 

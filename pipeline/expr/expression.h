@@ -27,6 +27,9 @@ struct Path {
   std::string text() const;  ///< dotted form, for messages and column names
 };
 
+/// The expression reading top-level field `name` whatever it holds ($["name"]).
+std::string field_expression(std::string_view name);
+
 /// Parses a field path as written on the left of `set:` (`a.b`, `a["x y"]`).
 Path parse_path(std::string_view text);
 

@@ -490,6 +490,15 @@ std::string Path::text() const {
   return out;
 }
 
+std::string field_expression(std::string_view name) {
+  std::string e = "$[\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') e += '\\';
+    e += c;
+  }
+  return e + "\"]";
+}
+
 Path parse_path(std::string_view text) {
   ProgramImpl scratch;
   Parser parser(text, scratch);

@@ -6,19 +6,11 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "cli/logging.h"
+#include "cli/progress.h"
 #include "pipeline/run/run_context.h"
 
 namespace aetl {
 namespace {
-
-bool g_shown = false;
-
-void clear_line() {
-  if (!g_shown) return;
-  const char erase[] = "\r\033[K";
-  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, erase, sizeof erase - 1);
-  g_shown = false;
-}
 
 std::string count(uint64_t n) {
   if (n >= 10'000'000) return fmt::format("{:.1f}M", n / 1e6);
@@ -49,7 +41,7 @@ struct RunProgress::Impl {
 
   void draw() {
     if (run.parts.empty()) return;
-    std::string line = "\r\033[K";
+    std::string line;
     uint64_t failed = 0, in_flight = 0, sink_out = 0;
     for (const auto& p : run.parts) {
       failed += p->failed;
@@ -69,13 +61,11 @@ struct RunProgress::Impl {
     if (failed && color) line += "\033[31m";
     line += "failed " + count(failed);
     if (failed && color) line += "\033[0m";
-    logging::write_raw(line);
-    g_shown = true;
+    progress_line::draw(line);
   }
 };
 
 RunProgress::RunProgress(asio::io_context& io, const RunContext& run) : impl_(std::make_unique<Impl>(io, run)) {
-  logging::set_progress_clear(clear_line);
   impl_->tick();
 }
 
@@ -88,7 +78,7 @@ void RunProgress::stop() {
 
 void RunProgress::clear() {
   stop();
-  clear_line();
+  progress_line::clear();
 }
 
 }  // namespace aetl

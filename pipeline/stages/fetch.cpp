@@ -20,6 +20,7 @@
 #include <simdjson.h>
 
 #include "pipeline/http/http_client.h"
+#include "pipeline/http/memory_body.h"
 #include "pipeline/http/url_check.h"
 #include "pipeline/json_scan.h"
 #include "pipeline/json_writer.h"
@@ -142,15 +143,6 @@ std::string render(const Template& t, expr::Evaluator& eval, Encode encode) {
   return out;
 }
 
-class MemoryBody final : public BodyConsumer {
- public:
-  void begin() override { data.clear(); }
-  Verdict on_data(std::string_view chunk) override {
-    data.append(chunk);
-    return Verdict::accepted;
-  }
-  std::string data;
-};
 
 class PipelineFetchStage final : public Stage {
  public:

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/http/http_client.h"
+#include "pipeline/http/memory_body.h"
 #include "pipeline/keyed_limiter.h"
 #include "pipeline/rate_limiter.h"
 #include "pipeline/result_emitter.h"
@@ -73,16 +74,6 @@ struct HostPermit {
   ~HostPermit() { release(); }
 };
 
-/// Collects a body in memory for --body text|json.
-class MemoryBody final : public BodyConsumer {
- public:
-  void begin() override { data.clear(); }
-  Verdict on_data(std::string_view chunk) override {
-    data.append(chunk);
-    return Verdict::accepted;
-  }
-  std::string data;
-};
 
 /// Feeds a file and memory together; the file may pause the transfer.
 class TeeBody final : public BodyConsumer {
