@@ -146,6 +146,27 @@ class SqliteSink final : public PipelineSink {
 
   asio::awaitable<void> close() override { co_return; }
 
+  asio::awaitable<void> store_checkpoint(std::string json) override {
+    if (!db_ || !cfg_.exactly_once) co_return;
+    auto job = [this, json = std::move(json)]() -> std::string {
+      try {
+        exec("BEGIN IMMEDIATE");
+        try {
+          save_checkpoint(json);
+          exec("COMMIT");
+        } catch (...) {
+          sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+          throw;
+        }
+        return {};
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+    };
+    std::string err = co_await run_blocking(run_.stage.pool.pool(), job);
+    if (!err.empty()) throw SinkError(cfg_.path + ": cannot store the checkpoint: " + err, false);
+  }
+
  private:
   void exec(const std::string& sql) {
     char* err = nullptr;

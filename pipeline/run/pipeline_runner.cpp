@@ -50,8 +50,14 @@ std::unique_ptr<PipelineSink> stdout_sink(RunContext& run, const char* path) {
 /// interval, and a last one at the end.
 class CheckpointKeeper {
  public:
-  CheckpointKeeper(RunContext& run, StateStore* store, std::string name, std::chrono::milliseconds interval)
-      : run_(run), store_(store), name_(std::move(name)), interval_(interval), wake_(run.stage.io.get_executor()) {}
+  CheckpointKeeper(RunContext& run, StateStore* store, std::string name, std::chrono::milliseconds interval,
+                   PipelineSink* exactly_once_sink)
+      : run_(run),
+        store_(store),
+        name_(std::move(name)),
+        interval_(interval),
+        exactly_once_sink_(exactly_once_sink),
+        wake_(run.stage.io.get_executor()) {}
 
   void committed() { wake_.notify(); }
   /// Saves where the run starts (the sinks' lengths right after opening) before
@@ -75,6 +81,13 @@ class CheckpointKeeper {
       }
       if (finished_) break;
       co_await wake_.wait(changed ? due : std::chrono::steady_clock::time_point::max());
+    }
+    // The last checkpoint also goes to an exactly-once sink, where the next run reads
+    // it: records handled after its last batch (filtered out, dead-lettered) count too.
+    if (exactly_once_sink_ && !run_.stage.control.aborted()) {
+      Checkpoint cp = run_.tracker.snapshot();
+      cp.sink_lengths = run_.sink_lengths();
+      co_await exactly_once_sink_->store_checkpoint(cp.to_json());
     }
   }
 
@@ -102,6 +115,7 @@ class CheckpointKeeper {
   StateStore* store_;
   std::string name_;
   std::chrono::milliseconds interval_;
+  PipelineSink* exactly_once_sink_;
   Wakeup wake_;
   std::chrono::steady_clock::time_point last_save_{};
   uint64_t saved_version_ = 0;
@@ -209,7 +223,8 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
       if (auto n = dl_driver->sink().durable_length()) lengths["dead_letter"] = *n;
     return lengths;
   };
-  CheckpointKeeper keeper(run, store.get(), spec.name, spec.checkpoint_interval);
+  CheckpointKeeper keeper(run, store.get(), spec.name, spec.checkpoint_interval,
+                         driver.sink().exactly_once() ? &driver.sink() : nullptr);
   driver.on_commit = [&] { keeper.committed(); };
   if (dl_driver) dl_driver->on_commit = [&] { keeper.committed(); };
 

@@ -59,6 +59,9 @@ class PipelineSink {
   /// Exactly-once sinks: the checkpoint stored with the data (read before the run).
   virtual std::optional<std::string> stored_checkpoint() { return std::nullopt; }
   virtual bool exactly_once() const { return false; }
+  /// Exactly-once sinks: stores a checkpoint on its own (the end of a run, when
+  /// records handled after the last batch — filtered out, dead-lettered — moved it on).
+  virtual asio::awaitable<void> store_checkpoint(std::string) { co_return; }
   /// "sqlite out/errors.db" for messages and the summary.
   virtual std::string describe() const = 0;
 };
