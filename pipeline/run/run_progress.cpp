@@ -51,7 +51,7 @@ struct RunProgress::Impl {
     }
     auto now = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(now - last).count();
-    if (dt >= 0.5) {
+    if (dt >= 0.5 || (rate == 0 && dt >= 0.15)) {
       double fresh = (sink_out - last_out) / dt;
       rate = rate == 0 ? fresh : 0.5 * rate + 0.5 * fresh;
       last = now;
