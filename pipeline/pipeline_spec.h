@@ -31,7 +31,7 @@ struct PipelineSpec {
   std::vector<StagePart> stages;
   SinkPart sink;
   std::optional<SinkPart> dead_letter;
-  size_t channel_capacity = 4;  ///< batches between two parts
+  size_t channel_capacity = 2;  ///< batches between two parts (each ~256 KiB of input)
   std::chrono::milliseconds checkpoint_interval{1000};
 };
 

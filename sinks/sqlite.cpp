@@ -12,6 +12,7 @@
 // All SQLite work runs on the blocking pool, one batch at a time.
 #include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -85,6 +86,23 @@ bool transient_code(int rc) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL || primary == SQLITE_IOERR;
 }
 
+/// A batch parsed into column values ahead of its write (on another pool thread,
+/// while the previous batch commits), so the writer thread only binds and steps.
+struct PreparedRows {
+  struct Cell {
+    expr::Value::Type type = expr::Value::Type::null;
+    bool b = false;
+    int64_t i = 0;
+    double d = 0;
+    size_t off = 0, len = 0;  // text in `arena`
+  };
+  size_t columns = 0;
+  std::vector<Cell> cells;           // columns per prepared row
+  std::vector<int64_t> row_of;       // per record: its row, or -1 when rejected
+  std::vector<std::string> errors;   // per record: why it was rejected
+  std::string arena;
+};
+
 class SqliteSink final : public PipelineSink {
  public:
   SqliteSink(RunContext& run, const SqliteConfig& cfg) : run_(run), cfg_(cfg) {}
@@ -145,6 +163,14 @@ class SqliteSink final : public PipelineSink {
   }
 
   asio::awaitable<void> close() override { co_return; }
+
+  asio::awaitable<std::shared_ptr<void>> prepare(const Batch& batch) override {
+    // Only once the columns are known (the first write settles them).
+    if (!columns_ready_.load(std::memory_order_acquire)) co_return nullptr;
+    const Batch* b = &batch;
+    auto job = [this, b]() -> std::shared_ptr<void> { return prepare_rows(*b); };
+    co_return co_await run_blocking(run_.stage.pool.pool(), job);
+  }
 
   asio::awaitable<void> store_checkpoint(std::string json) override {
     if (!db_ || !cfg_.exactly_once) co_return;
@@ -261,6 +287,7 @@ class SqliteSink final : public PipelineSink {
     program_ = std::make_unique<expr::Program>();
     for (const auto& c : columns) program_->add(expr::field_expression(c.name));
     eval_ = std::make_unique<expr::Evaluator>(*program_);
+    columns_ready_.store(true, std::memory_order_release);
   }
 
   /// Columns and types from the first record: integer, real, text (objects and arrays as JSON).
@@ -296,6 +323,56 @@ class SqliteSink final : public PipelineSink {
     (void)r;
   }
 
+  std::shared_ptr<PreparedRows> prepare_rows(const Batch& batch) {
+    if (!prep_eval_) prep_eval_ = std::make_unique<expr::Evaluator>(*program_);  // program_ is fixed by now
+    auto rows = std::make_shared<PreparedRows>();
+    rows->columns = columns_.size();
+    rows->row_of.assign(batch.size(), -1);
+    rows->errors.resize(batch.size());
+    rows->cells.reserve(batch.size() * rows->columns);
+    std::string error;
+    int64_t next = 0;
+    for (size_t k = 0; k < batch.size(); ++k) {
+      if (!prep_eval_->bind(batch[k].data, error)) {
+        rows->errors[k] = error;
+        continue;
+      }
+      rows->row_of[k] = next++;
+      for (size_t c = 0; c < rows->columns; ++c) {
+        expr::Value v = prep_eval_->eval(c);
+        PreparedRows::Cell cell;
+        cell.type = v.type;
+        cell.b = v.b;
+        cell.i = v.i;
+        cell.d = v.d;
+        if (v.type == expr::Value::Type::string || v.type == expr::Value::Type::array ||
+            v.type == expr::Value::Type::object) {
+          cell.off = rows->arena.size();
+          cell.len = v.s.size();
+          rows->arena.append(v.s);
+        }
+        rows->cells.push_back(cell);
+      }
+    }
+    return rows;
+  }
+
+  void bind_prepared(const PreparedRows& rows, int64_t row) {
+    const PreparedRows::Cell* cells = &rows.cells[static_cast<size_t>(row) * rows.columns];
+    for (size_t c = 0; c < rows.columns; ++c) {
+      const auto& cell = cells[c];
+      int col = static_cast<int>(c + 1);
+      switch (cell.type) {
+        case expr::Value::Type::null: sqlite3_bind_null(insert_, col); break;
+        case expr::Value::Type::boolean: sqlite3_bind_int(insert_, col, cell.b ? 1 : 0); break;
+        case expr::Value::Type::integer: sqlite3_bind_int64(insert_, col, cell.i); break;
+        case expr::Value::Type::number: sqlite3_bind_double(insert_, col, cell.d); break;
+        default:
+          sqlite3_bind_text(insert_, col, rows.arena.data() + cell.off, static_cast<int>(cell.len), SQLITE_STATIC);
+      }
+    }
+  }
+
   void write_batch(const Batch& batch, WriteContext& wc) {
     if (!insert_) {
       if (columns_.empty()) {
@@ -313,12 +390,21 @@ class SqliteSink final : public PipelineSink {
     exec("BEGIN IMMEDIATE");
     try {
       std::string error;
+      auto* rows = static_cast<const PreparedRows*>(wc.prepared.get());
       for (size_t k = 0; k < batch.size(); ++k) {
-        if (!eval_->bind(batch[k].data, error)) {
-          wc.rejected.emplace_back(k, error);
-          continue;
+        if (rows) {
+          if (rows->row_of[k] < 0) {
+            wc.rejected.emplace_back(k, rows->errors[k]);
+            continue;
+          }
+          bind_prepared(*rows, rows->row_of[k]);
+        } else {
+          if (!eval_->bind(batch[k].data, error)) {
+            wc.rejected.emplace_back(k, error);
+            continue;
+          }
+          bind_row(batch[k]);
         }
-        bind_row(batch[k]);
         int rc = sqlite3_step(insert_);
         sqlite3_reset(insert_);
         if (rc == SQLITE_DONE) continue;
@@ -361,6 +447,8 @@ class SqliteSink final : public PipelineSink {
   std::vector<Column> columns_;
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> eval_;
+  std::unique_ptr<expr::Evaluator> prep_eval_;  // used by prepare_rows, on another thread than eval_
+  std::atomic<bool> columns_ready_{false};
 };
 
 }  // namespace

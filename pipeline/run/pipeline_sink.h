@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,8 @@ struct WriteContext {
   /// For exactly-once sinks: the checkpoint as it will stand once this batch is
   /// committed, given the indices in `rejected`. Callable on any thread.
   std::function<std::string(const std::vector<std::pair<size_t, std::string>>&)> checkpoint_after;
+  /// What prepare() made of this batch (nullptr if the sink does not prepare).
+  std::shared_ptr<void> prepared;
 };
 
 /// A sink kind at run time. The driver batches, retries and acknowledges; the
@@ -53,6 +56,10 @@ class PipelineSink {
   /// Writes the batch durably. Returns false when the destination went away for
   /// good (a closed stdout pipe). Throws SinkError.
   virtual asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) = 0;
+  /// Optional work on a batch that can run while the previous batch is still being
+  /// written (parsing records into rows); handed to write() in wc.prepared. Runs on
+  /// the loop; one prepare at a time.
+  virtual asio::awaitable<std::shared_ptr<void>> prepare(const Batch&) { co_return nullptr; }
   virtual asio::awaitable<void> close() = 0;
   /// File sinks: bytes durably written, recorded in checkpoints.
   virtual std::optional<uint64_t> durable_length() const { return std::nullopt; }

@@ -11,6 +11,7 @@
 #include "pipeline/checkpoint.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/shutdown.h"
+#include "pipeline/task_group.h"
 
 namespace aetl {
 
@@ -37,9 +38,9 @@ SinkDriver::SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std:
 SinkDriver::~SinkDriver() = default;
 
 asio::awaitable<void> SinkDriver::push(Batch batch) {
-  // Room for two writes: one being written, one gathering.
+  // Room for one write gathering; one more is being prepared and one written.
   while (!finished_ && !closed_ && !run_.stage.control.aborted() &&
-         (pending_.size() >= 2 * batching_.size || pending_bytes_ >= 2 * batching_.bytes))
+         (pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes))
     co_await room_.wait();
   if (closed_ || run_.stage.control.aborted()) co_return;  // not written, not acknowledged
   if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
@@ -58,10 +59,11 @@ void SinkDriver::finish() {
   room_.notify();
 }
 
-asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch) {
+asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr<void> prepared) {
   std::mt19937_64 rng{std::random_device{}()};
   for (int attempt = 1;; ++attempt) {
     WriteContext wc;
+    wc.prepared = prepared;
     if (sink_->exactly_once()) {
       auto preview = std::make_shared<AckTracker>(run_.tracker);
       auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
@@ -125,41 +127,59 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch) {
 
 asio::awaitable<void> SinkDriver::open() { co_await sink_->open(run_.resume, key_); }
 
-asio::awaitable<void> SinkDriver::run() {
-  for (;;) {
-    if (run_.stage.control.aborted() || closed_) break;
-    bool full = pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes;
-    auto due = first_pending_ + batching_.linger;
-    bool ripe = !pending_.empty() && (full || finished_ || std::chrono::steady_clock::now() >= due);
-    if (!ripe) {
-      if (finished_ && pending_.empty()) break;
-      co_await wake_.wait(pending_.empty() ? std::chrono::steady_clock::time_point::max() : due);
-      continue;
-    }
-    Batch batch;
-    size_t take = std::min(pending_.size(), batching_.size);
-    size_t bytes = 0;
-    size_t n = 0;
-    while (n < take && (n == 0 || bytes + pending_[n].data.size() <= batching_.bytes)) bytes += pending_[n++].data.size();
-    // The parts of a split record (jq) go in one write: a checkpoint between them
-    // would leave the record unhandled while part of it is in the output.
-    auto same_line = [](const Position& a, const Position& b) { return a.source == b.source && a.line == b.line; };
-    while (n < pending_.size() && same_line(pending_[n].pos, pending_[n - 1].pos)) bytes += pending_[n++].data.size();
-    batch.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
-    pending_.erase(pending_.begin(), pending_.begin() + n);
-    pending_bytes_ -= bytes;
-    first_pending_ = std::chrono::steady_clock::now();
+asio::awaitable<void> SinkDriver::write_in_background(std::shared_ptr<Batch> batch, std::shared_ptr<void> prepared) {
+  bool ok = co_await write_with_retry(*batch, std::move(prepared));
+  stats_.in_flight = pending_.size();
+  if (!ok) {
+    closed_ = true;
+    run_.stage.control.request_stop(StopReason::downstream_closed);
     room_.notify();
-    bool ok = co_await write_with_retry(batch);
-    stats_.in_flight = pending_.size();
-    if (!ok) {
-      closed_ = true;
-      run_.stage.control.request_stop(StopReason::downstream_closed);
-      room_.notify();
-      break;
-    }
   }
+}
+
+asio::awaitable<void> SinkDriver::run() {
+  // One write at a time, but the next batch is gathered and prepared while it runs.
+  TaskGroup writer(run_.stage.io.get_executor());
+  std::exception_ptr error;
+  try {
+    for (;;) {
+      if (run_.stage.control.aborted() || closed_) break;
+      if (writer.first_error()) break;
+      bool full = pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes;
+      auto due = first_pending_ + batching_.linger;
+      bool ripe = !pending_.empty() && (full || finished_ || std::chrono::steady_clock::now() >= due);
+      if (!ripe) {
+        if (finished_ && pending_.empty()) break;
+        co_await wake_.wait(pending_.empty() ? std::chrono::steady_clock::time_point::max() : due);
+        continue;
+      }
+      auto batch = std::make_shared<Batch>();
+      size_t take = std::min(pending_.size(), batching_.size);
+      size_t bytes = 0;
+      size_t n = 0;
+      while (n < take && (n == 0 || bytes + pending_[n].data.size() <= batching_.bytes))
+        bytes += pending_[n++].data.size();
+      // The parts of a split record (jq) go in one write: a checkpoint between them
+      // would leave the record unhandled while part of it is in the output.
+      auto same_line = [](const Position& a, const Position& b) { return a.source == b.source && a.line == b.line; };
+      while (n < pending_.size() && same_line(pending_[n].pos, pending_[n - 1].pos)) bytes += pending_[n++].data.size();
+      batch->assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
+      pending_.erase(pending_.begin(), pending_.begin() + n);
+      pending_bytes_ -= bytes;
+      first_pending_ = std::chrono::steady_clock::now();
+      room_.notify();
+      std::shared_ptr<void> prepared = co_await sink_->prepare(*batch);  // overlaps the running write
+      co_await writer.wait_all();
+      if (writer.first_error() || closed_ || run_.stage.control.aborted()) break;
+      writer.spawn(write_in_background(std::move(batch), std::move(prepared)));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  co_await writer.wait_all();
   room_.notify();
+  if (!error) error = writer.first_error();
+  if (error) std::rethrow_exception(error);
   co_await sink_->close();
 }
 

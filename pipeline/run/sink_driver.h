@@ -41,7 +41,9 @@ class SinkDriver {
   bool closed() const { return closed_; }
 
  private:
-  asio::awaitable<bool> write_with_retry(Batch& batch);
+  asio::awaitable<bool> write_with_retry(Batch& batch, std::shared_ptr<void> prepared);
+  /// One write running in the background while the next batch is gathered and prepared.
+  asio::awaitable<void> write_in_background(std::shared_ptr<Batch> batch, std::shared_ptr<void> prepared);
 
   RunContext& run_;
   std::unique_ptr<PipelineSink> sink_;
