@@ -128,6 +128,11 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
 asio::awaitable<void> SinkDriver::open() { co_await sink_->open(run_.resume, key_); }
 
 asio::awaitable<void> SinkDriver::write_in_background(std::shared_ptr<Batch> batch, std::shared_ptr<void> prepared) {
+  // A failure must wake run() at once, not after the next linger.
+  struct WakeOnExit {
+    Wakeup& wake;
+    ~WakeOnExit() { wake.notify(); }
+  } wake_on_exit{wake_};
   bool ok = co_await write_with_retry(*batch, std::move(prepared));
   stats_.in_flight = pending_.size();
   if (!ok) {
