@@ -316,6 +316,18 @@ class Parser {
     }
   }
 
+  /// `a, b, c` up to and including the closing `close` (list items, call arguments).
+  std::vector<size_t> parse_items(const char* close) {
+    std::vector<size_t> items;
+    while (!is_punct(close)) {
+      items.push_back(parse_or());
+      if (!is_punct(",")) break;
+      advance();
+    }
+    expect(close);
+    return items;
+  }
+
   size_t literal(Value v, std::string text = {}) {
     Node n;
     n.op = Op::literal;
@@ -345,17 +357,7 @@ class Parser {
       advance();
       Node n;
       n.op = Op::list;
-      if (!is_punct("]")) {
-        for (;;) {
-          n.kids.push_back(parse_or());
-          if (is_punct(",")) {
-            advance();
-            continue;
-          }
-          break;
-        }
-      }
-      expect("]");
+      n.kids = parse_items("]");
       return add(std::move(n));
     }
     if (is_punct("$")) {
@@ -406,17 +408,7 @@ class Parser {
     Node n;
     n.op = Op::call;
     n.fn = it->second;
-    if (!is_punct(")")) {
-      for (;;) {
-        n.kids.push_back(parse_or());
-        if (is_punct(",")) {
-          advance();
-          continue;
-        }
-        break;
-      }
-    }
-    expect(")");
+    n.kids = parse_items(")");
     Arity a = arity(n.fn);
     int got = static_cast<int>(n.kids.size());
     if (got < a.min || got > a.max) {

@@ -49,19 +49,8 @@ def test_offline_samples_run(workdir, name):
 
 
 def test_fetch_sample_against_the_sample_site(workdir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    site = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                             "--directory", str(workdir / "samples/site")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    site, port = serve_dir(workdir / "samples/site")
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/fetch-enrich.yaml"], cwd=workdir,
                        env={"SITE": f"http://127.0.0.1:{port}"})
         assert res.code == 0, res.stderr
