@@ -10,11 +10,17 @@
 
 namespace aetl {
 
+class StepChain;
+
 /// Produces batches until its input ends or the run stops; then sends the end marker.
 class Source {
  public:
   virtual ~Source() = default;
   virtual asio::awaitable<void> run(BatchChannel& out) = 0;
+  /// Offered the record steps right behind it (pipelines). A source that runs
+  /// them in its own jobs returns true: records then cross no thread between
+  /// reading and the steps, and only the ones that come out are copied.
+  virtual bool adopt_steps(const StepChain&) { return false; }
 };
 
 /// Turns batches into batches; forwards the end marker once its input ended and

@@ -620,6 +620,10 @@ Evaluator::~Evaluator() = default;
 
 bool Evaluator::bind(std::string_view json, std::string& error) { return impl_->bind(json, false, error); }
 
+bool Evaluator::bind(std::string_view json, bool padded, std::string& error) {
+  return impl_->bind(json, padded, error);
+}
+
 bool Evaluator::bind(const std::string& json, std::string& error) {
   bool room = json.capacity() - json.size() >= simdjson::SIMDJSON_PADDING;
   return impl_->bind(json, room, error);

@@ -81,6 +81,8 @@ class Evaluator {
   /// padding (kRecordPadding) after the text; else it is copied.
   bool bind(const std::string& json, std::string& error);
   bool bind(const char* json, std::string& error) { return bind(std::string_view(json), error); }
+  /// The same; `padded`: kRecordPadding readable bytes follow `json` (read in place).
+  bool bind(std::string_view json, bool padded, std::string& error);
 
   Value eval(size_t index);
   bool test(size_t index) { return eval(index).truthy(); }

@@ -20,6 +20,7 @@
 #include "pipeline/run/metrics.h"
 #include "pipeline/run/run_progress.h"
 #include "pipeline/run/sink_driver.h"
+#include "pipeline/run/step_chain.h"
 #include "pipeline/shutdown.h"
 #include "pipeline/state_store.h"
 #include "pipeline/task_group.h"
@@ -199,13 +200,21 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
   run.resume = resume ? &*resume : nullptr;
 
   auto source = spec.source.build(run);
-  std::vector<std::unique_ptr<Stage>> stages = std::move(run.source_stages);
+  std::vector<std::unique_ptr<Stage>> stages;
+  for (const auto& s : spec.stages) {
+    auto stage = s.build(run, run.add_part(s.label));
+    // Neighbouring record steps (filter, select, set) run as one chain.
+    auto* chain = dynamic_cast<StepChainStage*>(stage.get());
+    auto* before = stages.empty() ? nullptr : dynamic_cast<StepChainStage*>(stages.back().get());
+    if (chain && before) before->chain().append(chain->chain());
+    else stages.push_back(std::move(stage));
+  }
+  // The chain right behind the source runs inside the source's own jobs if it can.
+  if (!stages.empty())
+    if (auto* chain = dynamic_cast<StepChainStage*>(stages.front().get()); chain && source->adopt_steps(chain->chain()))
+      stages.erase(stages.begin());
   std::vector<Stage*> stage_ptrs;
   for (auto& s : stages) stage_ptrs.push_back(s.get());
-  for (const auto& s : spec.stages) {
-    stages.push_back(s.build(run, run.add_part(s.label)));
-    stage_ptrs.push_back(stages.back().get());
-  }
   // the sink's stats line goes last in the summary
   std::rotate(run.parts.begin(), run.parts.begin() + 1, run.parts.end());
   SinkDriver driver(run, std::move(main_sink), "sink", spec.sink.common.batching, spec.sink.common.retry, sink_stats);

@@ -1,5 +1,4 @@
 #pragma once
-#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,12 +10,22 @@
 
 namespace aetl {
 
+/// What one step did to one batch.
+struct StepTally {
+  uint64_t in = 0;
+  uint64_t out = 0;
+  uint64_t dropped = 0;
+  uint64_t failed = 0;
+  double busy = 0;
+};
+
 /// What a CPU stage made of one batch.
 struct StageOutput {
   Batch out;
   std::vector<Position> dropped;          ///< filtered out: handled
   std::vector<FailedRecord> failed;       ///< to the dead letter
   std::vector<std::pair<Position, uint32_t>> splits;  ///< one input became n outputs (n != 1)
+  std::vector<StepTally> tally;           ///< record steps: what each step did
 };
 
 /// A stage that works batch by batch on the blocking pool (filter, select, set,
@@ -34,6 +43,8 @@ class PoolStage : public Stage {
  protected:
   /// Runs on a pool thread. Two calls never share a lane at the same time.
   virtual void process(size_t lane, Batch& in, StageOutput& out) = 0;
+  /// Loop thread: adds a finished batch to the counters (the stage's own part by default).
+  virtual void account(const StageOutput& result, size_t in, double busy);
   size_t lanes() const { return lanes_; }
 
   RunContext& run_;
@@ -41,14 +52,7 @@ class PoolStage : public Stage {
 
  private:
   struct Job;
-  asio::awaitable<void> work(std::shared_ptr<Job> job);
-  asio::awaitable<void> emit_front(BatchChannel& out);
-  asio::awaitable<void> wait_front();
-
   size_t lanes_;
-  std::deque<std::shared_ptr<Job>> window_;
-  std::vector<size_t> free_lanes_;
-  std::unique_ptr<class Wakeup> done_;
 };
 
 }  // namespace aetl

@@ -40,8 +40,6 @@ struct RunContext {
   uint64_t limit = 0;                  ///< --limit: records the source reads at most (0: all)
   bool dry_run = false;
   std::vector<std::unique_ptr<PartStats>> parts;
-  /// Stages a source puts right behind itself (the parallel decoding of lines).
-  std::vector<std::unique_ptr<class Stage>> source_stages;
   std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
   /// The durable lengths of the file sinks right now, for checkpoints.
   std::function<std::map<std::string, uint64_t>()> sink_lengths;

@@ -26,8 +26,10 @@
 #include "pipeline/task_group.h"
 #include "pipeline/kinds.h"
 #include "pipeline/run/dead_letters.h"
-#include "pipeline/run/pool_stage.h"
+#include "pipeline/run/ordered_lanes.h"
+#include "pipeline/run/step_chain.h"
 #include "pipeline/shutdown.h"
+#include "pipeline/sources/line_chunks.h"
 #include "pipeline/sources/line_reader.h"
 #include "pipeline/sources/record_decoder.h"
 
@@ -40,7 +42,7 @@ struct LinesConfig {
   DecoderOptions decoder;
   size_t max_line = 16 << 20;
   bool allow_empty = false;
-  size_t chunk = 256 * 1024;
+  size_t chunk = 1024 * 1024;
 };
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
@@ -117,122 +119,160 @@ ssize_t read_chunk(OpenInput& in, char* buf, size_t size, const RunControl& cont
   }
 }
 
-/// What a pool job made of one chunk.
-struct ChunkResult {
-  ssize_t got = 0;
-  Batch records;
-  std::vector<Position> handled;  // blank lines, the header: nothing to do
-  std::vector<FailedRecord> failed;
-  uint64_t lines = 0;
+std::string too_long_message(size_t max_line) {
+  return "line longer than max_line (" + std::to_string(max_line) + " bytes)";
+}
+
+/// One chunk's way through the source, on a lane: its lines decoded into records
+/// (json and text here; csv in input order before), run through the record steps
+/// the source adopted, and the survivors copied out. Handed on in input order.
+struct ChunkWork final : OrderedLanes::Job {
+  // Set before the job runs.
+  std::unique_ptr<LineChunk> chunk;  // json/text: the lines to decode
+  const InputMark* mark = nullptr;
+  uint32_t index = 0;
+  size_t max_line = 0;
+  std::vector<std::unique_ptr<RecordDecoder>>* decoders = nullptr;  // one per lane
+  const StepChain* steps = nullptr;
+  std::vector<StepRecord> records;  // csv: decoded already
+  uint64_t lines = 0;               // input lines the chunk covered
+  // What the job made.
+  uint64_t decoded = 0;             // records the lines made
+  std::vector<Position> handled;    // blank lines, the csv header, lines inside a csv record
+  std::vector<FailedRecord> failed; // malformed lines
+  StageOutput stepped;              // what the steps did
+  Batch out;
+
+  void work(size_t lane) override {
+    if (chunk) decode_lines(*(*decoders)[lane]);
+    decoded = records.size();
+    if (steps) steps->run(lane, records, stepped);
+    take_records(records, out);
+    chunk.reset();  // the records pointed into it; freed here, off the loop
+  }
+
+  void decode_lines(RecordDecoder& decoder) {
+    records.reserve(chunk->lines.size());
+    for (const auto& ref : chunk->lines) {
+      Position pos{index, ref.number, ref.end_offset};
+      if (mark->is_done(pos.line)) continue;  // a resumed run did it already
+      std::string_view line = chunk->text(ref);
+      if (ref.too_long) {
+        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
+        continue;
+      }
+      Decoded d = decoder.decode(line, true);  // the chunk keeps padding after every line
+      if (d.kind == Decoded::record) {
+        StepRecord r;
+        r.pos = pos;
+        if (d.data.empty()) {  // json: the line itself, trimmed, in place
+          r.text = decoder.last_trimmed();
+          r.padded = true;
+        } else {
+          r.replace(std::move(d.data));
+        }
+        records.push_back(std::move(r));
+      } else if (d.kind == Decoded::skip) {
+        handled.push_back(pos);
+      } else {
+        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
+      }
+    }
+  }
 };
 
-/// Turns split lines into records, dead letters and handled positions. Shared by
-/// file reads (on the pool) and streamed HTTP bodies (on the loop).
-struct LineDecoding {
-  LineDecoding(DecoderOptions options, const InputMark* m, uint32_t i, size_t ml)
+/// CSV lines become records in input order, as they are cut: a quoted field may
+/// span lines, and the header row is state.
+struct CsvDecoding {
+  CsvDecoding(const DecoderOptions& options, const InputMark* m, uint32_t i, size_t ml)
       : decoder(options), mark(m), index(i), max_line(ml) {}
   RecordDecoder decoder;
   const InputMark* mark;
   uint32_t index;
   size_t max_line;
-  uint64_t first_line = 0;  // CSV: the first line of the record being assembled
-  bool raw = false;         // json/text: lines pass raw; the decode stage converts them in parallel
+  uint64_t first_line = 0;  // the first line of the record being assembled
 
-  void process(std::vector<Line>& lines, ChunkResult& result) {
-    if (raw) {
-      result.records.reserve(result.records.size() + lines.size());
-      for (auto& line : lines) {
-        Position pos{index, line.number, line.end_offset};
-        if (mark->is_done(pos.line)) continue;  // a resumed run did it already
-        if (line.too_long) {
-          result.failed.push_back({Record{std::move(line.text), pos, Outcome::input_error, {}}, "lines",
-                                   "line longer than max_line (" + std::to_string(max_line) + " bytes)", 1, false});
-          continue;
-        }
-        Record r;
-        r.data = std::move(line.text);
-        r.pos = pos;
-        result.records.push_back(std::move(r));
-      }
-      result.lines += lines.size();
-      return;
-    }
-    result.records.reserve(result.records.size() + lines.size());
-    for (auto& line : lines) {
-      Position pos{index, line.number, line.end_offset};
+  void decode(const LineChunk& chunk, ChunkWork& work) {
+    for (const auto& ref : chunk.lines) {
+      Position pos{index, ref.number, ref.end_offset};
       bool first = first_line == 0;
-      if (first) first_line = line.number;
-      Position rec_pos{index, first_line, line.end_offset};
-      // A CSV record spanning lines carries its first line; the others are handled with it.
-      if (!first) result.handled.push_back(pos);
-      if (line.too_long) {
+      if (first) first_line = ref.number;
+      Position rec_pos{index, first_line, ref.end_offset};
+      // A record spanning lines carries its first line; the others are handled with it.
+      if (!first) work.handled.push_back(pos);
+      std::string_view line = chunk.text(ref);
+      if (ref.too_long) {
         first_line = 0;
         if (mark->is_done(rec_pos.line)) continue;
-        result.failed.push_back({Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines",
-                                 "line longer than max_line (" + std::to_string(max_line) + " bytes)", 1, false});
+        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
         continue;
       }
-      Decoded d = decoder.decode(line.text);
+      Decoded d = decoder.decode(line);
       if (d.kind == Decoded::more) continue;
       first_line = 0;
       if (mark->is_done(rec_pos.line)) continue;  // a resumed run did it already
       if (d.kind == Decoded::skip) {
-        result.handled.push_back(rec_pos);
+        work.handled.push_back(rec_pos);
       } else if (d.kind == Decoded::error) {
-        result.failed.push_back(
-            {Record{std::move(line.text), rec_pos, Outcome::input_error, {}}, "lines", d.data, 1, false});
+        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
       } else {
-        Record r;
-        r.data = std::move(d.data);
+        StepRecord r;
         r.pos = rec_pos;
-        result.records.push_back(std::move(r));
+        r.replace(std::move(d.data));
+        work.records.push_back(std::move(r));
       }
     }
-    result.lines += lines.size();
   }
 
-  /// The end of the input: a CSV record still open is an error.
-  void finish(ChunkResult& result) {
+  /// The end of the input: a record still open is an error.
+  void finish(ChunkWork& work) {
     if (!decoder.pending()) return;
-    result.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
-                             "the input ends inside a quoted CSV field", 1, false});
+    work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
+                           "the input ends inside a quoted CSV field", 1, false});
   }
 };
 
-/// Streams an HTTP body through the line splitter without holding it: when enough
-/// records wait to be sent downstream, the transfer is paused until they are.
-class StreamedLines final : public BodyConsumer {
+/// Streams an HTTP body into chunks without holding it: a chunk is cut whenever
+/// new data completes a line, and the transfer is paused while enough chunks
+/// wait to be worked on.
+class StreamedChunks final : public BodyConsumer {
  public:
-  StreamedLines(LineDecoding& decoding, size_t max_line, Wakeup& wake, const RunControl& control)
-      : decoding_(decoding), splitter_(max_line), wake_(wake), control_(control) {}
+  StreamedChunks(size_t max_line, Wakeup& wake, const RunControl& control)
+      : splitter_(max_line), max_line_(max_line), wake_(wake), control_(control) {}
 
-  Verdict on_data(std::string_view chunk) override {
+  Verdict on_data(std::string_view data) override {
     if (control_.stopping()) return Verdict::fail;  // ends the transfer: the run is stopping
-    if (ready_.records.size() >= kHighWater) {
+    if (ready_bytes_ >= kHighWater) {
       paused_ = true;
-      return Verdict::pause;  // curl hands the same chunk again on resume
+      return Verdict::pause;  // curl hands the same data again on resume
     }
-    std::vector<Line> lines;
-    splitter_.feed(chunk, lines);
-    decoding_.process(lines, ready_);
-    bytes_ += chunk.size();
-    wake_.notify();
+    bytes_ += data.size();
+    if (!current_) {
+      current_ = std::make_unique<LineChunk>();
+      splitter_.begin(*current_, std::max(data.size(), kMinChunk));
+    }
+    if (current_->room() < data.size()) grow(data.size());
+    ChunkSplitter::append(*current_, data);
+    // Cut when a line is complete (records flow as they arrive), or when an
+    // unfinished line outgrows max_line (it is then skipped, not held).
+    if (std::memchr(data.data(), '\n', data.size()) || current_->filled > max_line_ + 1) cut(false);
     return Verdict::accepted;
   }
   std::string failure_message() const override { return "stopped"; }
 
+  /// The transfer ended: what is left is the last line.
   void finish() {
-    std::vector<Line> lines;
-    splitter_.finish(lines);
-    decoding_.process(lines, ready_);
-    decoding_.finish(ready_);
+    if (!current_) {
+      current_ = std::make_unique<LineChunk>();
+      splitter_.begin(*current_, 0);
+    }
+    cut(true);
   }
-  ChunkResult take() {
-    ChunkResult r = std::move(ready_);
-    ready_ = ChunkResult{};
-    return r;
+  std::vector<std::unique_ptr<LineChunk>> take() {
+    ready_bytes_ = 0;
+    return std::exchange(ready_, {});
   }
-  bool has_ready() const { return !ready_.records.empty() || !ready_.failed.empty() || !ready_.handled.empty(); }
+  bool has_ready() const { return !ready_.empty(); }
   void resume_if_paused() {
     if (!paused_) return;
     paused_ = false;
@@ -241,48 +281,36 @@ class StreamedLines final : public BodyConsumer {
   uint64_t bytes() const { return bytes_; }
 
  private:
-  static constexpr size_t kHighWater = 4096;
-  LineDecoding& decoding_;
-  LineSplitter splitter_;
+  static constexpr size_t kMinChunk = 64 * 1024;
+  static constexpr size_t kHighWater = 1 << 20;
+
+  void cut(bool at_end) {
+    splitter_.cut(*current_, at_end);
+    ready_bytes_ += current_->filled;
+    ready_.push_back(std::move(current_));
+    wake_.notify();
+  }
+  /// An unfinished line spans calls: the chunk grows (doubling, so each byte is copied O(1) times).
+  void grow(size_t more) {
+    auto bigger = std::make_unique<LineChunk>();
+    size_t want = std::max(current_->capacity * 2, current_->filled + more);
+    bigger->buffer = std::make_unique_for_overwrite<char[]>(want + LineChunk::kPadding);
+    std::memset(bigger->buffer.get() + want, 0, LineChunk::kPadding);
+    bigger->capacity = want;
+    std::memcpy(bigger->buffer.get(), current_->buffer.get(), current_->filled);
+    bigger->filled = current_->filled;
+    current_ = std::move(bigger);
+  }
+
+  ChunkSplitter splitter_;
+  size_t max_line_;
   Wakeup& wake_;
   const RunControl& control_;
-  ChunkResult ready_;
+  std::unique_ptr<LineChunk> current_;
+  std::vector<std::unique_ptr<LineChunk>> ready_;
+  size_t ready_bytes_ = 0;
   bool paused_ = false;
   uint64_t bytes_ = 0;
-};
-
-/// Turns raw json/text lines into records on the pool, a few batches at once
-/// (checking JSON is the costly part of reading).
-class LineDecodeStage final : public PoolStage {
- public:
-  LineDecodeStage(RunContext& run, PartStats& stats, const DecoderOptions& options) : PoolStage(run, stats) {
-    for (size_t i = 0; i < lanes(); ++i) decoders_.push_back(std::make_unique<RecordDecoder>(options));
-  }
-
- protected:
-  void process(size_t lane, Batch& in, StageOutput& out) override {
-    RecordDecoder& d = *decoders_[lane];
-    out.out.reserve(in.size());
-    for (auto& r : in) {
-      Decoded x = d.decode(r.data, r.data.capacity() - r.data.size() >= 64);
-      if (x.kind == Decoded::record) {
-        if (x.data.empty()) {  // json: the line as it is, trimmed in place
-          std::string_view t = d.last_trimmed();
-          if (t.size() != r.data.size()) r.data = std::string(t);
-        } else {
-          r.data = std::move(x.data);
-        }
-        out.out.push_back(std::move(r));
-      } else if (x.kind == Decoded::skip) {
-        out.dropped.push_back(r.pos);
-      } else {
-        out.failed.push_back({std::move(r), "lines", x.data, 1, false});
-      }
-    }
-  }
-
- private:
-  std::vector<std::unique_ptr<RecordDecoder>> decoders_;
 };
 
 class LinesSource final : public Source {
@@ -297,9 +325,7 @@ class LinesSource final : public Source {
       inputs_.push_back(nullptr);  // fetched when its turn comes
     }
     run_.stage.input_names = names_;
-    if (cfg_->decoder.format != LineFormat::csv)
-      run_.source_stages.push_back(
-          std::make_unique<LineDecodeStage>(run_, run_.add_part("lines decode"), cfg_->decoder));
+    for (size_t i = 0; i < kStepLanes; ++i) decoders_.push_back(std::make_unique<RecordDecoder>(cfg_->decoder));
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
       if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
@@ -316,11 +342,28 @@ class LinesSource final : public Source {
         if (std::find(names_.begin(), names_.end(), m.name) == names_.end()) run_.tracker.carry(m);
   }
 
+  bool adopt_steps(const StepChain& steps) override {
+    steps_ = steps;
+    return true;
+  }
+
   asio::awaitable<void> run(BatchChannel& out) override {
-    for (uint32_t i = 0; i < inputs_.size() && !run_.stage.control.stopping() && !limit_reached(); ++i) {
-      if (inputs_[i]) co_await read_input(i, out);
-      else co_await read_url(i, out);
+    auto emit = [this, &out](OrderedLanes::Job& job) -> asio::awaitable<void> {
+      co_await deliver(static_cast<ChunkWork&>(job), out);
+    };
+    OrderedLanes lanes(run_.stage.io.get_executor(), run_.stage.pool, kStepLanes, emit);
+    std::exception_ptr error;
+    try {
+      for (uint32_t i = 0; i < inputs_.size() && !run_.stage.control.stopping() && !limit_reached(); ++i) {
+        if (inputs_[i]) co_await read_input(i, lanes);
+        else co_await read_url(i, lanes);
+      }
+      co_await lanes.finish();
+    } catch (...) {
+      error = std::current_exception();
     }
+    co_await lanes.wait_idle();  // no job outlives the source
+    if (error) std::rethrow_exception(error);
     co_await send_batch(out, Batch{});
   }
 
@@ -369,7 +412,45 @@ class LinesSource final : public Source {
     in.fd = -1;
   }
 
-  asio::awaitable<void> read_input(uint32_t index, BatchChannel& out) {
+  /// A job for one chunk of input `index`.
+  std::shared_ptr<ChunkWork> new_work(uint32_t index) {
+    auto work = std::make_shared<ChunkWork>();
+    work->mark = &marks_[index];
+    work->index = index;
+    work->max_line = cfg_->max_line;
+    work->decoders = &decoders_;
+    work->steps = steps_.empty() ? nullptr : &steps_;
+    return work;
+  }
+
+  /// Hands a cut chunk to a lane (json/text are decoded there; csv was decoded
+  /// already), keeping to --limit: lines past it are left for the next run.
+  asio::awaitable<void> submit(std::unique_ptr<LineChunk> chunk, std::shared_ptr<ChunkWork> work, OrderedLanes& lanes) {
+    bool csv = cfg_->decoder.format == LineFormat::csv;
+    if (run_.limit) {
+      uint64_t budget = run_.limit - std::min(run_.limit, emitted_);
+      if (csv) {
+        if (work->records.size() > budget) work->records.resize(budget);
+        emitted_ += work->records.size();
+      } else {
+        size_t keep = 0;
+        uint64_t taken = 0;
+        for (; keep < chunk->lines.size() && taken < budget; ++keep) {
+          const auto& ref = chunk->lines[keep];
+          if (!ref.too_long && !work->mark->is_done(ref.number)) ++taken;
+        }
+        chunk->lines.resize(keep);
+        emitted_ += taken;
+      }
+    } else if (csv) {
+      emitted_ += work->records.size();
+    }
+    work->lines += chunk->lines.size();
+    if (!csv) work->chunk = std::move(chunk);
+    co_await lanes.submit(std::move(work));
+  }
+
+  asio::awaitable<void> read_input(uint32_t index, OrderedLanes& lanes) {
     OpenInput& in = *inputs_[index];
     open_now(in);
     struct Closer {
@@ -377,12 +458,13 @@ class LinesSource final : public Source {
       ~Closer() { close_input(in); }
     } closer{in};
     const InputMark& mark = marks_[index];
-    auto splitter = std::make_shared<LineSplitter>(cfg_->max_line);
-    auto decoding = std::make_shared<LineDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
-    decoding->raw = cfg_->decoder.format != LineFormat::csv;
+    auto splitter = std::make_shared<ChunkSplitter>(cfg_->max_line);
+    std::shared_ptr<CsvDecoding> csv;
+    if (cfg_->decoder.format == LineFormat::csv)
+      csv = std::make_shared<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
     uint64_t start = mark.offset;
     if (start > 0) {
-      if (cfg_->decoder.format == LineFormat::csv) read_csv_header(in, decoding->decoder);
+      if (csv) read_csv_header(in, csv->decoder);
       if (in.gz) {
         if (gzseek(in.gz, static_cast<z_off_t>(start), SEEK_SET) < 0)
           throw std::runtime_error(in.name + ": cannot skip to the checkpoint");
@@ -391,51 +473,63 @@ class LinesSource final : public Source {
       }
       splitter->start_at(mark.line, start);
     }
-    auto buffer = std::make_shared<std::string>(cfg_->chunk, '\0');
     const RunControl& control = run_.stage.control;
+    const size_t chunk_size = cfg_->chunk;
     bool done = false;
     while (!done && !control.stopping() && !limit_reached()) {
-      auto result = std::make_shared<ChunkResult>();
-      // The whole chunk is read, split and decoded on the pool.
-      auto job = [&in, buffer, splitter, decoding, result, &control]() {
-        ssize_t n = read_chunk(in, buffer->data(), buffer->size(), control);
-        result->got = n;
-        std::vector<Line> lines;
-        if (n > 0) splitter->feed(std::string_view(buffer->data(), static_cast<size_t>(n)), lines);
-        else if (n == 0) splitter->finish(lines);
-        decoding->process(lines, *result);
-        if (n == 0) decoding->finish(*result);
+      auto chunk = std::make_shared<std::unique_ptr<LineChunk>>(std::make_unique<LineChunk>());
+      auto work = new_work(index);
+      auto got = std::make_shared<ssize_t>(0);
+      // Read and cut on the pool (csv is decoded there too, in order); the
+      // lines are decoded on a lane while the next chunk is read.
+      auto job = [&in, chunk, work, got, splitter, csv, chunk_size, &control]() {
+        LineChunk& c = **chunk;
+        splitter->begin(c, chunk_size);
+        ssize_t n = read_chunk(in, c.free_space(), c.room(), control);
+        *got = n;
+        if (n < 0) return;
+        c.filled += static_cast<size_t>(n);
+        splitter->cut(c, n == 0);
+        if (csv) {
+          csv->decode(c, *work);
+          if (n == 0) csv->finish(*work);
+        }
       };
       co_await run_blocking(run_.stage.pool.pool(), job);
-      if (result->got <= 0) done = true;
-      if (result->got < 0) break;
-      co_await deliver(*result, out);
+      if (*got < 0) break;
+      if (*got == 0) done = true;
+      co_await submit(std::move(*chunk), std::move(work), lanes);
     }
   }
 
-  /// Hands one chunk's results on: acks, dead letters, records (up to --limit).
-  asio::awaitable<void> deliver(ChunkResult& result, BatchChannel& out) {
-    if (run_.limit && emitted_ + result.records.size() > run_.limit)
-      result.records.resize(run_.limit - emitted_);  // the rest is left for the next run
-    for (const auto& pos : result.handled) run_.tracker.ack(pos);
-    for (auto& f : result.failed) run_.dead_letters.push(std::move(f));
-    stats_.failed += result.failed.size();
-    stats_.out += result.records.size();
-    stats_.in += result.lines;
-    emitted_ += result.records.size();
+  /// Hands one chunk's results on: acks, dead letters, counters, records.
+  asio::awaitable<void> deliver(ChunkWork& work, BatchChannel& out) {
+    for (const auto& pos : work.handled) run_.tracker.ack(pos);
+    for (const auto& pos : work.stepped.dropped) run_.tracker.ack(pos);
+    stats_.in += work.lines;
+    stats_.out += work.decoded;
+    stats_.failed += work.failed.size();
+    double step_busy = 0;
+    for (const auto& t : work.stepped.tally) step_busy += t.busy;
+    stats_.busy_seconds += std::max(0.0, work.busy - step_busy);
+    ++stats_.batches;
+    steps_.account(work.stepped.tally);
+    for (auto& f : work.failed) run_.dead_letters.push(std::move(f));
+    for (auto& f : work.stepped.failed) run_.dead_letters.push(std::move(f));
     co_await run_.dead_letters.wait_room();
-    if (!result.records.empty()) co_await send_batch(out, std::move(result.records));
+    if (!work.out.empty()) co_await send_batch(out, std::move(work.out));
   }
 
-  /// A `url:` input: the body streamed line by line on the loop, paused while the
-  /// records already decoded wait for room downstream. Not resumable by offset: a
-  /// resumed run downloads again and skips the lines already handled.
-  asio::awaitable<void> read_url(uint32_t index, BatchChannel& out) {
+  /// A `url:` input: the body streamed into chunks on the loop, paused while the
+  /// chunks already cut wait for a lane. Not resumable by offset: a resumed run
+  /// downloads again and skips the lines already handled.
+  asio::awaitable<void> read_url(uint32_t index, OrderedLanes& lanes) {
     const InputMark& mark = marks_[index];
-    LineDecoding decoding(cfg_->decoder, &mark, index, cfg_->max_line);
-    decoding.raw = cfg_->decoder.format != LineFormat::csv;
+    std::unique_ptr<CsvDecoding> csv;
+    if (cfg_->decoder.format == LineFormat::csv)
+      csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
     Wakeup wake(run_.stage.io.get_executor());
-    StreamedLines body(decoding, cfg_->max_line, wake, run_.stage.control);
+    StreamedChunks body(cfg_->max_line, wake, run_.stage.control);
     HttpRequest request;
     request.url = names_[index];
     request.max_bytes = 0;          // streamed, not held: no limit
@@ -450,12 +544,23 @@ class LinesSource final : public Source {
       wake.notify();
     };
     transfer.spawn(perform());
+    // The body's chunks go to the lanes (csv decoded first, here, in order).
+    auto hand_on = [&](std::vector<std::unique_ptr<LineChunk>> chunks, bool last) -> asio::awaitable<void> {
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        if (limit_reached()) co_return;
+        auto work = new_work(index);
+        if (csv) {
+          csv->decode(*chunks[i], *work);
+          if (last && i + 1 == chunks.size()) csv->finish(*work);
+        }
+        co_await submit(std::move(chunks[i]), std::move(work), lanes);
+      }
+    };
     std::exception_ptr error;
     try {
       for (;;) {
         if (body.has_ready()) {
-          ChunkResult r = body.take();
-          if (!limit_reached()) co_await deliver(r, out);
+          co_await hand_on(body.take(), false);
           continue;
         }
         if (finished) break;
@@ -476,8 +581,7 @@ class LinesSource final : public Source {
                                                                       : response.curl_code ? response.error
                                                                                            : "HTTP " + std::to_string(response.status)));
     body.finish();
-    ChunkResult last = body.take();
-    co_await deliver(last, out);
+    co_await hand_on(body.take(), true);
   }
 
   /// A resumed CSV read needs the header row from the start of the file.
@@ -513,6 +617,8 @@ class LinesSource final : public Source {
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<OpenInput>> inputs_;
   std::vector<InputMark> marks_;
+  std::vector<std::unique_ptr<RecordDecoder>> decoders_;  // json/text, one per lane
+  StepChain steps_;  // the record steps right behind the source, run in its jobs
   uint64_t emitted_ = 0;
 };
 

@@ -3,32 +3,22 @@
 #include <memory>
 
 #include "pipeline/kinds.h"
-#include "pipeline/run/pool_stage.h"
+#include "pipeline/run/step_chain.h"
 #include "pipeline/stages/expr_config.h"
 
 namespace aetl {
 namespace {
 
-class FilterStage final : public PoolStage {
+class Filter final : public RecordStep {
  public:
-  FilterStage(RunContext& run, PartStats& stats, std::shared_ptr<const expr::Program> program)
-      : PoolStage(run, stats), program_(std::move(program)) {
-    for (size_t i = 0; i < lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(*program_));
+  explicit Filter(std::shared_ptr<const expr::Program> program) : program_(std::move(program)) {
+    for (size_t i = 0; i < kStepLanes; ++i) evals_.push_back(std::make_unique<expr::Evaluator>(*program_));
   }
 
- protected:
-  void process(size_t lane, Batch& in, StageOutput& out) override {
-    expr::Evaluator& eval_ = *evals_[lane];
-    out.out.reserve(in.size());
-    std::string error;
-    for (auto& r : in) {
-      if (!eval_.bind(r.data, error)) {
-        out.failed.push_back({std::move(r), stats_.name, error, 1, false});
-        continue;
-      }
-      if (eval_.test(0)) out.out.push_back(std::move(r));
-      else out.dropped.push_back(r.pos);
-    }
+  Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
+    expr::Evaluator& eval = *evals_[lane];
+    if (!eval.bind(rec.text, rec.padded, error)) return Verdict::fail;
+    return eval.test(0) ? Verdict::keep : Verdict::drop;
   }
 
  private:
@@ -48,7 +38,7 @@ StageBuilder parse_filter_stage(const ConfigValue& node, ConfigProblems& problem
   auto program = std::make_shared<expr::Program>();
   if (!compile_expression(*program, *text, problems, "filter")) return {};
   return [program](RunContext& run, PartStats& stats) -> std::unique_ptr<Stage> {
-    return std::make_unique<FilterStage>(run, stats, program);
+    return step_stage(run, stats, std::make_shared<Filter>(program));
   };
 }
 

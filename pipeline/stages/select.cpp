@@ -5,7 +5,7 @@
 
 #include "pipeline/json_writer.h"
 #include "pipeline/kinds.h"
-#include "pipeline/run/pool_stage.h"
+#include "pipeline/run/step_chain.h"
 #include "pipeline/stages/expr_config.h"
 
 namespace aetl {
@@ -14,38 +14,30 @@ namespace {
 struct Projection {
   expr::Program program;
   std::vector<std::string> key_json;  ///< `"name":` per expression, escaped once
+  size_t size_hint = 0;               ///< room reserved for an output record
 };
 
-class SelectStage final : public PoolStage {
+class Select final : public RecordStep {
  public:
-  SelectStage(RunContext& run, PartStats& stats, std::shared_ptr<const Projection> projection)
-      : PoolStage(run, stats), projection_(std::move(projection)) {
-    for (size_t i = 0; i < lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(projection_->program));
+  explicit Select(std::shared_ptr<const Projection> projection) : projection_(std::move(projection)) {
+    for (size_t i = 0; i < kStepLanes; ++i) evals_.push_back(std::make_unique<expr::Evaluator>(projection_->program));
   }
 
- protected:
-  void process(size_t lane, Batch& in, StageOutput& out) override {
-    expr::Evaluator& eval_ = *evals_[lane];
-    out.out.reserve(in.size());
-    std::string error;
-    for (auto& r : in) {
-      if (!eval_.bind(r.data, error)) {
-        out.failed.push_back({std::move(r), stats_.name, error, 1, false});
-        continue;
-      }
-      Record o;
-      o.pos = r.pos;
-      o.data.reserve(r.data.size() + expr::kRecordPadding);
-      o.data += '{';
-      for (size_t i = 0; i < projection_->key_json.size(); ++i) {
-        if (i) o.data += ',';
-        o.data += projection_->key_json[i];
-        eval_.write_json(i, o.data);
-      }
-      o.data += '}';
-      if (o.data.capacity() - o.data.size() < expr::kRecordPadding) o.data.reserve(o.data.size() + expr::kRecordPadding);
-      out.out.push_back(std::move(o));
+  Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
+    expr::Evaluator& eval = *evals_[lane];
+    if (!eval.bind(rec.text, rec.padded, error)) return Verdict::fail;
+    std::string o;
+    o.reserve(projection_->size_hint + expr::kRecordPadding);
+    o += '{';
+    for (size_t i = 0; i < projection_->key_json.size(); ++i) {
+      if (i) o += ',';
+      o += projection_->key_json[i];
+      eval.write_json(i, o);
     }
+    o += '}';
+    if (o.capacity() - o.size() < expr::kRecordPadding) o.reserve(o.size() + expr::kRecordPadding);
+    rec.replace(std::move(o));
+    return Verdict::keep;
   }
 
  private:
@@ -71,10 +63,11 @@ StageBuilder parse_select_stage(const ConfigValue& node, ConfigProblems& problem
     std::string k;
     append_json_string(k, key.scalar);
     projection->key_json.push_back(k + ":");
+    projection->size_hint += k.size() + 1 + 24;
   }
   if (!good) return {};
   return [projection](RunContext& run, PartStats& stats) -> std::unique_ptr<Stage> {
-    return std::make_unique<SelectStage>(run, stats, projection);
+    return step_stage(run, stats, std::make_shared<Select>(projection));
   };
 }
 

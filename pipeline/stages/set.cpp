@@ -7,7 +7,7 @@
 #include "pipeline/json_scan.h"
 #include "pipeline/json_writer.h"
 #include "pipeline/kinds.h"
-#include "pipeline/run/pool_stage.h"
+#include "pipeline/run/step_chain.h"
 #include "pipeline/stages/expr_config.h"
 
 namespace aetl {
@@ -40,36 +40,25 @@ void add_target(std::vector<Target>& level, const expr::Path& path, size_t depth
   else add_target(t->kids, path, depth + 1, expr);
 }
 
-class SetStage final : public PoolStage {
+class Set final : public RecordStep {
  public:
-  SetStage(RunContext& run, PartStats& stats, std::shared_ptr<const Assignments> a)
-      : PoolStage(run, stats), a_(std::move(a)) {
-    for (size_t i = 0; i < lanes(); ++i) lanes_.push_back(std::make_unique<Lane>(a_->program));
+  explicit Set(std::shared_ptr<const Assignments> a) : a_(std::move(a)) {
+    for (size_t i = 0; i < kStepLanes; ++i) lanes_.push_back(std::make_unique<Lane>(a_->program));
   }
 
- protected:
-  void process(size_t lane, Batch& in, StageOutput& out) override {
+  Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
     Lane& l = *lanes_[lane];
-    expr::Evaluator& eval_ = l.eval;
-    std::vector<std::string>& values_ = l.values;
-    out.out.reserve(in.size());
-    std::string error;
-    for (auto& r : in) {
-      if (!eval_.bind(r.data, error)) {
-        out.failed.push_back({std::move(r), stats_.name, error, 1, false});
-        continue;
-      }
-      for (size_t i = 0; i < values_.size(); ++i) {
-        values_[i].clear();
-        eval_.write_json(i, values_[i]);
-      }
-      Record o;
-      o.pos = r.pos;
-      o.data.reserve(r.data.size() + 64 + expr::kRecordPadding);
-      rewrite(values_, r.data, 0, a_->roots, o.data);
-      if (o.data.capacity() - o.data.size() < expr::kRecordPadding) o.data.reserve(o.data.size() + expr::kRecordPadding);
-      out.out.push_back(std::move(o));
+    if (!l.eval.bind(rec.text, rec.padded, error)) return Verdict::fail;
+    for (size_t i = 0; i < l.values.size(); ++i) {
+      l.values[i].clear();
+      l.eval.write_json(i, l.values[i]);
     }
+    std::string o;
+    o.reserve(rec.text.size() + 64 + expr::kRecordPadding);
+    rewrite(l.values, rec.text, 0, a_->roots, o);
+    if (o.capacity() - o.size() < expr::kRecordPadding) o.reserve(o.size() + expr::kRecordPadding);
+    rec.replace(std::move(o));
+    return Verdict::keep;
   }
 
  private:
@@ -174,7 +163,7 @@ StageBuilder parse_set_stage(const ConfigValue& node, ConfigProblems& problems) 
   }
   if (!good) return {};
   return [a](RunContext& run, PartStats& stats) -> std::unique_ptr<Stage> {
-    return std::make_unique<SetStage>(run, stats, a);
+    return step_stage(run, stats, std::make_shared<Set>(a));
   };
 }
 

@@ -396,3 +396,36 @@ def test_dry_run_dead_letters_go_to_stderr_without_truncating_it(pipeline, tmp_p
     assert text.startswith("earlier log line\n")
     assert '"record":"broken"' in text
     assert not (tmp_path / "dl.jsonl").exists() and not (tmp_path / "out.db").exists()
+
+
+def test_steps_report_their_own_counters_behind_the_source_and_behind_jq(aetl, pipeline, tmp_path):
+    # filter and select right behind the source run inside its jobs; behind jq
+    # they run as a stage of their own. Either way each reports as itself.
+    write_jsonl(tmp_path / "in.jsonl", [{"n": i, "tags": ["a", "b"]} for i in range(2000)])
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}", stages="""\
+  - filter: 'n % 2 == 0'
+  - select: {n: n, tags: tags}
+  - jq: '.tags[] as $t | {n, t: $t}'
+  - filter: 't == "a"'
+  - set: {m: 'n * 10'}""")
+    res = aetl(["run", "-q", "--state", "s.db", "--metrics-out", "m.prom", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"n": i, "t": "a", "m": i * 10} for i in range(0, 2000, 2)]
+    text = (tmp_path / "m.prom").read_text()
+    for part, kind, n in [("lines", "in", 2000), ("lines", "out", 2000), ("filter#1", "in", 2000),
+                          ("filter#1", "dropped", 1000), ("select#1", "in", 1000), ("select#1", "out", 1000),
+                          ("jq#1", "out", 2000), ("filter#2", "in", 2000), ("filter#2", "dropped", 1000),
+                          ("set#1", "out", 1000)]:
+        assert f'aetl_records_{kind}_total{{pipeline="t",part="{part}"}} {n}' in text, (part, kind)
+
+
+def test_a_step_that_cannot_read_a_record_sends_it_to_the_dead_letter(aetl, pipeline, tmp_path):
+    # validate: false lets a malformed line past the source; the filter meets it.
+    (tmp_path / "in.jsonl").write_text('{"n":1}\n{"n": tru}\n{"n":3}\n')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl], validate: false}}",
+               stages="  - filter: 'n > 0'", extra="dead_letter: {jsonl: {path: dl.jsonl}}\n")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"n": 1}, {"n": 3}]
+    dl = read_jsonl(tmp_path / "dl.jsonl")
+    assert [(d["line"], d["stage"]) for d in dl] == [(2, "filter#1")]

@@ -110,3 +110,29 @@ sink: {{jsonl: {{path: out2.jsonl}}}}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_url_source_csv_with_a_multiline_record_a_long_line_and_steps(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    rows = ["id,note"] + [f'{i},"n{i}"' for i in range(1, 3000)]
+    rows[10] = '10,"two\nlines"'
+    rows[20] = "20," + "x" * 5000  # over max_line
+    (site / "u.csv").write_text("\n".join(rows) + "\n")
+    proc, port = serve_dir(site)
+    try:
+        (tmp_path / "p.yaml").write_text(f"""
+source: {{lines: {{url: 'http://127.0.0.1:{port}/u.csv', format: csv, max_line: 1000}}}}
+stages: [{{filter: 'id % 500 == 0 or id == 10'}}, {{select: {{id: id, note: note}}}}]
+sink: {{jsonl: {{path: out.jsonl}}}}
+dead_letter: {{jsonl: {{path: dl.jsonl}}}}
+""")
+        res = run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path)
+        assert res.code == 0, res.stderr
+        out = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert out == [{"id": 10, "note": "two\nlines"}] + [{"id": i, "note": f"n{i}"} for i in range(500, 3000, 500)]
+        dl = [json.loads(l) for l in (tmp_path / "dl.jsonl").read_text().splitlines()]
+        assert [(d["line"], d["stage"]) for d in dl] == [(22, "lines")] and "max_line" in dl[0]["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,80 @@
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "pipeline/expr/expression.h"
+#include "pipeline/record.h"
+
+namespace aetl {
+
+/// A record as the record steps see it: one JSON object, either still in place in
+/// the chunk it was read into or owned after a step rewrote it. Only records that
+/// survive every step are copied into a Record, so a filter that drops most lines
+/// costs no allocation for them.
+struct StepRecord {
+  std::string_view text;  ///< the JSON object
+  std::string owned;      ///< holds `text` once the record was rewritten (or moved in)
+  Position pos;
+  bool padded = false;    ///< kRecordPadding readable bytes follow `text` (parsed in place)
+
+  StepRecord() = default;
+  // A short owned text lives inside `owned` itself (SSO): moving must re-point `text`.
+  StepRecord(StepRecord&& o) noexcept { *this = std::move(o); }
+  StepRecord& operator=(StepRecord&& o) noexcept {
+    bool own = o.owns_text();
+    owned = std::move(o.owned);
+    text = own ? std::string_view(owned) : o.text;
+    pos = o.pos;
+    padded = o.padded;
+    return *this;
+  }
+  StepRecord(const StepRecord&) = delete;
+  StepRecord& operator=(const StepRecord&) = delete;
+
+  bool owns_text() const { return !owned.empty() && owned.data() == text.data() && owned.size() == text.size(); }
+
+  /// Takes over a Record's text (a stage behind something that is not a step).
+  static StepRecord from(Record&& r) {
+    StepRecord s;
+    s.pos = r.pos;
+    s.owned = std::move(r.data);
+    s.text = s.owned;
+    s.padded = s.owned.capacity() - s.owned.size() >= expr::kRecordPadding;
+    return s;
+  }
+  /// The step built a new text for the record.
+  void replace(std::string&& json) {
+    owned = std::move(json);
+    text = owned;
+    padded = owned.capacity() - owned.size() >= expr::kRecordPadding;
+  }
+  /// The text as a Record's payload (copied once, with padding, if still in place).
+  std::string take() {
+    if (owns_text()) return std::move(owned);
+    std::string s;
+    s.reserve(text.size() + expr::kRecordPadding);
+    s.assign(text);
+    return s;
+  }
+};
+
+/// A stage that works on one record at a time with no state across records
+/// (filter, select, set). Consecutive steps run together in one pool job, and the
+/// ones right behind a lines source run inside the source's own decoding jobs:
+/// a record then crosses no thread and is copied once, at the end.
+class RecordStep {
+ public:
+  enum class Verdict { keep, drop, fail };
+  virtual ~RecordStep() = default;
+  /// Runs on a pool thread; two calls never share a lane (< kStepLanes) at once.
+  /// keep: `rec` goes on (possibly rewritten); drop: filtered out; fail: `error`
+  /// says why and the record goes to the dead letter.
+  virtual Verdict apply(size_t lane, StepRecord& rec, std::string& error) = 0;
+};
+
+/// Lanes (threads working at once) of every job that runs record steps.
+inline constexpr size_t kStepLanes = 4;
+
+}  // namespace aetl
