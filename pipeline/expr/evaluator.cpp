@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include "pipeline/expr/ast.h"
+#include "pipeline/expr/parsed_record.h"
 #include "pipeline/json_scan.h"
 #include "pipeline/json_writer.h"
 
@@ -19,7 +20,11 @@ namespace aetl::expr {
 namespace od = simdjson::ondemand;
 
 struct EvaluatorImpl {
-  explicit EvaluatorImpl(const ProgramImpl& p) : prog(p), slots(p.paths.size()) {}
+  explicit EvaluatorImpl(const ProgramImpl& p) : prog(p), slots(p.paths.size()) {
+    // str() shows numbers as written in the record: only the text has that.
+    for (const auto& n : p.nodes)
+      if (n.op == Op::call && n.fn == Fn::str) from_parse = false;
+  }
 
   const ProgramImpl& prog;
   od::parser parser;
@@ -40,6 +45,12 @@ struct EvaluatorImpl {
   }
 
   bool bind(std::string_view json, bool padded, std::string& err);
+  bool from_parse = true;  // bind(ParsedRecord) may read the decoder's parse
+  void reset_slots();
+  /// Reads the slots from a DOM parse; false when a value needs its text (an
+  /// array or object: they compare and print as written), so the text is read.
+  bool walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level);
+  bool capture_dom(simdjson::dom::element v, const PathTrie::Entry& entry);
   bool walk_object(od::object obj, const std::vector<PathTrie::Entry>& level);
   bool walk_array(od::array arr, const std::vector<PathTrie::Entry>& level);
   bool capture(od::value v, const PathTrie::Entry& entry);
@@ -196,12 +207,72 @@ bool EvaluatorImpl::walk_array(od::array arr, const std::vector<PathTrie::Entry>
   return true;
 }
 
-bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
+void EvaluatorImpl::reset_slots() {
   arena_used = 0;
   for (auto& s : slots) {
     s = Value{};
     s.missing = true;
   }
+}
+
+bool EvaluatorImpl::capture_dom(simdjson::dom::element v, const PathTrie::Entry& entry) {
+  namespace dom = simdjson::dom;
+  dom::element_type type = v.type();
+  if (type == dom::element_type::ARRAY || type == dom::element_type::OBJECT) {
+    if (entry.slot >= 0) return false;  // the value itself is read: it needs its text
+    if (type == dom::element_type::OBJECT) return walk_dom(v.get_object().value_unsafe(), entry.kids);
+    dom::array arr = v.get_array().value_unsafe();
+    for (const auto& kid : entry.kids) {
+      if (kid.index < 0) continue;
+      dom::element x;
+      if (arr.at(static_cast<size_t>(kid.index)).get(x)) continue;  // past the end: missing
+      if (!capture_dom(x, kid)) return false;
+    }
+    return true;
+  }
+  if (entry.slot < 0) return true;  // a scalar where the path goes deeper: the deeper fields are missing
+  Value& out = slots[static_cast<size_t>(entry.slot)];
+  out = Value{};
+  switch (type) {
+    case dom::element_type::STRING: out.type = Value::Type::string; out.s = v.get_string().value_unsafe(); break;
+    case dom::element_type::INT64: out.type = Value::Type::integer; out.i = v.get_int64().value_unsafe(); break;
+    case dom::element_type::UINT64:
+      out.type = Value::Type::number;
+      out.d = static_cast<double>(v.get_uint64().value_unsafe());
+      break;
+    case dom::element_type::DOUBLE: out.type = Value::Type::number; out.d = v.get_double().value_unsafe(); break;
+    case dom::element_type::BOOL: out.type = Value::Type::boolean; out.b = v.get_bool().value_unsafe(); break;
+    default: out.type = Value::Type::null; break;
+  }
+  return true;
+}
+
+bool EvaluatorImpl::walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level) {
+  size_t wanted = 0;
+  for (const auto& e : level) wanted += e.index < 0;
+  if (wanted == 0) return true;
+  // As walk_object: a duplicated key counts once, the first one wins.
+  uint64_t seen_small = 0;
+  std::vector<char> seen_large(level.size() > 64 ? level.size() : 0, 0);
+  size_t found = 0;
+  for (auto field : obj) {
+    if (found == wanted) break;
+    for (size_t i = 0; i < level.size(); ++i) {
+      const auto& entry = level[i];
+      bool seen = level.size() > 64 ? seen_large[i] : (seen_small >> i) & 1;
+      if (entry.index >= 0 || seen || field.key != entry.key) continue;
+      if (level.size() > 64) seen_large[i] = 1;
+      else seen_small |= uint64_t{1} << i;
+      if (!capture_dom(field.value, entry)) return false;
+      ++found;
+      break;
+    }
+  }
+  return true;
+}
+
+bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
+  reset_slots();
   if (padded) {
     text = json;  // read in place: the bytes after it are readable (simdjson only looks)
   } else {
@@ -622,6 +693,22 @@ bool Evaluator::bind(std::string_view json, std::string& error) { return impl_->
 
 bool Evaluator::bind(std::string_view json, bool padded, std::string& error) {
   return impl_->bind(json, padded, error);
+}
+
+bool Evaluator::bind(const ParsedRecord& parsed, std::string_view json, bool padded, std::string& error) {
+  EvaluatorImpl& e = *impl_;
+  simdjson::dom::object obj;
+  if (!e.from_parse || parsed.root.get_object().get(obj)) return e.bind(json, padded, error);
+  e.reset_slots();
+  e.text = json;
+  if (e.prog.trie.whole) {
+    Value& w = e.slots[static_cast<size_t>(e.prog.trie.whole_slot)];
+    w = Value{};
+    w.type = Value::Type::object;
+    w.s = w.raw = json;
+  }
+  if (e.walk_dom(obj, e.prog.trie.roots)) return true;
+  return e.bind(json, padded, error);  // a value needs its text
 }
 
 bool Evaluator::bind(const std::string& json, std::string& error) {

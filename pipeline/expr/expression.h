@@ -66,6 +66,7 @@ class Program {
 const std::vector<std::string>& function_names();
 
 struct EvaluatorImpl;
+struct ParsedRecord;
 
 /// Evaluates a Program's expressions against one record at a time. Not thread-safe:
 /// one per thread. Values returned stay valid until the next bind().
@@ -83,6 +84,9 @@ class Evaluator {
   bool bind(const char* json, std::string& error) { return bind(std::string_view(json), error); }
   /// The same; `padded`: kRecordPadding readable bytes follow `json` (read in place).
   bool bind(std::string_view json, bool padded, std::string& error);
+  /// The same for a record the decoder has parsed already (and checked): the
+  /// fields are read from that parse, with the same results as from the text.
+  bool bind(const ParsedRecord& parsed, std::string_view json, bool padded, std::string& error);
 
   Value eval(size_t index);
   bool test(size_t index) { return eval(index).truthy(); }

@@ -18,6 +18,9 @@ struct StepRecord {
   std::string owned;      ///< holds `text` once the record was rewritten (or moved in)
   Position pos;
   bool padded = false;    ///< kRecordPadding readable bytes follow `text` (parsed in place)
+  /// Set only while the first step looks at a record the source has just parsed
+  /// (to check it): the step may read that parse instead of parsing again.
+  const expr::ParsedRecord* parsed = nullptr;
 
   StepRecord() = default;
   // A short owned text lives inside `owned` itself (SSO): moving must re-point `text`.
@@ -28,6 +31,7 @@ struct StepRecord {
     text = own ? std::string_view(owned) : o.text;
     pos = o.pos;
     padded = o.padded;
+    parsed = o.parsed;
     return *this;
   }
   StepRecord(const StepRecord&) = delete;
@@ -46,6 +50,7 @@ struct StepRecord {
   }
   /// The step built a new text for the record.
   void replace(std::string&& json) {
+    parsed = nullptr;
     owned = std::move(json);
     text = owned;
     padded = owned.capacity() - owned.size() >= expr::kRecordPadding;

@@ -4,10 +4,10 @@
 
 namespace aetl {
 
-void StepChain::run(size_t lane, std::vector<StepRecord>& records, StageOutput& out) const {
+void StepChain::run(size_t lane, std::vector<StepRecord>& records, StageOutput& out, size_t from) const {
   out.tally.resize(steps_.size());
   std::string error;
-  for (size_t s = 0; s < steps_.size(); ++s) {
+  for (size_t s = from; s < steps_.size() && !records.empty(); ++s) {
     auto started = std::chrono::steady_clock::now();
     RecordStep& step = *steps_[s].step;
     StepTally& t = out.tally[s];
@@ -33,7 +33,6 @@ void StepChain::run(size_t lane, std::vector<StepRecord>& records, StageOutput& 
     records.resize(kept);
     t.out += kept;
     t.busy += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (records.empty()) break;  // the steps behind see nothing of this batch
   }
 }
 

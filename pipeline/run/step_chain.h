@@ -30,7 +30,8 @@ class StepChain {
 
   /// Pool thread: runs `records` through every step; the survivors stay in
   /// `records`, in order. Dropped positions and failures land in `out`.
-  void run(size_t lane, std::vector<StepRecord>& records, StageOutput& out) const;
+  /// `from`: the steps before it were applied already (their tallies are in `out`).
+  void run(size_t lane, std::vector<StepRecord>& records, StageOutput& out, size_t from = 0) const;
 
   /// Loop thread: adds a batch's tallies to each step's counters.
   void account(const std::vector<StepTally>& tally) const;

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "pipeline/expr/parsed_record.h"
 #include "pipeline/json_writer.h"
 
 namespace aetl {
@@ -9,6 +10,7 @@ namespace aetl {
 struct RecordDecoder::Validator {
   simdjson::dom::parser parser;  // the library's runtime-dispatched SIMD kernels
   std::string padded;
+  expr::ParsedRecord parsed;     // the last line checked, for the first step to read
 };
 
 RecordDecoder::RecordDecoder(DecoderOptions options)
@@ -132,7 +134,10 @@ Decoded RecordDecoder::decode_csv(std::string_view line) {
   return d;
 }
 
+const expr::ParsedRecord* RecordDecoder::last_parsed() const { return has_parsed_ ? &validator_->parsed : nullptr; }
+
 Decoded RecordDecoder::decode(std::string_view line, bool padded) {
+  has_parsed_ = false;
   Decoded d;
   switch (options_.format) {
     case LineFormat::text:
@@ -160,13 +165,13 @@ Decoded RecordDecoder::decode(std::string_view line, bool padded) {
       v.padded.resize(t.size() + simdjson::SIMDJSON_PADDING);
       at = v.padded.data();
     }
-    simdjson::dom::element root;
-    auto err = v.parser.parse(at, t.size(), false).get(root);
+    auto err = v.parser.parse(at, t.size(), false).get(v.parsed.root);
     if (err) {
       d.kind = Decoded::error;
       d.data = std::string("invalid JSON: ") + simdjson::error_message(err);
       return d;
     }
+    has_parsed_ = true;
   }
   d.kind = Decoded::record;  // data left empty: the caller keeps its own copy of the line
   last_trimmed_ = t;

@@ -8,6 +8,10 @@
 
 namespace aetl {
 
+namespace expr {
+struct ParsedRecord;
+}
+
 enum class LineFormat { json, text, csv };
 
 struct DecoderOptions {
@@ -42,6 +46,9 @@ class RecordDecoder {
   /// json: a record comes back with empty `data`; the record is this (the line
   /// without surrounding blanks, a view into the line given to decode()).
   std::string_view last_trimmed() const { return last_trimmed_; }
+  /// json with validate: the parse of the record decode() just returned (valid
+  /// until the next decode), so the first step need not parse it again.
+  const expr::ParsedRecord* last_parsed() const;
   /// CSV input ended inside quotes.
   bool pending() const { return !carry_.empty(); }
 
@@ -55,6 +62,7 @@ class RecordDecoder {
   std::string carry_;                    // csv: a record spanning lines
   std::vector<std::string> fields_;
   std::string_view last_trimmed_;
+  bool has_parsed_ = false;
 };
 
 /// Splits one CSV record into fields. Returns false if a quote is still open at
