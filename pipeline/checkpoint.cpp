@@ -1,5 +1,6 @@
 #include "pipeline/checkpoint.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <simdjson.h>
@@ -111,42 +112,46 @@ void AckTracker::ack(const Position& pos) {
   }
   ++acked_;
   ++version_;
-  mark_done(in, pos.line, pos.end_offset);
+  mark_done(in, pos.line, pos.line, pos.end_offset);
 }
 
-void AckTracker::mark_done(Input& in, uint64_t line, uint64_t end_offset) {
-  if (line <= in.mark.line) return;
-  if (line == in.mark.line + 1 && (in.ahead.empty() || in.ahead.begin()->first > line + 1)) {  // the usual case
-    in.mark.line = line;
+void AckTracker::ack_range(uint32_t source, uint64_t first, uint64_t last, uint64_t end_offset) {
+  if (source >= inputs_.size() || first > last) return;
+  Input& in = inputs_[source];
+  acked_ += last - first + 1;
+  ++version_;
+  mark_done(in, first, last, end_offset);
+}
+
+void AckTracker::mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset) {
+  // Lines are handled once: what the watermark covers already is left alone (an
+  // offset below the watermark's would be lost, so `first` moves up, not `last`).
+  if (last <= in.mark.line) return;
+  if (first <= in.mark.line) first = in.mark.line + 1;
+  if (first == in.mark.line + 1 && (in.ahead.empty() || in.ahead.begin()->first > last + 1)) {  // the usual case
+    in.mark.line = last;
     in.mark.offset = end_offset;
     return;
   }
   if (!in.ahead.empty()) {  // extending the last range: records finishing in order behind a gap
-    auto& last = in.ahead.rbegin()->second;
-    if (last.last + 1 == line) {
-      last.last = line;
-      last.end_offset = end_offset;
+    auto& tail = in.ahead.rbegin()->second;
+    if (tail.last + 1 == first) {
+      tail.last = last;
+      tail.end_offset = end_offset;
       return;
     }
   }
-  // Find a range that contains or touches `line`.
-  auto next = in.ahead.upper_bound(line);
-  if (next != in.ahead.begin()) {
-    auto prev = std::prev(next);
-    if (line <= prev->second.last) return;  // already handled
-  }
-  InputMark::Range r{line, line, end_offset};
-  if (next != in.ahead.begin()) {
-    auto prev = std::prev(next);
-    if (prev->second.last + 1 == line) {
-      r.first = prev->second.first;
-      in.ahead.erase(prev);
+  // Merge with every range that overlaps or touches [first, last].
+  InputMark::Range r{first, last, end_offset};
+  auto it = in.ahead.upper_bound(first);
+  if (it != in.ahead.begin() && std::prev(it)->second.last + 1 >= first) --it;
+  while (it != in.ahead.end() && it->first <= r.last + 1) {
+    r.first = std::min(r.first, it->second.first);
+    if (it->second.last > r.last) {
+      r.last = it->second.last;
+      r.end_offset = it->second.end_offset;
     }
-  }
-  if (next != in.ahead.end() && next->first == line + 1) {
-    r.last = next->second.last;
-    r.end_offset = next->second.end_offset;
-    in.ahead.erase(next);
+    it = in.ahead.erase(it);
   }
   if (r.first == in.mark.line + 1) {
     in.mark.line = r.last;

@@ -55,6 +55,10 @@ class AckTracker {
   /// One record (or one part of a split record) is handled. Idempotent for lines
   /// already handled.
   void ack(const Position& pos);
+  /// Lines first..last of input `source` are handled (a run of dropped or blank
+  /// lines at once); `end_offset` is the one of line `last`. For lines that never
+  /// left the source's jobs, so none of them was split.
+  void ack_range(uint32_t source, uint64_t first, uint64_t last, uint64_t end_offset);
   /// A record that failed with no dead letter: not acked, but counted.
   void fail(const Position&) { ++failed_; }
   /// True if a resumed run already handled this line.
@@ -71,7 +75,7 @@ class AckTracker {
     std::map<uint64_t, InputMark::Range> ahead;  // by first line
     std::unordered_map<uint64_t, uint32_t> parts;  // split lines: parts still pending
   };
-  void mark_done(Input& in, uint64_t line, uint64_t end_offset);
+  void mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset);
 
   std::vector<Input> inputs_;
   std::vector<InputMark> carried_;

@@ -166,8 +166,41 @@ struct ChunkWork final : OrderedLanes::Job {
     }
     if (steps) steps->run(lane, records, stepped, from);
     take_records(records, out);
+    if (chunk) collect_ack_ranges();
     chunk.reset();  // the records pointed into it; freed here, off the loop
   }
+
+  /// json/text: every line of the chunk is handled here except the records that
+  /// go on and the failures (acked once the dead letter has them), so the rest
+  /// is acked as runs of lines rather than one by one on the loop thread.
+  void collect_ack_ranges() {
+    std::vector<uint64_t> held;
+    held.reserve(out.size() + failed.size() + stepped.failed.size());
+    for (const auto& r : out) held.push_back(r.pos.line);
+    for (const auto& f : failed) held.push_back(f.record.pos.line);
+    for (const auto& f : stepped.failed) held.push_back(f.record.pos.line);
+    std::sort(held.begin(), held.end());
+    size_t h = 0;
+    bool open = false;
+    InputMark::Range run;
+    for (const auto& ref : chunk->lines) {
+      while (h < held.size() && held[h] < ref.number) ++h;
+      if (h < held.size() && held[h] == ref.number) {
+        if (open) ack_ranges.push_back(run);
+        open = false;
+        continue;
+      }
+      if (!open) run.first = ref.number;
+      run.last = ref.number;
+      run.end_offset = ref.end_offset;
+      open = true;
+    }
+    if (open) ack_ranges.push_back(run);
+    handled.clear();
+    stepped.dropped.clear();
+  }
+
+  std::vector<InputMark::Range> ack_ranges;  // json/text: lines handled in the job
 
   /// Decodes the chunk's lines; the first step (if any) sees each record at once,
   /// with the parse the check of the line made (no second parse, no second pass).
@@ -563,6 +596,7 @@ class LinesSource final : public Source {
 
   /// Hands one chunk's results on: acks, dead letters, counters, records.
   asio::awaitable<void> deliver(ChunkWork& work, BatchChannel& out) {
+    for (const auto& r : work.ack_ranges) run_.tracker.ack_range(work.index, r.first, r.last, r.end_offset);
     for (const auto& pos : work.handled) run_.tracker.ack(pos);
     for (const auto& pos : work.stepped.dropped) run_.tracker.ack(pos);
     stats_.in += work.lines;

@@ -133,3 +133,59 @@ TEST_CASE("checkpoints round-trip through JSON, with carried inputs and sink len
   CHECK_THROWS(Checkpoint::from_json("{not json"));
   CHECK_THROWS(Checkpoint::from_json(R"({"inputs": 3})"));
 }
+
+TEST_CASE("ranges of lines acked at once merge with single acks and with each other", "[checkpoint]") {
+  AckTracker t;
+  t.add_input(0, "a", nullptr);
+  t.ack_range(0, 3, 5, 50);
+  t.ack(at(7));
+  t.ack_range(0, 9, 12, 120);
+  auto cp = t.snapshot();
+  CHECK(cp.inputs[0].line == 0);
+  REQUIRE(cp.inputs[0].done.size() == 3);
+  t.ack_range(0, 6, 6, 60);  // joins 3-5 and 7
+  t.ack_range(0, 4, 10, 100);  // overlaps what is done: idempotent
+  cp = t.snapshot();
+  REQUIRE(cp.inputs[0].done.size() == 1);
+  CHECK(cp.inputs[0].done[0].first == 3);
+  CHECK(cp.inputs[0].done[0].last == 12);
+  CHECK(cp.inputs[0].done[0].end_offset == 120);
+  t.ack_range(0, 1, 2, 20);  // closes the gap: the mark jumps past everything
+  cp = t.snapshot();
+  CHECK(cp.inputs[0].line == 12);
+  CHECK(cp.inputs[0].offset == 120);
+  CHECK(cp.inputs[0].done.empty());
+  t.ack_range(0, 5, 12, 120);  // under the mark: nothing changes
+  CHECK(t.snapshot().inputs[0].line == 12);
+}
+
+TEST_CASE("random ranges and single acks in any order end at the last line", "[checkpoint]") {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    // Cut 1..300 into runs, some acked as ranges, some line by line, shuffled,
+    // with some runs acked twice.
+    std::vector<std::pair<uint64_t, uint64_t>> runs;
+    for (uint64_t l = 1; l <= 300;) {
+      uint64_t n = 1 + rng() % 12;
+      uint64_t last = std::min<uint64_t>(300, l + n - 1);
+      runs.emplace_back(l, last);
+      if (rng() % 4 == 0) runs.emplace_back(l, last);
+      l = last + 1;
+    }
+    std::shuffle(runs.begin(), runs.end(), rng);
+    AckTracker t;
+    t.add_input(0, "a", nullptr);
+    for (auto [first, last] : runs) {
+      if (rng() % 2) {
+        t.ack_range(0, first, last, last * 10);
+      } else {
+        for (uint64_t l = first; l <= last; ++l) t.ack(at(l));
+      }
+    }
+    auto cp = t.snapshot();
+    INFO("round " << round);
+    CHECK(cp.inputs[0].line == 300);
+    CHECK(cp.inputs[0].offset == 3000);
+    CHECK(cp.inputs[0].done.empty());
+  }
+}
