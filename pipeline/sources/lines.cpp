@@ -14,6 +14,10 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
 #include <chrono>
 #include <cerrno>
 #include <cstring>
@@ -139,8 +143,12 @@ std::string too_long_message(size_t max_line) {
 /// One chunk's way through the source, on a lane: its lines decoded into records
 /// (json and text here; csv in input order before), run through the record steps
 /// the source adopted, and the survivors copied out. Handed on in input order.
+struct InputReader;
+
 struct ChunkWork final : OrderedLanes::Job {
   // Set before the job runs.
+  std::shared_ptr<InputReader> reader;  // files: the job reads its own chunk, in ticket order
+  uint64_t ticket = 0;
   std::unique_ptr<LineChunk> chunk;  // json/text: the lines to decode
   const InputMark* mark = nullptr;
   uint32_t index = 0;
@@ -156,7 +164,8 @@ struct ChunkWork final : OrderedLanes::Job {
   StageOutput stepped;              // what the steps did
   Batch out;
 
-  void work(size_t lane) override {
+  void work(size_t lane) override;
+  void process(size_t lane) {
     size_t from = 0;
     if (chunk) {
       decode_lines(*(*decoders)[lane], lane);
@@ -324,6 +333,94 @@ struct CsvDecoding {
   }
 };
 
+/// Lines left to read under --limit (shared by the inputs, which are read one
+/// after the other); unlimited when no limit is set.
+struct LimitBudget {
+  std::atomic<uint64_t> left{std::numeric_limits<uint64_t>::max()};
+
+  /// Keeps the chunk within the budget: lines past it are left for the next run.
+  /// Returns false once the budget is spent.
+  bool take(LineChunk* chunk, ChunkWork& work, bool csv) {
+    uint64_t budget = left.load(std::memory_order_relaxed);
+    if (budget == std::numeric_limits<uint64_t>::max()) return true;
+    uint64_t taken = 0;
+    if (csv) {
+      if (work.records.size() > budget) work.records.resize(budget);
+      taken = work.records.size();
+    } else if (chunk) {
+      size_t keep = 0;
+      for (; keep < chunk->lines.size() && taken < budget; ++keep) {
+        const auto& ref = chunk->lines[keep];
+        if (!ref.too_long && !work.mark->is_done(ref.number)) ++taken;
+      }
+      chunk->lines.resize(keep);
+    }
+    left.store(budget - taken, std::memory_order_relaxed);
+    return budget - taken > 0;
+  }
+  bool spent() const { return left.load(std::memory_order_relaxed) == 0; }
+};
+
+/// The one-at-a-time part of reading a file, done by the lane jobs themselves:
+/// the job whose ticket has come reads and cuts the next chunk (csv: decodes it,
+/// in order) and then works on it in parallel with the others. No thread hop
+/// per chunk, and the reading never waits behind the lanes for a CPU.
+struct InputReader {
+  InputReader(OpenInput& i, size_t max_line, size_t chunk, const RunControl& c, LimitBudget& b)
+      : in(i), splitter(max_line), chunk_size(chunk), control(c), budget(b) {}
+  OpenInput& in;
+  ChunkSplitter splitter;
+  std::unique_ptr<CsvDecoding> csv;
+  size_t chunk_size;
+  const RunControl& control;
+  LimitBudget& budget;
+  std::atomic<bool> finished{false};  // read to the end (or stopped, or failed): later tickets read nothing
+
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t turn = 0;
+
+  /// Pool thread: waits for `ticket`'s turn and reads one chunk into `work`.
+  void read(uint64_t ticket, ChunkWork& work) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return turn == ticket; });
+    struct Next {  // the next ticket's turn comes however this one ends
+      InputReader& r;
+      ~Next() {
+        ++r.turn;
+        r.cv.notify_all();
+      }
+    } next{*this};
+    if (finished.load()) return;
+    try {
+      auto chunk = std::make_unique<LineChunk>();
+      splitter.begin(*chunk, chunk_size);
+      ssize_t n = read_chunk(in, chunk->free_space(), chunk->room(), control);
+      if (n < 0) {  // stopping
+        finished = true;
+        return;
+      }
+      chunk->filled += static_cast<size_t>(n);
+      splitter.cut(*chunk, n == 0);
+      if (csv) {
+        csv->decode(*chunk, work);
+        if (n == 0) csv->finish(work);
+      }
+      if (!budget.take(chunk.get(), work, csv != nullptr) || n == 0) finished = true;
+      work.lines += chunk->lines.size();
+      if (!csv) work.chunk = std::move(chunk);
+    } catch (...) {
+      finished = true;
+      throw;
+    }
+  }
+};
+
+void ChunkWork::work(size_t lane) {
+  if (reader) reader->read(ticket, *this);
+  if (!reader || chunk || !records.empty() || !failed.empty() || !handled.empty()) process(lane);
+}
+
 /// Streams an HTTP body into chunks without holding it: a chunk is cut whenever
 /// new data completes a line, and the transfer is paused while enough chunks
 /// wait to be worked on.
@@ -418,6 +515,7 @@ class LinesSource final : public Source {
     }
     run_.stage.input_names = names_;
     for (size_t i = 0; i < kStepLanes; ++i) decoders_.push_back(std::make_unique<RecordDecoder>(cfg_->decoder));
+    if (run_.limit) budget_.left = run_.limit;
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
       if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
@@ -460,7 +558,19 @@ class LinesSource final : public Source {
   }
 
  private:
-  bool limit_reached() const { return run_.limit && emitted_ >= run_.limit; }
+  bool limit_reached() const { return budget_.spent(); }
+
+  /// Closes the inputs read to the end whose jobs have all been handed on.
+  void close_finished_inputs() {
+    for (size_t i = 0; i < open_inputs_.size();) {
+      if (open_inputs_[i].first.use_count() == 1) {
+        close_input(*inputs_[open_inputs_[i].second]);
+        open_inputs_.erase(open_inputs_.begin() + static_cast<long>(i));
+      } else {
+        ++i;
+      }
+    }
+  }
 
   /// Checks an input up front (so a missing file fails the run before anything is
   /// written) without keeping it open: a glob may match more files than the
@@ -515,28 +625,11 @@ class LinesSource final : public Source {
     return work;
   }
 
-  /// Hands a cut chunk to a lane (json/text are decoded there; csv was decoded
-  /// already), keeping to --limit: lines past it are left for the next run.
+  /// Hands a chunk cut on the loop (a streamed body) to a lane (json/text are
+  /// decoded there; csv was decoded already), keeping to --limit.
   asio::awaitable<void> submit(std::unique_ptr<LineChunk> chunk, std::shared_ptr<ChunkWork> work, OrderedLanes& lanes) {
     bool csv = cfg_->decoder.format == LineFormat::csv;
-    if (run_.limit) {
-      uint64_t budget = run_.limit - std::min(run_.limit, emitted_);
-      if (csv) {
-        if (work->records.size() > budget) work->records.resize(budget);
-        emitted_ += work->records.size();
-      } else {
-        size_t keep = 0;
-        uint64_t taken = 0;
-        for (; keep < chunk->lines.size() && taken < budget; ++keep) {
-          const auto& ref = chunk->lines[keep];
-          if (!ref.too_long && !work->mark->is_done(ref.number)) ++taken;
-        }
-        chunk->lines.resize(keep);
-        emitted_ += taken;
-      }
-    } else if (csv) {
-      emitted_ += work->records.size();
-    }
+    budget_.take(chunk.get(), *work, csv);
     work->lines += chunk->lines.size();
     if (!csv) work->chunk = std::move(chunk);
     co_await lanes.submit(std::move(work));
@@ -545,57 +638,40 @@ class LinesSource final : public Source {
   asio::awaitable<void> read_input(uint32_t index, OrderedLanes& lanes) {
     OpenInput& in = *inputs_[index];
     open_now(in);
-    struct Closer {
-      OpenInput& in;
-      ~Closer() { close_input(in); }
-    } closer{in};
     const InputMark& mark = marks_[index];
-    auto splitter = std::make_shared<ChunkSplitter>(cfg_->max_line);
-    std::shared_ptr<CsvDecoding> csv;
+    auto reader = std::make_shared<InputReader>(in, cfg_->max_line, cfg_->chunk, run_.stage.control, budget_);
     if (cfg_->decoder.format == LineFormat::csv)
-      csv = std::make_shared<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
+      reader->csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
     uint64_t start = mark.offset;
     if (start > 0) {
-      if (csv) read_csv_header(in, csv->decoder);
+      if (reader->csv) read_csv_header(in, reader->csv->decoder);
       if (in.gz) {
         if (gzseek(in.gz, static_cast<z_off_t>(start), SEEK_SET) < 0)
           throw std::runtime_error(in.name + ": cannot skip to the checkpoint");
       } else if (::lseek(in.fd, static_cast<off_t>(start), SEEK_SET) < 0) {
         throw std::runtime_error(in.name + ": cannot seek to the checkpoint: " + std::strerror(errno));
       }
-      splitter->start_at(mark.line, start);
+      reader->splitter.start_at(mark.line, start);
     }
-    const RunControl& control = run_.stage.control;
-    const size_t chunk_size = cfg_->chunk;
-    bool done = false;
-    while (!done && !control.stopping() && !limit_reached()) {
-      auto chunk = std::make_shared<std::unique_ptr<LineChunk>>(std::make_unique<LineChunk>());
+    // Jobs are handed to the lanes until one finds the end; each reads its own chunk.
+    uint64_t ticket = 0;
+    while (!reader->finished && !run_.stage.control.stopping()) {
       auto work = new_work(index);
-      auto got = std::make_shared<ssize_t>(0);
-      // Read and cut on the pool (csv is decoded there too, in order); the
-      // lines are decoded on a lane while the next chunk is read.
-      auto job = [&in, chunk, work, got, splitter, csv, chunk_size, &control]() {
-        LineChunk& c = **chunk;
-        splitter->begin(c, chunk_size);
-        ssize_t n = read_chunk(in, c.free_space(), c.room(), control);
-        *got = n;
-        if (n < 0) return;
-        c.filled += static_cast<size_t>(n);
-        splitter->cut(c, n == 0);
-        if (csv) {
-          csv->decode(c, *work);
-          if (n == 0) csv->finish(*work);
-        }
-      };
-      co_await run_blocking(run_.stage.pool.pool(), job);
-      if (*got < 0) break;
-      if (*got == 0) done = true;
-      co_await submit(std::move(*chunk), std::move(work), lanes);
+      work->reader = reader;
+      work->ticket = ticket++;
+      co_await lanes.submit(std::move(work));
     }
+    // The input is closed once no job reads from it any more.
+    open_inputs_.push_back({std::move(reader), index});
+    close_finished_inputs();
   }
 
   /// Hands one chunk's results on: acks, dead letters, counters, records.
   asio::awaitable<void> deliver(ChunkWork& work, BatchChannel& out) {
+    if (work.reader) {
+      work.reader.reset();
+      close_finished_inputs();
+    }
     for (const auto& r : work.ack_ranges) run_.tracker.ack_range(work.index, r.first, r.last, r.end_offset);
     for (const auto& pos : work.handled) run_.tracker.ack(pos);
     for (const auto& pos : work.stepped.dropped) run_.tracker.ack(pos);
@@ -719,7 +795,8 @@ class LinesSource final : public Source {
   std::vector<InputMark> marks_;
   std::vector<std::unique_ptr<RecordDecoder>> decoders_;  // json/text, one per lane
   StepChain steps_;  // the record steps right behind the source, run in its jobs
-  uint64_t emitted_ = 0;
+  LimitBudget budget_;
+  std::vector<std::pair<std::shared_ptr<InputReader>, uint32_t>> open_inputs_;  // read to the end, jobs still out
 };
 
 }  // namespace

@@ -429,3 +429,23 @@ def test_a_step_that_cannot_read_a_record_sends_it_to_the_dead_letter(aetl, pipe
     assert read_jsonl(tmp_path / "out.jsonl") == [{"n": 1}, {"n": 3}]
     dl = read_jsonl(tmp_path / "dl.jsonl")
     assert [(d["line"], d["stage"]) for d in dl] == [(2, "filter#1")]
+
+
+def test_many_inputs_under_a_low_open_files_limit_and_a_limit_across_files(aetl, pipeline, tmp_path):
+    import resource
+    (tmp_path / "in").mkdir()
+    for f in range(300):
+        write_jsonl(tmp_path / "in" / f"{f:03}.jsonl", [{"f": f, "i": i} for i in range(3)])
+    p = simple(tmp_path, pipeline, '{lines: {paths: ["in/*.jsonl"]}}', stages="  - filter: 'i != 1'")
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    res = aetl(["run", "-q", "--state", "s.db", "--limit", "100", p], cwd=tmp_path, preexec_fn=few_files)
+    assert res.code == 0, res.stderr
+    first = read_jsonl(tmp_path / "out.jsonl")
+    # 100 input records: 33 files and one more line; the filter keeps 2 of every 3
+    assert len(first) == 67 and first[-1] == {"f": 33, "i": 0}
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path, preexec_fn=few_files)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"f": f, "i": i} for f in range(300) for i in (0, 2)]
