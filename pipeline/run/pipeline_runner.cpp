@@ -141,7 +141,7 @@ void print_summary(const RunContext& run, double seconds, const DeadLetters& dea
 
 ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) {
   asio::io_context io;
-  BlockingPool pool(kStepLanes + 2);  // the lanes, a read ahead, a sink write
+  BlockingPool pool(step_lanes() + 2);  // the lanes, a sink write, a checkpoint save
   RunControl control(io.get_executor());
   StageContext ctx{io, pool, control, {}};
   AckTracker tracker;

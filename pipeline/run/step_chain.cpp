@@ -61,7 +61,7 @@ void take_records(std::vector<StepRecord>& records, Batch& out) {
 }
 
 StepChainStage::StepChainStage(RunContext& run, StepChain chain)
-    : PoolStage(run, *chain.steps().front().stats, kStepLanes), chain_(std::move(chain)) {}
+    : PoolStage(run, *chain.steps().front().stats, step_lanes()), chain_(std::move(chain)) {}
 
 void StepChainStage::process(size_t lane, Batch& in, StageOutput& out) {
   std::vector<StepRecord> records;

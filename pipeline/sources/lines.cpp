@@ -514,7 +514,7 @@ class LinesSource final : public Source {
       inputs_.push_back(nullptr);  // fetched when its turn comes
     }
     run_.stage.input_names = names_;
-    for (size_t i = 0; i < kStepLanes; ++i) decoders_.push_back(std::make_unique<RecordDecoder>(cfg_->decoder));
+    for (size_t i = 0; i < step_lanes(); ++i) decoders_.push_back(std::make_unique<RecordDecoder>(cfg_->decoder));
     if (run_.limit) budget_.left = run_.limit;
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
@@ -541,7 +541,7 @@ class LinesSource final : public Source {
     auto emit = [this, &out](OrderedLanes::Job& job) -> asio::awaitable<void> {
       co_await deliver(static_cast<ChunkWork&>(job), out);
     };
-    OrderedLanes lanes(run_.stage.io.get_executor(), run_.stage.pool, kStepLanes, emit);
+    OrderedLanes lanes(run_.stage.io.get_executor(), run_.stage.pool, step_lanes(), emit);
     std::exception_ptr error;
     try {
       for (uint32_t i = 0; i < inputs_.size() && !run_.stage.control.stopping() && !limit_reached(); ++i) {

@@ -12,7 +12,7 @@ namespace {
 class Filter final : public RecordStep {
  public:
   explicit Filter(std::shared_ptr<const expr::Program> program) : program_(std::move(program)) {
-    for (size_t i = 0; i < kStepLanes; ++i) evals_.push_back(std::make_unique<expr::Evaluator>(*program_));
+    for (size_t i = 0; i < step_lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(*program_));
   }
 
   Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {

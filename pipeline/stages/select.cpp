@@ -20,7 +20,7 @@ struct Projection {
 class Select final : public RecordStep {
  public:
   explicit Select(std::shared_ptr<const Projection> projection) : projection_(std::move(projection)) {
-    for (size_t i = 0; i < kStepLanes; ++i) evals_.push_back(std::make_unique<expr::Evaluator>(projection_->program));
+    for (size_t i = 0; i < step_lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(projection_->program));
   }
 
   Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {

@@ -43,7 +43,7 @@ void add_target(std::vector<Target>& level, const expr::Path& path, size_t depth
 class Set final : public RecordStep {
  public:
   explicit Set(std::shared_ptr<const Assignments> a) : a_(std::move(a)) {
-    for (size_t i = 0; i < kStepLanes; ++i) lanes_.push_back(std::make_unique<Lane>(a_->program));
+    for (size_t i = 0; i < step_lanes(); ++i) lanes_.push_back(std::make_unique<Lane>(a_->program));
   }
 
   Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
