@@ -44,7 +44,11 @@ void draw(const std::string& text) {
   g_line_shown = true;
 }
 void clear() {
-  progress_line::clear();
+  logging::set_progress_clear(nullptr);
+  if (g_line_shown) {
+    logging::write_raw("\r\033[K");
+    g_line_shown = false;
+  }
 }
 }  // namespace progress_line
 

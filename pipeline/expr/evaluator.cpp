@@ -21,9 +21,14 @@ namespace od = simdjson::ondemand;
 
 struct EvaluatorImpl {
   explicit EvaluatorImpl(const ProgramImpl& p) : prog(p), slots(p.paths.size()) {
-    // str() shows numbers as written in the record: only the text has that.
-    for (const auto& n : p.nodes)
+    // str() shows numbers as written in the record, and a list holding fields is
+    // spelled with them as written ([x] == [1] compares text): only the text has that.
+    for (const auto& n : p.nodes) {
       if (n.op == Op::call && n.fn == Fn::str) from_parse = false;
+      if (n.op == Op::list)
+        for (size_t k : n.kids)
+          if (p.nodes[k].op != Op::literal) from_parse = false;
+    }
   }
 
   const ProgramImpl& prog;

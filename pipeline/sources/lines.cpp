@@ -170,6 +170,7 @@ struct ChunkWork final : OrderedLanes::Job {
     if (chunk) {
       decode_lines(*(*decoders)[lane], lane);
       from = 1;  // the first step ran as each line was decoded
+      first_inline = steps != nullptr;
     } else {
       decoded = records.size();
     }
@@ -279,7 +280,9 @@ struct ChunkWork final : OrderedLanes::Job {
     stepped.tally.front() = tally;
   }
 
-  double share = 0;  // of the decoding time that the first step took
+  double share = 0;          // of the decoding time that the first step took
+  bool first_inline = false;  // the first step ran inside decode_lines
+  double waited = 0;          // seconds spent waiting for the reading turn or for input
 };
 
 /// CSV lines become records in input order, as they are cut: a quoted field may
@@ -383,7 +386,9 @@ struct InputReader {
   /// Pool thread: waits for `ticket`'s turn and reads one chunk into `work`.
   void read(uint64_t ticket, ChunkWork& work) {
     std::unique_lock lock(mu);
+    auto wait_started = std::chrono::steady_clock::now();
     cv.wait(lock, [&] { return turn == ticket; });
+    work.waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_started).count();
     struct Next {  // the next ticket's turn comes however this one ends
       InputReader& r;
       ~Next() {
@@ -392,10 +397,17 @@ struct InputReader {
       }
     } next{*this};
     if (finished.load()) return;
+    if (control.stopping()) {  // no more chunks once a stop was asked for
+      finished = true;
+      return;
+    }
     try {
       auto chunk = std::make_unique<LineChunk>();
       splitter.begin(*chunk, chunk_size);
+      auto read_started = std::chrono::steady_clock::now();
       ssize_t n = read_chunk(in, chunk->free_space(), chunk->room(), control);
+      if (!in.regular)  // a pipe or terminal: the time waiting for input is not work
+        work.waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - read_started).count();
       if (n < 0) {  // stopping
         finished = true;
         return;
@@ -678,16 +690,17 @@ class LinesSource final : public Source {
     stats_.in += work.lines;
     stats_.out += work.decoded;
     stats_.failed += work.failed.size();
-    if (!work.stepped.tally.empty()) {
+    // Waiting for the reading turn (or for stdin) is not work.
+    double busy = std::max(0.0, work.busy - work.waited);
+    double steps_busy = 0;
+    for (size_t i = work.first_inline ? 1 : 0; i < work.stepped.tally.size(); ++i) steps_busy += work.stepped.tally[i].busy;
+    double own = std::max(0.0, busy - steps_busy);
+    if (work.first_inline) {
       // The first step ran inside decoding: its share of the decoding time is its own.
-      double rest = 0;
-      for (size_t i = 1; i < work.stepped.tally.size(); ++i) rest += work.stepped.tally[i].busy;
-      double decoding = std::max(0.0, work.busy - rest);
-      work.stepped.tally.front().busy = decoding * work.share;
-      stats_.busy_seconds += decoding * (1 - work.share);
-    } else {
-      stats_.busy_seconds += work.busy;
+      work.stepped.tally.front().busy = own * work.share;
+      own -= work.stepped.tally.front().busy;
     }
+    stats_.busy_seconds += own;
     ++stats_.batches;
     steps_.account(work.stepped.tally);
     for (auto& f : work.failed) run_.dead_letters.push(std::move(f));

@@ -127,3 +127,53 @@ def test_a_directory_or_stdin_twice_is_a_usage_error(tmp_path):
     assert (r.code, r.stderr) == (2, f"afetch: {tmp_path}: is a directory\n")
     r = run_afetch(["-", "-"], input_bytes=b"")
     assert (r.code, r.stderr) == (2, "afetch: -: standard input named more than once\n")
+
+
+def run_on_a_terminal(args, cwd=None, stdin=b""):
+    """Runs a command with stderr on a pseudo-terminal (progress is drawn there);
+    returns (exit code, what the terminal showed)."""
+    import os
+    import pty
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=terminal, cwd=cwd,
+                            env={**os.environ, "XDG_STATE_HOME": str(cwd or ".")})
+    os.close(terminal)
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    import select
+    import time
+    shown = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.5)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's other side closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("still running after 60 s; the terminal showed: " + shown.decode(errors="replace")[-500:])
+    return proc.wait(), shown.decode(errors="replace")
+
+
+def test_progress_on_a_terminal_is_cleared_at_the_end(tmp_path, server):
+    # The progress line is drawn on a terminal and erased at the end (a regression:
+    # erasing it once recursed forever and crashed every run on a terminal).
+    (tmp_path / "in.jsonl").write_text("".join(f'{{"n":{i}}}\n' for i in range(50000)))
+    (tmp_path / "p.yaml").write_text("name: t\nsource: {lines: {paths: [in.jsonl]}}\n"
+                                     "stages: [{filter: 'n % 2 == 0'}]\nsink: {jsonl: {path: out.jsonl}}\n")
+    code, shown = run_on_a_terminal([str(AETL), "run", "--state", "s.db", "p.yaml"], cwd=tmp_path)
+    assert code == 0, shown
+    assert "sink jsonl" in shown and "25000" in shown
+    urls = "".join(server.url(f"/ok/{i}") + "\n" for i in range(20)).encode()
+    code, shown = run_on_a_terminal([str(AFETCH), "-"], cwd=tmp_path, stdin=urls)
+    assert code == 0, shown

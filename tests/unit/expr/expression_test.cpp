@@ -243,3 +243,11 @@ TEST_CASE("parse_path reads the targets of set", "[expr]") {
   CHECK(aetl::expr::parse_path(R"($["x y"].z)").text() == R"(["x y"].z)");
   CHECK_THROWS_AS(aetl::expr::parse_path("a +"), ParseError);
 }
+
+TEST_CASE("a list holding fields compares as written, whether the record was parsed or not", "[expr]") {
+  // test() checks the parsed and the text ways agree; these once differed.
+  CHECK_FALSE(test("[x] == [1]", R"({"x":1.0})"));
+  CHECK(test("[x] == [1]", R"({"x":1})"));
+  CHECK_FALSE(test(R"([s] == ["café"])", R"({"s":"caf\u00e9"})"));
+  CHECK(test("x in [1, y]", R"({"x":2.0,"y":2})"));
+}
