@@ -17,6 +17,7 @@ StageBuilder parse_fetch_stage(const ConfigValue&, ConfigProblems&);
 SinkBuilder parse_jsonl_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 SinkBuilder parse_csv_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 SinkBuilder parse_sqlite_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
+SinkBuilder parse_postgres_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 
 const std::vector<SourceKind>& source_kinds() {
   static const std::vector<SourceKind> table = {
@@ -41,6 +42,7 @@ const std::vector<SinkKind>& sink_kinds() {
       {"jsonl", "JSON Lines to a file or stdout", parse_jsonl_sink},
       {"csv", "CSV with a header row to a file or stdout", parse_csv_sink},
       {"sqlite", "batched transactions into an SQLite table", parse_sqlite_sink},
+      {"postgres", "batched COPY into a PostgreSQL table, on the event loop", parse_postgres_sink},
   };
   return table;
 }

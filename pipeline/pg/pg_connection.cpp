@@ -1,0 +1,339 @@
+#include "pipeline/pg/pg_connection.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+namespace aetl::pg {
+
+namespace {
+
+std::string first_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  // libpq puts the server's message on its own lines ("connection to server at
+  // ... failed: FATAL:  password authentication failed ..."): keep one line.
+  for (size_t nl; (nl = s.find('\n')) != std::string::npos;) s.replace(nl, 1, " ");
+  return s;
+}
+
+/// The server's error as one line: the primary message, its detail in brackets.
+PgError result_error(const PGresult* r) {
+  const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  std::string msg = primary ? primary : first_line(PQresultErrorMessage(r));
+  if (detail) msg += std::string(" (") + detail + ")";
+  return PgError(msg, PgError::Kind::query, state ? state : "");
+}
+
+bool failed(const PGresult* r) {
+  ExecStatusType s = PQresultStatus(r);
+  return s == PGRES_FATAL_ERROR || s == PGRES_BAD_RESPONSE || s == PGRES_NONFATAL_ERROR;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- PgResult
+
+PgResult::PgResult(PGresult* r) : r_(r) {}
+PgResult::PgResult(PgResult&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+PgResult& PgResult::operator=(PgResult&& o) noexcept {
+  if (this != &o) {
+    if (r_) PQclear(r_);
+    r_ = std::exchange(o.r_, nullptr);
+  }
+  return *this;
+}
+PgResult::~PgResult() {
+  if (r_) PQclear(r_);
+}
+int PgResult::rows() const { return r_ ? PQntuples(r_) : 0; }
+int PgResult::columns() const { return r_ ? PQnfields(r_) : 0; }
+bool PgResult::is_null(int row, int column) const { return PQgetisnull(r_, row, column); }
+std::string_view PgResult::value(int row, int column) const {
+  return {PQgetvalue(r_, row, column), static_cast<size_t>(PQgetlength(r_, row, column))};
+}
+std::string PgResult::column_name(int column) const { return PQfname(r_, column); }
+unsigned PgResult::column_type(int column) const { return PQftype(r_, column); }
+long PgResult::affected() const {
+  const char* n = r_ ? PQcmdTuples(r_) : "";
+  return *n ? std::strtol(n, nullptr, 10) : 0;
+}
+
+// ---------------------------------------------------------------- PgConnection
+
+struct PgConnection::Socket {
+  Socket(asio::any_io_executor ex, int f) : fd(f), descriptor(ex, f) {}
+  ~Socket() {
+    asio::error_code ec;
+    descriptor.cancel(ec);
+    descriptor.release();  // libpq owns the socket and closes it
+  }
+  int fd;
+  asio::posix::stream_descriptor descriptor;
+};
+
+PgConnection::PgConnection(asio::any_io_executor ex) : ex_(ex) {}
+
+PgConnection::~PgConnection() {
+  socket_.reset();  // before PQfinish closes the fd
+  if (conn_) PQfinish(conn_);
+}
+
+void PgConnection::watch_socket() {
+  int fd = PQsocket(conn_);
+  if (fd < 0) fail("connecting");
+  if (socket_ && socket_->fd == fd) return;
+  socket_.reset();
+  socket_ = std::make_unique<Socket>(ex_, fd);
+}
+
+std::string PgConnection::where() const {
+  if (!conn_) return "postgres";
+  const char* host = PQhost(conn_);
+  const char* port = PQport(conn_);
+  const char* db = PQdb(conn_);
+  std::string h = host && *host ? host : "localhost";
+  if (!h.empty() && h[0] == '/') h = "socket " + h;  // a Unix socket directory
+  return h + ":" + (port && *port ? port : "5432") + "/" + (db ? db : "");
+}
+
+void PgConnection::fail(const std::string& doing) const {
+  std::string msg = conn_ ? first_line(PQerrorMessage(conn_)) : "out of memory";
+  if (msg.empty()) msg = "failed while " + doing;
+  PgError::Kind kind = PgError::Kind::connection;
+  if (msg.find("password authentication failed") != std::string::npos ||
+      msg.find("no password supplied") != std::string::npos ||
+      msg.find("authentication failed") != std::string::npos)
+    kind = PgError::Kind::auth;
+  throw PgError("postgres " + where() + ": " + msg, kind);
+}
+
+void PgConnection::interrupt() {
+  interrupted_ = true;
+  if (socket_) {
+    asio::error_code ec;
+    socket_->descriptor.cancel(ec);
+  }
+}
+
+bool PgConnection::broken() const { return !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
+
+asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(asio::any_io_executor ex, std::string conninfo,
+                                                                     std::chrono::milliseconds timeout) {
+  std::unique_ptr<PgConnection> c(new PgConnection(ex));
+  c->conn_ = PQconnectStart(conninfo.c_str());
+  if (!c->conn_ || PQstatus(c->conn_) == CONNECTION_BAD) c->fail("connecting");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // libpq's connect_timeout only applies to blocking connects: the deadline is ours.
+  PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+  while (status != PGRES_POLLING_OK) {
+    if (status == PGRES_POLLING_FAILED) c->fail("connecting");
+    c->watch_socket();  // the socket can change between polls (another address)
+    int ready = co_await c->wait(status == PGRES_POLLING_READING ? readable : writable, deadline);
+    if (!ready) throw PgError("postgres " + c->where() + ": no connection within " +
+                                  std::to_string(timeout.count()) + " ms",
+                              PgError::Kind::connection);
+    status = PQconnectPoll(c->conn_);
+  }
+  if (PQsetnonblocking(c->conn_, 1) != 0) c->fail("connecting");
+  // Notices ("relation ... already exists, skipping") are not for the user's
+  // terminal: libpq would print them to stderr.
+  PQsetNoticeProcessor(c->conn_, [](void*, const char*) {}, nullptr);
+  c->watch_socket();
+  co_return c;
+}
+
+asio::awaitable<int> PgConnection::wait(int what, std::chrono::steady_clock::time_point deadline) {
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    int ready = 0;
+  };
+  if (interrupted_) throw PgError("postgres " + where() + ": interrupted", PgError::Kind::connection);
+  auto state = std::make_shared<State>(ex_);
+  state->timer.expires_at(deadline);
+  auto on_ready = [state](int bit) {
+    return [state, bit](const asio::error_code& ec) {
+      if (!ec) state->ready |= bit;
+      state->timer.cancel();
+    };
+  };
+  if (what & readable) socket_->descriptor.async_wait(asio::posix::stream_descriptor::wait_read, on_ready(readable));
+  if (what & writable) socket_->descriptor.async_wait(asio::posix::stream_descriptor::wait_write, on_ready(writable));
+  asio::error_code ec;
+  co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  socket_->descriptor.cancel(ec);  // the other direction, if it is still waited for
+  if (interrupted_) throw PgError("postgres " + where() + ": interrupted", PgError::Kind::connection);
+  co_return state->ready;
+}
+
+asio::awaitable<void> PgConnection::flush() {
+  for (;;) {
+    int r = PQflush(conn_);
+    if (r == 0) co_return;
+    if (r < 0) fail("sending");
+    // The server may be sending while we send (an error, a notice): read it too,
+    // or both sides could wait on full buffers.
+    int ready = co_await wait(readable | writable, std::chrono::steady_clock::time_point::max());
+    if ((ready & readable) && !PQconsumeInput(conn_)) fail("reading");
+  }
+}
+
+asio::awaitable<std::vector<PgResult>> PgConnection::results(bool stop_at_copy) {
+  std::vector<PgResult> out;
+  for (;;) {
+    if (!PQconsumeInput(conn_)) fail("reading");
+    while (!PQisBusy(conn_)) {
+      PGresult* r = PQgetResult(conn_);
+      if (!r) co_return out;
+      ExecStatusType s = PQresultStatus(r);
+      out.emplace_back(r);
+      if (stop_at_copy && (s == PGRES_COPY_IN || s == PGRES_COPY_OUT)) co_return out;
+    }
+    co_await wait(readable, std::chrono::steady_clock::time_point::max());
+  }
+}
+
+namespace {
+/// The last result, after checking none failed.
+PgResult last_ok(std::vector<PgResult>& results) {
+  for (const auto& r : results)
+    if (failed(r.get())) throw result_error(r.get());
+  if (results.empty()) return PgResult();
+  return std::move(results.back());
+}
+}  // namespace
+
+asio::awaitable<PgResult> PgConnection::exec(std::string_view sql) {
+  std::string text(sql);
+  if (!PQsendQuery(conn_, text.c_str())) fail("sending");
+  co_await flush();
+  std::vector<PgResult> rs = co_await results(false);
+  co_return last_ok(rs);
+}
+
+asio::awaitable<PgResult> PgConnection::exec_params(std::string_view sql,
+                                                    const std::vector<std::optional<std::string>>& params) {
+  std::string text(sql);
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (!PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                         0))
+    fail("sending");
+  co_await flush();
+  std::vector<PgResult> rs = co_await results(false);
+  co_return last_ok(rs);
+}
+
+asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, std::string_view data) {
+  std::string text(sql);
+  if (!PQsendQuery(conn_, text.c_str())) fail("sending");
+  co_await flush();
+  std::vector<PgResult> start = co_await results(true);
+  for (auto& r : start) {
+    if (failed(r.get())) {
+      PgError e = result_error(r.get());
+      co_await results(false);  // drain to the end of the statement
+      throw e;
+    }
+  }
+  // Sent as the socket takes it: libpq queues a piece, a full queue is flushed.
+  constexpr size_t kPiece = 256 * 1024;
+  for (size_t at = 0; at < data.size();) {
+    size_t n = std::min(kPiece, data.size() - at);
+    int r = PQputCopyData(conn_, data.data() + at, static_cast<int>(n));
+    if (r < 0) fail("sending COPY data");
+    if (r == 0) {
+      co_await flush();
+      continue;
+    }
+    at += n;
+  }
+  for (;;) {
+    int r = PQputCopyEnd(conn_, nullptr);
+    if (r < 0) fail("ending COPY");
+    if (r == 1) break;
+    co_await flush();
+  }
+  co_await flush();
+  std::vector<PgResult> rs = co_await results(false);
+  co_return last_ok(rs);
+}
+
+asio::awaitable<void> PgConnection::copy_out_start(std::string_view sql) {
+  std::string text(sql);
+  if (!PQsendQuery(conn_, text.c_str())) fail("sending");
+  co_await flush();
+  std::vector<PgResult> start = co_await results(true);
+  for (auto& r : start) {
+    if (failed(r.get())) {
+      PgError e = result_error(r.get());
+      co_await results(false);
+      throw e;
+    }
+  }
+}
+
+asio::awaitable<bool> PgConnection::copy_out_rows(std::string& out, size_t max_rows, size_t& rows) {
+  rows = 0;
+  for (;;) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(conn_, &buf, 1);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      PQfreemem(buf);
+      if (++rows >= max_rows) co_return true;
+      continue;
+    }
+    if (n == 0) {  // nothing buffered
+      if (rows > 0) co_return true;
+      co_await wait(readable, std::chrono::steady_clock::time_point::max());
+      if (!PQconsumeInput(conn_)) fail("reading");
+      continue;
+    }
+    if (n == -2) fail("reading COPY data");
+    // -1: the COPY is done; its result says whether it went well.
+    std::vector<PgResult> rs = co_await results(false);
+    last_ok(rs);
+    co_return false;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string redact_conninfo(std::string_view conninfo) {
+  char* err = nullptr;
+  std::string text(conninfo);
+  PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
+  if (!opts) {
+    if (err) PQfreemem(err);
+    return "(an unreadable connection string)";
+  }
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (!o->val || !*o->val) continue;
+    std::string_view k = o->keyword;
+    if (k == "password") continue;
+    if (!out.empty()) out += ' ';
+    out += std::string(k) + "=" + o->val;
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
+}  // namespace aetl::pg

@@ -1,0 +1,527 @@
+// The `postgres` sink: batches into a PostgreSQL table over COPY, on the event loop.
+//   sink:
+//     postgres:
+//       dsn: "host=db.internal dbname=logs user=etl password=${PGPASSWORD}"   # "" or left out: PG* variables
+//       table: events               # schema.table also works
+//       columns: {id: bigint, url: text}   # or a list, or left out: the first record's fields
+//       key: [id]                   # upsert through a staging table: replays are idempotent
+//       exactly_once: true          # the checkpoint commits in the batch's transaction
+//       create: true                # create a missing table (false: a missing table is an error)
+//       pool: {min: 1, max: 2}
+//       batch: {size: 10000, linger: 500ms}
+// Each batch is one transaction: COPY FROM STDIN (text format) into the table, or
+// into a temporary staging table then INSERT ... ON CONFLICT (key) DO UPDATE.
+// A batch the server refuses for a bad row (class 22/23) is split, inside the
+// transaction, under savepoints until the bad rows are found: they go to the
+// dead letter with PostgreSQL's message, the good rows land. Values only ever
+// travel as COPY data, never inside SQL text.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <random>
+
+#include <asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/errors.h"
+#include "pipeline/blocking_pool.h"
+#include "pipeline/expr/expression.h"
+#include "pipeline/json_scan.h"
+#include "pipeline/kinds.h"
+#include "pipeline/pg/pg_pool.h"
+#include "pipeline/shutdown.h"
+
+namespace aetl {
+namespace {
+
+using pg::PgConnection;
+using pg::PgError;
+using pg::quote_ident;
+using Params = std::vector<std::optional<std::string>>;
+// GCC 12 can destroy a temporary inside a co_await expression twice (a braced
+// list, a string built with + or ?:): statements and parameters are named first.
+
+struct PgColumn {
+  std::string name;
+  std::string type;  // declared type (CREATE TABLE), may be empty
+};
+
+struct PostgresConfig {
+  std::string dsn;
+  std::string schema;  // empty: the search path's
+  std::string table;
+  std::vector<PgColumn> columns;  // empty: the first record's fields
+  std::vector<std::string> key;
+  bool exactly_once = false;
+  bool create = true;
+  size_t pool_min = 1;
+  size_t pool_max = 2;
+  std::chrono::milliseconds connect_timeout{10000};
+};
+
+/// A type name as it may stand in CREATE TABLE: words, an optional (N) or (N,M),
+/// optional [] — nothing that could end the column or start a constraint.
+bool is_pg_type(std::string_view t) {
+  size_t i = 0, n = t.size();
+  auto alpha = [&](size_t j) { return j < n && (std::isalpha(static_cast<unsigned char>(t[j])) || t[j] == '_'); };
+  auto digit = [&](size_t j) { return j < n && std::isdigit(static_cast<unsigned char>(t[j])); };
+  if (!alpha(0)) return false;
+  while (alpha(i) || digit(i) || (i < n && t[i] == ' ' && alpha(i + 1))) ++i;
+  std::string words(t.substr(0, i));
+  for (char& c : words) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  words = " " + words + " ";
+  for (const char* w : {" CHECK ", " PRIMARY ", " NOT ", " NULL ", " UNIQUE ", " DEFAULT ", " REFERENCES ",
+                        " COLLATE ", " GENERATED ", " CONSTRAINT ", " KEY "})
+    if (words.find(w) != std::string::npos) return false;
+  if (i < n && t[i] == '(') {
+    ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+    if (i < n && t[i] == ',') {
+      ++i;
+      if (i < n && t[i] == ' ') ++i;
+      if (!digit(i)) return false;
+      while (digit(i)) ++i;
+    }
+    if (i >= n || t[i] != ')') return false;
+    ++i;
+  }
+  while (i + 1 < n && t[i] == '[' && t[i + 1] == ']') i += 2;
+  return i == n;
+}
+
+/// COPY's text format: backslash, newline, carriage return and tab are escaped.
+void append_copy_text(std::string& out, std::string_view s) {
+  size_t plain = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    const char* esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
+    if (!esc) continue;
+    out.append(s.data() + plain, i - plain);
+    out += esc;
+    plain = i + 1;
+  }
+  out.append(s.data() + plain, s.size() - plain);
+}
+
+/// A batch turned into COPY rows ahead of its write (on the pool, while the
+/// previous batch commits).
+struct CopyRows {
+  std::string data;                // one line per row
+  std::vector<size_t> start;       // per row: where its line starts in `data` (+ one past the end)
+  std::vector<size_t> record;      // per row: its record's index in the batch
+  std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
+};
+
+class PostgresSink final : public PipelineSink {
+ public:
+  PostgresSink(RunContext& run, const PostgresConfig& cfg) : run_(run), cfg_(cfg) {
+    target_ = (cfg_.schema.empty() ? "" : quote_ident(cfg_.schema) + ".") + quote_ident(cfg_.table);
+    state_table_ = (cfg_.schema.empty() ? "" : quote_ident(cfg_.schema) + ".") + "aetl_checkpoints";
+    columns_ = cfg_.columns;
+    if (!columns_.empty()) compile_columns();
+  }
+
+  std::string describe() const override { return "postgres " + cfg_.table; }
+  bool exactly_once() const override { return cfg_.exactly_once; }
+
+  std::optional<std::string> stored_checkpoint() override {
+    // Before the run's loop starts: a connection of its own, on a loop of its own.
+    std::optional<std::string> found;
+    auto task = [this, &found](asio::any_io_executor ex) -> asio::awaitable<void> {
+      auto c = co_await connect_or_usage_error(ex);
+      co_await ensure_state_table(*c);
+      found = co_await read_checkpoint(*c);
+    };
+    pg::run_alone(task);
+    return found;
+  }
+
+  asio::awaitable<void> open(const Checkpoint*, const std::string&) override {
+    pool_ = std::make_unique<pg::PgPool>(run_.stage.io.get_executor(), cfg_.dsn, cfg_.pool_min, cfg_.pool_max,
+                                         cfg_.connect_timeout);
+    std::exception_ptr error;
+    try {
+      co_await pool_->open();
+    } catch (const PgError& e) {
+      error = std::make_exception_ptr(UsageError(e.what()));
+    }
+    if (error) std::rethrow_exception(error);
+    run_.stage.control.on_abort([this] { pool_->interrupt_all(); });
+    auto c = co_await pool_->acquire();
+    try {
+      co_await look_up_table(*c);
+      if (cfg_.exactly_once) co_await ensure_state_table(*c);
+    } catch (const PgError& e) {
+      error = std::make_exception_ptr(UsageError("postgres " + cfg_.table + ": " + e.what()));
+    }
+    pool_->release(std::move(c));
+    if (error) std::rethrow_exception(error);
+  }
+
+  asio::awaitable<std::shared_ptr<void>> prepare(const Batch& batch) override {
+    if (columns_.empty()) co_return nullptr;  // the first batch decides the columns
+    auto rows = std::make_shared<CopyRows>();
+    auto job = [this, &batch, rows]() { make_rows(batch, *rows, *prep_eval_); };
+    co_await run_blocking(run_.stage.pool.pool(), job);
+    co_return rows;
+  }
+
+  asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
+    std::shared_ptr<CopyRows> rows = std::static_pointer_cast<CopyRows>(wc.prepared);
+    if (!rows) {
+      if (columns_.empty()) co_await columns_from(batch.front().data);
+      rows = std::make_shared<CopyRows>();
+      // Its own evaluator: prepare() may be working on the next batch meanwhile.
+      auto job = [this, &batch, rows]() { make_rows(batch, *rows, *write_eval_); };
+      co_await run_blocking(run_.stage.pool.pool(), job);
+    }
+    std::unique_ptr<PgConnection> c;
+    std::exception_ptr error;
+    bool transient = false;
+    try {
+      c = co_await pool_->acquire();
+      co_await write_batch(*c, *rows, wc);
+    } catch (const PgError& e) {
+      transient = e.kind == PgError::Kind::connection;
+      error = std::make_exception_ptr(SinkError(e.what(), transient));
+    }
+    if (c && error && !c->broken()) {
+      // A failed statement leaves the transaction aborted: end it before reuse.
+      try {
+        co_await c->exec("ROLLBACK");
+      } catch (const PgError&) {
+      }
+    }
+    pool_->release(std::move(c));
+    if (error) std::rethrow_exception(error);
+    co_return true;
+  }
+
+  asio::awaitable<void> close() override { co_return; }
+
+  asio::awaitable<void> store_checkpoint(std::string checkpoint) override {
+    auto c = co_await pool_->acquire();
+    std::exception_ptr error;
+    Params params{run_.pipeline_name, checkpoint};
+    try {
+      std::string sql = "INSERT INTO " + state_table_ +
+                        " (pipeline, checkpoint, batch) VALUES ($1, $2, '') "
+                        "ON CONFLICT (pipeline) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()";
+      co_await c->exec_params(sql, params);
+    } catch (const PgError& e) {
+      error = std::make_exception_ptr(SinkError(e.what(), e.kind == PgError::Kind::connection));
+    }
+    pool_->release(std::move(c));
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  asio::awaitable<std::unique_ptr<PgConnection>> connect_or_usage_error(asio::any_io_executor ex) {
+    std::unique_ptr<PgConnection> c;
+    std::exception_ptr error;
+    try {
+      c = co_await PgConnection::connect(ex, cfg_.dsn, cfg_.connect_timeout);
+    } catch (const PgError& e) {
+      error = std::make_exception_ptr(UsageError(e.what()));
+    }
+    if (error) std::rethrow_exception(error);
+    co_return c;
+  }
+
+  asio::awaitable<void> ensure_state_table(PgConnection& c) {
+    std::string sql = "CREATE TABLE IF NOT EXISTS " + state_table_ +
+                      " (pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
+                      " updated_at timestamptz NOT NULL DEFAULT now())";
+    co_await c.exec(sql);
+  }
+
+  asio::awaitable<std::optional<std::string>> read_checkpoint(PgConnection& c) {
+    Params params{run_.pipeline_name};
+    std::string sql = "SELECT checkpoint, batch FROM " + state_table_ + " WHERE pipeline = $1";
+    pg::PgResult r = co_await c.exec_params(sql, params);
+    if (r.rows() == 0) co_return std::nullopt;
+    co_return std::string(r.value(0, 0));
+  }
+
+  /// The table's columns if it exists; a missing table is created at the first
+  /// batch (or is an error with create: false).
+  asio::awaitable<void> look_up_table(PgConnection& c) {
+    Params params{target_};
+    std::string_view sql =
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+    pg::PgResult r = co_await c.exec_params(sql, params);
+    for (int i = 0; i < r.rows(); ++i) table_columns_.push_back({std::string(r.value(i, 0)), std::string(r.value(i, 1))});
+    table_exists_ = r.rows() > 0;
+    if (!table_exists_) {
+      pg::PgResult t = co_await c.exec_params("SELECT to_regclass($1) IS NOT NULL", params);
+      table_exists_ = t.rows() == 1 && t.value(0, 0) == "t";  // a table with no columns
+    }
+    if (!table_exists_ && !cfg_.create)
+      throw PgError("table " + target_ + " does not exist (create: false)", PgError::Kind::query, "42P01");
+    for (const auto& k : cfg_.key) {
+      if (!table_exists_ || std::any_of(table_columns_.begin(), table_columns_.end(),
+                                        [&](const PgColumn& col) { return col.name == k; }))
+        continue;
+      throw PgError("key column '" + k + "' is not in table " + target_, PgError::Kind::query, "42703");
+    }
+  }
+
+  /// Without `columns:`, the first record's fields that the table has (all of
+  /// them for a table still to create, typed by their JSON values).
+  asio::awaitable<void> columns_from(const std::string& record) {
+    std::vector<PgColumn> cols;
+    for_each_member(record, 0, [&](const JsonMember& m) {
+      std::string name = json_unescape(m.raw_key);
+      std::string_view v = std::string_view(record).substr(m.value_begin, m.value_end - m.value_begin);
+      std::string type = "text";
+      char c = v.empty() ? 'n' : v.front();
+      if (c == '{' || c == '[') type = "jsonb";
+      else if (c == 't' || c == 'f') type = "boolean";
+      else if (c == '-' || (c >= '0' && c <= '9'))
+        type = v.find_first_of(".eE") == std::string_view::npos ? "bigint" : "double precision";
+      if (table_exists_ && std::none_of(table_columns_.begin(), table_columns_.end(),
+                                        [&](const PgColumn& col) { return col.name == name; }))
+        return;
+      cols.push_back({name, type});
+    });
+    if (cols.empty()) throw SinkError("the first record has no fields that are columns of " + target_, false);
+    columns_ = cols;
+    compile_columns();
+    co_return;
+  }
+
+  void compile_columns() {
+    program_ = std::make_unique<expr::Program>();
+    for (const auto& c : columns_) program_->add(expr::field_expression(c.name));
+    prep_eval_ = std::make_unique<expr::Evaluator>(*program_);
+    write_eval_ = std::make_unique<expr::Evaluator>(*program_);
+    column_list_.clear();
+    for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + quote_ident(c.name);
+  }
+
+  /// Pool thread: records into COPY text rows.
+  void make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
+    std::string error;
+    char num[32];
+    for (size_t k = 0; k < batch.size(); ++k) {
+      if (!eval.bind(batch[k].data, error)) {
+        rows.unreadable.emplace_back(k, error);
+        continue;
+      }
+      rows.start.push_back(rows.data.size());
+      rows.record.push_back(k);
+      for (size_t c = 0; c < columns_.size(); ++c) {
+        if (c) rows.data += '\t';
+        expr::Value v = eval.eval(c);
+        switch (v.type) {
+          case expr::Value::Type::null: rows.data += "\\N"; break;
+          case expr::Value::Type::boolean: rows.data += v.b ? "t" : "f"; break;
+          case expr::Value::Type::integer: {
+            auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
+            rows.data.append(num, p);
+            break;
+          }
+          case expr::Value::Type::number: {
+            if (!std::isfinite(v.d)) {
+              rows.data += "\\N";
+              break;
+            }
+            auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
+            rows.data.append(num, p);
+            break;
+          }
+          default: append_copy_text(rows.data, v.s); break;  // strings; arrays and objects as JSON text
+        }
+      }
+      rows.data += '\n';
+    }
+    rows.start.push_back(rows.data.size());
+  }
+
+  asio::awaitable<void> create_table(PgConnection& c) {
+    std::string sql = "CREATE TABLE IF NOT EXISTS " + target_ + " (";
+    for (size_t i = 0; i < columns_.size(); ++i)
+      sql += (i ? ", " : "") + quote_ident(columns_[i].name) + " " + (columns_[i].type.empty() ? "text" : columns_[i].type);
+    if (!cfg_.key.empty()) {
+      sql += ", PRIMARY KEY (";
+      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_ident(cfg_.key[i]);
+      sql += ")";
+    }
+    sql += ")";
+    co_await c.exec(sql);
+    table_exists_ = true;
+  }
+
+  /// One transaction: the rows (bad ones split off under savepoints), the
+  /// checkpoint if exactly once, commit.
+  asio::awaitable<void> write_batch(PgConnection& c, const CopyRows& rows, WriteContext& wc) {
+    if (!table_exists_) co_await create_table(c);
+    if (cfg_.exactly_once && !last_token_.empty()) {
+      // The connection broke during the last attempt: its COMMIT may have landed.
+      Params params{run_.pipeline_name};
+      std::string sql = "SELECT batch FROM " + state_table_ + " WHERE pipeline = $1";
+      pg::PgResult r = co_await c.exec_params(sql, params);
+      if (r.rows() == 1 && r.value(0, 0) == last_token_) {
+        wc.rejected = last_rejected_;
+        last_token_.clear();
+        co_return;
+      }
+    }
+    if (!cfg_.key.empty()) co_await make_staging(c);
+    co_await c.exec("BEGIN");
+    std::vector<std::pair<size_t, std::string>> rejected = rows.unreadable;
+    co_await write_rows(c, rows, 0, rows.record.size(), rejected);
+    std::sort(rejected.begin(), rejected.end());
+    if (cfg_.exactly_once) {
+      last_token_ = std::to_string(std::random_device{}()) + "-" + std::to_string(++batches_);
+      last_rejected_ = rejected;
+      Params params{run_.pipeline_name, wc.checkpoint_after(rejected), last_token_};
+      std::string sql = "INSERT INTO " + state_table_ +
+                        " (pipeline, checkpoint, batch) VALUES ($1, $2, $3) ON CONFLICT (pipeline) DO UPDATE "
+                        "SET checkpoint = EXCLUDED.checkpoint, batch = EXCLUDED.batch, updated_at = now()";
+      co_await c.exec_params(sql, params);
+    }
+    co_await c.exec("COMMIT");
+    last_token_.clear();
+    wc.rejected = std::move(rejected);
+  }
+
+  asio::awaitable<void> make_staging(PgConnection& c) {
+    // Per connection (temporary), made if missing before each batch (a new
+    // connection after a lost one has none). aetl_seq keeps the last of a key
+    // that comes twice in one batch.
+    std::string sql = "CREATE TEMP TABLE IF NOT EXISTS aetl_staging AS SELECT " + column_list_ + " FROM " + target_ +
+                      " WITH NO DATA; ALTER TABLE aetl_staging ADD COLUMN IF NOT EXISTS aetl_seq bigserial";
+    co_await c.exec(sql);
+  }
+
+  /// Rows [from, to) under a savepoint; a bad row makes it split in halves.
+  asio::awaitable<void> write_rows(PgConnection& c, const CopyRows& rows, size_t from, size_t to,
+                                   std::vector<std::pair<size_t, std::string>>& rejected) {
+    if (from == to) co_return;
+    std::string_view data(rows.data.data() + rows.start[from], rows.start[to] - rows.start[from]);
+    std::optional<PgError> bad;
+    try {
+      co_await c.exec("SAVEPOINT aetl_rows");
+      co_await copy(c, data);
+      co_await c.exec("RELEASE SAVEPOINT aetl_rows");
+    } catch (const PgError& e) {
+      if (!e.bad_row()) throw;
+      bad = e;
+    }
+    if (!bad) co_return;
+    co_await c.exec("ROLLBACK TO SAVEPOINT aetl_rows");
+    if (to - from == 1) {
+      rejected.emplace_back(rows.record[from], bad->what());
+      co_return;
+    }
+    size_t mid = from + (to - from) / 2;
+    co_await write_rows(c, rows, from, mid, rejected);
+    co_await write_rows(c, rows, mid, to, rejected);
+  }
+
+  asio::awaitable<void> copy(PgConnection& c, std::string_view data) {
+    if (cfg_.key.empty()) {
+      std::string sql = "COPY " + target_ + " (" + column_list_ + ") FROM STDIN";
+      co_await c.copy_in(sql, data);
+      co_return;
+    }
+    std::string copy_sql = "COPY aetl_staging (" + column_list_ + ") FROM STDIN";
+    co_await c.copy_in(copy_sql, data);
+    std::string keys, updates;
+    for (const auto& k : cfg_.key) keys += (keys.empty() ? "" : ", ") + quote_ident(k);
+    for (const auto& col : columns_) {
+      if (std::find(cfg_.key.begin(), cfg_.key.end(), col.name) != cfg_.key.end()) continue;
+      updates += (updates.empty() ? "" : ", ") + quote_ident(col.name) + " = EXCLUDED." + quote_ident(col.name);
+    }
+    std::string upsert = "INSERT INTO " + target_ + " (" + column_list_ + ") SELECT DISTINCT ON (" + keys + ") " +
+                         column_list_ + " FROM aetl_staging ORDER BY " + keys + ", aetl_seq DESC ON CONFLICT (" + keys +
+                         ") DO ";
+    upsert += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
+    upsert += "; TRUNCATE aetl_staging";
+    co_await c.exec(upsert);
+  }
+
+  RunContext& run_;
+  PostgresConfig cfg_;
+  std::string target_;       // quoted, maybe schema-qualified
+  std::string state_table_;  // aetl_checkpoints beside it
+  std::unique_ptr<pg::PgPool> pool_;
+  std::vector<PgColumn> columns_;
+  std::vector<PgColumn> table_columns_;
+  bool table_exists_ = false;
+  std::string column_list_;
+  std::unique_ptr<expr::Program> program_;
+  std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
+  std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)
+  std::string last_token_;  // exactly once: the batch whose COMMIT is not known to have landed
+  std::vector<std::pair<size_t, std::string>> last_rejected_;
+  uint64_t batches_ = 0;
+};
+
+}  // namespace
+
+SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
+  auto cfg = std::make_shared<PostgresConfig>();
+  common.batching.size = 10000;
+  common.batching.linger = std::chrono::milliseconds(500);
+  // Enough retries to ride out a server restart (about 15 s of backoff in all).
+  common.retry = RetryPolicy{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
+  size_t before = problems.size();
+  ConfigReader r(node, problems, "sink 'postgres'");
+  if (!r.ok()) return {};
+  if (auto d = r.string("dsn")) cfg->dsn = d->text;
+  if (auto t = r.string("table", true)) {
+    std::string name = t->text;
+    if (auto dot = name.find('.'); dot != std::string::npos) {
+      cfg->schema = name.substr(0, dot);
+      name = name.substr(dot + 1);
+    }
+    if (name.empty() || (t->text.find('.') != std::string::npos && cfg->schema.empty()))
+      problems.add(t->where, "table: an empty name");
+    cfg->table = name;
+  }
+  if (const ConfigValue* cols = r.raw("columns")) {
+    if (cols->is_mapping()) {
+      for (const auto& [k, v] : cols->entries) {
+        auto type = expand_scalar(v, problems, "columns." + k.scalar);
+        if (!type) continue;
+        if (!is_pg_type(type->text))
+          problems.add(type->where, "columns." + k.scalar +
+                                        ": not a column type (examples: bigint, text, varchar(20), numeric(10,2), jsonb, text[])");
+        cfg->columns.push_back({k.scalar, type->text});
+      }
+    } else if (auto list = r.string_list("columns")) {
+      for (auto& c : *list) cfg->columns.push_back({c.text, ""});
+    }
+    if (cfg->columns.empty()) problems.add(cols->where, "columns: empty (leave it out to take the first record's fields)");
+  }
+  if (auto key = r.string_list("key")) {
+    for (auto& k : *key) {
+      cfg->key.push_back(k.text);
+      if (!cfg->columns.empty() &&
+          std::none_of(cfg->columns.begin(), cfg->columns.end(), [&](const PgColumn& c) { return c.name == k.text; }))
+        problems.add(k.where, "key: '" + k.text + "' is not one of the columns");
+    }
+  }
+  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
+  if (auto e = r.boolean("create")) cfg->create = *e;
+  if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
+  if (const ConfigValue* pool = r.raw("pool")) {
+    ConfigReader p(*pool, problems, "pool");
+    if (p.ok()) {
+      if (auto n = p.integer("min", 0, 100)) cfg->pool_min = static_cast<size_t>(*n);
+      if (auto n = p.integer("max", 1, 100)) cfg->pool_max = static_cast<size_t>(*n);
+      p.finish();
+      if (cfg->pool_min > cfg->pool_max) problems.add(pool->where, "pool: min is more than max");
+    }
+  }
+  read_sink_common(r, common);
+  r.finish();
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<PostgresSink>(run, *cfg); };
+}
+
+}  // namespace aetl

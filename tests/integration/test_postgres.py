@@ -1,0 +1,185 @@
+"""The postgres sink against a real PostgreSQL server started by the tests
+(tests/support/pg_server.py: initdb into a temporary directory, a free port on
+127.0.0.1, password authentication), stopped at the end."""
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import AETL, run_aetl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from pg_server import PASSWORD, PgServer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+_tables = [0]
+
+
+@pytest.fixture()
+def table(pg):
+    _tables[0] += 1
+    return f"t{_tables[0]}"
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def pipeline(tmp_path, pg, table, sink_extra="", stages="", name="pgtest", dl=True, dsn=None):
+    dsn = pg.dsn if dsn is None else dsn
+    text = f"""name: {name}
+source: {{lines: {{paths: [in.jsonl]}}}}
+{"stages:" + chr(10) + stages if stages else ""}
+sink:
+  postgres: {{dsn: "{dsn}", table: {table}{", " + sink_extra if sink_extra else ""}}}
+{"dead_letter: {jsonl: {path: dl.jsonl}}" if dl else ""}
+"""
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+def rows(pg, sql):
+    out = pg.psql(sql).strip()
+    return [line.split("|") for line in out.splitlines()] if out else []
+
+
+def test_append_creates_the_table_from_the_first_record(pg, table, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [
+        {"id": i, "name": f"n\t{i}\\x", "score": i / 2, "ok": i % 2 == 0, "tags": ["a", i], "none": None}
+        for i in range(1, 2001)])
+    p = pipeline(tmp_path, pg, table)
+    res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    types = rows(pg, f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}' "
+                     "ORDER BY ordinal_position")
+    assert types == [["id", "bigint"], ["name", "text"], ["score", "double precision"], ["ok", "boolean"],
+                     ["tags", "jsonb"], ["none", "text"]]
+    assert rows(pg, f"SELECT count(*), sum(id), count(none) FROM {table}") == [["2000", "2001000", "0"]]
+    assert rows(pg, f"SELECT name, score, ok, tags FROM {table} WHERE id = 7") == [["n\t7\\x", "3.5", "f", '["a", 7]']]
+
+
+def test_key_upserts_and_a_replay_changes_nothing(pg, table, tmp_path):
+    recs = [{"id": i % 500, "v": i} for i in range(3000)]  # each id six times, the last wins
+    write_jsonl(tmp_path / "in.jsonl", recs)
+    p = pipeline(tmp_path, pg, table, "key: [id], batch: {size: 700}")
+    for _ in range(2):
+        res = run_aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
+        assert res.code == 0, res.stderr
+        got = {int(a): int(b) for a, b in rows(pg, f"SELECT id, v FROM {table}")}
+        assert got == {i: 2500 + i for i in range(500)}
+
+
+def test_bad_rows_go_to_the_dead_letter_with_the_servers_message(pg, table, tmp_path):
+    pg.psql(f"CREATE TABLE {table} (id int PRIMARY KEY, n int NOT NULL CHECK (n >= 0))")
+    recs = [{"id": i, "n": i} for i in range(1, 1001)]
+    recs[99]["n"] = "lots"          # not an integer
+    recs[499]["n"] = -1             # breaks the CHECK
+    recs[899]["n"] = None           # breaks NOT NULL
+    write_jsonl(tmp_path / "in.jsonl", recs)
+    p = pipeline(tmp_path, pg, table, "columns: [id, n], batch: {size: 400}")
+    res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert rows(pg, f"SELECT count(*) FROM {table}") == [["997"]]
+    dl = [json.loads(l) for l in (tmp_path / "dl.jsonl").read_text().splitlines()]
+    assert [d["line"] for d in dl] == [100, 500, 900]
+    assert 'invalid input syntax for type integer: "lots"' in dl[0]["error"]
+    assert "check constraint" in dl[1]["error"]
+    assert "not-null constraint" in dl[2]["error"] or "null value" in dl[2]["error"]
+    assert all(d["stage"] == "sink postgres" for d in dl)
+
+
+def test_auth_failure_missing_table_and_unreachable_server_are_one_line_errors(pg, table, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1}])
+    bad_pw = pg.dsn.replace(PASSWORD, "wrong-secret")
+    p = pipeline(tmp_path, pg, table, dsn=bad_pw)
+    res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 2
+    assert "password authentication failed" in res.stderr and "wrong-secret" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+    p = pipeline(tmp_path, pg, "no_such_table", "create: false")
+    res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
+    assert res.code == 2 and "does not exist (create: false)" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    p = pipeline(tmp_path, pg, table, dsn=f"host=127.0.0.1 port={closed} user=x password=y dbname=z")
+    res = run_aetl(["run", "-q", "--state", "s3.db", p], cwd=tmp_path)
+    assert res.code == 2 and "Connection refused" in res.stderr and "password=y" not in res.stderr, res.stderr
+
+
+def test_the_password_comes_from_the_environment_and_is_never_printed(pg, table, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1}])
+    dsn = pg.dsn.replace(f"password={PASSWORD}", "password=${PGPW}")
+    p = pipeline(tmp_path, pg, table, dsn=dsn)
+    res = run_aetl(["run", "--state", "s.db", p], cwd=tmp_path, env={"PGPW": PASSWORD})
+    assert res.code == 0, res.stderr
+    assert PASSWORD not in res.stderr
+    assert rows(pg, f"SELECT id FROM {table}") == [["1"]]
+
+
+@pytest.mark.parametrize("mode", ["exactly_once", "key"])
+def test_sigkill_at_random_moments_loses_and_doubles_nothing(pg, table, tmp_path, mode):
+    n = 400000
+    write_jsonl(tmp_path / "in.jsonl", [{"id": i, "pad": "x" * 60} for i in range(1, n + 1)])
+    extra = "exactly_once: true" if mode == "exactly_once" else "key: [id]"
+    p = pipeline(tmp_path, pg, table, f"{extra}, batch: {{size: 1000, linger: 20ms}}",
+                 stages="  - filter: 'id % 7 != 0'", name=f"crash-{mode}-{table}")
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
+    rng = random.Random(11)
+    killed = 0
+    for _ in range(20):
+        proc = subprocess.Popen([str(AETL), "run", "-q", "--state", "s.db", str(p)], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.02, 0.25))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -signal.SIGKILL), err.decode()
+    final = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path, timeout=120)
+    assert final.code == 0, final.stderr
+    assert killed >= 10, "the runs were too quick to be killed: make the input bigger"
+    expected = n - n // 7
+    assert rows(pg, f"SELECT count(*), count(DISTINCT id) FROM {table}") == [[str(expected), str(expected)]]
+
+
+def test_a_server_restart_in_the_middle_of_a_run_loses_and_doubles_nothing(pg, table, tmp_path):
+    n = 300000
+    write_jsonl(tmp_path / "in.jsonl", [{"id": i} for i in range(1, n + 1)])
+    p = pipeline(tmp_path, pg, table, "exactly_once: true, batch: {size: 2000, linger: 20ms}",
+                 stages="  - set: {slow: 'id * 2'}", name=f"restart-{table}")
+    proc = subprocess.Popen([str(AETL), "run", "--state", "s.db", str(p)], cwd=tmp_path,
+                            env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state")),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # restart once the first rows are in
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if int(rows(pg, f"SELECT count(*) FROM {table}")[0][0]) > 0:
+                break
+        except subprocess.CalledProcessError:
+            pass
+        time.sleep(0.05)
+    pg.restart()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert rows(pg, f"SELECT count(*), count(DISTINCT id) FROM {table}") == [[str(n), str(n)]]
