@@ -183,3 +183,43 @@ def test_a_server_restart_in_the_middle_of_a_run_loses_and_doubles_nothing(pg, t
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     assert rows(pg, f"SELECT count(*), count(DISTINCT id) FROM {table}") == [[str(n), str(n)]]
+
+
+def test_the_sample_runs_with_the_pg_variables(pg, tmp_path):
+    import shutil
+    from conftest import ROOT
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    (tmp_path / "samples-out").mkdir()
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGUSER": "aetl", "PGPASSWORD": PASSWORD,
+           "PGDATABASE": "postgres"}
+    for _ in range(2):  # the second run finds everything done
+        res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/access-postgres.yaml"], cwd=tmp_path,
+                       env=env)
+        assert res.code == 0, res.stderr
+    def valid(line):
+        try:
+            return isinstance(json.loads(line), dict)
+        except ValueError:
+            return False
+    lines = (tmp_path / "samples/data/access.jsonl").read_text().splitlines()
+    n = sum(valid(l) for l in lines)
+    assert rows(pg, "SELECT count(*), count(DISTINCT id) FROM access_log") == [[str(n), str(n)]]
+    failed = (tmp_path / "samples-out/access-postgres-failed.jsonl").read_text().splitlines()
+    assert len(failed) == len(lines) - n
+    assert rows(pg, "SELECT data_type FROM information_schema.columns WHERE table_name = 'access_log' "
+                    "AND column_name = 'ts'") == [["timestamp with time zone"]]
+
+
+def test_config_errors_point_at_the_key(tmp_path):
+    (tmp_path / "p.yaml").write_text("""name: bad
+source: {lines: {paths: [in.jsonl]}}
+sink:
+  postgres: {table: t, columns: {id: "bigint primary key"}, pool: {min: 3, max: 2}, key: [nope], colums: [x]}
+""")
+    res = run_aetl(["validate", "p.yaml"], cwd=tmp_path)
+    assert res.code == 2
+    err = res.stderr
+    assert "p.yaml:4:" in err and "columns.id: not a column type" in err
+    assert "pool: min is more than max" in err
+    assert "key: 'nope' is not one of the columns" in err
+    assert "colums" in err and "did you mean" in err.lower()
