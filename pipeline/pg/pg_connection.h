@@ -2,6 +2,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -91,6 +92,10 @@ class PgConnection {
   void interrupt();
   /// "127.0.0.1:5432/db" for messages.
   std::string where() const;
+  /// Session state a user made on this connection (a temporary table): it goes
+  /// with the connection, so a new one after a lost one starts without it.
+  bool has(const std::string& what) const { return made_.count(what) > 0; }
+  void made(const std::string& what) { made_.insert(what); }
 
  private:
   struct Socket;
@@ -106,6 +111,7 @@ class PgConnection {
   PGconn* conn_ = nullptr;
   std::unique_ptr<Socket> socket_;
   bool interrupted_ = false;
+  std::set<std::string> made_;
 };
 
 /// Quotes an identifier for SQL ("my ""odd"" name").
