@@ -96,6 +96,7 @@ def make_body(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=1024, help="size in MiB (stops at the first chunk past it)")
+    ap.add_argument("--records", type=int, default=0, help="stop after this many records instead (a multiple of 20000)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
@@ -115,7 +116,7 @@ def main():
     errors = 0
     minute = 0
     with open(tmp, "wb", buffering=0) as f:
-        while written < target:
+        while (n < a.records) if a.records else (written < target):
             idx = r.choices(range(POOL), k=CHUNK)
             st = r.choices(statuses, weights=weights, k=CHUNK)
             errors += sum(1 for s in st if s in err_set)

@@ -5,7 +5,7 @@ tests run as root, since PostgreSQL refuses to run as root), a free port,
 password (SCRAM) authentication over TCP, the Unix socket in the same directory.
 Stopped and removed by stop(). Also runnable by hand:
 
-    python3 tests/support/pg_server.py      # starts one, prints its DSN, stops on Enter
+    python3 tests/support/pg_server.py      # starts one, prints its DSN, stops on Enter or EOF
 """
 import glob
 import os
@@ -13,6 +13,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -95,6 +96,6 @@ if __name__ == "__main__":
     server = PgServer().start()
     print(server.dsn, flush=True)
     try:
-        input("running; Enter stops it\n")
+        sys.stdin.readline()  # Enter, or the end of standard input, stops it
     finally:
         server.stop()
