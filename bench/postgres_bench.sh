@@ -24,8 +24,11 @@
 #               asyncpg   bench/py_asyncpg.py copy (json.loads, copy_records_to_table)
 #   P2 upsert   aetl      aetl run bench/p2.yaml (COPY into a staging table, INSERT ... ON CONFLICT)
 #               asyncpg   bench/py_asyncpg.py executemany (INSERT ... ON CONFLICT, executemany)
+#   P3 read     aetl      aetl run bench/p3.yaml (postgres source → jsonl file)
+#               psql      psql -c "COPY (SELECT row_to_json(e) FROM events e) TO STDOUT" > file
 # Checks: every tool's table holds the same rows (count and an md5 over them).
-# Aims (issue 4): P1 aetl >= 90% of psql \copy's rows/s; P2 aetl >= 2x asyncpg executemany.
+# Aims (issue 4): P1 aetl >= 90% of psql \copy's rows/s; P2 aetl >= 2x asyncpg executemany;
+# P3 aetl >= 90% of psql COPY TO STDOUT into a file.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -101,6 +104,7 @@ export PGPASSWORD=${DSN##*password=}; PGPASSWORD=${PGPASSWORD%% *}
 PGPORT=${DSN#*port=}; PGPORT=${PGPORT%% *}
 psql_() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres "$@"; }
 fresh_table() {  # WORKLOAD
+  [ "$1" = P3 ] && return 0  # reads the table loaded before it
   local pk=""; [ "$1" = P2 ] && pk=", PRIMARY KEY (id)"
   psql_ -c "DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS aetl_checkpoints; CREATE TABLE events (id bigint, url text, status int, country text$pk)" 2>/dev/null
 }
@@ -121,14 +125,20 @@ measure() {  # KEY CMD... (stdin from $IN_FOR)
     if [ -z "$best" ] || awk -v a="$el" -v b="$best" 'BEGIN { exit !(a < b) }'; then
       best=$el; R[${key}_el]=$el; R[${key}_rss]=$rss; R[${key}_cpu]=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
       R[${key}_digest]=$(digest)
+      [ "${key%%_*}" = P3 ] && R[${key}_lines]="$(cat "$RUN/p3.jsonl" "$RUN/p3.psql" 2>/dev/null | wc -l) lines"
+      rm -f "$RUN/p3.jsonl" "$RUN/p3.psql"
     fi
   done
   R[${key}_status]=ok
 }
 
-export BENCH_INPUT=$INPUT BENCH_DSN=$DSN
-for w in P1 P2; do
+export BENCH_INPUT=$INPUT BENCH_DSN=$DSN BENCH_OUT=$RUN/p3.jsonl
+for w in P1 P2 P3; do
   log "$w"
+  if [ "$w" = P3 ]; then
+    fresh_table P1
+    psql_ -c "\\copy events FROM '$CSV' WITH (FORMAT csv)" && psql_ -c "VACUUM ANALYZE events" >/dev/null
+  fi
   for tool in $TOOLS; do
     key=${w}_$tool
     case $w/$tool in
@@ -136,6 +146,7 @@ for w in P1 P2; do
       P1/psql) IN_FOR="" measure "$key" psql -X -q -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres -c "\\copy events FROM '$CSV' WITH (FORMAT csv)" ;;
       P1/asyncpg) IN_FOR=$INPUT measure "$key" $PY "$HERE/py_asyncpg.py" copy "$DSN" ;;
       P2/asyncpg) IN_FOR=$INPUT measure "$key" $PY "$HERE/py_asyncpg.py" executemany "$DSN" ;;
+      P3/psql) IN_FOR="" measure "$key" bash -c "psql -X -q -h 127.0.0.1 -p $PGPORT -U aetl -d postgres -c 'COPY (SELECT row_to_json(e) FROM events e) TO STDOUT' >'$RUN/p3.psql'" ;;
       *) continue ;;
     esac
     log "  $tool: ${R[${key}_el]:-} s ${R[${key}_status]}"
@@ -147,12 +158,13 @@ echo
 echo "postgres_bench: $(nproc) cores, $(uname -r), $N records ($IN_MB MiB JSONL), PostgreSQL $(psql_ -c 'SHOW server_version'), best of $REPEAT"
 ROWF='%-3s %-8s %9s %10s %8s %8s  %s\n'
 printf "$ROWF" wl tool "elapsed s" "rows/s" "RSS MB" "CPU s" "status / checks"
-for w in P1 P2; do
+for w in P1 P2 P3; do
   ref=""
   for tool in $TOOLS; do
     key=${w}_$tool
     [ -n "${R[${key}_status]:-}" ] || continue
     d=${R[${key}_digest]:-}
+    [ "$w" = P3 ] && d=${R[${key}_lines]:-}
     check=""
     if [ -n "$d" ]; then
       [ "${d%% *}" = "$N" ] && check="$N rows" || check="ROWS: ${d%% *}"
@@ -168,6 +180,7 @@ ratio() { awk -v a="${R[$1]:-}" -v b="${R[$2]:-}" 'BEGIN { if (a == "" || b == "
 echo
 echo "  P1 aetl rows/s vs psql \\copy: $(ratio P1_aetl_el P1_psql_el)x (aim >= 0.90)"
 echo "  P2 aetl rows/s vs asyncpg executemany: $(ratio P2_aetl_el P2_asyncpg_el)x (aim >= 2)"
+echo "  P3 aetl rows/s vs psql COPY TO STDOUT: $(ratio P3_aetl_el P3_psql_el)x (aim >= 0.90)"
 echo
 echo "commands (input \$IN = $INPUT):"
 echo "  P1 aetl:    BENCH_INPUT=\$IN BENCH_DSN=... aetl run --state p1.state --from-start bench/p1.yaml"
@@ -175,3 +188,5 @@ echo "  P1 psql:    psql -c \"\\copy events FROM '$CSV' WITH (FORMAT csv)\""
 echo "  P1 asyncpg: python3 bench/py_asyncpg.py copy DSN <\$IN"
 echo "  P2 aetl:    BENCH_INPUT=\$IN BENCH_DSN=... aetl run --state p2.state --from-start bench/p2.yaml"
 echo "  P2 asyncpg: python3 bench/py_asyncpg.py executemany DSN <\$IN"
+echo "  P3 aetl:    BENCH_DSN=... BENCH_OUT=out.jsonl aetl run --state p3.state --from-start bench/p3.yaml"
+echo "  P3 psql:    psql -c 'COPY (SELECT row_to_json(e) FROM events e) TO STDOUT' >out.jsonl"

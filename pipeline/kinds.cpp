@@ -7,6 +7,7 @@ namespace aetl {
 
 // sources/
 SourceBuilder parse_lines_source(const ConfigValue&, ConfigProblems&);
+SourceBuilder parse_postgres_source(const ConfigValue&, ConfigProblems&);
 // stages/
 StageBuilder parse_filter_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_select_stage(const ConfigValue&, ConfigProblems&);
@@ -22,6 +23,7 @@ SinkBuilder parse_postgres_sink(const ConfigValue&, ConfigProblems&, SinkCommon&
 const std::vector<SourceKind>& source_kinds() {
   static const std::vector<SourceKind> table = {
       {"lines", "lines of files, globs, stdin or an HTTP body; json, text or csv", parse_lines_source},
+      {"postgres", "the rows of a PostgreSQL query, streamed", parse_postgres_source},
   };
   return table;
 }

@@ -206,6 +206,12 @@ def test_the_sample_runs_with_the_pg_variables(pg, tmp_path):
     assert rows(pg, "SELECT count(*), count(DISTINCT id) FROM access_log") == [[str(n), str(n)]]
     failed = (tmp_path / "samples-out/access-postgres-failed.jsonl").read_text().splitlines()
     assert len(failed) == len(lines) - n
+    res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/postgres-export.yaml"], cwd=tmp_path,
+                   env=env)
+    assert res.code == 0, res.stderr
+    out = [json.loads(l) for l in (tmp_path / "samples-out/server-errors.jsonl").read_text().splitlines()]
+    expected = sorted(json.loads(l)["id"] for l in lines if valid(l) and json.loads(l)["status"] >= 500)
+    assert [r["id"] for r in out] == expected and all(r["ts"].startswith("2026-11-23T") for r in out)
     assert rows(pg, "SELECT data_type FROM information_schema.columns WHERE table_name = 'access_log' "
                     "AND column_name = 'ts'") == [["timestamp with time zone"]]
 
@@ -223,3 +229,48 @@ sink:
     assert "pool: min is more than max" in err
     assert "key: 'nope' is not one of the columns" in err
     assert "colums" in err and "did you mean" in err.lower()
+
+
+def source_pipeline(tmp_path, pg, query, sink="jsonl: {path: out.jsonl}", extra=""):
+    p = tmp_path / "src.yaml"
+    p.write_text(f"""name: pgsrc
+source:
+  postgres: {{dsn: "{pg.dsn}", query: "{query}"{extra}}}
+sink: {{{sink}}}
+""")
+    return p
+
+
+def test_source_streams_a_million_rows_with_flat_memory(pg, table, tmp_path):
+    pg.psql(f"CREATE TABLE {table} AS SELECT g AS id, md5(g::text) AS h, g % 7 = 0 AS seven, "
+            f"now() AS at, jsonb_build_object('k', g) AS j FROM generate_series(1, 1000000) g")
+    p = source_pipeline(tmp_path, pg, f"SELECT id, h, seven, j FROM {table} ORDER BY id")
+    run = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", "rss.txt", str(AETL), "run", "-q", "--state", "s.db", p],
+                         cwd=tmp_path, capture_output=True, timeout=120,
+                         env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state")))
+    assert run.returncode == 0, run.stderr
+    peak_kb = int((tmp_path / "rss.txt").read_text().split()[-1])
+    n = 0
+    with open(tmp_path / "out.jsonl") as f:
+        for n, line in enumerate(f, 1):
+            if n in (1, 7, 1000000):
+                r = json.loads(line)
+                assert r["id"] == n and r["seven"] == (n % 7 == 0) and r["j"] == {"k": n} and len(r["h"]) == 32
+    assert n == 1000000
+    assert peak_kb < 100 * 1024, f"peak RSS {peak_kb} KB for a million rows"
+
+
+def test_source_escapes_limit_resume_and_a_bad_query(pg, table, tmp_path):
+    pg.psql(f"CREATE TABLE {table} (id int, s text); INSERT INTO {table} VALUES "
+            "(1, E'tab\\there'), (2, E'new\\nline'), (3, 'back\\slash'), (4, 'caf\u00e9 \"q\"'), (5, NULL)")
+    p = source_pipeline(tmp_path, pg, f"SELECT * FROM {table} ORDER BY id")
+    res = run_aetl(["run", "-q", "--state", "s.db", "--limit", "2", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    got = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert got == [{"id": 1, "s": "tab\there"}, {"id": 2, "s": "new\nline"}, {"id": 3, "s": "back\\slash"},
+                   {"id": 4, "s": 'café "q"'}, {"id": 5, "s": None}]
+    p = source_pipeline(tmp_path, pg, "SELECT * FROM no_such_table")
+    res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
+    assert res.code == 2 and 'relation "no_such_table" does not exist' in res.stderr, res.stderr
