@@ -49,6 +49,10 @@ class AckTracker {
   /// Keeps the mark of an input this run does not read (a file gone from a glob),
   /// so it is not lost from the checkpoint.
   void carry(const InputMark& mark) { carried_.push_back(mark); }
+  /// Stops carrying the mark named `name` (an input that replaces it was added).
+  void drop_carried(const std::string& name) {
+    std::erase_if(carried_, [&](const InputMark& m) { return m.name == name; });
+  }
   /// The record at `pos` was split into `parts` records (jq producing several):
   /// it is handled once all of them are. parts == 0 means handled now.
   void split(const Position& pos, uint32_t parts);

@@ -122,6 +122,14 @@ void PgConnection::interrupt() {
   }
 }
 
+std::string PgConnection::literal(std::string_view value) const {
+  char* q = PQescapeLiteral(conn_, value.data(), value.size());
+  if (!q) fail("quoting a value");
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
 bool PgConnection::broken() const { return !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
 
 asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(asio::any_io_executor ex, std::string conninfo,

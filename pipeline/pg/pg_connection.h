@@ -85,6 +85,9 @@ class PgConnection {
   /// `out`; waits for the server only when nothing is buffered. False at the end.
   asio::awaitable<bool> copy_out_rows(std::string& out, size_t max_rows, size_t& rows);
 
+  /// `value` as an SQL string literal, quoted for this connection.
+  std::string literal(std::string_view value) const;
+
   /// The server cut the connection (or it was never made): reconnect instead.
   bool broken() const;
   /// Cancels what the connection is waiting for (the run is aborting): the

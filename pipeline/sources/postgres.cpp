@@ -9,11 +9,20 @@
 // while the stages have room, so the server waits rather than memory growing.
 // Records are numbered by row; a resumed run runs the query again and skips the
 // rows already handled (the order must be stable: give the query an ORDER BY).
+//
+// With `incremental: {column: updated_at}` each run reads a window: the rows with
+// column > the last window's end, up to the largest value there is when the run
+// starts (counted then), ordered by the column. The window's bounds and row count
+// are kept in the checkpoint (as the input's name), so an interrupted run finishes
+// its window first and the next one starts where it ended (the bookmark of
+// Singer's taps). Rows changed while a window is read fall into the next one.
 #include <spdlog/spdlog.h>
 
 #include "cli/errors.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/expr/expression.h"
+#include "pipeline/json_scan.h"
+#include "pipeline/json_writer.h"
 #include "pipeline/kinds.h"
 #include "pipeline/pg/pg_connection.h"
 #include "pipeline/run/dead_letters.h"
@@ -25,6 +34,7 @@ namespace {
 struct PgSourceConfig {
   std::string dsn;
   std::string query;
+  std::string incremental;  // column: each run reads the rows past the last run's
   size_t batch = 5000;
   std::chrono::milliseconds connect_timeout{10000};
 };
@@ -68,31 +78,119 @@ void unescape_copy_text(std::string_view in, std::string& out) {
   }
 }
 
+/// An incremental window: rows with low < column <= high, `rows` of them when counted.
+struct Window {
+  std::optional<std::string> low;  // none: from the start
+  std::string high;
+  uint64_t rows = 0;
+};
+
 class PostgresSource final : public Source {
  public:
   PostgresSource(RunContext& run, PartStats& stats, std::shared_ptr<const PgSourceConfig> cfg)
       : run_(run), stats_(stats), cfg_(std::move(cfg)) {
-    name_ = "postgres: " + cfg_->query;
-    run_.stage.input_names = {name_};
-    const InputMark* mark = run_.resume ? run_.resume->find(name_) : nullptr;
-    run_.tracker.add_input(0, name_, mark);
-    if (mark) mark_ = *mark;
+    base_name_ = "postgres: " + cfg_->query;
+    if (!cfg_->incremental.empty()) base_name_ += " | incremental " + cfg_->incremental + " ";
+    // The last window, if any: an unfinished one is finished first; after a
+    // finished one, run() opens the next window at its end.
+    const InputMark* last = nullptr;
     if (run_.resume)
-      for (const auto& m : run_.resume->inputs)
-        if (m.name != name_) run_.tracker.carry(m);
+      for (const auto& m : run_.resume->inputs) {
+        if (cfg_->incremental.empty() ? m.name == base_name_ : m.name.rfind(base_name_, 0) == 0) last = &m;
+        else run_.tracker.carry(m);
+      }
+    if (cfg_->incremental.empty()) {
+      name_ = base_name_;
+    } else if (last) {
+      previous_ = parse_window(last->name.substr(base_name_.size()));
+      if (previous_ && last->line < previous_->rows) {
+        window_ = previous_;
+        name_ = last->name;
+      } else {
+        run_.tracker.carry(*last);  // kept until the next window replaces it
+        carried_ = last->name;
+      }
+    }
+    if (!name_.empty()) {
+      run_.tracker.add_input(0, name_, last);
+      if (last) mark_ = *last;
+    }
+    run_.stage.input_names = {name_.empty() ? base_name_ : name_};
   }
 
   asio::awaitable<void> run(BatchChannel& out) override {
     std::shared_ptr<pg::PgConnection> conn;
     std::exception_ptr error;
-    std::string sql = "COPY (SELECT row_to_json(aetl_q) FROM (" + cfg_->query + ") aetl_q) TO STDOUT";
     try {
       conn = co_await pg::PgConnection::connect(run_.stage.io.get_executor(), cfg_->dsn, cfg_->connect_timeout);
-      co_await conn->copy_out_start(sql);
+      if (!cfg_->incremental.empty() && !window_) co_await open_window(*conn);
+      if (!name_.empty()) {
+        std::string sql = copy_sql(*conn);
+        co_await conn->copy_out_start(sql);
+      }
     } catch (const pg::PgError& e) {
       error = std::make_exception_ptr(UsageError("source postgres: " + std::string(e.what())));
     }
     if (error) std::rethrow_exception(error);
+    if (!name_.empty()) co_await read_rows(conn, out);
+    conn.reset();
+    co_await send_batch(out, Batch{});
+  }
+
+ private:
+  /// {"after": "...", "upto": "...", "rows": N} after the base name.
+  static std::optional<Window> parse_window(std::string_view text) {
+    Window w;
+    bool upto = false, rows = false;
+    bool ok = for_each_member(text, 0, [&](const JsonMember& m) {
+      std::string_view v = text.substr(m.value_begin, m.value_end - m.value_begin);
+      if (m.raw_key == "after" && v != "null") w.low = json_unescape(v.substr(1, v.size() - 2));
+      if (m.raw_key == "upto" && v.size() >= 2) w.high = json_unescape(v.substr(1, v.size() - 2)), upto = true;
+      if (m.raw_key == "rows") w.rows = std::strtoull(std::string(v).c_str(), nullptr, 10), rows = true;
+    });
+    if (!ok || !upto || !rows) return std::nullopt;
+    return w;
+  }
+
+  std::string column() const { return "aetl_q." + pg::quote_ident(cfg_->incremental); }
+
+  /// Counts the rows past the last window and fixes the new window's end.
+  asio::awaitable<void> open_window(pg::PgConnection& c) {
+    std::string where = previous_ && previous_->high.size() ? " WHERE " + column() + " > " + c.literal(previous_->high) : "";
+    std::string sql = "SELECT count(*), max(" + column() + ")::text FROM (" + cfg_->query + ") aetl_q" + where;
+    pg::PgResult r = co_await c.exec(sql);
+    uint64_t rows = std::strtoull(std::string(r.value(0, 0)).c_str(), nullptr, 10);
+    if (rows == 0 || r.is_null(0, 1)) co_return;  // nothing new: the last window's mark stays
+    Window w;
+    if (previous_) w.low = previous_->high;
+    w.high = std::string(r.value(0, 1));
+    w.rows = rows;
+    std::string json;
+    JsonWriter jw(json);
+    jw.begin_object().key("after");
+    if (w.low) jw.string(*w.low);
+    else jw.null();
+    jw.key("upto").string(w.high).key("rows").number(static_cast<int64_t>(rows)).end_object();
+    name_ = base_name_ + json;
+    window_ = w;
+    if (!carried_.empty()) run_.tracker.drop_carried(carried_);
+    run_.tracker.add_input(0, name_, nullptr);
+    run_.stage.input_names = {name_};
+  }
+
+  std::string copy_sql(pg::PgConnection& c) const {
+    std::string select = "SELECT row_to_json(aetl_q) FROM (" + cfg_->query + ") aetl_q";
+    if (window_) {
+      // Fixed bounds and a stable order (ties broken by the whole row), at most
+      // the rows counted: a resumed run reads the same rows in the same order.
+      select += " WHERE " + column() + " <= " + c.literal(window_->high);
+      if (window_->low) select += " AND " + column() + " > " + c.literal(*window_->low);
+      select += " ORDER BY " + column() + ", row_to_json(aetl_q)::text LIMIT " + std::to_string(window_->rows);
+    }
+    return "COPY (" + select + ") TO STDOUT";
+  }
+
+  asio::awaitable<void> read_rows(std::shared_ptr<pg::PgConnection> conn, BatchChannel& out) {
     pg::PgConnection* c = conn.get();
     std::weak_ptr<pg::PgConnection> weak = conn;
     run_.stage.control.on_abort([weak] {
@@ -126,18 +224,22 @@ class PostgresSource final : public Source {
       stats_.out += batch.size();
       emitted_ += batch.size();
       if (!batch.empty()) co_await send_batch(out, std::move(batch));
-      if (run_.limit && emitted_ >= run_.limit) break;
+      if (run_.limit && emitted_ >= run_.limit) co_return;
     }
-    // Leaving mid-COPY (a stop, --limit): the connection goes with what is unread.
-    conn.reset();
-    co_await send_batch(out, Batch{});
+    // A window with fewer rows than counted (rows deleted or moved on since):
+    // the missing numbers are handled, so the window can end.
+    if (!more && window_ && row < window_->rows && !run_.stage.control.stopping())
+      run_.tracker.ack_range(0, row + 1, window_->rows, window_->rows);
   }
 
- private:
   RunContext& run_;
   PartStats& stats_;
   std::shared_ptr<const PgSourceConfig> cfg_;
-  std::string name_;
+  std::string base_name_;
+  std::string name_;     // the input this run reads (empty: nothing new)
+  std::string carried_;  // the last finished window's name, until a new one replaces it
+  std::optional<Window> previous_;
+  std::optional<Window> window_;
   InputMark mark_;
   uint64_t emitted_ = 0;
 };
@@ -164,6 +266,16 @@ SourceBuilder parse_postgres_source(const ConfigValue& node, ConfigProblems& pro
     cfg->query = "SELECT * FROM " + quoted;
   }
   if (auto n = r.integer("batch", 1, 1000000)) cfg->batch = static_cast<size_t>(*n);
+  if (const ConfigValue* inc = r.raw("incremental")) {
+    ConfigReader i(*inc, problems, "incremental");
+    if (i.ok()) {
+      if (auto c = i.string("column", true)) {
+        if (c->text.empty()) problems.add(c->where, "incremental.column: an empty name");
+        cfg->incremental = c->text;
+      }
+      i.finish();
+    }
+  }
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
   r.finish();
   if (problems.size() != before) return {};

@@ -274,3 +274,34 @@ def test_source_escapes_limit_resume_and_a_bad_query(pg, table, tmp_path):
     p = source_pipeline(tmp_path, pg, "SELECT * FROM no_such_table")
     res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
     assert res.code == 2 and 'relation "no_such_table" does not exist' in res.stderr, res.stderr
+
+
+def test_incremental_reads_only_rows_past_the_last_run(pg, table, tmp_path):
+    pg.psql(f"CREATE TABLE {table} (id int PRIMARY KEY, v text, updated_at timestamptz); "
+            f"INSERT INTO {table} SELECT g, 'a' || g, '2026-01-01'::timestamptz + g * interval '1 second' "
+            "FROM generate_series(1, 100) g")
+    p = source_pipeline(tmp_path, pg, f"SELECT id, v, updated_at FROM {table}",
+                        extra=", incremental: {column: updated_at}")
+
+    def run(*flags):
+        res = run_aetl(["run", "-q", "--state", "s.db", *flags, p], cwd=tmp_path)
+        assert res.code == 0, res.stderr
+        return [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+
+    assert run() == list(range(1, 101))
+    assert run() == list(range(1, 101))  # nothing new
+    # later changes: 5 rows updated, 3 inserted
+    pg.psql(f"UPDATE {table} SET v = 'b', updated_at = '2026-02-01' WHERE id IN (3, 30, 60, 61, 99); "
+            f"INSERT INTO {table} VALUES (101, 'n', '2026-02-02'), (102, 'n', '2026-02-02'), (103, 'n', '2026-02-03')")
+    got = run()
+    assert got[:100] == list(range(1, 101)) and sorted(got[100:]) == [3, 30, 60, 61, 99, 101, 102, 103]
+    # an interrupted window is finished first, without reading twice what was written
+    pg.psql(f"INSERT INTO {table} SELECT g, 'c', '2026-03-01'::timestamptz + g * interval '1 second' "
+            "FROM generate_series(200, 209) g")
+    part = run("--limit", "4")
+    assert part[108:] == [200, 201, 202, 203]
+    pg.psql(f"INSERT INTO {table} VALUES (300, 'late', '2026-04-01')")  # after the window was counted
+    rest = run()
+    assert rest[108:] == list(range(200, 210))
+    assert run()[118:] == [300]
+    assert len(run()) == 119
