@@ -260,6 +260,21 @@ class PostgresSink final : public PipelineSink {
     }
     if (!table_exists_ && !cfg_.create)
       throw PgError("table " + target_ + " does not exist (create: false)", PgError::Kind::query, "42P01");
+    if (table_exists_) {
+      // Said now, with the table's name, rather than at the first batch.
+      Params what{target_};
+      std::string_view sql = "SELECT has_table_privilege(to_regclass($1), 'INSERT')";
+      pg::PgResult p = co_await c.exec_params(sql, what);
+      if (p.rows() == 1 && p.value(0, 0) == "f")
+        throw PgError("permission denied: no INSERT on table " + target_, PgError::Kind::query, "42501");
+    } else {
+      std::string schema = cfg_.schema.empty() ? "current_schema()" : c.literal(cfg_.schema);
+      std::string sql = "SELECT has_schema_privilege(" + schema + ", 'CREATE')";
+      pg::PgResult p = co_await c.exec(sql);
+      if (p.rows() == 1 && p.value(0, 0) == "f")
+        throw PgError("permission denied: cannot create table " + target_ + " (no CREATE on its schema)",
+                      PgError::Kind::query, "42501");
+    }
     for (const auto& k : cfg_.key) {
       if (!table_exists_ || std::any_of(table_columns_.begin(), table_columns_.end(),
                                         [&](const PgColumn& col) { return col.name == k; }))

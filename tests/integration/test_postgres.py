@@ -305,3 +305,17 @@ def test_incremental_reads_only_rows_past_the_last_run(pg, table, tmp_path):
     assert rest[108:] == list(range(200, 210))
     assert run()[118:] == [300]
     assert len(run()) == 119
+
+
+def test_permission_denied_is_a_one_line_error(pg, table, tmp_path):
+    pg.psql(f"CREATE TABLE {table} (id int); DROP ROLE IF EXISTS reader; "
+            "CREATE ROLE reader LOGIN PASSWORD 'rpw'; REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1}])
+    dsn = f"host=127.0.0.1 port={pg.port} user=reader password=rpw dbname=postgres"
+    p = pipeline(tmp_path, pg, table, dsn=dsn)
+    res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 2 and "permission denied: no INSERT on table" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    p = pipeline(tmp_path, pg, "not_there", dsn=dsn)
+    res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
+    assert res.code == 2 and "cannot create table" in res.stderr, res.stderr
