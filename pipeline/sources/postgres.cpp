@@ -16,6 +16,10 @@
 // are kept in the checkpoint (as the input's name), so an interrupted run finishes
 // its window first and the next one starts where it ended (the bookmark of
 // Singer's taps). Rows changed while a window is read fall into the next one.
+#include <random>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "cli/errors.h"
@@ -25,11 +29,14 @@
 #include "pipeline/json_writer.h"
 #include "pipeline/kinds.h"
 #include "pipeline/pg/pg_connection.h"
+#include "pipeline/retry.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/shutdown.h"
 
 namespace aetl {
 namespace {
+
+using namespace asio::experimental::awaitable_operators;
 
 struct PgSourceConfig {
   std::string dsn;
@@ -119,21 +126,42 @@ class PostgresSource final : public Source {
   }
 
   asio::awaitable<void> run(BatchChannel& out) override {
-    std::shared_ptr<pg::PgConnection> conn;
-    std::exception_ptr error;
-    try {
-      conn = co_await pg::PgConnection::connect(run_.stage.io.get_executor(), cfg_->dsn, cfg_->connect_timeout);
-      if (!cfg_->incremental.empty() && !window_) co_await open_window(*conn);
-      if (!name_.empty()) {
-        std::string sql = copy_sql(*conn);
-        co_await conn->copy_out_start(sql);
+    // A connection lost while reading (a server restart) is made again with
+    // backoff and the query run again from the row after the last one read.
+    const RetryPolicy retry{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
+    std::mt19937_64 rng{std::random_device{}()};
+    for (int attempt = 1;; ++attempt) {
+      std::shared_ptr<pg::PgConnection> conn;
+      std::exception_ptr error;
+      bool lost = false;
+      try {
+        conn = co_await pg::PgConnection::connect(run_.stage.io.get_executor(), cfg_->dsn, cfg_->connect_timeout);
+        if (!cfg_->incremental.empty() && !window_ && !window_checked_) co_await open_window(*conn);
+        window_checked_ = true;
+        if (!name_.empty()) {
+          std::string sql = copy_sql(*conn);
+          co_await conn->copy_out_start(sql);
+          reading_ = true;
+          co_await read_rows(conn, out);
+        }
+      } catch (const pg::PgError& e) {
+        lost = reading_ && e.kind == pg::PgError::Kind::connection;
+        // Before any row: the pipeline cannot start (exit 2); later: the run fails.
+        if (reading_) error = std::make_exception_ptr(std::runtime_error("source postgres: " + std::string(e.what())));
+        else error = std::make_exception_ptr(UsageError("source postgres: " + std::string(e.what())));
+        if (lost && attempt <= retry.max_retries && !run_.stage.control.stopping()) {
+          spdlog::warn("source postgres: {} (attempt {}, reading again from row {})", e.what(), attempt, read_ + 1);
+        } else {
+          lost = false;
+        }
       }
-    } catch (const pg::PgError& e) {
-      error = std::make_exception_ptr(UsageError("source postgres: " + std::string(e.what())));
+      conn.reset();
+      if (!error) break;
+      if (!lost) std::rethrow_exception(error);
+      asio::steady_timer wait(run_.stage.io.get_executor(), backoff_delay(retry, attempt, rng));
+      co_await (wait.async_wait(asio::use_awaitable) || run_.stage.control.wait_abort());
+      if (run_.stage.control.aborted()) break;
     }
-    if (error) std::rethrow_exception(error);
-    if (!name_.empty()) co_await read_rows(conn, out);
-    conn.reset();
     co_await send_batch(out, Batch{});
   }
 
@@ -197,7 +225,7 @@ class PostgresSource final : public Source {
       if (auto live = weak.lock()) live->interrupt();
     });
     std::string piece;
-    uint64_t row = 0;
+    uint64_t row = 0;  // rows of this reading (a reading again after a lost connection starts at 1)
     bool more = true;
     while (more && !run_.stage.control.stopping()) {
       piece.clear();
@@ -208,19 +236,23 @@ class PostgresSource final : public Source {
       more = co_await c->copy_out_rows(piece, want, rows);
       Batch batch;
       batch.reserve(rows);
+      size_t fresh = 0;
       for (size_t at = 0; at < piece.size();) {
         size_t nl = piece.find('\n', at);
         if (nl == std::string::npos) nl = piece.size();
         ++row;
         Record r;
         r.pos = Position{0, row, row};
-        if (!mark_.is_done(row)) {
+        bool read_before = row <= read_;  // by this run, before the connection was lost
+        if (!read_before) ++fresh;
+        if (row > read_) read_ = row;
+        if (!read_before && !mark_.is_done(row)) {
           unescape_copy_text(std::string_view(piece).substr(at, nl - at), r.data);
           batch.push_back(std::move(r));
         }
         at = nl + 1;
       }
-      stats_.in += rows;
+      stats_.in += fresh;
       stats_.out += batch.size();
       emitted_ += batch.size();
       if (!batch.empty()) co_await send_batch(out, std::move(batch));
@@ -242,6 +274,9 @@ class PostgresSource final : public Source {
   std::optional<Window> window_;
   InputMark mark_;
   uint64_t emitted_ = 0;
+  uint64_t read_ = 0;          // rows read so far by this run
+  bool reading_ = false;       // the query started: failures from now on are not about the pipeline
+  bool window_checked_ = false;
 };
 
 }  // namespace

@@ -319,3 +319,23 @@ def test_permission_denied_is_a_one_line_error(pg, table, tmp_path):
     p = pipeline(tmp_path, pg, "not_there", dsn=dsn)
     res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
     assert res.code == 2 and "cannot create table" in res.stderr, res.stderr
+
+
+def test_source_survives_a_server_restart_while_reading(pg, table, tmp_path):
+    n = 1500000
+    pg.psql(f"CREATE TABLE {table} AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, {n}) g")
+    p = source_pipeline(tmp_path, pg, f"SELECT id, h FROM {table} ORDER BY id",
+                        sink="jsonl: {path: out.jsonl, batch: {size: 20000, linger: 10ms}}", extra=", batch: 2000")
+    proc = subprocess.Popen([str(AETL), "run", "--state", "s.db", str(p)], cwd=tmp_path,
+                            env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state")),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out = tmp_path / "out.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        time.sleep(0.01)
+    pg.restart()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    ids = [json.loads(l)["id"] for l in out.read_text().splitlines()]
+    assert len(ids) == n and ids == sorted(set(ids)), (len(ids), len(set(ids)))
+    assert b"reading again from row" in err, err.decode()[-500:]
