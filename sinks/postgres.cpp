@@ -130,8 +130,14 @@ class PostgresSink final : public PipelineSink {
     std::optional<std::string> found;
     auto task = [this, &found](asio::any_io_executor ex) -> asio::awaitable<void> {
       auto c = co_await connect_or_usage_error(ex);
-      co_await ensure_state_table(*c);
-      found = co_await read_checkpoint(*c);
+      std::exception_ptr error;
+      try {
+        co_await ensure_state_table(*c);
+        found = co_await read_checkpoint(*c);
+      } catch (const PgError& e) {
+        error = std::make_exception_ptr(UsageError("postgres " + state_table_ + " (the checkpoint): " + e.what()));
+      }
+      if (error) std::rethrow_exception(error);
     };
     pg::run_alone(task);
     return found;
@@ -151,6 +157,7 @@ class PostgresSink final : public PipelineSink {
     auto c = co_await pool_->acquire();
     try {
       co_await look_up_table(*c);
+      if (!columns_.empty()) mark_json_columns();  // now that the table's types are known
       if (cfg_.exactly_once) co_await ensure_state_table(*c);
     } catch (const PgError& e) {
       error = std::make_exception_ptr(UsageError("postgres " + cfg_.table + ": " + e.what()));
@@ -230,6 +237,12 @@ class PostgresSink final : public PipelineSink {
   }
 
   asio::awaitable<void> ensure_state_table(PgConnection& c) {
+    // CREATE ... IF NOT EXISTS wants CREATE on the schema even when the table is
+    // there: look first, so a role with rights on the table alone is enough.
+    Params name{state_table_};
+    std::string_view exists = "SELECT to_regclass($1) IS NOT NULL";
+    pg::PgResult e = co_await c.exec_params(exists, name);
+    if (e.rows() == 1 && e.value(0, 0) == "t") co_return;
     std::string sql = "CREATE TABLE IF NOT EXISTS " + state_table_ +
                       " (pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
                       " updated_at timestamptz NOT NULL DEFAULT now())";
@@ -237,9 +250,12 @@ class PostgresSink final : public PipelineSink {
   }
 
   asio::awaitable<std::optional<std::string>> read_checkpoint(PgConnection& c) {
+    co_await c.exec("BEGIN");
+    co_await lock_pipeline(c);  // a killed run's last COMMIT lands (or not) first
     Params params{run_.pipeline_name};
     std::string sql = "SELECT checkpoint, batch FROM " + state_table_ + " WHERE pipeline = $1";
     pg::PgResult r = co_await c.exec_params(sql, params);
+    co_await c.exec("COMMIT");
     if (r.rows() == 0) co_return std::nullopt;
     co_return std::string(r.value(0, 0));
   }
@@ -314,11 +330,24 @@ class PostgresSink final : public PipelineSink {
     write_eval_ = std::make_unique<expr::Evaluator>(*program_);
     column_list_.clear();
     for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + quote_ident(c.name);
+    mark_json_columns();
+  }
+
+  /// json/jsonb columns take each value as JSON text (declared, inferred, or the table's type).
+  void mark_json_columns() {
+    json_column_.clear();
+    for (const auto& c : columns_) {
+      std::string type = c.type;
+      for (const auto& t : table_columns_)
+        if (t.name == c.name) type = t.type;
+      for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      json_column_.push_back(type == "json" || type == "jsonb");
+    }
   }
 
   /// Pool thread: records into COPY text rows.
   void make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
-    std::string error;
+    std::string error, json;
     char num[32];
     for (size_t k = 0; k < batch.size(); ++k) {
       if (!eval.bind(batch[k].data, error)) {
@@ -332,7 +361,9 @@ class PostgresSink final : public PipelineSink {
         expr::Value v = eval.eval(c);
         switch (v.type) {
           case expr::Value::Type::null: rows.data += "\\N"; break;
-          case expr::Value::Type::boolean: rows.data += v.b ? "t" : "f"; break;
+          case expr::Value::Type::boolean:
+            rows.data += json_column_[c] ? (v.b ? "true" : "false") : (v.b ? "t" : "f");
+            break;
           case expr::Value::Type::integer: {
             auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
             rows.data.append(num, p);
@@ -347,7 +378,15 @@ class PostgresSink final : public PipelineSink {
             rows.data.append(num, p);
             break;
           }
-          default: append_copy_text(rows.data, v.s); break;  // strings; arrays and objects as JSON text
+          default:
+            if (json_column_[c]) {  // json/jsonb: the value as JSON ("plain" with its quotes)
+              json.clear();
+              eval.write_json(c, json);
+              append_copy_text(rows.data, json);
+            } else {
+              append_copy_text(rows.data, v.s);  // text; arrays and objects as JSON text
+            }
+            break;
         }
       }
       rows.data += '\n';
@@ -371,24 +410,37 @@ class PostgresSink final : public PipelineSink {
 
   /// One transaction: the rows (bad ones split off under savepoints), the
   /// checkpoint if exactly once, commit.
+  /// Exactly once: the pipeline's transactions take one advisory lock, so a
+  /// COMMIT still on its way from a lost connection (or a killed run) lands, or
+  /// is rolled back, before anyone reads the checkpoint.
+  asio::awaitable<void> lock_pipeline(PgConnection& c) {
+    Params params{"aetl:" + run_.pipeline_name};
+    std::string_view sql = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+    co_await c.exec_params(sql, params);
+  }
+
   asio::awaitable<void> write_batch(PgConnection& c, const CopyRows& rows, WriteContext& wc) {
     if (!table_exists_) co_await create_table(c);
-    if (cfg_.exactly_once && !last_token_.empty()) {
-      // The connection broke during the last attempt: its COMMIT may have landed.
-      Params params{run_.pipeline_name};
-      std::string sql = "SELECT batch FROM " + state_table_ + " WHERE pipeline = $1";
-      pg::PgResult r = co_await c.exec_params(sql, params);
-      if (r.rows() == 1 && r.value(0, 0) == last_token_) {
-        wc.rejected = last_rejected_;
-        last_token_.clear();
-        co_return;
+    if (!cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
+    co_await c.exec("BEGIN");
+    if (cfg_.exactly_once) {
+      co_await lock_pipeline(c);
+      if (!last_token_.empty()) {
+        // The connection broke during the last attempt: did its COMMIT land?
+        Params params{run_.pipeline_name};
+        std::string sql = "SELECT batch FROM " + state_table_ + " WHERE pipeline = $1";
+        pg::PgResult r = co_await c.exec_params(sql, params);
+        if (r.rows() == 1 && r.value(0, 0) == last_token_) {
+          co_await c.exec("COMMIT");
+          wc.rejected = last_rejected_;
+          last_token_.clear();
+          co_return;
+        }
       }
     }
-    if (!cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
     std::vector<std::pair<size_t, std::string>> rejected = rows.unreadable;
     // The whole batch at once; only if a row is refused, again with the bad rows
     // split off under savepoints (a savepoint per batch costs on every batch).
-    co_await c.exec("BEGIN");
     std::optional<PgError> bad;
     try {
       std::string_view all(rows.data);
@@ -400,6 +452,7 @@ class PostgresSink final : public PipelineSink {
     if (bad) {
       co_await c.exec("ROLLBACK");
       co_await c.exec("BEGIN");
+      if (cfg_.exactly_once) co_await lock_pipeline(c);
       co_await write_rows(c, rows, 0, rows.record.size(), rejected);
     }
     std::sort(rejected.begin(), rejected.end());
@@ -482,6 +535,7 @@ class PostgresSink final : public PipelineSink {
   std::vector<PgColumn> table_columns_;
   bool table_exists_ = false;
   std::string column_list_;
+  std::vector<char> json_column_;  // per column: json or jsonb
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
   std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)

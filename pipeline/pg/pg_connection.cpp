@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/redirect_error.hpp>
@@ -28,7 +29,13 @@ PgError result_error(const PGresult* r) {
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   std::string msg = primary ? primary : first_line(PQresultErrorMessage(r));
   if (detail) msg += std::string(" (") + detail + ")";
-  return PgError(msg, PgError::Kind::query, state ? state : "");
+  std::string code = state ? state : "";
+  // Worth trying again: connection exceptions (08), a deadlock or serialization
+  // failure (40), insufficient resources such as a full disk (53), an
+  // administrator's shutdown or a recovery conflict (57P0x).
+  auto cls = [&](const char* c) { return code.compare(0, std::strlen(c), c) == 0; };
+  bool transient = cls("08") || cls("40") || cls("53") || cls("57P0");
+  return PgError(msg, transient ? PgError::Kind::connection : PgError::Kind::query, code);
 }
 
 bool failed(const PGresult* r) {
@@ -130,19 +137,35 @@ std::string PgConnection::literal(std::string_view value) const {
   return out;
 }
 
-bool PgConnection::broken() const { return !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
+bool PgConnection::broken() const { return interrupted_ || !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
 
 asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(asio::any_io_executor ex, std::string conninfo,
                                                                      std::chrono::milliseconds timeout) {
   std::unique_ptr<PgConnection> c(new PgConnection(ex));
-  c->conn_ = PQconnectStart(conninfo.c_str());
+  // A string libpq cannot read: its message would quote pieces of it (maybe the
+  // password), so only say where to look.
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &parse_error);
+  if (parse_error) PQfreemem(parse_error);
+  if (!parsed) throw PgError("postgres: the connection string cannot be read (check its quoting and % escapes)",
+                             PgError::Kind::auth);
+  PQconninfoFree(parsed);
+  // Keepalives, so a peer that went silent is noticed in about a minute rather
+  // than the system's two hours; the connection string can say otherwise.
+  const char* keys[] = {"keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
+                        nullptr};
+  const char* values[] = {"30", "10", "3", "60000", conninfo.c_str(), nullptr};
+  c->conn_ = PQconnectStartParams(keys, values, 1);
   if (!c->conn_ || PQstatus(c->conn_) == CONNECTION_BAD) c->fail("connecting");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   // libpq's connect_timeout only applies to blocking connects: the deadline is ours.
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   while (status != PGRES_POLLING_OK) {
     if (status == PGRES_POLLING_FAILED) c->fail("connecting");
-    c->watch_socket();  // the socket can change between polls (another address)
+    // The socket can change between polls (another address), and the new one can
+    // reuse the old fd number: watch it afresh each time.
+    c->socket_.reset();
+    c->watch_socket();
     int ready = co_await c->wait(status == PGRES_POLLING_READING ? readable : writable, deadline);
     if (!ready) throw PgError("postgres " + c->where() + ": no connection within " +
                                   std::to_string(timeout.count()) + " ms",

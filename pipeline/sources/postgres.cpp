@@ -42,6 +42,7 @@ struct PgSourceConfig {
   std::string dsn;
   std::string query;
   std::string incremental;  // column: each run reads the rows past the last run's
+  std::string table;        // table: (quoted), ordered by its primary key at run time
   size_t batch = 5000;
   std::chrono::milliseconds connect_timeout{10000};
 };
@@ -90,6 +91,7 @@ struct Window {
   std::optional<std::string> low;  // none: from the start
   std::string high;
   uint64_t rows = 0;
+  int attempt = 1;  // > 1: the same window read again after an unfinished run
 };
 
 class PostgresSource final : public Source {
@@ -109,14 +111,13 @@ class PostgresSource final : public Source {
     if (cfg_->incremental.empty()) {
       name_ = base_name_;
     } else if (last) {
+      // run() opens the next window, or reads an unfinished one again; the last
+      // mark is kept until that window's input replaces it.
       previous_ = parse_window(last->name.substr(base_name_.size()));
-      if (previous_ && last->line < previous_->rows) {
-        window_ = previous_;
-        name_ = last->name;
-      } else {
-        run_.tracker.carry(*last);  // kept until the next window replaces it
-        carried_ = last->name;
-      }
+      retry_previous_ = previous_ && last->line < previous_->rows;
+      run_.tracker.carry(*last);
+      carried_ = last->name;
+      last = nullptr;
     }
     if (!name_.empty()) {
       run_.tracker.add_input(0, name_, last);
@@ -136,8 +137,8 @@ class PostgresSource final : public Source {
       bool lost = false;
       try {
         conn = co_await pg::PgConnection::connect(run_.stage.io.get_executor(), cfg_->dsn, cfg_->connect_timeout);
-        if (!cfg_->incremental.empty() && !window_ && !window_checked_) co_await open_window(*conn);
-        window_checked_ = true;
+        if (!cfg_->table.empty() && !ordered_) co_await order_table(*conn);
+        if (!cfg_->incremental.empty()) co_await open_window(*conn);  // in a snapshot the COPY shares
         if (!name_.empty()) {
           std::string sql = copy_sql(*conn);
           co_await conn->copy_out_start(sql);
@@ -145,7 +146,9 @@ class PostgresSource final : public Source {
           co_await read_rows(conn, out);
         }
       } catch (const pg::PgError& e) {
-        lost = reading_ && e.kind == pg::PgError::Kind::connection;
+        // An incremental window is read in one snapshot: another one could hold
+        // other rows, so the window is read again whole by the next run instead.
+        lost = reading_ && e.kind == pg::PgError::Kind::connection && cfg_->incremental.empty();
         // Before any row: the pipeline cannot start (exit 2); later: the run fails.
         if (reading_) error = std::make_exception_ptr(std::runtime_error("source postgres: " + std::string(e.what())));
         else error = std::make_exception_ptr(UsageError("source postgres: " + std::string(e.what())));
@@ -175,6 +178,7 @@ class PostgresSource final : public Source {
       if (m.raw_key == "after" && v != "null") w.low = json_unescape(v.substr(1, v.size() - 2));
       if (m.raw_key == "upto" && v.size() >= 2) w.high = json_unescape(v.substr(1, v.size() - 2)), upto = true;
       if (m.raw_key == "rows") w.rows = std::strtoull(std::string(v).c_str(), nullptr, 10), rows = true;
+      if (m.raw_key == "attempt") w.attempt = std::atoi(std::string(v).c_str());
     });
     if (!ok || !upto || !rows) return std::nullopt;
     return w;
@@ -182,38 +186,72 @@ class PostgresSource final : public Source {
 
   std::string column() const { return "aetl_q." + pg::quote_ident(cfg_->incremental); }
 
-  /// Counts the rows past the last window and fixes the new window's end.
+  /// Opens this run's window in a REPEATABLE READ snapshot that the COPY then
+  /// reads too, so the rows counted are the rows read: the next window after a
+  /// finished one, or the same bounds again after an unfinished one (its rows
+  /// come again: at least once; a sink with key: takes them in its stride).
   asio::awaitable<void> open_window(pg::PgConnection& c) {
-    std::string where = previous_ && previous_->high.size() ? " WHERE " + column() + " > " + c.literal(previous_->high) : "";
+    co_await c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    Window w;
+    int attempt = 1;
+    if (previous_ && retry_previous_) {
+      w = *previous_;
+      attempt = previous_->attempt + 1;
+    } else if (previous_) {
+      w.low = previous_->high;
+    }
+    std::string where;
+    if (w.low) where = " WHERE " + column() + " > " + c.literal(*w.low);
+    if (retry_previous_) where += (where.empty() ? " WHERE " : " AND ") + column() + " <= " + c.literal(w.high);
     std::string sql = "SELECT count(*), max(" + column() + ")::text FROM (" + cfg_->query + ") aetl_q" + where;
     pg::PgResult r = co_await c.exec(sql);
     uint64_t rows = std::strtoull(std::string(r.value(0, 0)).c_str(), nullptr, 10);
-    if (rows == 0 || r.is_null(0, 1)) co_return;  // nothing new: the last window's mark stays
-    Window w;
-    if (previous_) w.low = previous_->high;
-    w.high = std::string(r.value(0, 1));
+    if (rows == 0 || r.is_null(0, 1)) {  // nothing new: the last window's mark stays
+      co_await c.exec("COMMIT");
+      co_return;
+    }
+    if (!retry_previous_) w.high = std::string(r.value(0, 1));
     w.rows = rows;
+    w.attempt = attempt;
     std::string json;
     JsonWriter jw(json);
     jw.begin_object().key("after");
     if (w.low) jw.string(*w.low);
     else jw.null();
-    jw.key("upto").string(w.high).key("rows").number(static_cast<int64_t>(rows)).end_object();
+    jw.key("upto").string(w.high).key("rows").number(static_cast<int64_t>(rows));
+    jw.key("attempt").number(static_cast<int64_t>(attempt)).end_object();
     name_ = base_name_ + json;
     window_ = w;
     if (!carried_.empty()) run_.tracker.drop_carried(carried_);
+    carried_.clear();
     run_.tracker.add_input(0, name_, nullptr);
     run_.stage.input_names = {name_};
   }
 
+  /// table: the primary key gives a stable order (resume and reconnect skip rows by number).
+  asio::awaitable<void> order_table(pg::PgConnection& c) {
+    std::vector<std::optional<std::string>> params{cfg_->table};
+    std::string_view sql =
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)";
+    pg::PgResult r = co_await c.exec_params(sql, params);
+    std::string order;
+    for (int i = 0; i < r.rows(); ++i) order += (order.empty() ? "" : ", ") + pg::quote_ident(r.value(i, 0));
+    if (order.empty())
+      spdlog::warn("source postgres: table {} has no primary key: its rows come in no set order, so a resumed run may "
+                   "miss or repeat some", cfg_->table);
+    else
+      query_ = "SELECT * FROM " + cfg_->table + " ORDER BY " + order;
+    ordered_ = true;
+  }
+
   std::string copy_sql(pg::PgConnection& c) const {
-    std::string select = "SELECT row_to_json(aetl_q) FROM (" + cfg_->query + ") aetl_q";
+    std::string select = "SELECT row_to_json(aetl_q) FROM (" + (query_.empty() ? cfg_->query : query_) + ") aetl_q";
     if (window_) {
-      // Fixed bounds and a stable order (ties broken by the whole row), at most
-      // the rows counted: a resumed run reads the same rows in the same order.
+      // The window's bounds, in a stable order (ties broken by the whole row).
       select += " WHERE " + column() + " <= " + c.literal(window_->high);
       if (window_->low) select += " AND " + column() + " > " + c.literal(*window_->low);
-      select += " ORDER BY " + column() + ", row_to_json(aetl_q)::text LIMIT " + std::to_string(window_->rows);
+      select += " ORDER BY " + column() + ", row_to_json(aetl_q)::text";
     }
     return "COPY (" + select + ") TO STDOUT";
   }
@@ -258,10 +296,7 @@ class PostgresSource final : public Source {
       if (!batch.empty()) co_await send_batch(out, std::move(batch));
       if (run_.limit && emitted_ >= run_.limit) co_return;
     }
-    // A window with fewer rows than counted (rows deleted or moved on since):
-    // the missing numbers are handled, so the window can end.
-    if (!more && window_ && row < window_->rows && !run_.stage.control.stopping())
-      run_.tracker.ack_range(0, row + 1, window_->rows, window_->rows);
+    if (!more && window_) co_await c->exec("COMMIT");  // the window's snapshot
   }
 
   RunContext& run_;
@@ -276,7 +311,9 @@ class PostgresSource final : public Source {
   uint64_t emitted_ = 0;
   uint64_t read_ = 0;          // rows read so far by this run
   bool reading_ = false;       // the query started: failures from now on are not about the pipeline
-  bool window_checked_ = false;
+  bool retry_previous_ = false;  // the last window was not finished: read it again
+  bool ordered_ = false;
+  std::string query_;            // table: the query with its primary key's ORDER BY
 };
 
 }  // namespace
@@ -299,6 +336,7 @@ SourceBuilder parse_postgres_source(const ConfigValue& node, ConfigProblems& pro
     else
       quoted = pg::quote_ident(name);
     cfg->query = "SELECT * FROM " + quoted;
+    cfg->table = quoted;
   }
   if (auto n = r.integer("batch", 1, 1000000)) cfg->batch = static_cast<size_t>(*n);
   if (const ConfigValue* inc = r.raw("incremental")) {
