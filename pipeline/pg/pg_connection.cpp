@@ -3,8 +3,10 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
+#include <asio/ip/tcp.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -139,6 +141,65 @@ std::string PgConnection::literal(std::string_view value) const {
 
 bool PgConnection::broken() const { return interrupted_ || !conn_ || PQstatus(conn_) == CONNECTION_BAD; }
 
+namespace {
+
+/// Host names looked up: every address of each name becomes an entry of its own
+/// (libpq tries them in turn, as it would have), in the three parallel lists
+/// libpq takes. Empty when a host is a socket directory. Throws when a name
+/// cannot be looked up.
+struct Resolved {
+  std::string hosts, addresses, ports;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t at = 0;;) {
+    size_t comma = s.find(',', at);
+    out.push_back(s.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
+asio::awaitable<Resolved> resolve_hosts(asio::any_io_executor ex, const std::string& hosts, const std::string& ports,
+                                        std::chrono::milliseconds timeout) {
+  std::vector<std::string> names = split_commas(hosts);
+  std::vector<std::string> port_list = ports.empty() ? std::vector<std::string>{} : split_commas(ports);
+  Resolved out;
+  asio::ip::tcp::resolver resolver(ex);
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    if (name.empty() || name[0] == '/' || name[0] == '@') co_return Resolved{};  // a Unix socket
+    std::string port = port_list.empty() ? "5432" : port_list.size() == 1 ? port_list[0] : port_list[i];
+    if (port.empty()) port = "5432";
+    asio::steady_timer timer(ex, timeout);  // a lookup is not allowed longer than a connect
+    timer.async_wait([&resolver](const asio::error_code& ec) {
+      if (!ec) resolver.cancel();
+    });
+    asio::error_code ec;
+    auto results = co_await resolver.async_resolve(name, port, asio::redirect_error(asio::use_awaitable, ec));
+    timer.cancel();
+    // Not handed back to libpq, whose own lookup would block the loop.
+    if (ec == asio::error::operation_aborted)
+      throw PgError("postgres " + name + ": no address for the host name within " + std::to_string(timeout.count()) +
+                        " ms",
+                    PgError::Kind::connection);
+    if (ec || results.empty())
+      throw PgError("postgres " + name + ": cannot look up the host name (" + (ec ? ec.message() : "no address") + ")",
+                    PgError::Kind::connection);
+    for (const auto& entry : results) {
+      const char* sep = out.hosts.empty() ? "" : ",";
+      out.hosts += sep + name;
+      out.addresses += sep + entry.endpoint().address().to_string();
+      out.ports += sep + port;
+    }
+  }
+  co_return out;
+}
+
+}  // namespace
+
 asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(asio::any_io_executor ex, std::string conninfo,
                                                                      std::chrono::milliseconds timeout) {
   std::unique_ptr<PgConnection> c(new PgConnection(ex));
@@ -149,13 +210,35 @@ asio::awaitable<std::unique_ptr<PgConnection>> PgConnection::connect(asio::any_i
   if (parse_error) PQfreemem(parse_error);
   if (!parsed) throw PgError("postgres: the connection string cannot be read (check its quoting and % escapes)",
                              PgError::Kind::auth);
+  std::string host, hostaddr, port;
+  for (PQconninfoOption* o = parsed; o->keyword; ++o) {
+    std::string_view k = o->keyword;
+    std::string v = o->val ? o->val : "";
+    if (k == "host") host = v;
+    if (k == "hostaddr") hostaddr = v;
+    if (k == "port") port = v;
+  }
   PQconninfoFree(parsed);
+  if (host.empty() && std::getenv("PGHOST")) host = std::getenv("PGHOST");
+  if (hostaddr.empty() && std::getenv("PGHOSTADDR")) hostaddr = std::getenv("PGHOSTADDR");
+  if (port.empty() && std::getenv("PGPORT")) port = std::getenv("PGPORT");
+  // libpq looks host names up inside PQconnectStart, which would stop the loop
+  // for as long as DNS takes: look them up here, asynchronously, and hand libpq
+  // the addresses (host stays, for messages and TLS).
+  Resolved resolved;
+  if (hostaddr.empty() && !host.empty()) resolved = co_await resolve_hosts(ex, host, port, timeout);
   // Keepalives, so a peer that went silent is noticed in about a minute rather
   // than the system's two hours; the connection string can say otherwise.
-  const char* keys[] = {"keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
-                        nullptr};
-  const char* values[] = {"30", "10", "3", "60000", conninfo.c_str(), nullptr};
-  c->conn_ = PQconnectStartParams(keys, values, 1);
+  std::vector<const char*> keys = {"keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                   "dbname"};
+  std::vector<const char*> values = {"30", "10", "3", "60000", conninfo.c_str()};
+  if (!resolved.addresses.empty()) {  // after dbname: they replace the string's host and port
+    keys.insert(keys.end(), {"host", "hostaddr", "port"});
+    values.insert(values.end(), {resolved.hosts.c_str(), resolved.addresses.c_str(), resolved.ports.c_str()});
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  c->conn_ = PQconnectStartParams(keys.data(), values.data(), 1);
   if (!c->conn_ || PQstatus(c->conn_) == CONNECTION_BAD) c->fail("connecting");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   // libpq's connect_timeout only applies to blocking connects: the deadline is ours.

@@ -361,3 +361,19 @@ def test_a_connection_string_libpq_cannot_read_is_not_echoed(pg, table, tmp_path
     p = pipeline(tmp_path, pg, table, dsn="postgresql://u:pw%zzsecret@127.0.0.1/db")
     res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
     assert res.code == 2 and "cannot be read" in res.stderr and "secret" not in res.stderr, res.stderr
+
+
+def test_host_names_and_several_hosts(pg, table, tmp_path):
+    # Names are looked up off the loop and every address is tried, as libpq would.
+    write_jsonl(tmp_path / "in.jsonl", [{"id": 1}])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    dsn = f"host=localhost,localhost port={closed},{pg.port} user=aetl password={PASSWORD} dbname=postgres"
+    p = pipeline(tmp_path, pg, table, dsn=dsn)
+    res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert rows(pg, f"SELECT id FROM {table}") == [["1"]]
+    p = pipeline(tmp_path, pg, table, dsn="host=no-such-host.invalid user=x password=y dbname=z")
+    res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
+    assert res.code == 2 and "no-such-host.invalid" in res.stderr and "password" not in res.stderr, res.stderr
