@@ -28,6 +28,7 @@
 #include "pipeline/expr/expression.h"
 #include "pipeline/json_scan.h"
 #include "pipeline/kinds.h"
+#include "pipeline/sql_table.h"
 #include "pipeline/pg/pg_pool.h"
 #include "pipeline/shutdown.h"
 
@@ -36,15 +37,11 @@ namespace {
 
 using pg::PgConnection;
 using pg::PgError;
-using pg::quote_ident;
 using Params = std::vector<std::optional<std::string>>;
 // GCC 12 can destroy a temporary inside a co_await expression twice (a braced
 // list, a string built with + or ?:): statements and parameters are named first.
 
-struct PgColumn {
-  std::string name;
-  std::string type;  // declared type (CREATE TABLE), may be empty
-};
+using PgColumn = TableColumn;
 
 struct PostgresConfig {
   std::string dsn;
@@ -116,8 +113,8 @@ struct CopyRows {
 class PostgresSink final : public PipelineSink {
  public:
   PostgresSink(RunContext& run, const PostgresConfig& cfg) : run_(run), cfg_(cfg) {
-    target_ = (cfg_.schema.empty() ? "" : quote_ident(cfg_.schema) + ".") + quote_ident(cfg_.table);
-    state_table_ = (cfg_.schema.empty() ? "" : quote_ident(cfg_.schema) + ".") + "aetl_checkpoints";
+    target_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + quote_sql_ident(cfg_.table);
+    state_table_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + "aetl_checkpoints";
     columns_ = cfg_.columns;
     if (!columns_.empty()) compile_columns();
   }
@@ -329,7 +326,7 @@ class PostgresSink final : public PipelineSink {
     prep_eval_ = std::make_unique<expr::Evaluator>(*program_);
     write_eval_ = std::make_unique<expr::Evaluator>(*program_);
     column_list_.clear();
-    for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + quote_ident(c.name);
+    for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + quote_sql_ident(c.name);
     mark_json_columns();
   }
 
@@ -397,10 +394,10 @@ class PostgresSink final : public PipelineSink {
   asio::awaitable<void> create_table(PgConnection& c) {
     std::string sql = "CREATE TABLE IF NOT EXISTS " + target_ + " (";
     for (size_t i = 0; i < columns_.size(); ++i)
-      sql += (i ? ", " : "") + quote_ident(columns_[i].name) + " " + (columns_[i].type.empty() ? "text" : columns_[i].type);
+      sql += (i ? ", " : "") + quote_sql_ident(columns_[i].name) + " " + (columns_[i].type.empty() ? "text" : columns_[i].type);
     if (!cfg_.key.empty()) {
       sql += ", PRIMARY KEY (";
-      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_ident(cfg_.key[i]);
+      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_sql_ident(cfg_.key[i]);
       sql += ")";
     }
     sql += ")";
@@ -513,10 +510,10 @@ class PostgresSink final : public PipelineSink {
     std::string copy_sql = "COPY aetl_staging (" + column_list_ + ") FROM STDIN";
     co_await c.copy_in(copy_sql, data);
     std::string keys, updates;
-    for (const auto& k : cfg_.key) keys += (keys.empty() ? "" : ", ") + quote_ident(k);
+    for (const auto& k : cfg_.key) keys += (keys.empty() ? "" : ", ") + quote_sql_ident(k);
     for (const auto& col : columns_) {
       if (std::find(cfg_.key.begin(), cfg_.key.end(), col.name) != cfg_.key.end()) continue;
-      updates += (updates.empty() ? "" : ", ") + quote_ident(col.name) + " = EXCLUDED." + quote_ident(col.name);
+      updates += (updates.empty() ? "" : ", ") + quote_sql_ident(col.name) + " = EXCLUDED." + quote_sql_ident(col.name);
     }
     std::string upsert = "INSERT INTO " + target_ + " (" + column_list_ + ") SELECT DISTINCT ON (" + keys + ") " +
                          column_list_ + " FROM aetl_staging ORDER BY " + keys + ", aetl_seq DESC ON CONFLICT (" + keys +
@@ -568,29 +565,8 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
       problems.add(t->where, "table: an empty name");
     cfg->table = name;
   }
-  if (const ConfigValue* cols = r.raw("columns")) {
-    if (cols->is_mapping()) {
-      for (const auto& [k, v] : cols->entries) {
-        auto type = expand_scalar(v, problems, "columns." + k.scalar);
-        if (!type) continue;
-        if (!is_pg_type(type->text))
-          problems.add(type->where, "columns." + k.scalar +
-                                        ": not a column type (examples: bigint, text, varchar(20), numeric(10,2), jsonb, text[])");
-        cfg->columns.push_back({k.scalar, type->text});
-      }
-    } else if (auto list = r.string_list("columns")) {
-      for (auto& c : *list) cfg->columns.push_back({c.text, ""});
-    }
-    if (cfg->columns.empty()) problems.add(cols->where, "columns: empty (leave it out to take the first record's fields)");
-  }
-  if (auto key = r.string_list("key")) {
-    for (auto& k : *key) {
-      cfg->key.push_back(k.text);
-      if (!cfg->columns.empty() &&
-          std::none_of(cfg->columns.begin(), cfg->columns.end(), [&](const PgColumn& c) { return c.name == k.text; }))
-        problems.add(k.where, "key: '" + k.text + "' is not one of the columns");
-    }
-  }
+  read_columns_and_key(r, problems, is_pg_type, "bigint, text, varchar(20), numeric(10,2), jsonb, text[]", cfg->columns,
+                       cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
   if (auto e = r.boolean("create")) cfg->create = *e;
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;

@@ -23,14 +23,12 @@
 #include "pipeline/expr/expression.h"
 #include "pipeline/json_scan.h"
 #include "pipeline/kinds.h"
+#include "pipeline/sql_table.h"
 
 namespace aetl {
 namespace {
 
-struct Column {
-  std::string name;
-  std::string type;  // declared SQL type, may be empty
-};
+using Column = TableColumn;
 
 struct SqliteConfig {
   std::string path;
@@ -41,14 +39,6 @@ struct SqliteConfig {
   std::string synchronous = "FULL";
 };
 
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 
 /// A type name as SQLite reads one: words, then an optional (N) or (N,M). Nothing
@@ -237,15 +227,15 @@ class SqliteSink final : public PipelineSink {
   void prepare(const std::vector<Column>& columns) {
     auto have = existing_columns();
     if (have.empty()) {
-      std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_ident(cfg_.table) + " (";
+      std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_sql_ident(cfg_.table) + " (";
       for (size_t i = 0; i < columns.size(); ++i) {
         if (i) sql += ", ";
-        sql += quote_ident(columns[i].name);
+        sql += quote_sql_ident(columns[i].name);
         if (!columns[i].type.empty()) sql += " " + columns[i].type;
       }
       if (!cfg_.key.empty()) {
         sql += ", PRIMARY KEY (";
-        for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_ident(cfg_.key[i]);
+        for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_sql_ident(cfg_.key[i]);
         sql += ")";
       }
       sql += ")";
@@ -255,24 +245,24 @@ class SqliteSink final : public PipelineSink {
       for (const auto& c : have) names.insert(c.name);
       for (const auto& c : columns)
         if (!names.count(c.name))
-          throw std::runtime_error("table " + quote_ident(cfg_.table) + " has no column " + quote_ident(c.name));
+          throw std::runtime_error("table " + quote_sql_ident(cfg_.table) + " has no column " + quote_sql_ident(c.name));
     }
     columns_ = columns;
-    std::string sql = "INSERT INTO " + quote_ident(cfg_.table) + " (";
+    std::string sql = "INSERT INTO " + quote_sql_ident(cfg_.table) + " (";
     std::string values;
     for (size_t i = 0; i < columns.size(); ++i) {
-      sql += (i ? ", " : "") + quote_ident(columns[i].name);
+      sql += (i ? ", " : "") + quote_sql_ident(columns[i].name);
       values += i ? ", ?" : "?";
     }
     sql += ") VALUES (" + values + ")";
     if (!cfg_.key.empty()) {
       sql += " ON CONFLICT (";
-      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_ident(cfg_.key[i]);
+      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + quote_sql_ident(cfg_.key[i]);
       sql += ") DO ";
       std::string updates;
       for (const auto& c : columns) {
         if (std::find(cfg_.key.begin(), cfg_.key.end(), c.name) != cfg_.key.end()) continue;
-        updates += (updates.empty() ? "" : ", ") + quote_ident(c.name) + " = excluded." + quote_ident(c.name);
+        updates += (updates.empty() ? "" : ", ") + quote_sql_ident(c.name) + " = excluded." + quote_sql_ident(c.name);
       }
       sql += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
     }
@@ -281,7 +271,7 @@ class SqliteSink final : public PipelineSink {
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &insert_, nullptr) != SQLITE_OK) {
       std::string msg = sqlite3_errmsg(db_);
       if (msg.find("ON CONFLICT clause does not match") != std::string::npos)
-        msg = "key: table " + quote_ident(cfg_.table) + " has no PRIMARY KEY or UNIQUE index on those columns";
+        msg = "key: table " + quote_sql_ident(cfg_.table) + " has no PRIMARY KEY or UNIQUE index on those columns";
       throw std::runtime_error(msg);
     }
     program_ = std::make_unique<expr::Program>();
@@ -465,28 +455,7 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
     if (t->text.empty()) problems.add(t->where, "table: an empty name");
     cfg->table = t->text;
   }
-  if (const ConfigValue* cols = r.raw("columns")) {
-    if (cols->is_mapping()) {
-      for (const auto& [k, v] : cols->entries) {
-        auto type = expand_scalar(v, problems, "columns." + k.scalar);
-        if (!type) continue;
-        if (!is_column_type(type->text))
-          problems.add(type->where, "columns." + k.scalar + ": not a column type (examples: INTEGER, TEXT, VARCHAR(20), NUMERIC(10,2))");
-        cfg->columns.push_back({k.scalar, type->text});
-      }
-    } else if (auto list = r.string_list("columns")) {
-      for (auto& c : *list) cfg->columns.push_back({c.text, ""});
-    }
-    if (cfg->columns.empty()) problems.add(cols->where, "columns: empty (leave it out to take the first record's fields)");
-  }
-  if (auto key = r.string_list("key")) {
-    for (auto& k : *key) {
-      cfg->key.push_back(k.text);
-      if (!cfg->columns.empty() &&
-          std::none_of(cfg->columns.begin(), cfg->columns.end(), [&](const Column& c) { return c.name == k.text; }))
-        problems.add(k.where, "key: '" + k.text + "' is not one of the columns");
-    }
-  }
+  read_columns_and_key(r, problems, is_column_type, "INTEGER, TEXT, VARCHAR(20), NUMERIC(10,2)", cfg->columns, cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
   if (auto s = r.choice("synchronous", {"full", "normal", "off"})) {
     cfg->synchronous = *s == "full" ? "FULL" : *s == "normal" ? "NORMAL" : "OFF";

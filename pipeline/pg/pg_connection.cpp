@@ -12,6 +12,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "pipeline/sql_table.h"
+
 namespace aetl::pg {
 
 namespace {
@@ -345,7 +347,7 @@ asio::awaitable<PgResult> PgConnection::exec_params(std::string_view sql,
   co_return last_ok(rs);
 }
 
-asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, std::string_view data) {
+asio::awaitable<void> PgConnection::start_copy(std::string_view sql) {
   std::string text(sql);
   if (!PQsendQuery(conn_, text.c_str())) fail("sending");
   co_await flush();
@@ -357,6 +359,10 @@ asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, std::strin
       throw e;
     }
   }
+}
+
+asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, std::string_view data) {
+  co_await start_copy(sql);
   // Sent as the socket takes it: libpq queues a piece, a full queue is flushed.
   constexpr size_t kPiece = 256 * 1024;
   for (size_t at = 0; at < data.size();) {
@@ -380,19 +386,7 @@ asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, std::strin
   co_return last_ok(rs);
 }
 
-asio::awaitable<void> PgConnection::copy_out_start(std::string_view sql) {
-  std::string text(sql);
-  if (!PQsendQuery(conn_, text.c_str())) fail("sending");
-  co_await flush();
-  std::vector<PgResult> start = co_await results(true);
-  for (auto& r : start) {
-    if (failed(r.get())) {
-      PgError e = result_error(r.get());
-      co_await results(false);
-      throw e;
-    }
-  }
-}
+asio::awaitable<void> PgConnection::copy_out_start(std::string_view sql) { co_await start_copy(sql); }
 
 asio::awaitable<bool> PgConnection::copy_out_rows(std::string& out, size_t max_rows, size_t& rows) {
   rows = 0;
@@ -421,14 +415,6 @@ asio::awaitable<bool> PgConnection::copy_out_rows(std::string& out, size_t max_r
 
 // ---------------------------------------------------------------- helpers
 
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string redact_conninfo(std::string_view conninfo) {
   char* err = nullptr;

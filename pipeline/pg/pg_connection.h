@@ -106,6 +106,8 @@ class PgConnection {
   enum Ready { readable = 1, writable = 2 };
   asio::awaitable<int> wait(int what, std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> flush();
+  /// Sends a COPY statement and waits until the server is in COPY mode.
+  asio::awaitable<void> start_copy(std::string_view sql);
   asio::awaitable<std::vector<PgResult>> results(bool stop_at_copy);
   void watch_socket();
   [[noreturn]] void fail(const std::string& doing) const;
@@ -117,8 +119,6 @@ class PgConnection {
   std::set<std::string> made_;
 };
 
-/// Quotes an identifier for SQL ("my ""odd"" name").
-std::string quote_ident(std::string_view name);
 /// The connection string without its password, for messages.
 std::string redact_conninfo(std::string_view conninfo);
 

@@ -30,6 +30,7 @@
 #include "pipeline/kinds.h"
 #include "pipeline/pg/pg_connection.h"
 #include "pipeline/retry.h"
+#include "pipeline/sql_table.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/shutdown.h"
 
@@ -184,7 +185,7 @@ class PostgresSource final : public Source {
     return w;
   }
 
-  std::string column() const { return "aetl_q." + pg::quote_ident(cfg_->incremental); }
+  std::string column() const { return "aetl_q." + quote_sql_ident(cfg_->incremental); }
 
   /// Opens this run's window in a REPEATABLE READ snapshot that the COPY then
   /// reads too, so the rows counted are the rows read: the next window after a
@@ -236,7 +237,7 @@ class PostgresSource final : public Source {
         "WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)";
     pg::PgResult r = co_await c.exec_params(sql, params);
     std::string order;
-    for (int i = 0; i < r.rows(); ++i) order += (order.empty() ? "" : ", ") + pg::quote_ident(r.value(i, 0));
+    for (int i = 0; i < r.rows(); ++i) order += (order.empty() ? "" : ", ") + quote_sql_ident(r.value(i, 0));
     if (order.empty())
       spdlog::warn("source postgres: table {} has no primary key: its rows come in no set order, so a resumed run may "
                    "miss or repeat some", cfg_->table);
@@ -332,9 +333,9 @@ SourceBuilder parse_postgres_source(const ConfigValue& node, ConfigProblems& pro
   if (table) {
     std::string name = table->text, quoted;
     if (auto dot = name.find('.'); dot != std::string::npos)
-      quoted = pg::quote_ident(name.substr(0, dot)) + "." + pg::quote_ident(name.substr(dot + 1));
+      quoted = quote_sql_ident(name.substr(0, dot)) + "." + quote_sql_ident(name.substr(dot + 1));
     else
-      quoted = pg::quote_ident(name);
+      quoted = quote_sql_ident(name);
     cfg->query = "SELECT * FROM " + quoted;
     cfg->table = quoted;
   }

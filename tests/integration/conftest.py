@@ -170,6 +170,25 @@ def aetl():
     return run_aetl
 
 
+def kill_rounds(tmp_path, pipeline_file, state, rng, rounds=20, pause=(0.01, 0.15)):
+    """Runs the pipeline `rounds` times, each killed with SIGKILL after a random
+    pause (unless it ended first), then once to the end. Returns how many were killed."""
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
+    killed = 0
+    for _ in range(rounds):
+        proc = subprocess.Popen([str(AETL), "run", "-q", "--state", str(state), str(pipeline_file)], cwd=tmp_path,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(*pause))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -signal.SIGKILL), err.decode()
+    final = run_aetl(["run", "-q", "--state", state, pipeline_file], cwd=tmp_path, timeout=120)
+    assert final.code == 0, final.stderr
+    return killed
+
+
 @pytest.fixture()
 def pipeline(tmp_path):
     """Writes a pipeline file into the test's directory; returns its path."""

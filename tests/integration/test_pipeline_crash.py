@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import AETL, run_aetl
+from conftest import AETL, kill_rounds, run_aetl
 
 ROUNDS = 20
 RECORDS = 300000
@@ -23,23 +23,6 @@ def make_input(path):
             f.write(json.dumps({"id": i, "status": 200 + (i % 5) * 100, "name": f"n{i}", "pad": "x" * 80}) + "\n")
     # ids kept by the filter: status != 300, i.e. i % 5 != 1
     return {i for i in range(1, RECORDS + 1) if i % 5 != 1}
-
-
-def kill_rounds(tmp_path, pipeline_file, state, rng):
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
-    killed = 0
-    for _ in range(ROUNDS):
-        proc = subprocess.Popen([str(AETL), "run", "-q", "--state", str(state), str(pipeline_file)], cwd=tmp_path,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.01, 0.15))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode in (0, -signal.SIGKILL), err.decode()
-    final = run_aetl(["run", "-q", "--state", state, pipeline_file], cwd=tmp_path, timeout=120)
-    assert final.code == 0, final.stderr
-    return killed
 
 
 @pytest.mark.parametrize("mode", ["key", "exactly_once"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AETL, run_aetl
+from conftest import AETL, kill_rounds, run_aetl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from pg_server import PASSWORD, PgServer  # noqa: E402
@@ -143,20 +143,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(pg, table, tmp_path
     extra = "exactly_once: true" if mode == "exactly_once" else "key: [id]"
     p = pipeline(tmp_path, pg, table, f"{extra}, batch: {{size: 1000, linger: 20ms}}",
                  stages="  - filter: 'id % 7 != 0'", name=f"crash-{mode}-{table}")
-    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
-    rng = random.Random(11)
-    killed = 0
-    for _ in range(20):
-        proc = subprocess.Popen([str(AETL), "run", "-q", "--state", "s.db", str(p)], cwd=tmp_path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.02, 0.25))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode in (0, -signal.SIGKILL), err.decode()
-    final = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path, timeout=120)
-    assert final.code == 0, final.stderr
+    killed = kill_rounds(tmp_path, p, "s.db", random.Random(11), pause=(0.02, 0.25))
     assert killed >= 10, "the runs were too quick to be killed: make the input bigger"
     expected = n - n // 7
     assert rows(pg, f"SELECT count(*), count(DISTINCT id) FROM {table}") == [[str(expected), str(expected)]]
