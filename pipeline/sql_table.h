@@ -16,6 +16,13 @@ struct TableColumn {
 /// Quotes an SQL identifier ("my ""odd"" name"): the same rule in SQLite and PostgreSQL.
 std::string quote_sql_ident(std::string_view name);
 
+/// A column type as it may stand in CREATE TABLE: words (letters, digits, _), an
+/// optional (N) or (N,M), and for PostgreSQL optional [] — nothing that could end
+/// the column, start a second one or add a constraint.
+bool is_sql_type(std::string_view type, bool arrays);
+inline bool is_sqlite_type(std::string_view type) { return is_sql_type(type, false); }
+inline bool is_postgres_type(std::string_view type) { return is_sql_type(type, true); }
+
 /// Reads a table sink's `columns:` ({name: TYPE} or a list of names) and `key:`
 /// (which must name columns, when they are listed). `is_type` checks a declared
 /// type; `examples` ends its message.

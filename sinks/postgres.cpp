@@ -56,36 +56,6 @@ struct PostgresConfig {
   std::chrono::milliseconds connect_timeout{10000};
 };
 
-/// A type name as it may stand in CREATE TABLE: words, an optional (N) or (N,M),
-/// optional [] — nothing that could end the column or start a constraint.
-bool is_pg_type(std::string_view t) {
-  size_t i = 0, n = t.size();
-  auto alpha = [&](size_t j) { return j < n && (std::isalpha(static_cast<unsigned char>(t[j])) || t[j] == '_'); };
-  auto digit = [&](size_t j) { return j < n && std::isdigit(static_cast<unsigned char>(t[j])); };
-  if (!alpha(0)) return false;
-  while (alpha(i) || digit(i) || (i < n && t[i] == ' ' && alpha(i + 1))) ++i;
-  std::string words(t.substr(0, i));
-  for (char& c : words) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  words = " " + words + " ";
-  for (const char* w : {" CHECK ", " PRIMARY ", " NOT ", " NULL ", " UNIQUE ", " DEFAULT ", " REFERENCES ",
-                        " COLLATE ", " GENERATED ", " CONSTRAINT ", " KEY "})
-    if (words.find(w) != std::string::npos) return false;
-  if (i < n && t[i] == '(') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-    if (i < n && t[i] == ',') {
-      ++i;
-      if (i < n && t[i] == ' ') ++i;
-      if (!digit(i)) return false;
-      while (digit(i)) ++i;
-    }
-    if (i >= n || t[i] != ')') return false;
-    ++i;
-  }
-  while (i + 1 < n && t[i] == '[' && t[i + 1] == ']') i += 2;
-  return i == n;
-}
 
 /// COPY's text format: backslash, newline, carriage return and tab are escaped.
 void append_copy_text(std::string& out, std::string_view s) {
@@ -565,7 +535,7 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
       problems.add(t->where, "table: an empty name");
     cfg->table = name;
   }
-  read_columns_and_key(r, problems, is_pg_type, "bigint, text, varchar(20), numeric(10,2), jsonb, text[]", cfg->columns,
+  read_columns_and_key(r, problems, is_postgres_type, "bigint, text, varchar(20), numeric(10,2), jsonb, text[]", cfg->columns,
                        cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
   if (auto e = r.boolean("create")) cfg->create = *e;

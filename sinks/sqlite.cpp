@@ -41,35 +41,6 @@ struct SqliteConfig {
 
 
 
-/// A type name as SQLite reads one: words, then an optional (N) or (N,M). Nothing
-/// else reaches CREATE TABLE (no constraints, no second column through a comma).
-bool is_column_type(std::string_view t) {
-  size_t i = 0, n = t.size();
-  auto alpha = [&](size_t j) { return j < n && std::isalpha(static_cast<unsigned char>(t[j])); };
-  auto digit = [&](size_t j) { return j < n && std::isdigit(static_cast<unsigned char>(t[j])); };
-  if (!alpha(0)) return false;
-  while (alpha(i) || (i < n && t[i] == ' ' && alpha(i + 1))) ++i;
-  // words that would start a constraint, not a type
-  std::string words(t.substr(0, i));
-  for (char& c : words) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  words = " " + words + " ";
-  for (const char* w : {" CHECK ", " PRIMARY ", " NOT ", " NULL ", " UNIQUE ", " DEFAULT ", " REFERENCES ",
-                        " COLLATE ", " GENERATED ", " AS ", " CONSTRAINT ", " KEY "})
-    if (words.find(w) != std::string::npos) return false;
-  if (i == n) return true;
-  if (t[i] == ' ') ++i;
-  if (i >= n || t[i] != '(') return false;
-  ++i;
-  if (!digit(i)) return false;
-  while (digit(i)) ++i;
-  if (i < n && t[i] == ',') {
-    ++i;
-    if (i < n && t[i] == ' ') ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  return i + 1 == n && t[i] == ')';
-}
 
 bool transient_code(int rc) {
   int primary = rc & 0xff;
@@ -455,7 +426,7 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
     if (t->text.empty()) problems.add(t->where, "table: an empty name");
     cfg->table = t->text;
   }
-  read_columns_and_key(r, problems, is_column_type, "INTEGER, TEXT, VARCHAR(20), NUMERIC(10,2)", cfg->columns, cfg->key);
+  read_columns_and_key(r, problems, is_sqlite_type, "INTEGER, TEXT, VARCHAR(20), NUMERIC(10,2)", cfg->columns, cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
   if (auto s = r.choice("synchronous", {"full", "normal", "off"})) {
     cfg->synchronous = *s == "full" ? "FULL" : *s == "normal" ? "NORMAL" : "OFF";
