@@ -158,11 +158,14 @@ def run_on_a_terminal(args, cwd=None, stdin=b""):
             break
         shown += chunk
     os.close(controller)
-    if proc.poll() is None:
+    # The terminal closes as the process exits, a moment before it can be reaped.
+    try:
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         raise AssertionError("still running after 60 s; the terminal showed: " + shown.decode(errors="replace")[-500:])
-    return proc.wait(), shown.decode(errors="replace")
+    return code, shown.decode(errors="replace")
 
 
 def test_progress_on_a_terminal_is_cleared_at_the_end(tmp_path, server):
