@@ -29,6 +29,9 @@ struct Record {
   Position pos;
   Outcome outcome = Outcome::pending;
   std::string key;  ///< identity for the resume state (empty: not tracked)
+  /// The sink's encoding of `data`, made ahead in the record-step lanes by the
+  /// sink's row step (empty: the sink encodes `data` itself when it writes).
+  std::string row;
 };
 
 /// Records travel between stages in batches; an empty batch marks the end of a stream.

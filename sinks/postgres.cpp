@@ -30,6 +30,7 @@
 #include "pipeline/kinds.h"
 #include "pipeline/sql_table.h"
 #include "pipeline/pg/pg_pool.h"
+#include "pipeline/run/record_step.h"
 #include "pipeline/shutdown.h"
 
 namespace aetl {
@@ -90,6 +91,12 @@ class PostgresSink final : public PipelineSink {
   }
 
   std::string describe() const override { return "postgres " + cfg_.table; }
+
+  /// With the columns known up front, records are encoded on the step lanes.
+  std::shared_ptr<RecordStep> row_step() override {
+    if (columns_.empty()) return nullptr;  // the first batch decides them
+    return std::make_shared<RowStep>(*this);
+  }
   bool exactly_once() const override { return cfg_.exactly_once; }
 
   std::optional<std::string> stored_checkpoint() override {
@@ -293,8 +300,8 @@ class PostgresSink final : public PipelineSink {
   void compile_columns() {
     program_ = std::make_unique<expr::Program>();
     for (const auto& c : columns_) program_->add(expr::field_expression(c.name));
-    prep_eval_ = std::make_unique<expr::Evaluator>(*program_);
-    write_eval_ = std::make_unique<expr::Evaluator>(*program_);
+    prep_eval_ = std::make_unique<expr::Evaluator>(*program_, /*exact_numbers=*/true);
+    write_eval_ = std::make_unique<expr::Evaluator>(*program_, /*exact_numbers=*/true);
     column_list_.clear();
     for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + quote_sql_ident(c.name);
     mark_json_columns();
@@ -312,54 +319,84 @@ class PostgresSink final : public PipelineSink {
     }
   }
 
-  /// Pool thread: records into COPY text rows.
+  /// Pool thread: records into COPY text rows (those the row step encoded already
+  /// are copied as they are).
   void make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
-    std::string error, json;
-    char num[32];
+    std::string error;
     for (size_t k = 0; k < batch.size(); ++k) {
-      if (!eval.bind(batch[k].data, error)) {
+      const Record& r = batch[k];
+      if (r.row.empty() && !eval.bind(r.data, error)) {
         rows.unreadable.emplace_back(k, error);
         continue;
       }
       rows.start.push_back(rows.data.size());
       rows.record.push_back(k);
-      for (size_t c = 0; c < columns_.size(); ++c) {
-        if (c) rows.data += '\t';
-        expr::Value v = eval.eval(c);
-        switch (v.type) {
-          case expr::Value::Type::null: rows.data += "\\N"; break;
-          case expr::Value::Type::boolean:
-            rows.data += json_column_[c] ? (v.b ? "true" : "false") : (v.b ? "t" : "f");
-            break;
-          case expr::Value::Type::integer: {
-            auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
-            rows.data.append(num, p);
-            break;
-          }
-          case expr::Value::Type::number: {
-            if (!std::isfinite(v.d)) {
-              rows.data += "\\N";
-              break;
-            }
-            auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
-            rows.data.append(num, p);
-            break;
-          }
-          default:
-            if (json_column_[c]) {  // json/jsonb: the value as JSON ("plain" with its quotes)
-              json.clear();
-              eval.write_json(c, json);
-              append_copy_text(rows.data, json);
-            } else {
-              append_copy_text(rows.data, v.s);  // text; arrays and objects as JSON text
-            }
-            break;
-        }
-      }
-      rows.data += '\n';
+      if (!r.row.empty()) rows.data += r.row;
+      else append_row(eval, rows.data);
     }
     rows.start.push_back(rows.data.size());
   }
+
+  /// Any thread: the bound record's row in COPY's text format, with its newline.
+  void append_row(expr::Evaluator& eval, std::string& out) const {
+    char num[32];
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      if (c) out += '\t';
+      expr::Value v = eval.eval(c);
+      switch (v.type) {
+        case expr::Value::Type::null: out += "\\N"; break;
+        case expr::Value::Type::boolean: out += json_column_[c] ? (v.b ? "true" : "false") : (v.b ? "t" : "f"); break;
+        case expr::Value::Type::integer: {
+          auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
+          out.append(num, p);
+          break;
+        }
+        case expr::Value::Type::number: {
+          if (!std::isfinite(v.d)) {
+            out += "\\N";
+          } else if (!v.raw.empty()) {
+            out += v.raw;  // as written: a numeric column keeps every digit
+          } else {
+            auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
+            out.append(num, p);
+          }
+          break;
+        }
+        default:
+          if (json_column_[c]) {  // json/jsonb: the value as JSON ("plain" with its quotes)
+            std::string json;
+            expr::append_value_json(v, json);
+            append_copy_text(out, json);
+          } else {
+            append_copy_text(out, v.s);  // text; arrays and objects as JSON text
+          }
+          break;
+      }
+    }
+    out += '\n';
+  }
+
+  /// Encodes records into COPY rows on the record-step lanes, as they come out of
+  /// the steps in front of the sink (reading the values a select left, so the
+  /// record is not parsed again). A record it cannot read is left to make_rows.
+  class RowStep final : public RecordStep {
+   public:
+    explicit RowStep(const PostgresSink& sink) : sink_(sink) {
+      for (size_t i = 0; i < step_lanes(); ++i)
+        evals_.push_back(std::make_unique<expr::Evaluator>(*sink.program_, /*exact_numbers=*/true));
+    }
+    Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
+      expr::Evaluator& eval = *evals_[lane];
+      if (!bind_step_record(eval, rec, error)) return Verdict::keep;  // make_rows says why
+      rec.row.reserve(rec.text.size() + 16);
+      sink_.append_row(eval, rec.row);
+      return Verdict::keep;
+    }
+
+   private:
+    const PostgresSink& sink_;
+    std::vector<std::unique_ptr<expr::Evaluator>> evals_;  // one per lane
+  };
 
   asio::awaitable<void> create_table(PgConnection& c) {
     std::string sql = "CREATE TABLE IF NOT EXISTS " + target_ + " (";

@@ -20,7 +20,7 @@ namespace aetl::expr {
 namespace od = simdjson::ondemand;
 
 struct EvaluatorImpl {
-  explicit EvaluatorImpl(const ProgramImpl& p) : prog(p), slots(p.paths.size()) {
+  EvaluatorImpl(const ProgramImpl& p, bool exact) : prog(p), slots(p.paths.size()), exact_numbers(exact) {
     // str() shows numbers as written in the record, and a list holding fields is
     // spelled with them as written ([x] == [1] compares text): only the text has that.
     for (const auto& n : p.nodes) {
@@ -51,6 +51,7 @@ struct EvaluatorImpl {
 
   bool bind(std::string_view json, bool padded, std::string& err);
   bool from_parse = true;  // bind(ParsedRecord) may read the decoder's parse
+  bool exact_numbers;      // numbers print as written: a parse's doubles need the text
   void reset_slots();
   /// Reads the slots from a DOM parse; false when a value needs its text (an
   /// array or object: they compare and print as written), so the text is read.
@@ -242,10 +243,15 @@ bool EvaluatorImpl::capture_dom(simdjson::dom::element v, const PathTrie::Entry&
     case dom::element_type::STRING: out.type = Value::Type::string; out.s = v.get_string().value_unsafe(); break;
     case dom::element_type::INT64: out.type = Value::Type::integer; out.i = v.get_int64().value_unsafe(); break;
     case dom::element_type::UINT64:
+      if (exact_numbers) return false;  // the parse kept no text for it
       out.type = Value::Type::number;
       out.d = static_cast<double>(v.get_uint64().value_unsafe());
       break;
-    case dom::element_type::DOUBLE: out.type = Value::Type::number; out.d = v.get_double().value_unsafe(); break;
+    case dom::element_type::DOUBLE:
+      if (exact_numbers) return false;  // 1.50, 1e3 and -0 print otherwise from the double
+      out.type = Value::Type::number;
+      out.d = v.get_double().value_unsafe();
+      break;
     case dom::element_type::BOOL: out.type = Value::Type::boolean; out.b = v.get_bool().value_unsafe(); break;
     default: out.type = Value::Type::null; break;
   }
@@ -662,7 +668,11 @@ Value EvaluatorImpl::eval(size_t index) {
 }
 
 void append_value_json(const Value& v, std::string& out) {
-  if (!v.raw.empty()) {
+  // A parse keeps no escapes, so a string written with them ("caf\u00e9", "\/")
+  // is re-escaped: the same output whichever way the record was read.
+  // An integer prints one way too ("-0" is 0 in a parse).
+  bool escaped = v.type == Value::Type::string && !v.raw.empty() && v.raw.find('\\') != std::string_view::npos;
+  if (!v.raw.empty() && !escaped && v.type != Value::Type::integer) {
     out.append(v.raw);
     return;
   }
@@ -691,7 +701,8 @@ void append_value_json(const Value& v, std::string& out) {
   }
 }
 
-Evaluator::Evaluator(const Program& program) : impl_(std::make_unique<EvaluatorImpl>(program.impl())) {}
+Evaluator::Evaluator(const Program& program, bool exact_numbers)
+    : impl_(std::make_unique<EvaluatorImpl>(program.impl(), exact_numbers)) {}
 Evaluator::~Evaluator() = default;
 
 bool Evaluator::bind(std::string_view json, std::string& error) { return impl_->bind(json, false, error); }
@@ -714,6 +725,31 @@ bool Evaluator::bind(const ParsedRecord& parsed, std::string_view json, bool pad
   }
   if (e.walk_dom(obj, e.prog.trie.roots)) return true;
   return e.bind(json, padded, error);  // a value needs its text
+}
+
+bool Evaluator::bind(const ProjectedRecord& p, std::string_view json, bool padded, std::string& error) {
+  EvaluatorImpl& e = *impl_;
+  if (!e.from_parse || !p.names) return e.bind(json, padded, error);
+  e.reset_slots();
+  e.text = json;
+  if (e.prog.trie.whole) {
+    Value& w = e.slots[static_cast<size_t>(e.prog.trie.whole_slot)];
+    w = Value{};
+    w.type = Value::Type::object;
+    w.s = w.raw = json;
+  }
+  const std::vector<std::string>& names = *p.names;
+  for (const auto& entry : e.prog.trie.roots) {
+    if (entry.index >= 0) continue;  // an index into an object: missing
+    size_t k = 0;
+    while (k < names.size() && names[k] != entry.key) ++k;
+    if (k == names.size()) continue;  // not one of the fields: missing
+    const Value& v = p.values[k];
+    bool nested = v.type == Value::Type::object || v.type == Value::Type::array;
+    if (nested && !entry.kids.empty()) return e.bind(json, padded, error);  // a path into it: read the text
+    if (entry.slot >= 0) e.slots[static_cast<size_t>(entry.slot)] = v;
+  }
+  return true;
 }
 
 bool Evaluator::bind(const std::string& json, std::string& error) {

@@ -68,11 +68,21 @@ const std::vector<std::string>& function_names();
 struct EvaluatorImpl;
 struct ParsedRecord;
 
+/// A record a step has just built from values it evaluated (select): the next
+/// step can read those values instead of parsing the text it wrote. The values
+/// live as long as the producing step's evaluator keeps them (until its next record).
+struct ProjectedRecord {
+  const std::vector<std::string>* names = nullptr;  ///< the record's fields, in order (unescaped, distinct)
+  const Value* values = nullptr;                    ///< one per name; none `missing`
+};
+
 /// Evaluates a Program's expressions against one record at a time. Not thread-safe:
 /// one per thread. Values returned stay valid until the next bind().
 class Evaluator {
  public:
-  explicit Evaluator(const Program& program);
+  /// `exact_numbers`: numbers are written (write_json) as in the record, so a
+  /// decoder's parse is only read while it holds integers that print the same.
+  explicit Evaluator(const Program& program, bool exact_numbers = false);
   ~Evaluator();
 
   /// Binds a record (one JSON object). Returns false with `error` set if the text
@@ -87,11 +97,15 @@ class Evaluator {
   /// The same for a record the decoder has parsed already (and checked): the
   /// fields are read from that parse, with the same results as from the text.
   bool bind(const ParsedRecord& parsed, std::string_view json, bool padded, std::string& error);
+  /// The same for a record a step built (`json` is its text): the fields are read
+  /// from the step's values, with the same results as from the text.
+  bool bind(const ProjectedRecord& projected, std::string_view json, bool padded, std::string& error);
 
   Value eval(size_t index);
   bool test(size_t index) { return eval(index).truthy(); }
-  /// Appends expression `index`'s value as JSON: a bare path's value exactly as
-  /// written in the record; computed values serialised (non-finite numbers → null).
+  /// Appends expression `index`'s value as JSON: a bare path's value as written in
+  /// the record (a string with escapes is re-escaped one way: see append_value_json);
+  /// computed values serialised (non-finite numbers → null).
   void write_json(size_t index, std::string& out);
 
  private:
@@ -102,7 +116,9 @@ class Evaluator {
 /// many bytes past the end; their content does not matter).
 inline constexpr size_t kRecordPadding = 64;
 
-/// Appends a value as JSON (raw text when it came from the record).
+/// Appends a value as JSON: the raw text when it came from the record, except for a
+/// string written with escapes, which is written as append_json_string escapes it
+/// (so a string reads the same whether it came from the text or from a parse).
 void append_value_json(const Value& v, std::string& out);
 
 }  // namespace aetl::expr

@@ -209,6 +209,12 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
     if (chain && before) before->chain().append(chain->chain());
     else stages.push_back(std::move(stage));
   }
+  // The sink's row step ends the chain in front of it (or is the source's only step).
+  if (auto row = main_sink->row_step()) {
+    ChainedStep step{std::move(row), &sink_stats, true};
+    if (stages.empty()) source->adopt_steps(StepChain({step}));
+    else if (auto* last = dynamic_cast<StepChainStage*>(stages.back().get())) last->chain().append(step);
+  }
   // The chain right behind the source runs inside the source's own jobs if it can.
   if (!stages.empty())
     if (auto* chain = dynamic_cast<StepChainStage*>(stages.front().get()); chain && source->adopt_steps(chain->chain()))

@@ -16,6 +16,7 @@
 namespace aetl {
 
 struct Checkpoint;
+class RecordStep;
 
 /// How a sink's records are grouped into writes (`batch: {size, bytes, linger}`).
 struct SinkBatching {
@@ -60,6 +61,11 @@ class PipelineSink {
   /// written (parsing records into rows); handed to write() in wc.prepared. Runs on
   /// the loop; one prepare at a time.
   virtual asio::awaitable<std::shared_ptr<void>> prepare(const Batch&) { co_return nullptr; }
+  /// Optional: a record step that encodes each record for this sink (into
+  /// Record::row) at the end of the chain of record steps in front of it, on the
+  /// step lanes and from the values the steps left, so the sink need not parse
+  /// records again. It never drops or fails a record. Called once, before open().
+  virtual std::shared_ptr<RecordStep> row_step() { return nullptr; }
   virtual asio::awaitable<void> close() = 0;
   /// File sinks: bytes durably written, recorded in checkpoints.
   virtual std::optional<uint64_t> durable_length() const { return std::nullopt; }

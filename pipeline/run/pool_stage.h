@@ -17,6 +17,7 @@ struct StepTally {
   uint64_t dropped = 0;
   uint64_t failed = 0;
   double busy = 0;
+  uint64_t ticks = 0;  ///< cpu_ticks() spent, to share a measured time between steps
 };
 
 /// What a CPU stage made of one batch.

@@ -23,6 +23,12 @@ struct StepRecord {
   /// Set only while the first step looks at a record the source has just parsed
   /// (to check it): the step may read that parse instead of parsing again.
   const expr::ParsedRecord* parsed = nullptr;
+  /// Set by a step that built `text` from values (select), until the record is
+  /// rewritten again: the next step may read those values instead of the text.
+  const expr::ProjectedRecord* projected = nullptr;
+  /// The sink's own encoding of the record, made by its row step at the end of the
+  /// chain (empty: the sink encodes the record itself).
+  std::string row;
 
   StepRecord() = default;
   // A short owned text lives inside `owned` itself (SSO): moving must re-point `text`.
@@ -34,6 +40,8 @@ struct StepRecord {
     pos = o.pos;
     padded = o.padded;
     parsed = o.parsed;
+    projected = o.projected;
+    row = std::move(o.row);
     return *this;
   }
   StepRecord(const StepRecord&) = delete;
@@ -53,6 +61,7 @@ struct StepRecord {
   /// The step built a new text for the record.
   void replace(std::string&& json) {
     parsed = nullptr;
+    projected = nullptr;
     owned = std::move(json);
     text = owned;
     padded = owned.capacity() - owned.size() >= expr::kRecordPadding;
@@ -66,6 +75,14 @@ struct StepRecord {
     return s;
   }
 };
+
+/// Binds a record to an evaluator from the parse or the values that came with it
+/// (the same results as from the text, without parsing it again), else from the text.
+inline bool bind_step_record(expr::Evaluator& eval, const StepRecord& rec, std::string& error) {
+  if (rec.parsed) return eval.bind(*rec.parsed, rec.text, rec.padded, error);
+  if (rec.projected) return eval.bind(*rec.projected, rec.text, rec.padded, error);
+  return eval.bind(rec.text, rec.padded, error);
+}
 
 /// A stage that works on one record at a time with no state across records
 /// (filter, select, set). Consecutive steps run together in one pool job, and the

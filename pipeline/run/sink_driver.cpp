@@ -40,16 +40,16 @@ SinkDriver::~SinkDriver() = default;
 asio::awaitable<void> SinkDriver::push(Batch batch) {
   // Room for one write gathering; one more is being prepared and one written.
   while (!finished_ && !closed_ && !run_.stage.control.aborted() &&
-         (pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes))
+         (pending_count_ >= batching_.size || pending_bytes_ >= batching_.bytes))
     co_await room_.wait();
   if (closed_ || run_.stage.control.aborted()) co_return;  // not written, not acknowledged
-  if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
+  if (batch.empty()) co_return;
+  if (pending_count_ == 0) first_pending_ = std::chrono::steady_clock::now();
   stats_.in += batch.size();
-  for (auto& r : batch) {
-    pending_bytes_ += r.data.size();
-    pending_.push_back(std::move(r));
-  }
-  stats_.in_flight = pending_.size();
+  for (const auto& r : batch) pending_bytes_ += r.data.size();
+  pending_count_ += batch.size();
+  pending_.push_back(std::move(batch));
+  stats_.in_flight = pending_count_;
   wake_.notify();
 }
 
@@ -134,12 +134,57 @@ asio::awaitable<void> SinkDriver::write_in_background(std::shared_ptr<Batch> bat
     ~WakeOnExit() { wake.notify(); }
   } wake_on_exit{wake_};
   bool ok = co_await write_with_retry(*batch, std::move(prepared));
-  stats_.in_flight = pending_.size();
+  stats_.in_flight = pending_count_;
   if (!ok) {
     closed_ = true;
     run_.stage.control.request_stop(StopReason::downstream_closed);
     room_.notify();
   }
+}
+
+Batch SinkDriver::take_pending() {
+  // How many: up to the size and bytes of a write, and then the rest of a split
+  // record (jq): a checkpoint between its parts would leave the record unhandled
+  // while part of it is in the output.
+  auto same_line = [](const Position& a, const Position& b) { return a.source == b.source && a.line == b.line; };
+  size_t n = 0, bytes = 0;
+  bool full = false;
+  const Record* prev = nullptr;
+  for (size_t b = 0; b < pending_.size(); ++b) {
+    const Batch& pb = pending_[b];
+    size_t i = b == 0 ? front_taken_ : 0;
+    for (; i < pb.size(); ++i) {
+      const Record& r = pb[i];
+      full = full || n >= batching_.size || (n > 0 && bytes + r.data.size() > batching_.bytes);
+      if (full && !(prev && same_line(prev->pos, r.pos))) break;
+      bytes += r.data.size();
+      ++n;
+      prev = &r;
+    }
+    if (i < pb.size()) break;
+  }
+  pending_count_ -= n;
+  pending_bytes_ -= bytes;
+  Batch batch;
+  if (front_taken_ == 0 && pending_.front().size() == n) {  // one whole batch: passed on as it is
+    batch = std::move(pending_.front());
+    pending_.pop_front();
+    return batch;
+  }
+  batch.reserve(n);
+  while (n > 0) {
+    Batch& front = pending_.front();
+    size_t k = std::min(front.size() - front_taken_, n);
+    auto from = front.begin() + static_cast<std::ptrdiff_t>(front_taken_);
+    batch.insert(batch.end(), std::make_move_iterator(from), std::make_move_iterator(from + static_cast<std::ptrdiff_t>(k)));
+    front_taken_ += k;
+    n -= k;
+    if (front_taken_ == front.size()) {
+      pending_.pop_front();
+      front_taken_ = 0;
+    }
+  }
+  return batch;
 }
 
 asio::awaitable<void> SinkDriver::run() {
@@ -150,27 +195,15 @@ asio::awaitable<void> SinkDriver::run() {
     for (;;) {
       if (run_.stage.control.aborted() || closed_) break;
       if (writer.first_error()) break;
-      bool full = pending_.size() >= batching_.size || pending_bytes_ >= batching_.bytes;
+      bool full = pending_count_ >= batching_.size || pending_bytes_ >= batching_.bytes;
       auto due = first_pending_ + batching_.linger;
-      bool ripe = !pending_.empty() && (full || finished_ || std::chrono::steady_clock::now() >= due);
+      bool ripe = pending_count_ > 0 && (full || finished_ || std::chrono::steady_clock::now() >= due);
       if (!ripe) {
-        if (finished_ && pending_.empty()) break;
-        co_await wake_.wait(pending_.empty() ? std::chrono::steady_clock::time_point::max() : due);
+        if (finished_ && pending_count_ == 0) break;
+        co_await wake_.wait(pending_count_ == 0 ? std::chrono::steady_clock::time_point::max() : due);
         continue;
       }
-      auto batch = std::make_shared<Batch>();
-      size_t take = std::min(pending_.size(), batching_.size);
-      size_t bytes = 0;
-      size_t n = 0;
-      while (n < take && (n == 0 || bytes + pending_[n].data.size() <= batching_.bytes))
-        bytes += pending_[n++].data.size();
-      // The parts of a split record (jq) go in one write: a checkpoint between them
-      // would leave the record unhandled while part of it is in the output.
-      auto same_line = [](const Position& a, const Position& b) { return a.source == b.source && a.line == b.line; };
-      while (n < pending_.size() && same_line(pending_[n].pos, pending_[n - 1].pos)) bytes += pending_[n++].data.size();
-      batch->assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
-      pending_.erase(pending_.begin(), pending_.begin() + n);
-      pending_bytes_ -= bytes;
+      auto batch = std::make_shared<Batch>(take_pending());
       first_pending_ = std::chrono::steady_clock::now();
       room_.notify();
       std::shared_ptr<void> prepared = co_await sink_->prepare(*batch);  // overlaps the running write

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -51,7 +52,13 @@ class SinkDriver {
   SinkBatching batching_;
   RetryPolicy retry_;
   PartStats& stats_;
-  Batch pending_;
+  /// Gathers the next write from the pending batches (whole batches are passed on
+  /// as they are: a record is moved at most once on the loop thread).
+  Batch take_pending();
+
+  std::deque<Batch> pending_;   // batches as they came; the first may be partly taken
+  size_t front_taken_ = 0;      // records of pending_.front() taken already
+  size_t pending_count_ = 0;    // records pending
   size_t pending_bytes_ = 0;
   std::chrono::steady_clock::time_point first_pending_{};
   bool finished_ = false;

@@ -2,44 +2,68 @@
 
 #include <chrono>
 
+#include "pipeline/run/cpu_ticks.h"
+
 namespace aetl {
 
-void StepChain::run(size_t lane, std::vector<StepRecord>& records, StageOutput& out, size_t from) const {
-  out.tally.resize(steps_.size());
-  std::string error;
-  for (size_t s = from; s < steps_.size() && !records.empty(); ++s) {
-    auto started = std::chrono::steady_clock::now();
-    RecordStep& step = *steps_[s].step;
+bool StepChain::run_record(size_t lane, StepRecord& r, StageOutput& out, std::string& error) const {
+  for (size_t s = 0; s < steps_.size(); ++s) {
     StepTally& t = out.tally[s];
-    t.in += records.size();
-    size_t kept = 0;
-    for (size_t i = 0; i < records.size(); ++i) {
-      StepRecord& r = records[i];
-      switch (step.apply(lane, r, error)) {
-        case RecordStep::Verdict::keep:
-          if (kept != i) records[kept] = std::move(r);
-          ++kept;
-          break;
-        case RecordStep::Verdict::drop:
-          out.dropped.push_back(r.pos);
-          ++t.dropped;
-          break;
-        case RecordStep::Verdict::fail:
-          out.failed.push_back({Record{r.take(), r.pos, Outcome::pending, {}}, steps_[s].stats->name, error, 1, false});
-          ++t.failed;
-          break;
+    ++t.in;
+    uint64_t started = cpu_ticks();
+    RecordStep::Verdict verdict = steps_[s].step->apply(lane, r, error);
+    t.ticks += cpu_ticks() - started;
+    switch (verdict) {
+      case RecordStep::Verdict::keep: ++t.out; break;
+      case RecordStep::Verdict::drop:
+        out.dropped.push_back(r.pos);
+        ++t.dropped;
+        return false;
+      case RecordStep::Verdict::fail: {
+        out.failed.push_back({Record{r.take(), r.pos, Outcome::pending, {}, {}}, steps_[s].stats->name, error, 1, false});
+        ++t.failed;
+        return false;
       }
     }
-    records.resize(kept);
-    t.out += kept;
-    t.busy += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
+  r.parsed = nullptr;
+  r.projected = nullptr;  // the values die with the next record
+  return true;
+}
+
+void StepChain::run(size_t lane, std::vector<StepRecord>& records, StageOutput& out) const {
+  tally_for(out);
+  auto started = std::chrono::steady_clock::now();
+  uint64_t first_tick = cpu_ticks();
+  std::string error;
+  size_t kept = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!run_record(lane, records[i], out, error)) continue;
+    if (kept != i) records[kept] = std::move(records[i]);
+    ++kept;
+  }
+  records.resize(kept);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  share_busy(out.tally, seconds, cpu_ticks() - first_tick);
+}
+
+double StepChain::share_busy(std::vector<StepTally>& tally, double seconds, uint64_t all_ticks) {
+  double total = 0;
+  for (auto& t : tally) {
+    t.busy = all_ticks ? seconds * static_cast<double>(t.ticks) / static_cast<double>(all_ticks) : 0;
+    total += t.busy;
+  }
+  return total;
 }
 
 void StepChain::account(const std::vector<StepTally>& tally) const {
   for (size_t s = 0; s < steps_.size() && s < tally.size(); ++s) {
     PartStats& p = *steps_[s].stats;
     const StepTally& t = tally[s];
+    if (steps_[s].time_only) {
+      p.busy_seconds += t.busy;
+      continue;
+    }
     p.in += t.in;
     p.out += t.out;
     p.dropped += t.dropped;
@@ -55,6 +79,7 @@ void take_records(std::vector<StepRecord>& records, Batch& out) {
     Record rec;
     rec.data = r.take();
     rec.pos = r.pos;
+    rec.row = std::move(r.row);
     out.push_back(std::move(rec));
   }
   records.clear();

@@ -14,11 +14,12 @@ namespace aetl {
 struct ChainedStep {
   std::shared_ptr<RecordStep> step;
   PartStats* stats = nullptr;
+  bool time_only = false;  ///< a sink's row step: only its time is added (the sink counts records)
 };
 
-/// Consecutive record steps run as one: a batch goes through the first step, the
-/// survivors through the next, and so on, in one pool job (each step's counters
-/// and time are still kept apart).
+/// Consecutive record steps run as one, in one pool job: each record goes through
+/// every step before the next record starts (so a step may leave values for the
+/// next one: StepRecord::projected). Each step's counters and time are kept apart.
 class StepChain {
  public:
   StepChain() = default;
@@ -28,10 +29,24 @@ class StepChain {
   bool empty() const { return steps_.empty(); }
   const std::vector<ChainedStep>& steps() const { return steps_; }
 
+  /// Pool thread: one record through every step. True if it came out (possibly
+  /// rewritten); else it was dropped or failed, and `out` has its position or its
+  /// failure. Each step's counts and ticks are added to `out.tally` (sized by the caller
+  /// with tally_for()).
+  bool run_record(size_t lane, StepRecord& rec, StageOutput& out, std::string& error) const;
+
   /// Pool thread: runs `records` through every step; the survivors stay in
-  /// `records`, in order. Dropped positions and failures land in `out`.
-  /// `from`: the steps before it were applied already (their tallies are in `out`).
-  void run(size_t lane, std::vector<StepRecord>& records, StageOutput& out, size_t from = 0) const;
+  /// `records`, in order. The time it took is shared between the steps by their ticks.
+  void run(size_t lane, std::vector<StepRecord>& records, StageOutput& out) const;
+
+  /// Sizes `out.tally` for this chain.
+  void tally_for(StageOutput& out) const { out.tally.resize(steps_.size()); }
+
+  /// Gives each step its share of `seconds`, a time measured over `all_ticks`
+  /// ticks of which the steps' ticks are part; returns the steps' total.
+  static double share_busy(std::vector<StepTally>& tally, double seconds, uint64_t all_ticks);
+
+  void append(ChainedStep step) { steps_.push_back(std::move(step)); }
 
   /// Loop thread: adds a batch's tallies to each step's counters.
   void account(const std::vector<StepTally>& tally) const;

@@ -9,9 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#endif
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +32,7 @@
 #include "pipeline/kinds.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/run/ordered_lanes.h"
+#include "pipeline/run/cpu_ticks.h"
 #include "pipeline/run/step_chain.h"
 #include "pipeline/shutdown.h"
 #include "pipeline/sources/line_chunks.h"
@@ -127,15 +125,6 @@ ssize_t read_chunk(OpenInput& in, char* buf, size_t size, const RunControl& cont
   }
 }
 
-/// A cheap, monotonic count of CPU time for splitting a job's time between parts.
-inline uint64_t cpu_ticks() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __rdtsc();
-#else
-  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-#endif
-}
-
 std::string too_long_message(size_t max_line) {
   return "line longer than max_line (" + std::to_string(max_line) + " bytes)";
 }
@@ -166,15 +155,13 @@ struct ChunkWork final : OrderedLanes::Job {
 
   void work(size_t lane) override;
   void process(size_t lane) {
-    size_t from = 0;
+    if (steps) steps->tally_for(stepped);
     if (chunk) {
-      decode_lines(*(*decoders)[lane], lane);
-      from = 1;  // the first step ran as each line was decoded
-      first_inline = steps != nullptr;
+      decode_lines(*(*decoders)[lane], lane);  // the steps run as each line is decoded
     } else {
       decoded = records.size();
+      if (steps) steps->run(lane, records, stepped);
     }
-    if (steps) steps->run(lane, records, stepped, from);
     take_records(records, out);
     if (chunk) collect_ack_ranges();
     chunk.reset();  // the records pointed into it; freed here, off the loop
@@ -212,21 +199,18 @@ struct ChunkWork final : OrderedLanes::Job {
 
   std::vector<InputMark::Range> ack_ranges;  // json/text: lines handled in the job
 
-  /// Decodes the chunk's lines; the first step (if any) sees each record at once,
-  /// with the parse the check of the line made (no second parse, no second pass).
+  /// Decodes the chunk's lines; each record goes through the steps (if any) at
+  /// once, the first reading the parse the check of the line made (no second parse,
+  /// no second pass).
   void decode_lines(RecordDecoder& decoder, size_t lane) {
     records.reserve(chunk->lines.size());
-    RecordStep* first = steps ? steps->steps().front().step.get() : nullptr;
-    StepTally tally;
-    uint64_t step_ticks = 0, all_ticks = 0;
-    uint64_t started = cpu_ticks();
     std::string error;
     for (const auto& ref : chunk->lines) {
       Position pos{index, ref.number, ref.end_offset};
       if (mark->is_done(pos.line)) continue;  // a resumed run did it already
       std::string_view line = chunk->text(ref);
       if (ref.too_long) {
-        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
+        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}, {}}, "lines", too_long_message(max_line), 1, false});
         continue;
       }
       Decoded d = decoder.decode(line, true);  // the chunk keeps padding after every line
@@ -235,7 +219,7 @@ struct ChunkWork final : OrderedLanes::Job {
         continue;
       }
       if (d.kind != Decoded::record) {
-        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
+        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}, {}}, "lines", std::move(d.data), 1, false});
         continue;
       }
       ++decoded;
@@ -247,42 +231,16 @@ struct ChunkWork final : OrderedLanes::Job {
       } else {
         r.replace(std::move(d.data));
       }
-      if (!first) {
-        records.push_back(std::move(r));
-        continue;
+      if (steps) {
+        r.parsed = decoder.last_parsed();
+        if (!steps->run_record(lane, r, stepped, error)) continue;
       }
-      uint64_t t = cpu_ticks();
-      r.parsed = decoder.last_parsed();
-      ++tally.in;
-      switch (first->apply(lane, r, error)) {
-        case RecordStep::Verdict::keep:
-          r.parsed = nullptr;
-          ++tally.out;
-          records.push_back(std::move(r));
-          break;
-        case RecordStep::Verdict::drop:
-          ++tally.dropped;
-          stepped.dropped.push_back(pos);
-          break;
-        case RecordStep::Verdict::fail:
-          ++tally.failed;
-          stepped.failed.push_back({Record{r.take(), pos, Outcome::pending, {}}, steps->steps().front().stats->name, error, 1, false});
-          break;
-      }
-      step_ticks += cpu_ticks() - t;
+      records.push_back(std::move(r));
     }
-    if (!first) return;
-    // The job's time is split between decoding and the first step by their share
-    // of CPU ticks (reading a clock per record would cost more than the step).
-    all_ticks = cpu_ticks() - started;
-    share = all_ticks ? static_cast<double>(step_ticks) / static_cast<double>(all_ticks) : 0;
-    stepped.tally.resize(steps->steps().size());
-    stepped.tally.front() = tally;
   }
 
-  double share = 0;          // of the decoding time that the first step took
-  bool first_inline = false;  // the first step ran inside decode_lines
-  double waited = 0;          // seconds spent waiting for the reading turn or for input
+  uint64_t job_ticks = 0;  // cpu_ticks() the whole job took (the steps' share of its time)
+  double waited = 0;       // seconds spent waiting for the reading turn or for input
 };
 
 /// CSV lines become records in input order, as they are cut: a quoted field may
@@ -308,7 +266,7 @@ struct CsvDecoding {
       if (ref.too_long) {
         first_line = 0;
         if (mark->is_done(rec_pos.line)) continue;
-        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
+        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}, {}}, "lines", too_long_message(max_line), 1, false});
         continue;
       }
       Decoded d = decoder.decode(line);
@@ -318,7 +276,7 @@ struct CsvDecoding {
       if (d.kind == Decoded::skip) {
         work.handled.push_back(rec_pos);
       } else if (d.kind == Decoded::error) {
-        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
+        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}, {}}, "lines", std::move(d.data), 1, false});
       } else {
         StepRecord r;
         r.pos = rec_pos;
@@ -331,7 +289,7 @@ struct CsvDecoding {
   /// The end of the input: a record still open is an error.
   void finish(ChunkWork& work) {
     if (!decoder.pending()) return;
-    work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
+    work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}, {}}, "lines",
                            "the input ends inside a quoted CSV field", 1, false});
   }
 };
@@ -429,8 +387,10 @@ struct InputReader {
 };
 
 void ChunkWork::work(size_t lane) {
+  uint64_t started = cpu_ticks();
   if (reader) reader->read(ticket, *this);
   if (!reader || chunk || !records.empty() || !failed.empty() || !handled.empty()) process(lane);
+  job_ticks = cpu_ticks() - started;
 }
 
 /// Streams an HTTP body into chunks without holding it: a chunk is cut whenever
@@ -692,15 +652,9 @@ class LinesSource final : public Source {
     stats_.failed += work.failed.size();
     // Waiting for the reading turn (or for stdin) is not work.
     double busy = std::max(0.0, work.busy - work.waited);
-    double steps_busy = 0;
-    for (size_t i = work.first_inline ? 1 : 0; i < work.stepped.tally.size(); ++i) steps_busy += work.stepped.tally[i].busy;
-    double own = std::max(0.0, busy - steps_busy);
-    if (work.first_inline) {
-      // The first step ran inside decoding: its share of the decoding time is its own.
-      work.stepped.tally.front().busy = own * work.share;
-      own -= work.stepped.tally.front().busy;
-    }
-    stats_.busy_seconds += own;
+    // The steps ran inside the job: their share of its time is theirs.
+    double steps_busy = StepChain::share_busy(work.stepped.tally, work.busy, work.job_ticks);
+    stats_.busy_seconds += std::max(0.0, busy - steps_busy);
     ++stats_.batches;
     steps_.account(work.stepped.tally);
     for (auto& f : work.failed) run_.dead_letters.push(std::move(f));

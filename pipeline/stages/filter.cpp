@@ -17,8 +17,7 @@ class Filter final : public RecordStep {
 
   Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
     expr::Evaluator& eval = *evals_[lane];
-    bool bound = rec.parsed ? eval.bind(*rec.parsed, rec.text, rec.padded, error) : eval.bind(rec.text, rec.padded, error);
-    if (!bound) return Verdict::fail;
+    if (!bind_step_record(eval, rec, error)) return Verdict::fail;
     return eval.test(0) ? Verdict::keep : Verdict::drop;
   }
 

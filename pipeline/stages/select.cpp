@@ -1,6 +1,8 @@
 // The `select` stage: builds each record anew from named expressions.
 //   - select: {id: id, url: url, country: user.country, slow: 'time_ms > 1000'}
-// A bare field path is copied as written in the record (no re-serialising).
+// A bare field path is copied as written in the record (no re-serialising; a
+// string with escapes is re-escaped one way). The values are left for the next
+// step (StepRecord::projected), which then need not parse the record select wrote.
 #include <memory>
 
 #include "pipeline/json_writer.h"
@@ -13,6 +15,7 @@ namespace {
 
 struct Projection {
   expr::Program program;
+  std::vector<std::string> names;     ///< the output fields
   std::vector<std::string> key_json;  ///< `"name":` per expression, escaped once
   size_t size_hint = 0;               ///< room reserved for an output record
 };
@@ -20,29 +23,48 @@ struct Projection {
 class Select final : public RecordStep {
  public:
   explicit Select(std::shared_ptr<const Projection> projection) : projection_(std::move(projection)) {
-    for (size_t i = 0; i < step_lanes(); ++i) evals_.push_back(std::make_unique<expr::Evaluator>(projection_->program));
+    for (size_t i = 0; i < step_lanes(); ++i) lanes_.push_back(std::make_unique<Lane>(*projection_));
   }
 
   Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
-    expr::Evaluator& eval = *evals_[lane];
-    if (!eval.bind(rec.text, rec.padded, error)) return Verdict::fail;
+    Lane& l = *lanes_[lane];
+    if (!bind_step_record(l.eval, rec, error)) return Verdict::fail;
     std::string o;
     o.reserve(projection_->size_hint + expr::kRecordPadding);
     o += '{';
     for (size_t i = 0; i < projection_->key_json.size(); ++i) {
       if (i) o += ',';
       o += projection_->key_json[i];
-      eval.write_json(i, o);
+      expr::Value v = l.eval.eval(i);
+      if (v.missing) v = expr::Value::null_value();  // written as null: a field that is there
+      expr::append_value_json(v, o);
+      l.values[i] = v;
     }
     o += '}';
     if (o.capacity() - o.size() < expr::kRecordPadding) o.reserve(o.size() + expr::kRecordPadding);
+    // The values may point into the record's old text (an object, a raw token):
+    // it is kept until the lane's next record, when the next step is done with them.
+    // Text held inside the string object itself (short) moves with it: not projected.
+    const char* at = rec.owned.data();
+    bool inside = at >= reinterpret_cast<const char*>(&rec.owned) && at < reinterpret_cast<const char*>(&rec.owned + 1);
+    bool stable = !rec.owns_text() || !inside;
+    if (rec.owns_text()) l.kept = std::move(rec.owned);
     rec.replace(std::move(o));
+    if (stable) rec.projected = &l.projected;
     return Verdict::keep;
   }
 
  private:
+  struct Lane {
+    explicit Lane(const Projection& p)
+        : eval(p.program, /*exact_numbers=*/true), values(p.names.size()), projected{&p.names, values.data()} {}
+    expr::Evaluator eval;
+    std::vector<expr::Value> values;
+    expr::ProjectedRecord projected;
+    std::string kept;  // the text the values may point into
+  };
   std::shared_ptr<const Projection> projection_;
-  std::vector<std::unique_ptr<expr::Evaluator>> evals_;  // one per lane
+  std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 }  // namespace
@@ -62,6 +84,7 @@ StageBuilder parse_select_stage(const ConfigValue& node, ConfigProblems& problem
     }
     std::string k;
     append_json_string(k, key.scalar);
+    projection->names.push_back(key.scalar);
     projection->key_json.push_back(k + ":");
     projection->size_hint += k.size() + 1 + 24;
   }

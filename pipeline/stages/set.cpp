@@ -48,7 +48,7 @@ class Set final : public RecordStep {
 
   Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
     Lane& l = *lanes_[lane];
-    if (!l.eval.bind(rec.text, rec.padded, error)) return Verdict::fail;
+    if (!bind_step_record(l.eval, rec, error)) return Verdict::fail;
     for (size_t i = 0; i < l.values.size(); ++i) {
       l.values[i].clear();
       l.eval.write_json(i, l.values[i]);
@@ -116,7 +116,7 @@ class Set final : public RecordStep {
   }
 
   struct Lane {
-    explicit Lane(const expr::Program& p) : eval(p), values(p.size()) {}
+    explicit Lane(const expr::Program& p) : eval(p, /*exact_numbers=*/true), values(p.size()) {}
     expr::Evaluator eval;
     std::vector<std::string> values;
   };
