@@ -1,6 +1,8 @@
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aetl {
@@ -22,6 +24,16 @@ enum class Outcome : uint8_t {
   input_error,   ///< the input line itself was malformed
 };
 
+/// A record's piece of a buffer shared by the records made in one job (one
+/// allocation for thousands of small strings, freed with the last of them).
+struct SharedSlice {
+  std::shared_ptr<const std::string> buffer;
+  uint32_t at = 0;
+  uint32_t size = 0;
+  bool empty() const { return size == 0; }
+  std::string_view view() const { return buffer ? std::string_view(*buffer).substr(at, size) : std::string_view(); }
+};
+
 /// One record in flight. `data` is the payload: a raw input line straight from a
 /// line reader, or one JSON object (no newline) after a stage has produced it.
 struct Record {
@@ -31,7 +43,7 @@ struct Record {
   std::string key;  ///< identity for the resume state (empty: not tracked)
   /// The sink's encoding of `data`, made ahead in the record-step lanes by the
   /// sink's row step (empty: the sink encodes `data` itself when it writes).
-  std::string row;
+  SharedSlice row;
 };
 
 /// Records travel between stages in batches; an empty batch marks the end of a stream.

@@ -323,6 +323,11 @@ class PostgresSink final : public PipelineSink {
   /// are copied as they are).
   void make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
     std::string error;
+    size_t made = 0;
+    for (const auto& r : batch) made += r.row.size;
+    rows.data.reserve(made + (made < batch.size() * 64 ? batch.size() * 64 : 0));
+    rows.start.reserve(batch.size() + 1);
+    rows.record.reserve(batch.size());
     for (size_t k = 0; k < batch.size(); ++k) {
       const Record& r = batch[k];
       if (r.row.empty() && !eval.bind(r.data, error)) {
@@ -331,7 +336,7 @@ class PostgresSink final : public PipelineSink {
       }
       rows.start.push_back(rows.data.size());
       rows.record.push_back(k);
-      if (!r.row.empty()) rows.data += r.row;
+      if (!r.row.empty()) rows.data += r.row.view();
       else append_row(eval, rows.data);
     }
     rows.start.push_back(rows.data.size());
@@ -387,9 +392,12 @@ class PostgresSink final : public PipelineSink {
     }
     Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
       expr::Evaluator& eval = *evals_[lane];
-      if (!bind_step_record(eval, rec, error)) return Verdict::keep;  // make_rows says why
-      rec.row.reserve(rec.text.size() + 16);
-      sink_.append_row(eval, rec.row);
+      if (!rec.rows || !bind_step_record(eval, rec, error)) return Verdict::keep;  // make_rows says why
+      size_t at = rec.rows->size();
+      if (at > UINT32_MAX - (1u << 24)) return Verdict::keep;  // past what a slice reaches: make_rows encodes it
+      sink_.append_row(eval, *rec.rows);
+      rec.row_at = static_cast<uint32_t>(at);
+      rec.row_size = static_cast<uint32_t>(rec.rows->size() - at);
       return Verdict::keep;
     }
 

@@ -26,9 +26,12 @@ struct StepRecord {
   /// Set by a step that built `text` from values (select), until the record is
   /// rewritten again: the next step may read those values instead of the text.
   const expr::ProjectedRecord* projected = nullptr;
-  /// The sink's own encoding of the record, made by its row step at the end of the
-  /// chain (empty: the sink encodes the record itself).
-  std::string row;
+  /// Where a sink's row step writes its encoding of the record: appended to
+  /// `*rows` (the job's buffer, shared by the records it makes; nullptr: nowhere),
+  /// at `row_at`, `row_size` bytes.
+  std::string* rows = nullptr;
+  uint32_t row_at = 0;
+  uint32_t row_size = 0;
 
   StepRecord() = default;
   // A short owned text lives inside `owned` itself (SSO): moving must re-point `text`.
@@ -41,7 +44,9 @@ struct StepRecord {
     padded = o.padded;
     parsed = o.parsed;
     projected = o.projected;
-    row = std::move(o.row);
+    rows = o.rows;
+    row_at = o.row_at;
+    row_size = o.row_size;
     return *this;
   }
   StepRecord(const StepRecord&) = delete;

@@ -73,13 +73,16 @@ void StepChain::account(const std::vector<StepTally>& tally) const {
   }
 }
 
-void take_records(std::vector<StepRecord>& records, Batch& out) {
+void take_records(std::vector<StepRecord>& records, Batch& out, std::string* rows) {
+  std::shared_ptr<const std::string> shared;
+  if (rows && !rows->empty()) shared = std::make_shared<const std::string>(std::move(*rows));
+  if (rows) rows->clear();
   out.reserve(out.size() + records.size());
   for (auto& r : records) {
     Record rec;
     rec.data = r.take();
     rec.pos = r.pos;
-    rec.row = std::move(r.row);
+    if (shared && r.row_size) rec.row = SharedSlice{shared, r.row_at, r.row_size};
     out.push_back(std::move(rec));
   }
   records.clear();
@@ -91,9 +94,13 @@ StepChainStage::StepChainStage(RunContext& run, StepChain chain)
 void StepChainStage::process(size_t lane, Batch& in, StageOutput& out) {
   std::vector<StepRecord> records;
   records.reserve(in.size());
-  for (auto& r : in) records.push_back(StepRecord::from(std::move(r)));
+  std::string rows;
+  for (auto& r : in) {
+    records.push_back(StepRecord::from(std::move(r)));
+    records.back().rows = &rows;
+  }
   chain_.run(lane, records, out);
-  take_records(records, out.out);
+  take_records(records, out.out, &rows);
 }
 
 std::unique_ptr<Stage> step_stage(RunContext& run, PartStats& stats, std::shared_ptr<RecordStep> step) {

@@ -73,7 +73,8 @@ class StepChainStage final : public PoolStage {
 /// A stage of one step (the runner joins neighbouring ones into one chain).
 std::unique_ptr<Stage> step_stage(RunContext& run, PartStats& stats, std::shared_ptr<RecordStep> step);
 
-/// Copies the survivors into Records (the only allocation per record that leaves).
-void take_records(std::vector<StepRecord>& records, Batch& out);
+/// Copies the survivors into Records (the only allocation per record that leaves);
+/// `rows`: the buffer their rows were written to (a sink's row step), shared by them.
+void take_records(std::vector<StepRecord>& records, Batch& out, std::string* rows = nullptr);
 
 }  // namespace aetl

@@ -160,9 +160,12 @@ struct ChunkWork final : OrderedLanes::Job {
       decode_lines(*(*decoders)[lane], lane);  // the steps run as each line is decoded
     } else {
       decoded = records.size();
-      if (steps) steps->run(lane, records, stepped);
+      if (steps) {
+        for (auto& r : records) r.rows = &rows;
+        steps->run(lane, records, stepped);
+      }
     }
-    take_records(records, out);
+    take_records(records, out, &rows);
     if (chunk) collect_ack_ranges();
     chunk.reset();  // the records pointed into it; freed here, off the loop
   }
@@ -233,12 +236,14 @@ struct ChunkWork final : OrderedLanes::Job {
       }
       if (steps) {
         r.parsed = decoder.last_parsed();
+        r.rows = &rows;
         if (!steps->run_record(lane, r, stepped, error)) continue;
       }
       records.push_back(std::move(r));
     }
   }
 
+  std::string rows;        // what a sink's row step wrote for the records
   uint64_t job_ticks = 0;  // cpu_ticks() the whole job took (the steps' share of its time)
   double waited = 0;       // seconds spent waiting for the reading turn or for input
 };
