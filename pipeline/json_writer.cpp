@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "pipeline/byte_scan.h"
+
 namespace aetl {
 namespace {
 
@@ -42,27 +44,22 @@ void append_u_escape(std::string& out, unsigned code) {
 void append_json_string(std::string& out, std::string_view s) {
   out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
-  size_t i = 0;
   size_t plain_start = 0;
-  auto flush_plain = [&] { out.append(s.data() + plain_start, i - plain_start); };
+  size_t i = find_json_special(s, 0);
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
-      size_t len = utf8_sequence_length(s, i);
-      if (len) {
-        i += len;
+      if (size_t len = utf8_sequence_length(s, i)) {
+        i = find_json_special(s, i + len);
         continue;
       }
-      flush_plain();
+      out.append(s.data() + plain_start, i - plain_start);
       append_u_escape(out, 0xDC00 | c);
       plain_start = ++i;
+      i = find_json_special(s, i);
       continue;
     }
-    flush_plain();
+    out.append(s.data() + plain_start, i - plain_start);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -74,8 +71,9 @@ void append_json_string(std::string& out, std::string_view s) {
       default: append_u_escape(out, c);
     }
     plain_start = ++i;
+    i = find_json_special(s, i);
   }
-  flush_plain();
+  out.append(s.data() + plain_start, s.size() - plain_start);
   out.push_back('"');
 }
 

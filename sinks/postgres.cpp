@@ -25,6 +25,7 @@
 
 #include "cli/errors.h"
 #include "pipeline/blocking_pool.h"
+#include "pipeline/byte_scan.h"
 #include "pipeline/expr/expression.h"
 #include "pipeline/json_scan.h"
 #include "pipeline/kinds.h"
@@ -61,12 +62,10 @@ struct PostgresConfig {
 /// COPY's text format: backslash, newline, carriage return and tab are escaped.
 void append_copy_text(std::string& out, std::string_view s) {
   size_t plain = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (size_t i = find_copy_special(s, 0); i < s.size(); i = find_copy_special(s, i + 1)) {
     char c = s[i];
-    const char* esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
-    if (!esc) continue;
     out.append(s.data() + plain, i - plain);
-    out += esc;
+    out += c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\t";
     plain = i + 1;
   }
   out.append(s.data() + plain, s.size() - plain);

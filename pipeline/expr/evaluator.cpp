@@ -74,6 +74,12 @@ struct EvaluatorImpl {
 
 namespace {
 
+/// Key equality, with the first byte compared before calling memcmp (most keys
+/// of a record differ there, or in length).
+inline bool same_key(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+
 std::string_view trim_token(std::string_view t) {
   while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
   return t;
@@ -185,7 +191,7 @@ bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entr
     if (escaped && field.unescaped_key().get(key)) return false;
     for (size_t i = 0; i < level.size(); ++i) {
       const auto& entry = level[i];
-      if (entry.index >= 0 || seen(i) || key != entry.key) continue;
+      if (entry.index >= 0 || seen(i) || !same_key(key, entry.key)) continue;
       mark(i);
       if (!capture(field.value(), entry)) return false;
       ++found;
@@ -271,7 +277,7 @@ bool EvaluatorImpl::walk_dom(simdjson::dom::object obj, const std::vector<PathTr
     for (size_t i = 0; i < level.size(); ++i) {
       const auto& entry = level[i];
       bool seen = level.size() > 64 ? seen_large[i] : (seen_small >> i) & 1;
-      if (entry.index >= 0 || seen || field.key != entry.key) continue;
+      if (entry.index >= 0 || seen || !same_key(field.key, entry.key)) continue;
       if (level.size() > 64) seen_large[i] = 1;
       else seen_small |= uint64_t{1} << i;
       if (!capture_dom(field.value, entry)) return false;

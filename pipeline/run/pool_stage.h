@@ -27,6 +27,7 @@ struct StageOutput {
   std::vector<FailedRecord> failed;       ///< to the dead letter
   std::vector<std::pair<Position, uint32_t>> splits;  ///< one input became n outputs (n != 1)
   std::vector<StepTally> tally;           ///< record steps: what each step did
+  uint64_t stepped = 0;                   ///< records the steps saw (one in kTickSample is timed)
 };
 
 /// A stage that works batch by batch on the blocking pool (filter, select, set,
