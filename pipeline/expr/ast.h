@@ -30,6 +30,9 @@ struct Node {
   std::shared_ptr<const re2::RE2> re; ///< Op::match / not_match
 };
 
+/// Bit n for a key of n bytes (63 for 63 bytes or more).
+inline uint64_t key_length_bit(size_t n) { return uint64_t{1} << (n < 63 ? n : 63); }
+
 /// A trie of every path the program reads, so a record is walked once.
 struct PathTrie {
   struct Entry {
@@ -37,8 +40,10 @@ struct PathTrie {
     long index = -1;   ///< array index
     int slot = -1;     ///< a path ends here: its slot
     std::vector<Entry> kids;
+    uint64_t kid_key_lengths = 0;  ///< key_length_bit() of every kid's key: other keys are passed over at once
   };
   std::vector<Entry> roots;  ///< first segments
+  uint64_t root_key_lengths = 0;
   bool whole = false;        ///< `$` is used: the record itself is a slot
   int whole_slot = -1;
 };

@@ -55,9 +55,9 @@ struct EvaluatorImpl {
   void reset_slots();
   /// Reads the slots from a DOM parse; false when a value needs its text (an
   /// array or object: they compare and print as written), so the text is read.
-  bool walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level);
+  bool walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level, uint64_t key_lengths);
   bool capture_dom(simdjson::dom::element v, const PathTrie::Entry& entry);
-  bool walk_object(od::object obj, const std::vector<PathTrie::Entry>& level);
+  bool walk_object(od::object obj, const std::vector<PathTrie::Entry>& level, uint64_t key_lengths);
   bool walk_array(od::array arr, const std::vector<PathTrie::Entry>& level);
   bool capture(od::value v, const PathTrie::Entry& entry);
   bool read_value(od::value v, Value& out);
@@ -77,7 +77,11 @@ namespace {
 /// Key equality, with the first byte compared before calling memcmp (most keys
 /// of a record differ there, or in length).
 inline bool same_key(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+  if (a.size() != b.size() || (!a.empty() && a[0] != b[0])) return false;
+  if (a.size() > 16) return std::memcmp(a.data(), b.data(), a.size()) == 0;
+  for (size_t i = 1; i < a.size(); ++i)  // short keys: no call
+    if (a[i] != b[i]) return false;
+  return true;
 }
 
 std::string_view trim_token(std::string_view t) {
@@ -148,7 +152,7 @@ bool EvaluatorImpl::capture(od::value v, const PathTrie::Entry& entry) {
   if (type == od::json_type::object) {
     od::object obj;
     if (v.get_object().get(obj)) return false;
-    return walk_object(obj, entry.kids);
+    return walk_object(obj, entry.kids, entry.kid_key_lengths);
   }
   if (type == od::json_type::array) {
     od::array arr;
@@ -158,7 +162,7 @@ bool EvaluatorImpl::capture(od::value v, const PathTrie::Entry& entry) {
   return true;  // a scalar where the path goes deeper: the deeper fields are missing
 }
 
-bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entry>& level) {
+bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entry>& level, uint64_t key_lengths) {
   size_t wanted = 0;
   for (const auto& e : level) wanted += e.index < 0;
   if (wanted == 0) return true;
@@ -189,6 +193,7 @@ bool EvaluatorImpl::walk_object(od::object obj, const std::vector<PathTrie::Entr
     }
     std::string_view key(k, static_cast<size_t>(p - k));
     if (escaped && field.unescaped_key().get(key)) return false;
+    if (!(key_lengths & key_length_bit(key.size()))) continue;  // no wanted key is that long
     for (size_t i = 0; i < level.size(); ++i) {
       const auto& entry = level[i];
       if (entry.index >= 0 || seen(i) || !same_key(key, entry.key)) continue;
@@ -232,7 +237,7 @@ bool EvaluatorImpl::capture_dom(simdjson::dom::element v, const PathTrie::Entry&
   dom::element_type type = v.type();
   if (type == dom::element_type::ARRAY || type == dom::element_type::OBJECT) {
     if (entry.slot >= 0) return false;  // the value itself is read: it needs its text
-    if (type == dom::element_type::OBJECT) return walk_dom(v.get_object().value_unsafe(), entry.kids);
+    if (type == dom::element_type::OBJECT) return walk_dom(v.get_object().value_unsafe(), entry.kids, entry.kid_key_lengths);
     dom::array arr = v.get_array().value_unsafe();
     for (const auto& kid : entry.kids) {
       if (kid.index < 0) continue;
@@ -264,7 +269,7 @@ bool EvaluatorImpl::capture_dom(simdjson::dom::element v, const PathTrie::Entry&
   return true;
 }
 
-bool EvaluatorImpl::walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level) {
+bool EvaluatorImpl::walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level, uint64_t key_lengths) {
   size_t wanted = 0;
   for (const auto& e : level) wanted += e.index < 0;
   if (wanted == 0) return true;
@@ -274,6 +279,7 @@ bool EvaluatorImpl::walk_dom(simdjson::dom::object obj, const std::vector<PathTr
   size_t found = 0;
   for (auto field : obj) {
     if (found == wanted) break;
+    if (!(key_lengths & key_length_bit(field.key.size()))) continue;  // no wanted key is that long
     for (size_t i = 0; i < level.size(); ++i) {
       const auto& entry = level[i];
       bool seen = level.size() > 64 ? seen_large[i] : (seen_small >> i) & 1;
@@ -311,7 +317,7 @@ bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
     w.type = Value::Type::object;
     w.s = w.raw = text;
   }
-  if (!walk_object(obj, prog.trie.roots)) {
+  if (!walk_object(obj, prog.trie.roots, prog.trie.root_key_lengths)) {
     err = "invalid JSON";
     return false;
   }
@@ -729,7 +735,7 @@ bool Evaluator::bind(const ParsedRecord& parsed, std::string_view json, bool pad
     w.type = Value::Type::object;
     w.s = w.raw = json;
   }
-  if (e.walk_dom(obj, e.prog.trie.roots)) return true;
+  if (e.walk_dom(obj, e.prog.trie.roots, e.prog.trie.root_key_lengths)) return true;
   return e.bind(json, padded, error);  // a value needs its text
 }
 

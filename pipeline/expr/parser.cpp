@@ -434,17 +434,20 @@ void insert_path(PathTrie& trie, const Path& p, int slot) {
     return;
   }
   std::vector<PathTrie::Entry>* level = &trie.roots;
+  uint64_t* lengths = &trie.root_key_lengths;  // the level's owner (pushing onto the level leaves it in place)
   for (size_t i = 0; i < p.segments.size(); ++i) {
     const auto& seg = p.segments[i];
     PathTrie::Entry* found = nullptr;
     for (auto& e : *level)
       if (e.index == seg.index && e.key == seg.key) found = &e;
     if (!found) {
-      level->push_back({seg.key, seg.index, -1, {}});
+      level->push_back({seg.key, seg.index, -1, {}, 0});
       found = &level->back();
+      if (seg.index < 0) *lengths |= key_length_bit(seg.key.size());
     }
     if (i + 1 == p.segments.size()) found->slot = slot;
     level = &found->kids;
+    lengths = &found->kid_key_lengths;
   }
 }
 

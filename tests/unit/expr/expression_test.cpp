@@ -331,3 +331,15 @@ TEST_CASE("values are written the same whichever way the record was read", "[exp
   CHECK(eval_json("str(a)", r) == R"("1.50")");
   CHECK(eval_json("missing", r) == "null");
 }
+
+TEST_CASE("keys of any length are found, long and escaped ones too", "[expr]") {
+  std::string long_key(70, 'k');
+  std::string longer_key(90, 'k');
+  std::string r = R"({")" + longer_key + R"(":1,")" + long_key + R"(":2,"a\u00dfb":3,"x":{"y":4,"yy":5}})";
+  CHECK(eval_json(R"($[")" + long_key + R"("])", r) == "2");
+  CHECK(eval_json(R"($[")" + longer_key + R"("])", r) == "1");
+  CHECK(eval_json(R"($["aßb"])", r) == "3");
+  CHECK(eval_json("x.yy", r) == "5");
+  CHECK(eval_json("x.y", r) == "4");
+  CHECK(eval_json("x.z", r) == "null");
+}
