@@ -9,7 +9,9 @@
 //       create: true                # create a missing table (false: a missing table is an error)
 //       pool: {min: 1, max: 2}
 //       batch: {size: 40000, linger: 500ms}
-// Each batch is one transaction: COPY FROM STDIN (text format) into the table, or
+// Each batch is one transaction: COPY FROM STDIN into the table (binary format when
+// every column is an integer, float8, boolean, text, varchar or json(b) column and
+// every value can go so as the server would read its text; else text), or
 // into a temporary staging table then INSERT ... ON CONFLICT (key) DO UPDATE.
 // A batch the server refuses for a bad row (class 22/23) is split, inside the
 // transaction, under savepoints until the bad rows are found: they go to the
@@ -18,6 +20,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <optional>
 #include <random>
 
 #include <asio/co_spawn.hpp>
@@ -71,10 +75,42 @@ void append_copy_text(std::string& out, std::string_view s) {
   out.append(s.data() + plain, s.size() - plain);
 }
 
+/// How a column's values are sent in COPY's binary format (`text`: the text
+/// bytes, as text/varchar/json take them); `other`: the table is written in text.
+enum class BinaryKind : uint8_t { other, int2, int4, int8, float8, boolean, text, json, jsonb };
+
+BinaryKind binary_kind(std::string type) {
+  for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (auto paren = type.find('('); paren != std::string::npos && type.rfind("character varying", 0) == 0) type.resize(paren);
+  if (auto paren = type.find('('); paren != std::string::npos && type.rfind("varchar", 0) == 0) type.resize(paren);
+  if (type == "smallint" || type == "int2") return BinaryKind::int2;
+  if (type == "integer" || type == "int" || type == "int4") return BinaryKind::int4;
+  if (type == "bigint" || type == "int8") return BinaryKind::int8;
+  if (type == "double precision" || type == "float8") return BinaryKind::float8;
+  if (type == "boolean" || type == "bool") return BinaryKind::boolean;
+  if (type == "text" || type == "character varying" || type == "varchar") return BinaryKind::text;
+  if (type == "json") return BinaryKind::json;
+  if (type == "jsonb") return BinaryKind::jsonb;
+  return BinaryKind::other;  // numeric, timestamps, real (rounding twice), ...: sent as text
+}
+
+template <class T>
+void append_big_endian(std::string& out, T v) {
+  char b[sizeof(T)];
+  for (size_t i = 0; i < sizeof(T); ++i) b[i] = static_cast<char>(static_cast<uint64_t>(v) >> (8 * (sizeof(T) - 1 - i)));
+  out.append(b, sizeof(T));
+}
+
+// COPY's binary format: a signature, flags and header extension length; each
+// tuple is a field count and (length, bytes) per field; -1 ends the data.
+constexpr std::string_view kBinaryHeader("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
+constexpr std::string_view kBinaryTrailer("\377\377", 2);
+
 /// A batch turned into COPY rows ahead of its write (on the pool, while the
 /// previous batch commits).
 struct CopyRows {
-  std::string data;                // one line per row
+  bool binary = false;             // COPY's binary format (else text)
+  std::string data;                // one line (binary: one tuple) per row
   std::vector<size_t> start;       // per row: where its line starts in `data` (+ one past the end)
   std::vector<size_t> record;      // per row: its record's index in the batch
   std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
@@ -306,20 +342,26 @@ class PostgresSink final : public PipelineSink {
     mark_json_columns();
   }
 
-  /// json/jsonb columns take each value as JSON text (declared, inferred, or the table's type).
+  /// json/jsonb columns take each value as JSON text (declared, inferred, or the
+  /// table's type); rows go in COPY's binary format when every column has a kind
+  /// it sends as PostgreSQL would read the text (the server then parses less).
   void mark_json_columns() {
     json_column_.clear();
+    kinds_.clear();
+    binary_ = !columns_.empty();
     for (const auto& c : columns_) {
-      std::string type = c.type;
+      std::string type = c.type.empty() ? "text" : c.type;
       for (const auto& t : table_columns_)
         if (t.name == c.name) type = t.type;
-      for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      json_column_.push_back(type == "json" || type == "jsonb");
+      kinds_.push_back(binary_kind(type));
+      json_column_.push_back(kinds_.back() == BinaryKind::json || kinds_.back() == BinaryKind::jsonb);
+      if (kinds_.back() == BinaryKind::other) binary_ = false;
     }
   }
 
-  /// Pool thread: records into COPY text rows (those the row step encoded already
-  /// are copied as they are).
+  /// Pool thread: records into COPY rows (those the row step encoded already are
+  /// copied as they are). Binary if the table takes it and every row could be
+  /// encoded so; else the whole batch in text.
   void make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
     std::string error;
     size_t made = 0;
@@ -327,57 +369,145 @@ class PostgresSink final : public PipelineSink {
     rows.data.reserve(made + (made < batch.size() * 64 ? batch.size() * 64 : 0));
     rows.start.reserve(batch.size() + 1);
     rows.record.reserve(batch.size());
-    for (size_t k = 0; k < batch.size(); ++k) {
+    rows.binary = binary_;
+    bool as_text = false;
+    for (size_t k = 0; k < batch.size() && !as_text; ++k) {
       const Record& r = batch[k];
       if (r.row.empty() && !eval.bind(r.data, error)) {
         rows.unreadable.emplace_back(k, error);
         continue;
       }
+      size_t at = rows.data.size();
+      if (!r.row.empty()) rows.data += r.row.view();  // made in the format binary_ says
+      else as_text = !append_row(eval, rows.data, binary_);
+      rows.start.push_back(at);
+      rows.record.push_back(k);
+    }
+    rows.start.push_back(rows.data.size());
+    if (!as_text) return;
+    // A value binary cannot carry as the text would be read (a string for an
+    // integer column): the batch goes in text, and the server judges it.
+    rows = CopyRows{};
+    for (size_t k = 0; k < batch.size(); ++k) {
+      if (!eval.bind(batch[k].data, error)) {
+        rows.unreadable.emplace_back(k, error);
+        continue;
+      }
       rows.start.push_back(rows.data.size());
       rows.record.push_back(k);
-      if (!r.row.empty()) rows.data += r.row.view();
-      else append_row(eval, rows.data);
+      append_row(eval, rows.data, false);
     }
     rows.start.push_back(rows.data.size());
   }
 
-  /// Any thread: the bound record's row in COPY's text format, with its newline.
-  void append_row(expr::Evaluator& eval, std::string& out) const {
+  /// The value as COPY's text format spells it before escaping (nullopt: NULL),
+  /// in `scratch` unless it is the value's own text.
+  std::optional<std::string_view> value_text(const expr::Value& v, bool json, std::string& scratch) const {
     char num[32];
+    switch (v.type) {
+      case expr::Value::Type::null: return std::nullopt;
+      case expr::Value::Type::boolean: return std::string_view(json ? (v.b ? "true" : "false") : (v.b ? "t" : "f"));
+      case expr::Value::Type::integer: {
+        auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
+        scratch.assign(num, p);
+        return std::string_view(scratch);
+      }
+      case expr::Value::Type::number: {
+        if (!std::isfinite(v.d)) return std::nullopt;
+        if (!v.raw.empty()) return v.raw;  // as written: a numeric column keeps every digit
+        auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
+        scratch.assign(num, p);
+        return std::string_view(scratch);
+      }
+      default:
+        if (!json) return v.s;  // text; arrays and objects as JSON text
+        scratch.clear();        // json/jsonb: the value as JSON ("plain" with its quotes)
+        expr::append_value_json(v, scratch);
+        return std::string_view(scratch);
+    }
+  }
+
+  /// Any thread: the bound record's row, in COPY's text format (with its newline)
+  /// or binary format. False (nothing appended) if a value cannot go in binary as
+  /// its text would be read: an integer column given a string or a fraction, a
+  /// boolean column given anything but a boolean, a value out of the column's range.
+  bool append_row(expr::Evaluator& eval, std::string& out, bool binary) const {
+    std::string scratch;
+    if (!binary) {
+      for (size_t c = 0; c < columns_.size(); ++c) {
+        if (c) out += '\t';
+        auto text = value_text(eval.eval(c), json_column_[c], scratch);
+        if (text) append_copy_text(out, *text);
+        else out += "\\N";
+      }
+      out += '\n';
+      return true;
+    }
+    size_t start = out.size();
+    append_big_endian(out, static_cast<int16_t>(columns_.size()));
     for (size_t c = 0; c < columns_.size(); ++c) {
-      if (c) out += '\t';
       expr::Value v = eval.eval(c);
-      switch (v.type) {
-        case expr::Value::Type::null: out += "\\N"; break;
-        case expr::Value::Type::boolean: out += json_column_[c] ? (v.b ? "true" : "false") : (v.b ? "t" : "f"); break;
-        case expr::Value::Type::integer: {
-          auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
-          out.append(num, p);
+      BinaryKind kind = kinds_[c];
+      if (v.type == expr::Value::Type::null) {
+        append_big_endian(out, int32_t{-1});
+        continue;
+      }
+      bool fits = true;
+      switch (kind) {
+        case BinaryKind::int2:
+          fits = v.type == expr::Value::Type::integer && v.i >= INT16_MIN && v.i <= INT16_MAX;
+          if (fits) append_big_endian(out, int32_t{2}), append_big_endian(out, static_cast<int16_t>(v.i));
+          break;
+        case BinaryKind::int4:
+          fits = v.type == expr::Value::Type::integer && v.i >= INT32_MIN && v.i <= INT32_MAX;
+          if (fits) append_big_endian(out, int32_t{4}), append_big_endian(out, static_cast<int32_t>(v.i));
+          break;
+        case BinaryKind::int8:
+          fits = v.type == expr::Value::Type::integer;
+          if (fits) append_big_endian(out, int32_t{8}), append_big_endian(out, v.i);
+          break;
+        case BinaryKind::float8: {
+          fits = v.is_numeric();
+          double d = v.as_double();  // correctly rounded, as float8in reads the digits
+          if (!fits) break;
+          if (!std::isfinite(d)) {
+            append_big_endian(out, int32_t{-1});
+            break;
+          }
+          uint64_t bits;
+          std::memcpy(&bits, &d, sizeof bits);
+          append_big_endian(out, int32_t{8});
+          append_big_endian(out, bits);
           break;
         }
-        case expr::Value::Type::number: {
-          if (!std::isfinite(v.d)) {
-            out += "\\N";
-          } else if (!v.raw.empty()) {
-            out += v.raw;  // as written: a numeric column keeps every digit
-          } else {
-            auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
-            out.append(num, p);
+        case BinaryKind::boolean:
+          fits = v.type == expr::Value::Type::boolean;
+          if (fits) append_big_endian(out, int32_t{1}), out += static_cast<char>(v.b ? 1 : 0);
+          break;
+        case BinaryKind::text:
+        case BinaryKind::json:
+        case BinaryKind::jsonb: {
+          auto text = value_text(v, json_column_[c], scratch);
+          if (!text) {
+            append_big_endian(out, int32_t{-1});
+            break;
           }
+          bool jsonb = kind == BinaryKind::jsonb;
+          fits = text->size() < INT32_MAX - 1;
+          if (!fits) break;
+          append_big_endian(out, static_cast<int32_t>(text->size() + (jsonb ? 1 : 0)));
+          if (jsonb) out += '\1';  // jsonb's binary format: a version byte, then the text
+          out += *text;
           break;
         }
-        default:
-          if (json_column_[c]) {  // json/jsonb: the value as JSON ("plain" with its quotes)
-            std::string json;
-            expr::append_value_json(v, json);
-            append_copy_text(out, json);
-          } else {
-            append_copy_text(out, v.s);  // text; arrays and objects as JSON text
-          }
-          break;
+        case BinaryKind::other: fits = false; break;
+      }
+      if (!fits) {
+        out.resize(start);
+        return false;
       }
     }
-    out += '\n';
+    return true;
   }
 
   /// Encodes records into COPY rows on the record-step lanes, as they come out of
@@ -394,7 +524,7 @@ class PostgresSink final : public PipelineSink {
       if (!rec.rows || !bind_step_record(eval, rec, error)) return Verdict::keep;  // make_rows says why
       size_t at = rec.rows->size();
       if (at > UINT32_MAX - (1u << 24)) return Verdict::keep;  // past what a slice reaches: make_rows encodes it
-      sink_.append_row(eval, *rec.rows);
+      if (!sink_.append_row(eval, *rec.rows, sink_.binary_)) return Verdict::keep;  // make_rows sends the batch in text
       rec.row_at = static_cast<uint32_t>(at);
       rec.row_size = static_cast<uint32_t>(rec.rows->size() - at);
       return Verdict::keep;
@@ -455,7 +585,7 @@ class PostgresSink final : public PipelineSink {
     std::optional<PgError> bad;
     try {
       std::string_view all(rows.data);
-      co_await copy(c, all);
+      co_await copy(c, all, rows.binary);
     } catch (const PgError& e) {
       if (!e.bad_row()) throw;
       bad = e;
@@ -498,7 +628,7 @@ class PostgresSink final : public PipelineSink {
     std::optional<PgError> bad;
     try {
       co_await c.exec("SAVEPOINT aetl_rows");
-      co_await copy(c, data);
+      co_await copy(c, data, rows.binary);
       co_await c.exec("RELEASE SAVEPOINT aetl_rows");
     } catch (const PgError& e) {
       if (!e.bad_row()) throw;
@@ -515,14 +645,18 @@ class PostgresSink final : public PipelineSink {
     co_await write_rows(c, rows, mid, to, rejected);
   }
 
-  asio::awaitable<void> copy(PgConnection& c, std::string_view data) {
+  asio::awaitable<void> copy(PgConnection& c, std::string_view data, bool binary) {
+    std::vector<std::string_view> pieces;
+    if (binary) pieces = {kBinaryHeader, data, kBinaryTrailer};
+    else pieces = {data};
+    std::string format = binary ? " (FORMAT binary)" : "";
     if (cfg_.key.empty()) {
-      std::string sql = "COPY " + target_ + " (" + column_list_ + ") FROM STDIN";
-      co_await c.copy_in(sql, data);
+      std::string sql = "COPY " + target_ + " (" + column_list_ + ") FROM STDIN" + format;
+      co_await c.copy_in(sql, pieces);
       co_return;
     }
-    std::string copy_sql = "COPY aetl_staging (" + column_list_ + ") FROM STDIN";
-    co_await c.copy_in(copy_sql, data);
+    std::string copy_sql = "COPY aetl_staging (" + column_list_ + ") FROM STDIN" + format;
+    co_await c.copy_in(copy_sql, pieces);
     std::string keys, updates;
     for (const auto& k : cfg_.key) keys += (keys.empty() ? "" : ", ") + quote_sql_ident(k);
     for (const auto& col : columns_) {
@@ -547,6 +681,8 @@ class PostgresSink final : public PipelineSink {
   bool table_exists_ = false;
   std::string column_list_;
   std::vector<char> json_column_;  // per column: json or jsonb
+  std::vector<BinaryKind> kinds_;  // per column: how binary COPY sends it
+  bool binary_ = false;            // every column has a binary kind: rows go in binary
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
   std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)

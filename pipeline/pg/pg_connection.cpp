@@ -362,18 +362,25 @@ asio::awaitable<void> PgConnection::start_copy(std::string_view sql) {
 }
 
 asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, std::string_view data) {
+  std::vector<std::string_view> pieces{data};
+  co_return co_await copy_in(sql, pieces);
+}
+
+asio::awaitable<PgResult> PgConnection::copy_in(std::string_view sql, const std::vector<std::string_view>& pieces) {
   co_await start_copy(sql);
   // Sent as the socket takes it: libpq queues a piece, a full queue is flushed.
   constexpr size_t kPiece = 256 * 1024;
-  for (size_t at = 0; at < data.size();) {
-    size_t n = std::min(kPiece, data.size() - at);
-    int r = PQputCopyData(conn_, data.data() + at, static_cast<int>(n));
-    if (r < 0) fail("sending COPY data");
-    if (r == 0) {
-      co_await flush();
-      continue;
+  for (std::string_view data : pieces) {
+    for (size_t at = 0; at < data.size();) {
+      size_t n = std::min(kPiece, data.size() - at);
+      int r = PQputCopyData(conn_, data.data() + at, static_cast<int>(n));
+      if (r < 0) fail("sending COPY data");
+      if (r == 0) {
+        co_await flush();
+        continue;
+      }
+      at += n;
     }
-    at += n;
   }
   for (;;) {
     int r = PQputCopyEnd(conn_, nullptr);

@@ -77,6 +77,8 @@ class PgConnection {
   /// COPY ... FROM STDIN: sends `data` (in the format the statement names) and
   /// returns the COPY's result. Large data is sent as the socket takes it.
   asio::awaitable<PgResult> copy_in(std::string_view sql, std::string_view data);
+  /// The same with the data in pieces, sent in order (contiguous ones as one).
+  asio::awaitable<PgResult> copy_in(std::string_view sql, const std::vector<std::string_view>& pieces);
 
   /// COPY ... TO STDOUT, read a piece at a time so memory stays bounded: start it,
   /// then call copy_out_rows() until it returns false.

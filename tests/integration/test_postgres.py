@@ -343,6 +343,51 @@ def test_json_columns_take_any_json_value(pg, table, tmp_path):
         ["4", "object", '{"a": "x\\ty"}'], ["5", "number", "1.5"], ["6", "", ""]]
 
 
+def test_binary_copy_when_the_values_fit_and_text_when_they_do_not(pg, table, tmp_path):
+    # Binary COPY (less for the server to parse) only where it sends what the text
+    # would: a batch holding a value it cannot carry goes as text, so the server
+    # judges every value the same way either way.
+    pg.psql(f"CREATE TABLE {table} (id int, b bigint, c double precision, d boolean, e varchar(5), f smallint, "
+            f"g text, h json)")
+    log = os.path.join(pg.dir, "log")
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'")  # not in one transaction with the reload
+    pg.psql("SELECT pg_reload_conf()")
+    try:
+        fit = [{"id": 1, "b": 2 ** 40, "c": 0.1, "d": True, "e": "añb", "f": -7, "g": "tab\there", "h": {"k": [1]}},
+               {"id": 2, "b": -(2 ** 63), "c": 10, "d": False, "e": "", "f": 32767, "g": 'q"\\', "h": "s"},
+               {"id": 3, "c": 1e300, "g": 12, "h": None}]
+        write_jsonl(tmp_path / "in.jsonl", fit)
+        p = pipeline(tmp_path, pg, table, "columns: [id, b, c, d, e, f, g, h], batch: {size: 2}")
+        res = run_aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
+        assert res.code == 0, res.stderr
+        with open(log, errors="replace") as f:
+            copies = [l for l in f if f"COPY {table}" in l.replace('"', "")]
+        assert copies and all("FORMAT binary" in l for l in copies), copies
+        want = [["1", "1099511627776", "0.1", "t", "añb", "-7", "tab\there", '{"k": [1]}'],
+                ["2", "-9223372036854775808", "10", "f", "", "32767", 'q"\\', '"s"'],
+                ["3", "", "1e+300", "", "", "", "12", ""]]
+        got = rows(pg, f"SELECT id, b, c, d, e, f, g, h FROM {table} ORDER BY id")
+        assert got == want
+        pg.psql(f"TRUNCATE {table}")
+        # As text: strings for numbers and booleans (the server reads them), and
+        # values the server refuses, which go to the dead letter with its message.
+        mixed = [{"id": "4", "c": "1e3", "d": "yes"}, {"id": 5, "f": 70000}, {"id": 6, "e": "toolong"},
+                 {"id": 7.5}, {"id": 8, "b": 2 ** 40}]
+        write_jsonl(tmp_path / "in.jsonl", mixed)
+        res = run_aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
+        assert res.code == 0, res.stderr
+        assert rows(pg, f"SELECT id, b, c, d FROM {table} ORDER BY id") == [
+            ["4", "", "1000", "t"], ["8", "1099511627776", "", ""]]
+        dl = [json.loads(l) for l in (tmp_path / "dl.jsonl").read_text().splitlines()]
+        assert [d["line"] for d in dl] == [2, 3, 4]
+        assert "out of range for type smallint" in dl[0]["error"]
+        assert "too long for type character varying(5)" in dl[1]["error"]
+        assert 'invalid input syntax for type integer: "7.5"' in dl[2]["error"]
+    finally:
+        pg.psql("ALTER SYSTEM RESET log_statement")
+        pg.psql("SELECT pg_reload_conf()")
+
+
 def test_a_connection_string_libpq_cannot_read_is_not_echoed(pg, table, tmp_path):
     write_jsonl(tmp_path / "in.jsonl", [{"id": 1}])
     p = pipeline(tmp_path, pg, table, dsn="postgresql://u:pw%zzsecret@127.0.0.1/db")
