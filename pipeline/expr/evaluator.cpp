@@ -53,6 +53,17 @@ struct EvaluatorImpl {
   bool from_parse = true;  // bind(ParsedRecord) may read the decoder's parse
   bool exact_numbers;      // numbers print as written: a parse's doubles need the text
   void reset_slots();
+  /// Slots reset and `$` set for a record read from a parse or from values.
+  void begin_record(std::string_view json) {
+    reset_slots();
+    text = json;
+    if (prog.trie.whole) {
+      Value& w = slots[static_cast<size_t>(prog.trie.whole_slot)];
+      w = Value{};
+      w.type = Value::Type::object;
+      w.s = w.raw = json;
+    }
+  }
   /// Reads the slots from a DOM parse; false when a value needs its text (an
   /// array or object: they compare and print as written), so the text is read.
   bool walk_dom(simdjson::dom::object obj, const std::vector<PathTrie::Entry>& level, uint64_t key_lengths);
@@ -727,14 +738,7 @@ bool Evaluator::bind(const ParsedRecord& parsed, std::string_view json, bool pad
   EvaluatorImpl& e = *impl_;
   simdjson::dom::object obj;
   if (!e.from_parse || parsed.root.get_object().get(obj)) return e.bind(json, padded, error);
-  e.reset_slots();
-  e.text = json;
-  if (e.prog.trie.whole) {
-    Value& w = e.slots[static_cast<size_t>(e.prog.trie.whole_slot)];
-    w = Value{};
-    w.type = Value::Type::object;
-    w.s = w.raw = json;
-  }
+  e.begin_record(json);
   if (e.walk_dom(obj, e.prog.trie.roots, e.prog.trie.root_key_lengths)) return true;
   return e.bind(json, padded, error);  // a value needs its text
 }
@@ -742,14 +746,7 @@ bool Evaluator::bind(const ParsedRecord& parsed, std::string_view json, bool pad
 bool Evaluator::bind(const ProjectedRecord& p, std::string_view json, bool padded, std::string& error) {
   EvaluatorImpl& e = *impl_;
   if (!e.from_parse || !p.names) return e.bind(json, padded, error);
-  e.reset_slots();
-  e.text = json;
-  if (e.prog.trie.whole) {
-    Value& w = e.slots[static_cast<size_t>(e.prog.trie.whole_slot)];
-    w = Value{};
-    w.type = Value::Type::object;
-    w.s = w.raw = json;
-  }
+  e.begin_record(json);
   const std::vector<std::string>& names = *p.names;
   for (const auto& entry : e.prog.trie.roots) {
     if (entry.index >= 0) continue;  // an index into an object: missing
