@@ -81,8 +81,11 @@ enum class BinaryKind : uint8_t { other, int2, int4, int8, float8, boolean, text
 
 BinaryKind binary_kind(std::string type) {
   for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (auto paren = type.find('('); paren != std::string::npos && type.rfind("character varying", 0) == 0) type.resize(paren);
-  if (auto paren = type.find('('); paren != std::string::npos && type.rfind("varchar", 0) == 0) type.resize(paren);
+  // varchar(n) is varchar; varchar(n)[] is an array (other).
+  if (auto paren = type.find('('); paren != std::string::npos && type.back() == ')' &&
+      (type.rfind("character varying", 0) == 0 || type.rfind("varchar", 0) == 0) &&
+      type.find_first_not_of("0123456789", paren + 1) == type.size() - 1)
+    type.resize(paren);
   if (type == "smallint" || type == "int2") return BinaryKind::int2;
   if (type == "integer" || type == "int" || type == "int4") return BinaryKind::int4;
   if (type == "bigint" || type == "int8") return BinaryKind::int8;
@@ -400,10 +403,25 @@ class PostgresSink final : public PipelineSink {
     rows.start.push_back(rows.data.size());
   }
 
+  /// A number with a fraction part of zero (1.0, 1e3, -0.0) for an integer column:
+  /// the integer (as the sink has always sent it), when it fits int64.
+  static bool as_whole(const expr::Value& v, BinaryKind kind, int64_t& out) {
+    bool integer_column = kind == BinaryKind::int2 || kind == BinaryKind::int4 || kind == BinaryKind::int8;
+    if (!integer_column || v.type != expr::Value::Type::number || !std::isfinite(v.d) || v.d != std::trunc(v.d)) return false;
+    if (v.d < -9.2e18 || v.d > 9.2e18) return false;
+    out = static_cast<int64_t>(v.d);
+    return true;
+  }
+
   /// The value as COPY's text format spells it before escaping (nullopt: NULL),
   /// in `scratch` unless it is the value's own text.
-  std::optional<std::string_view> value_text(const expr::Value& v, bool json, std::string& scratch) const {
+  std::optional<std::string_view> value_text(const expr::Value& v, BinaryKind kind, bool json, std::string& scratch) const {
     char num[32];
+    if (int64_t i = 0; as_whole(v, kind, i)) {  // 1.0 or 1e3 for an integer column: 1, 1000
+      auto [p, ec] = std::to_chars(num, num + sizeof num, i);
+      scratch.assign(num, p);
+      return std::string_view(scratch);
+    }
     switch (v.type) {
       case expr::Value::Type::null: return std::nullopt;
       case expr::Value::Type::boolean: return std::string_view(json ? (v.b ? "true" : "false") : (v.b ? "t" : "f"));
@@ -436,7 +454,7 @@ class PostgresSink final : public PipelineSink {
     if (!binary) {
       for (size_t c = 0; c < columns_.size(); ++c) {
         if (c) out += '\t';
-        auto text = value_text(eval.eval(c), json_column_[c], scratch);
+        auto text = value_text(eval.eval(c), kinds_[c], json_column_[c], scratch);
         if (text) append_copy_text(out, *text);
         else out += "\\N";
       }
@@ -448,6 +466,7 @@ class PostgresSink final : public PipelineSink {
     for (size_t c = 0; c < columns_.size(); ++c) {
       expr::Value v = eval.eval(c);
       BinaryKind kind = kinds_[c];
+      if (int64_t whole = 0; as_whole(v, kind, whole)) v = expr::Value::integer_value(whole);
       if (v.type == expr::Value::Type::null) {
         append_big_endian(out, int32_t{-1});
         continue;
@@ -469,6 +488,9 @@ class PostgresSink final : public PipelineSink {
         case BinaryKind::float8: {
           fits = v.is_numeric();
           double d = v.as_double();  // correctly rounded, as float8in reads the digits
+          // 1e-400 reads as 0 here but is out of range for float8in: the text decides.
+          std::string_view mantissa = v.raw.substr(0, v.raw.find_first_of("eE"));
+          if (d == 0 && mantissa.find_first_of("123456789") != std::string_view::npos) fits = false;
           if (!fits) break;
           if (!std::isfinite(d)) {
             append_big_endian(out, int32_t{-1});
@@ -487,7 +509,7 @@ class PostgresSink final : public PipelineSink {
         case BinaryKind::text:
         case BinaryKind::json:
         case BinaryKind::jsonb: {
-          auto text = value_text(v, json_column_[c], scratch);
+          auto text = value_text(v, kind, json_column_[c], scratch);
           if (!text) {
             append_big_endian(out, int32_t{-1});
             break;

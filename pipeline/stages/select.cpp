@@ -3,6 +3,9 @@
 // A bare field path is copied as written in the record (no re-serialising; a
 // string with escapes is re-escaped one way). The values are left for the next
 // step (StepRecord::projected), which then need not parse the record select wrote.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <memory>
 
 #include "pipeline/json_writer.h"
@@ -19,6 +22,18 @@ struct Projection {
   std::vector<std::string> key_json;  ///< `"name":` per expression, escaped once
   size_t size_hint = 0;               ///< room reserved for an output record
 };
+
+/// A computed value as a step would read it back from the text select wrote:
+/// a non-finite number is written null; a whole one (5.0) as 5, an integer.
+expr::Value as_read_back(const expr::Value& v) {
+  if (v.type != expr::Value::Type::number || !v.raw.empty()) return v;
+  if (!std::isfinite(v.d)) return expr::Value::null_value();
+  char digits[32];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v.d);  // as append_value_json writes it
+  bool integer = std::all_of(digits, end, [](char c) { return c == '-' || (c >= '0' && c <= '9'); });
+  if (integer && std::fabs(v.d) < 9e18) return expr::Value::integer_value(static_cast<int64_t>(v.d));
+  return v;
+}
 
 class Select final : public RecordStep {
  public:
@@ -38,7 +53,7 @@ class Select final : public RecordStep {
       expr::Value v = l.eval.eval(i);
       if (v.missing) v = expr::Value::null_value();  // written as null: a field that is there
       expr::append_value_json(v, o);
-      l.values[i] = v;
+      l.values[i] = as_read_back(v);
     }
     o += '}';
     if (o.capacity() - o.size() < expr::kRecordPadding) o.reserve(o.size() + expr::kRecordPadding);

@@ -355,7 +355,7 @@ def test_binary_copy_when_the_values_fit_and_text_when_they_do_not(pg, table, tm
     try:
         fit = [{"id": 1, "b": 2 ** 40, "c": 0.1, "d": True, "e": "añb", "f": -7, "g": "tab\there", "h": {"k": [1]}},
                {"id": 2, "b": -(2 ** 63), "c": 10, "d": False, "e": "", "f": 32767, "g": 'q"\\', "h": "s"},
-               {"id": 3, "c": 1e300, "g": 12, "h": None}]
+               {"id": 3, "c": 1e300, "g": 12, "h": None}, {"id": 4.0, "b": 1000.0}]
         write_jsonl(tmp_path / "in.jsonl", fit)
         p = pipeline(tmp_path, pg, table, "columns: [id, b, c, d, e, f, g, h], batch: {size: 2}")
         res = run_aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
@@ -365,7 +365,7 @@ def test_binary_copy_when_the_values_fit_and_text_when_they_do_not(pg, table, tm
         assert copies and all("FORMAT binary" in l for l in copies), copies
         want = [["1", "1099511627776", "0.1", "t", "añb", "-7", "tab\there", '{"k": [1]}'],
                 ["2", "-9223372036854775808", "10", "f", "", "32767", 'q"\\', '"s"'],
-                ["3", "", "1e+300", "", "", "", "12", ""]]
+                ["3", "", "1e+300", "", "", "", "12", ""], ["4", "1000", "", "", "", "", "", ""]]
         got = rows(pg, f"SELECT id, b, c, d, e, f, g, h FROM {table} ORDER BY id")
         assert got == want
         pg.psql(f"TRUNCATE {table}")
