@@ -2,7 +2,12 @@
 #include <curl/curl.h>
 #include <malloc.h>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdio>
+#include <exception>
+#include <new>
 #include <cstring>
 #include <string>
 
@@ -15,6 +20,31 @@
 #include "commands/fetch_command.h"
 
 namespace {
+
+char g_program[64] = "aetl";  // for the terminate handler, which must not allocate
+
+/// One line on stderr for what escaped: out of memory, or an exception where none
+/// may be (a pool thread, a destructor). Exit 1, like any failed run: the state
+/// store only ever holds what sinks committed, so a rerun resumes.
+[[noreturn]] void on_terminate() noexcept {
+  const char* what = "an unexpected internal error";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      what = "out of memory";
+    } catch (const std::exception& x) {
+      what = x.what();
+    } catch (...) {
+    }
+  }
+  const char* parts[] = {g_program, ": error: ", what, "; stopped (what was committed is kept)\n"};
+  for (const char* p : parts) {
+    ssize_t n = ::write(2, p, std::strlen(p));
+    (void)n;
+  }
+  ::_exit(static_cast<int>(aetl::ExitCode::failures));
+}
 
 std::string program_name(const char* argv0) {
   const char* slash = std::strrchr(argv0, '/');
@@ -42,7 +72,9 @@ int main(int argc, char** argv) {
   if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
+  std::set_terminate(on_terminate);
   const std::string prog = program_name(argc > 0 ? argv[0] : "aetl");
+  std::snprintf(g_program, sizeof g_program, "%s", prog.c_str());
   const bool as_afetch = prog.rfind("afetch", 0) == 0;
 
   CLI::App app(as_afetch ? "afetch: fetch many URLs concurrently; one JSON line per URL"
@@ -83,6 +115,8 @@ int main(int argc, char** argv) {
   } catch (const aetl::UsageError& e) {
     aetl::logging::print_line(prog + ": " + e.what());
     status = static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    on_terminate();  // the same one line, without allocating
   } catch (const std::exception& e) {
     aetl::logging::print_line(prog + ": error: " + e.what());
     status = static_cast<int>(aetl::ExitCode::failures);

@@ -12,7 +12,6 @@
 
 #include <CLI/CLI.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +27,8 @@
 #include "pipeline/sources/lines_source.h"
 #include "pipeline/stages/body_store.h"
 #include "pipeline/stages/fetch_stage.h"
+#include "pipeline/fatal.h"
+#include "pipeline/run_lock.h"
 #include "pipeline/stages/fetch_state.h"
 #include "sinks/jsonl_sink.h"
 
@@ -48,6 +49,7 @@ struct FetchFlags {
   bool append = false;
   std::string body = "none";
   std::string state;
+  bool wait = false;
   std::string method;
   std::vector<std::string> headers;
   std::optional<std::string> data;
@@ -180,6 +182,20 @@ ExitCode run_fetch(const FetchFlags& f) {
   std::optional<Millis> deadline;
   if (!f.deadline.empty()) deadline = duration_flag("--deadline", f.deadline);
 
+  // One run at a time per --state, from before the output is opened to the end.
+  std::unique_ptr<RunLock> lock;
+  if (!f.state.empty()) {
+    auto busy = [&](long pid) {
+      return fmt::format("--state {} is in use by another afetch ({}); --wait waits for it", f.state,
+                         pid ? "pid " + std::to_string(pid) : std::string("pid unknown"));
+    };
+    auto waiting = [&](long pid) {
+      spdlog::info("waiting for {} to finish with --state {}", pid ? "pid " + std::to_string(pid) : "another afetch",
+                   f.state);
+    };
+    lock = std::make_unique<RunLock>(f.state, f.wait, busy, waiting);
+  }
+
   // --- open everything that can fail up front
   std::vector<InputFile> inputs = open_inputs(f.inputs);
   struct CloseInputs {
@@ -227,7 +243,7 @@ ExitCode run_fetch(const FetchFlags& f) {
             stats.total = total;
             stats.total_known = true;
           },
-          asio::detached);
+          fatal_on_exception{});
     }
     progress.start();
   }
@@ -251,7 +267,11 @@ ExitCode run_fetch(const FetchFlags& f) {
         progress.stop();
         io.stop();
       });
-  io.run();
+  try {
+    io.run();
+  } catch (...) {
+    end_on_exception(std::current_exception());
+  }
   progress.stop();
   if (failure) std::rethrow_exception(failure);
 
@@ -292,6 +312,7 @@ std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   app.add_flag("--append", f->append, "Append to --output FILE instead of truncating it");
   app.add_option("--body", f->body, "Embed the body in the result: none, text or json")->capture_default_str();
   app.add_option("--state", f->state, "SQLite file recording finished URLs; a rerun skips them");
+  app.add_flag("--wait", f->wait, "If another afetch uses the same --state, wait for it to end (default: exit 75)");
   app.add_option("-X,--method", f->method, "HTTP method for URL lines (default GET, POST with --data)");
   app.add_option("-H,--header", f->headers, "Extra header 'Name: value' (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -18,6 +18,7 @@ struct RunFlags {
   std::string file;
   std::string state;
   bool from_start = false;
+  bool wait = false;
   bool dry_run = false;
   uint64_t limit = 0;
   std::string grace = "5s";
@@ -38,6 +39,8 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
   app.add_option("pipeline", f->file, "The pipeline file (YAML)")->required();
   app.add_option("--state", f->state,
                  "State store for checkpoints (default: $XDG_STATE_HOME/aetl/NAME-HASH.sqlite)");
+  app.add_flag("--wait", f->wait,
+               "If another run of this pipeline holds the state store, wait for it to end (default: exit 75)");
   app.add_flag("--from-start", f->from_start, "Ignore the checkpoint: start from the beginning of the input");
   app.add_flag("--dry-run", f->dry_run,
                "Run, but write records to stdout and dead letters to stderr instead of the sinks; no checkpoint");
@@ -58,6 +61,7 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
     RunOptions o;
     o.state_path = f->state;
     o.from_start = f->from_start;
+    o.wait = f->wait;
     o.dry_run = f->dry_run;
     o.limit = f->limit;
     auto grace = parse_duration(f->grace);

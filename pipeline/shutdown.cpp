@@ -1,12 +1,43 @@
 #include "pipeline/shutdown.h"
 
+#include <errno.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 namespace aetl {
+namespace {
+
+extern "C" void hard_stop(int) {
+  static const char tail[] = ": did not stop in time after the signal; exiting now (what was committed is kept)\n";
+  const char* name = program_invocation_short_name;
+  ssize_t n = ::write(2, name, std::strlen(name));
+  n = ::write(2, tail, sizeof tail - 1);
+  (void)n;
+  ::_exit(130);
+}
+
+/// Arms (or with 0, disarms) the process's one real-time timer; async-signal-safe.
+void arm_hard_stop(std::chrono::milliseconds after) {
+  if (after.count() > 0) {
+    struct sigaction sa {};
+    sa.sa_handler = hard_stop;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGALRM, &sa, nullptr);
+  }
+  itimerval t{};
+  t.it_value.tv_sec = after.count() / 1000;
+  t.it_value.tv_usec = (after.count() % 1000) * 1000;
+  ::setitimer(ITIMER_REAL, &t, nullptr);
+}
+
+}  // namespace
 
 RunControl::RunControl(asio::any_io_executor ex)
     : ex_(ex),
@@ -14,6 +45,10 @@ RunControl::RunControl(asio::any_io_executor ex)
       grace_timer_(ex),
       deadline_timer_(ex),
       abort_wait_(ex, asio::steady_timer::time_point::max()) {}
+
+RunControl::~RunControl() {
+  if (hard_stop_armed_) arm_hard_stop(std::chrono::milliseconds(0));
+}
 
 void RunControl::request_stop(StopReason reason) {
   if (stopping_.exchange(true)) return;
@@ -51,6 +86,8 @@ void RunControl::arm_signal_wait() {
     if (!stopping()) {
       spdlog::warn("{}: stopping; finishing work in flight (up to {} ms; again to abort)",
                    signo == SIGINT ? "interrupted" : "terminated", grace_.count());
+      arm_hard_stop(grace_ + kHardStopMargin);
+      hard_stop_armed_ = true;
       request_stop(StopReason::signal);
       grace_timer_.expires_after(grace_);
       grace_timer_.async_wait([this](const asio::error_code& e) {
@@ -60,6 +97,8 @@ void RunControl::arm_signal_wait() {
       });
     } else {
       if (reason_ != StopReason::signal) reason_ = StopReason::signal;
+      arm_hard_stop(kHardStopMargin);
+      hard_stop_armed_ = true;
       if (!aborted()) spdlog::warn("second signal: aborting work in flight");
       request_abort();
       reason_ = StopReason::signal;

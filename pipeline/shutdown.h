@@ -19,9 +19,15 @@ enum class StopReason { none, signal, deadline, downstream_closed, error };
 ///  - abort: work in flight is cancelled now; nothing unfinished is written.
 /// The first SIGINT/SIGTERM stops and starts the grace period, after which the run
 /// aborts; a second signal aborts at once. A deadline stops and aborts together.
+/// Whatever is stuck, a signal always ends the process: if it is still running
+/// kHardStopMargin after the grace period (or after a second signal), a real-time
+/// timer (SIGALRM, not the loop) prints one line and exits with 130. Nothing
+/// committed is lost by that: checkpoints only ever cover what sinks committed.
+inline constexpr std::chrono::milliseconds kHardStopMargin{3000};
 class RunControl {
  public:
   explicit RunControl(asio::any_io_executor ex);
+  ~RunControl();
 
   void request_stop(StopReason reason);
   void request_abort();
@@ -62,6 +68,7 @@ class RunControl {
   std::vector<std::function<void()>> abort_hooks_;
   std::vector<std::function<void()>> stop_hooks_;
   bool watching_signals_ = false;
+  bool hard_stop_armed_ = false;
   bool finished_ = false;
 };
 

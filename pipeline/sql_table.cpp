@@ -1,5 +1,7 @@
 #include "pipeline/sql_table.h"
 
+#include <map>
+
 #include <algorithm>
 #include <cctype>
 
@@ -43,6 +45,20 @@ bool is_sql_type(std::string_view t, bool arrays) {
   }
   while (arrays && i + 1 < n && t[i] == '[' && t[i + 1] == ']') i += 2;
   return i == n;
+}
+
+std::optional<std::pair<std::string, std::string>> sqlite_name_clash(const std::vector<TableColumn>& columns) {
+  auto fold = [](std::string s) {
+    for (char& c : s)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return s;
+  };
+  std::map<std::string, const std::string*> seen;
+  for (const auto& c : columns) {
+    auto [it, fresh] = seen.emplace(fold(c.name), &c.name);
+    if (!fresh) return std::pair{*it->second, c.name};
+  }
+  return std::nullopt;
 }
 
 void read_columns_and_key(ConfigReader& r, ConfigProblems& problems, bool (*is_type)(std::string_view),

@@ -1,5 +1,7 @@
 #pragma once
+#include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -22,6 +24,10 @@ std::string quote_sql_ident(std::string_view name);
 bool is_sql_type(std::string_view type, bool arrays);
 inline bool is_sqlite_type(std::string_view type) { return is_sql_type(type, false); }
 inline bool is_postgres_type(std::string_view type) { return is_sql_type(type, true); }
+
+/// The first two names that SQLite takes for one column (its names ignore ASCII
+/// case: "id" and "Id"), or nullopt.
+std::optional<std::pair<std::string, std::string>> sqlite_name_clash(const std::vector<TableColumn>& columns);
 
 /// Reads a table sink's `columns:` ({name: TYPE} or a list of names) and `key:`
 /// (which must name columns, when they are listed). `is_type` checks a declared

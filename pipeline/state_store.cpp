@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -11,6 +12,20 @@
 #include "pipeline/hash.h"
 
 namespace aetl {
+namespace {
+
+/// SQLite's message, and the system's when an I/O error came from one (a full
+/// disk shows up as "disk I/O error" alone otherwise).
+std::string sqlite_error(sqlite3* db) {
+  std::string msg = sqlite3_errmsg(db);
+  int primary = sqlite3_extended_errcode(db) & 0xff;
+  int sys = sqlite3_system_errno(db);
+  if (sys != 0 && (primary == SQLITE_IOERR || primary == SQLITE_FULL || primary == SQLITE_CANTOPEN))
+    msg += std::string(" (") + std::strerror(sys) + ")";
+  return msg;
+}
+
+}  // namespace
 
 struct StateStore::Db {
   sqlite3* db = nullptr;
@@ -20,9 +35,8 @@ struct StateStore::Db {
   void exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errmsg(db);
       sqlite3_free(err);
-      throw std::runtime_error(msg);
+      throw std::runtime_error(sqlite_error(db));
     }
   }
 };
@@ -34,7 +48,7 @@ StateStore::StateStore(const std::string& path) : path_(path), db_(std::make_uni
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   if (sqlite3_open_v2(path.c_str(), &db_->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK)
-    fail(std::string("cannot open the state store: ") + (db_->db ? sqlite3_errmsg(db_->db) : "out of memory"));
+    fail(std::string("cannot open the state store: ") + (db_->db ? sqlite_error(db_->db) : "out of memory"));
   sqlite3_busy_timeout(db_->db, 10'000);
   try {
     db_->exec("PRAGMA journal_mode=WAL");
@@ -56,13 +70,13 @@ std::optional<std::string> StateStore::load(const std::string& pipeline) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_->db, "SELECT checkpoint FROM aetl_checkpoints WHERE pipeline = ?", -1, &st, nullptr) !=
       SQLITE_OK)
-    throw std::runtime_error(path_ + ": " + sqlite3_errmsg(db_->db));
+    throw std::runtime_error(path_ + ": " + sqlite_error(db_->db));
   sqlite3_bind_text(st, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_TRANSIENT);
   std::optional<std::string> out;
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(path_ + ": " + sqlite3_errmsg(db_->db));
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(path_ + ": " + sqlite_error(db_->db));
   return out;
 }
 
@@ -77,12 +91,12 @@ asio::awaitable<void> StateStore::save(BlockingPool& pool, const std::string& pi
         "ON CONFLICT(pipeline) DO UPDATE SET checkpoint = excluded.checkpoint,"
         " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')";
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, nullptr) != SQLITE_OK)
-      throw std::runtime_error(where + ": " + sqlite3_errmsg(db->db));
+      throw std::runtime_error(where + ": " + sqlite_error(db->db));
     sqlite3_bind_text(st, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_STATIC);
     sqlite3_bind_text(st, 2, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) throw std::runtime_error(where + ": cannot save the checkpoint: " + sqlite3_errmsg(db->db));
+    if (rc != SQLITE_DONE) throw std::runtime_error(where + ": cannot save the checkpoint: " + sqlite_error(db->db));
   };
   co_await run_blocking(pool.pool(), job);
 }
@@ -91,11 +105,11 @@ void StateStore::clear(const std::string& pipeline) {
   std::lock_guard lock(db_->mu);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_->db, "DELETE FROM aetl_checkpoints WHERE pipeline = ?", -1, &st, nullptr) != SQLITE_OK)
-    throw std::runtime_error(path_ + ": " + sqlite3_errmsg(db_->db));
+    throw std::runtime_error(path_ + ": " + sqlite_error(db_->db));
   sqlite3_bind_text(st, 1, pipeline.data(), static_cast<int>(pipeline.size()), SQLITE_TRANSIENT);
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) throw std::runtime_error(path_ + ": " + sqlite3_errmsg(db_->db));
+  if (rc != SQLITE_DONE) throw std::runtime_error(path_ + ": " + sqlite_error(db_->db));
 }
 
 std::string default_state_path(const std::string& pipeline_file) {

@@ -24,6 +24,8 @@
 #include <optional>
 #include <random>
 
+#include <unistd.h>
+
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
@@ -222,12 +224,11 @@ class PostgresSink final : public PipelineSink {
   asio::awaitable<void> store_checkpoint(std::string checkpoint) override {
     auto c = co_await pool_->acquire();
     std::exception_ptr error;
-    Params params{run_.pipeline_name, checkpoint};
     try {
-      std::string sql = "INSERT INTO " + state_table_ +
-                        " (pipeline, checkpoint, batch) VALUES ($1, $2, '') "
-                        "ON CONFLICT (pipeline) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()";
-      co_await c->exec_params(sql, params);
+      std::string token = new_token();
+      if (!co_await compare_and_set(*c, checkpoint, token))
+        throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
+      stored_token_ = token;
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SinkError(e.what(), e.kind == PgError::Kind::connection));
     }
@@ -269,7 +270,32 @@ class PostgresSink final : public PipelineSink {
     pg::PgResult r = co_await c.exec_params(sql, params);
     co_await c.exec("COMMIT");
     if (r.rows() == 0) co_return std::nullopt;
+    stored_token_ = std::string(r.value(0, 1));
     co_return std::string(r.value(0, 0));
+  }
+
+  /// Every commit writes a new token; a commit sets the checkpoint only where the
+  /// stored token is still the one this run read (or no row, if it read none) or
+  /// last wrote. False: another run committed meanwhile (or took the row).
+  asio::awaitable<bool> compare_and_set(PgConnection& c, const std::string& checkpoint, const std::string& token) {
+    if (stored_token_) {
+      Params params{run_.pipeline_name, checkpoint, token, *stored_token_};
+      std::string sql = "UPDATE " + state_table_ +
+                        " SET checkpoint = $2, batch = $3, updated_at = now() WHERE pipeline = $1 AND batch = $4";
+      pg::PgResult r = co_await c.exec_params(sql, params);
+      co_return r.affected() == 1;
+    }
+    Params params{run_.pipeline_name, checkpoint, token};
+    std::string sql = "INSERT INTO " + state_table_ +
+                      " (pipeline, checkpoint, batch) VALUES ($1, $2, $3) ON CONFLICT (pipeline) DO NOTHING";
+    pg::PgResult r = co_await c.exec_params(sql, params);
+    co_return r.affected() == 1;
+  }
+
+  std::string new_token() {
+    std::random_device rd;
+    uint64_t r = (uint64_t{rd()} << 32) | rd();
+    return fmt::format("{}-{:016x}-{}", ::getpid(), r, ++batches_);
   }
 
   /// The table's columns if it exists; a missing table is created at the first
@@ -596,6 +622,7 @@ class PostgresSink final : public PipelineSink {
         if (r.rows() == 1 && r.value(0, 0) == last_token_) {
           co_await c.exec("COMMIT");
           wc.rejected = last_rejected_;
+          stored_token_ = last_token_;
           last_token_.clear();
           co_return;
         }
@@ -620,15 +647,16 @@ class PostgresSink final : public PipelineSink {
     }
     std::sort(rejected.begin(), rejected.end());
     if (cfg_.exactly_once) {
-      last_token_ = std::to_string(std::random_device{}()) + "-" + std::to_string(++batches_);
+      std::string token = new_token();
+      if (!co_await compare_and_set(c, wc.checkpoint_after(rejected), token)) {
+        co_await c.exec("ROLLBACK");
+        throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
+      }
+      last_token_ = token;
       last_rejected_ = rejected;
-      Params params{run_.pipeline_name, wc.checkpoint_after(rejected), last_token_};
-      std::string sql = "INSERT INTO " + state_table_ +
-                        " (pipeline, checkpoint, batch) VALUES ($1, $2, $3) ON CONFLICT (pipeline) DO UPDATE "
-                        "SET checkpoint = EXCLUDED.checkpoint, batch = EXCLUDED.batch, updated_at = now()";
-      co_await c.exec_params(sql, params);
     }
     co_await c.exec("COMMIT");
+    if (cfg_.exactly_once) stored_token_ = last_token_;
     last_token_.clear();
     wc.rejected = std::move(rejected);
   }
@@ -709,6 +737,7 @@ class PostgresSink final : public PipelineSink {
   std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
   std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)
   std::string last_token_;  // exactly once: the batch whose COMMIT is not known to have landed
+  std::optional<std::string> stored_token_;  // exactly once: the stored row's token, as read or last written
   std::vector<std::pair<size_t, std::string>> last_rejected_;
   uint64_t batches_ = 0;
 };

@@ -69,7 +69,8 @@ class SqliteSink final : public PipelineSink {
   SqliteSink(RunContext& run, const SqliteConfig& cfg) : run_(run), cfg_(cfg) {}
   ~SqliteSink() override {
     sqlite3_finalize(insert_);
-    sqlite3_finalize(save_checkpoint_);
+    sqlite3_finalize(insert_checkpoint_);
+    sqlite3_finalize(update_checkpoint_);
     sqlite3_close(db_);
   }
 
@@ -84,12 +85,24 @@ class SqliteSink final : public PipelineSink {
       sqlite3_close(db);
       throw UsageError(cfg_.path + ": " + msg);
     }
+    // A table from before generations were kept reads as generation 0, the
+    // column's default once open() adds it.
     std::optional<std::string> out;
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT checkpoint FROM aetl_checkpoints WHERE pipeline = ?", -1, &st, nullptr) ==
-        SQLITE_OK) {
+    bool has_generation = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('aetl_checkpoints') WHERE name = 'generation'", -1,
+                           &st, nullptr) == SQLITE_OK)
+      has_generation = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    st = nullptr;
+    std::string sql = std::string("SELECT checkpoint, ") + (has_generation ? "generation" : "0") +
+                      " FROM aetl_checkpoints WHERE pipeline = ?";
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
       sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
-      if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      if (sqlite3_step(st) == SQLITE_ROW) {
+        out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        generation_ = sqlite3_column_int64(st, 1);
+      }
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -141,11 +154,14 @@ class SqliteSink final : public PipelineSink {
         try {
           save_checkpoint(json);
           exec("COMMIT");
+          generation_ = next_generation_;
         } catch (...) {
           sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
           throw;
         }
         return {};
+      } catch (const CheckpointTakenOver&) {
+        throw;
       } catch (const std::exception& e) {
         return e.what();
       }
@@ -175,9 +191,7 @@ class SqliteSink final : public PipelineSink {
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=" + cfg_.synchronous);
-    if (cfg_.exactly_once)
-      exec("CREATE TABLE IF NOT EXISTS aetl_checkpoints (pipeline TEXT PRIMARY KEY, checkpoint TEXT NOT NULL,"
-           " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))");
+    if (cfg_.exactly_once) ensure_checkpoint_table();
     if (!cfg_.columns.empty()) prepare(cfg_.columns);
   }
 
@@ -263,6 +277,10 @@ class SqliteSink final : public PipelineSink {
       else if (v == "null") type = "";
       cols.push_back({json_unescape(m.raw_key), type});
     });
+    if (auto clash = sqlite_name_clash(cols))
+      throw UsageError(describe() + ": the first record's keys '" + clash->first + "' and '" + clash->second +
+                       "' would be one column (SQLite column names ignore case); rename one with select:, or list "
+                       "columns:");
     return cols;
   }
 
@@ -378,6 +396,7 @@ class SqliteSink final : public PipelineSink {
       }
       if (cfg_.exactly_once && wc.checkpoint_after) save_checkpoint(wc.checkpoint_after(wc.rejected));
       exec("COMMIT");
+      if (cfg_.exactly_once && wc.checkpoint_after) generation_ = next_generation_;
     } catch (...) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       wc.rejected.clear();
@@ -385,26 +404,58 @@ class SqliteSink final : public PipelineSink {
     }
   }
 
-  void save_checkpoint(const std::string& json) {
-    if (!save_checkpoint_) {
-      const char* sql =
-          "INSERT INTO aetl_checkpoints(pipeline, checkpoint) VALUES(?, ?) ON CONFLICT(pipeline) DO UPDATE SET"
-          " checkpoint = excluded.checkpoint, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')";
-      if (sqlite3_prepare_v2(db_, sql, -1, &save_checkpoint_, nullptr) != SQLITE_OK)
-        throw SinkError(sqlite3_errmsg(db_), false);
+  /// The checkpoint table, with the generation column every commit compares and
+  /// bumps (added to a table made by an older version).
+  void ensure_checkpoint_table() {
+    exec("BEGIN IMMEDIATE");
+    try {
+      exec("CREATE TABLE IF NOT EXISTS aetl_checkpoints (pipeline TEXT PRIMARY KEY, checkpoint TEXT NOT NULL,"
+           " updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+           " generation INTEGER NOT NULL DEFAULT 0)");
+      bool has_generation = false;
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db_, "SELECT 1 FROM pragma_table_info('aetl_checkpoints') WHERE name = 'generation'",
+                             -1, &st, nullptr) == SQLITE_OK)
+        has_generation = sqlite3_step(st) == SQLITE_ROW;
+      sqlite3_finalize(st);
+      if (!has_generation) exec("ALTER TABLE aetl_checkpoints ADD COLUMN generation INTEGER NOT NULL DEFAULT 0");
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
     }
-    sqlite3_bind_text(save_checkpoint_, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(save_checkpoint_, 2, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
-    int rc = sqlite3_step(save_checkpoint_);
-    sqlite3_reset(save_checkpoint_);
+  }
+
+  /// Compare-and-set inside the open transaction: the row must still be the one
+  /// this run read (or none) or last wrote; else another run took over.
+  void save_checkpoint(const std::string& json) {
+    sqlite3_stmt*& st = generation_ ? update_checkpoint_ : insert_checkpoint_;
+    if (!st) {
+      const char* sql = generation_
+                            ? "UPDATE aetl_checkpoints SET checkpoint = ?2, generation = generation + 1,"
+                              " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE pipeline = ?1 AND generation = ?3"
+                            : "INSERT INTO aetl_checkpoints(pipeline, checkpoint, generation) VALUES(?1, ?2, 1)"
+                              " ON CONFLICT(pipeline) DO NOTHING";
+      if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) throw SinkError(sqlite3_errmsg(db_), false);
+    }
+    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
+    if (generation_) sqlite3_bind_int64(st, 3, *generation_);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
+    if (sqlite3_changes(db_) != 1) throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
+    next_generation_ = generation_ ? *generation_ + 1 : 1;
   }
 
   RunContext& run_;
   SqliteConfig cfg_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
-  sqlite3_stmt* save_checkpoint_ = nullptr;
+  sqlite3_stmt* insert_checkpoint_ = nullptr;
+  sqlite3_stmt* update_checkpoint_ = nullptr;
+  std::optional<int64_t> generation_;  // exactly once: the stored row's, as read or last written
+  int64_t next_generation_ = 0;        // what the open transaction makes it
   std::vector<Column> columns_;
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> eval_;
@@ -427,6 +478,9 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
     cfg->table = t->text;
   }
   read_columns_and_key(r, problems, is_sqlite_type, "INTEGER, TEXT, VARCHAR(20), NUMERIC(10,2)", cfg->columns, cfg->key);
+  if (auto clash = sqlite_name_clash(cfg->columns))
+    problems.add(r.raw("columns")->where, "columns: '" + clash->first + "' and '" + clash->second +
+                                              "' would be one column (SQLite column names ignore case)");
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
   if (auto s = r.choice("synchronous", {"full", "normal", "off"})) {
     cfg->synchronous = *s == "full" ? "FULL" : *s == "normal" ? "NORMAL" : "OFF";

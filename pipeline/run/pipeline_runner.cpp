@@ -5,7 +5,6 @@
 #include <fstream>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +13,7 @@
 #include "cli/logging.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/fatal.h"
 #include "pipeline/http/http_client.h"
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/run/dead_letters.h"
@@ -21,6 +21,7 @@
 #include "pipeline/run/run_progress.h"
 #include "pipeline/run/sink_driver.h"
 #include "pipeline/run/step_chain.h"
+#include "pipeline/run_lock.h"
 #include "pipeline/shutdown.h"
 #include "pipeline/state_store.h"
 #include "pipeline/task_group.h"
@@ -125,7 +126,8 @@ class CheckpointKeeper {
   uint64_t saves_ = 0;
 };
 
-void print_summary(const RunContext& run, double seconds, const DeadLetters& dead, const std::string& state_path) {
+void print_summary(const RunContext& run, double seconds, const DeadLetters& dead, const std::string& state_path,
+                   bool checkpoint_failed) {
   logging::print_line(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>8}", "part", "in", "out", "dropped", "failed", "busy"));
   for (const auto& p : run.parts)
     logging::print_line(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>7.1f}s", p->name, p->in, p->out, p->dropped,
@@ -133,7 +135,8 @@ void print_summary(const RunContext& run, double seconds, const DeadLetters& dea
   std::string tail = fmt::format("{:.2f}s", seconds);
   if (dead.count()) tail += fmt::format(", {} record{} {}", dead.count(), dead.count() == 1 ? "" : "s",
                                        dead.has_sink() ? "sent to the dead letter" : "failed (no dead_letter sink)");
-  if (!state_path.empty()) tail += ", checkpoint in " + state_path;
+  if (!state_path.empty())
+    tail += (checkpoint_failed ? ", the checkpoint could not be saved in " : ", checkpoint in ") + state_path;
   logging::print_line(tail);
 }
 
@@ -164,6 +167,22 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
     return *http;
   };
 
+  // One run at a time per state store, from before anything is opened to the end.
+  std::string state_path;
+  std::unique_ptr<RunLock> lock;
+  if (!options.dry_run) {
+    state_path = options.state_path.empty() ? default_state_path(spec.file) : options.state_path;
+    auto busy = [&](long pid) {
+      return fmt::format("pipeline '{}' is already running ({} holds {}); --wait waits for it", spec.name,
+                         pid ? "pid " + std::to_string(pid) : std::string("another process"), state_path + ".lock");
+    };
+    auto waiting = [&](long pid) {
+      spdlog::info("waiting for {} to finish pipeline '{}'", pid ? "pid " + std::to_string(pid) : "another run",
+                   spec.name);
+    };
+    lock = std::make_unique<RunLock>(state_path, options.wait, busy, waiting);
+  }
+
   // Sinks first: an exactly-once sink holds the checkpoint.
   PartStats& sink_stats = run.add_part("sink " + spec.sink.kind);
   auto main_sink = options.dry_run ? stdout_sink(run, "-") : spec.sink.build(run);
@@ -174,20 +193,21 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
 
   // Where the run starts.
   std::unique_ptr<StateStore> store;
-  std::string state_path;
   std::optional<Checkpoint> resume;
   if (!options.dry_run) {
-    state_path = options.state_path.empty() ? default_state_path(spec.file) : options.state_path;
     try {
       store = std::make_unique<StateStore>(state_path);
     } catch (const std::exception& e) {
       throw UsageError(e.what());
     }
     std::optional<std::string> saved;
+    // An exactly-once sink's checkpoint is read even from the start: its commits
+    // compare against what was read.
+    if (main_sink->exactly_once()) saved = main_sink->stored_checkpoint();
+    else if (!options.from_start) saved = store->load(spec.name);
     if (options.from_start) {
       store->clear(spec.name);
-    } else {
-      saved = main_sink->exactly_once() ? main_sink->stored_checkpoint() : store->load(spec.name);
+      saved.reset();
     }
     if (saved) {
       try {
@@ -299,14 +319,18 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
     if (progress) progress->stop();
     control.finish();
   };
-  asio::co_spawn(io, main(), asio::detached);
-  io.run();
+  asio::co_spawn(io, main(), fatal_on_exception{});
+  try {
+    io.run();
+  } catch (...) {
+    end_on_exception(std::current_exception());
+  }
   pool.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (progress) progress->clear();
 
   if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
-  if (!options.quiet) print_summary(run, seconds, dead, state_path);
+  if (!options.quiet) print_summary(run, seconds, dead, state_path, keeper.failed());
 
   ExitCode code = ExitCode::ok;
   if (error) {
@@ -314,6 +338,9 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
       std::rethrow_exception(error);
     } catch (const UsageError&) {
       throw;
+    } catch (const CheckpointTakenOver& e) {
+      spdlog::error("{}", e.what());
+      return ExitCode::busy;
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
     }

@@ -33,6 +33,21 @@ class SinkError : public std::runtime_error {
   bool transient;
 };
 
+/// An exactly-once sink found its stored checkpoint changed by another run since
+/// this run read it (two runs of one pipeline with different state stores, or on
+/// two hosts): the batch is rolled back and the run stops, committing nothing more
+/// (exit 75). Never retried.
+class CheckpointTakenOver : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The message of CheckpointTakenOver for `sink` (its describe()) and `pipeline`.
+inline std::string taken_over_message(const std::string& sink, const std::string& pipeline) {
+  return sink + ": another run of pipeline '" + pipeline +
+         "' has committed since this run read the checkpoint; this run stops without committing more";
+}
+
 /// What a sink gets with each batch.
 struct WriteContext {
   /// Rows the destination refused one by one (a constraint): they go to the dead
@@ -69,7 +84,10 @@ class PipelineSink {
   virtual asio::awaitable<void> close() = 0;
   /// File sinks: bytes durably written, recorded in checkpoints.
   virtual std::optional<uint64_t> durable_length() const { return std::nullopt; }
-  /// Exactly-once sinks: the checkpoint stored with the data (read before the run).
+  /// Exactly-once sinks: the checkpoint stored with the data, read before the run
+  /// (also with --from-start): every later commit checks, in its transaction, that
+  /// the stored checkpoint is still the one this run read or last wrote, and throws
+  /// CheckpointTakenOver if not.
   virtual std::optional<std::string> stored_checkpoint() { return std::nullopt; }
   virtual bool exactly_once() const { return false; }
   /// Exactly-once sinks: stores a checkpoint on its own (the end of a run, when

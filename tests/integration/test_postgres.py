@@ -412,3 +412,31 @@ def test_host_names_and_several_hosts(pg, table, tmp_path):
     p = pipeline(tmp_path, pg, table, dsn="host=no-such-host.invalid user=x password=y dbname=z")
     res = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
     assert res.code == 2 and "no-such-host.invalid" in res.stderr and "password" not in res.stderr, res.stderr
+
+
+def test_two_runs_with_different_state_files_never_double_an_exactly_once_table(pg, table, tmp_path, server):
+    # The first run is slowed by a rate-limited fetch stage; the second, given its
+    # own state file, starts while the first is half way. Whichever commits second
+    # finds the checkpoint moved, rolls back and stops with 75; the other finishes.
+    n = 120
+    write_jsonl(tmp_path / "in.jsonl", [{"id": i} for i in range(1, n + 1)])
+    name = f"race-{table}"
+    p = pipeline(tmp_path, pg, table, "exactly_once: true, batch: {size: 10, linger: 50ms}", name=name, dl=False,
+                 stages=f"  - fetch: {{url: '{server.url('/ok/')}{{id}}', rate: '${{RATE}}', into: r}}\n"
+                        "  - select: {id: id}")
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"), RATE="40/s")
+    first = subprocess.Popen([str(AETL), "run", "-q", "--state", "a.sqlite", str(p)], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (rows(pg, f"SELECT to_regclass('{table}') IS NOT NULL") == [["t"]] and
+               int(rows(pg, f"SELECT count(*) FROM {table}")[0][0]) >= 10):
+        assert time.monotonic() < deadline, "the first run committed nothing"
+        time.sleep(0.05)
+    second = run_aetl(["run", "-q", "--state", "b.sqlite", p], cwd=tmp_path, env={"RATE": "100000/s"})
+    _, first_err = first.communicate(timeout=60)
+    outcomes = {first.returncode: first_err.decode(), second.code: second.stderr}
+    assert sorted(outcomes) == [0, 75], outcomes
+    assert outcomes[75].splitlines()[-1] == (
+        f"aetl: error: postgres {table}: another run of pipeline '{name}' has committed since this run read "
+        "the checkpoint; this run stops without committing more")
+    assert rows(pg, f"SELECT count(*), count(DISTINCT id) FROM {table}") == [[str(n), str(n)]]
