@@ -2,10 +2,10 @@
 #include <curl/curl.h>
 #include <malloc.h>
 
+#include <errno.h>
 #include <unistd.h>
 
 #include <csignal>
-#include <cstdio>
 #include <exception>
 #include <new>
 #include <cstring>
@@ -20,8 +20,6 @@
 #include "commands/fetch_command.h"
 
 namespace {
-
-char g_program[64] = "aetl";  // for the terminate handler, which must not allocate
 
 /// One line on stderr for what escaped: out of memory, or an exception where none
 /// may be (a pool thread, a destructor). Exit 1, like any failed run: the state
@@ -38,13 +36,16 @@ char g_program[64] = "aetl";  // for the terminate handler, which must not alloc
     } catch (...) {
     }
   }
-  const char* parts[] = {g_program, ": error: ", what, "; stopped (what was committed is kept)\n"};
+  const char* parts[] = {program_invocation_short_name, ": error: ", what, "; stopped (what was committed is kept)\n"};
   for (const char* p : parts) {
     ssize_t n = ::write(2, p, std::strlen(p));
     (void)n;
   }
   ::_exit(static_cast<int>(aetl::ExitCode::failures));
 }
+
+// Installed before any static constructor of this binary, which may allocate.
+__attribute__((constructor(101))) void install_terminate_handler() { std::set_terminate(on_terminate); }
 
 std::string program_name(const char* argv0) {
   const char* slash = std::strrchr(argv0, '/');
@@ -72,9 +73,7 @@ int main(int argc, char** argv) {
   if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  std::set_terminate(on_terminate);
   const std::string prog = program_name(argc > 0 ? argv[0] : "aetl");
-  std::snprintf(g_program, sizeof g_program, "%s", prog.c_str());
   const bool as_afetch = prog.rfind("afetch", 0) == 0;
 
   CLI::App app(as_afetch ? "afetch: fetch many URLs concurrently; one JSON line per URL"

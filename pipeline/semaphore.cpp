@@ -31,7 +31,15 @@ asio::awaitable<void> AsyncSemaphore::acquire() {
   Waiter me(ex_);
   waiters_.push_back(&me);
   asio::error_code ec;
-  co_await me.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  try {
+    co_await me.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  } catch (...) {
+    // The wait could not start (no memory for it): leave the queue before this
+    // frame goes, or a later release() would wake a waiter that no longer exists.
+    if (me.granted) release();
+    else waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &me));
+    throw;
+  }
   auto state = co_await asio::this_coro::cancellation_state;
   bool cancelled = state.cancelled() != asio::cancellation_type::none;
   if (me.granted && !cancelled) co_return;

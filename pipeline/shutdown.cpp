@@ -14,17 +14,21 @@
 namespace aetl {
 namespace {
 
+volatile sig_atomic_t g_hard_stop_status = 130;
+
 extern "C" void hard_stop(int) {
-  static const char tail[] = ": did not stop in time after the signal; exiting now (what was committed is kept)\n";
+  static const char tail[] = ": did not stop in time; exiting now (what was committed is kept)\n";
   const char* name = program_invocation_short_name;
   ssize_t n = ::write(2, name, std::strlen(name));
   n = ::write(2, tail, sizeof tail - 1);
   (void)n;
-  ::_exit(130);
+  ::_exit(g_hard_stop_status);
 }
 
-/// Arms (or with 0, disarms) the process's one real-time timer; async-signal-safe.
-void arm_hard_stop(std::chrono::milliseconds after) {
+/// Arms (or with 0, disarms) the process's one real-time timer, which ends the
+/// process with `status`; async-signal-safe.
+void arm_hard_stop(std::chrono::milliseconds after, int status = 130) {
+  g_hard_stop_status = status;
   if (after.count() > 0) {
     struct sigaction sa {};
     sa.sa_handler = hard_stop;
@@ -60,6 +64,12 @@ void RunControl::request_stop(StopReason reason) {
 void RunControl::request_abort() {
   request_stop(StopReason::error);
   if (aborted_.exchange(true)) return;
+  // Aborted work ends at once; whatever would keep the process waiting past that
+  // (a completion lost to an allocation failure) must not keep it for ever.
+  if (!hard_stop_armed_) {
+    arm_hard_stop(kAbortedStopLimit, reason_ == StopReason::signal ? 130 : 1);
+    hard_stop_armed_ = true;
+  }
   grace_timer_.cancel();  // already aborting: no "grace period over" later
   abort_wait_.cancel();
   auto hooks = std::move(abort_hooks_);

@@ -24,6 +24,10 @@ enum class StopReason { none, signal, deadline, downstream_closed, error };
 /// timer (SIGALRM, not the loop) prints one line and exits with 130. Nothing
 /// committed is lost by that: checkpoints only ever cover what sinks committed.
 inline constexpr std::chrono::milliseconds kHardStopMargin{3000};
+/// Likewise after an abort for any other reason (an error, the deadline): the
+/// process ends within this long, with exit status 1, even if something it waits
+/// for never comes. Long enough for a database write in progress to finish.
+inline constexpr std::chrono::milliseconds kAbortedStopLimit{15000};
 class RunControl {
  public:
   explicit RunControl(asio::any_io_executor ex);
