@@ -53,7 +53,7 @@ class CsvSink final : public PipelineSink {
       std::vector<std::string> fields;
       std::string_view header = nl == std::string_view::npos ? std::string_view() : head.substr(0, nl);
       if (!header.empty() && header.back() == '\r') header.remove_suffix(1);  // written with CRLF
-      if (!header.empty() && split_csv(header, cfg_.delimiter, fields)) set_columns(fields);
+      if (!header.empty() && split_csv(header, cfg_.delimiter, fields) == CsvSplit::whole) set_columns(fields);
     }
     header_written_ = out_.length() > 0;
     if (!cfg_.columns.empty() && columns_.empty()) set_columns(cfg_.columns);

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "pipeline/expr/parsed_record.h"
 #include "pipeline/json_writer.h"
 
@@ -52,33 +54,48 @@ bool is_json_number(std::string_view s) {
   return i == n;
 }
 
-bool split_csv(std::string_view text, char delimiter, std::vector<std::string>& fields) {
+CsvSplit split_csv(std::string_view text, char delimiter, std::vector<std::string>& fields, size_t* bad_at) {
   fields.clear();
   fields.emplace_back();
   bool quoted = false;
+  bool closed = false;  // a quoted field just ended
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          fields.back() += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
+      if (c != '"') {
         fields.back() += c;
+      } else if (i + 1 < text.size() && text[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else {
+        quoted = false;
+        closed = true;
       }
-    } else if (c == '"' && fields.back().empty()) {
-      quoted = true;
     } else if (c == delimiter) {
       fields.emplace_back();
+      closed = false;
+    } else if (closed) {
+      if (bad_at) *bad_at = i;
+      return CsvSplit::after_quote;
+    } else if (c == '"' && fields.back().empty()) {
+      quoted = true;
     } else {
       fields.back() += c;
     }
   }
-  return !quoted;
+  return quoted ? CsvSplit::open_quote : CsvSplit::whole;
 }
+
+namespace {
+/// "line L, column C" of byte `at` of a record whose first line is `first_line`.
+std::string csv_place(std::string_view text, size_t at, uint64_t first_line) {
+  std::string_view before = text.substr(0, at);
+  uint64_t line = first_line + static_cast<uint64_t>(std::count(before.begin(), before.end(), '\n'));
+  size_t nl = before.rfind('\n');
+  size_t column = at - (nl == std::string_view::npos ? 0 : nl + 1) + 1;
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+}  // namespace
 
 void RecordDecoder::set_header_line(std::string_view line) {
   header_.clear();
@@ -90,11 +107,13 @@ void RecordDecoder::set_header_line(std::string_view line) {
   }
 }
 
-Decoded RecordDecoder::decode_csv(std::string_view line) {
+Decoded RecordDecoder::decode_csv(std::string_view line, uint64_t number, bool crlf) {
   Decoded d;
+  line_number_ = number;
   std::string_view text = line;
-  if (!carry_.empty()) {
-    carry_ += '\n';
+  if (carry_.empty()) {
+    record_line_ = number;
+  } else {
     carry_.append(line);
     text = carry_;
   }
@@ -102,9 +121,18 @@ Decoded RecordDecoder::decode_csv(std::string_view line) {
     d.kind = Decoded::skip;
     return d;
   }
-  if (!split_csv(text, options_.delimiter, fields_)) {
+  size_t bad_at = 0;
+  CsvSplit split = split_csv(text, options_.delimiter, fields_, &bad_at);
+  if (split == CsvSplit::open_quote) {
     if (carry_.empty()) carry_.assign(line);
+    carry_ += crlf ? "\r\n" : "\n";
     d.kind = Decoded::more;
+    return d;
+  }
+  if (split == CsvSplit::after_quote) {
+    d.kind = Decoded::error;
+    d.data = "unexpected character after the closing quote of a CSV field at " + csv_place(text, bad_at, record_line_);
+    carry_.clear();
     return d;
   }
   if (header_.empty()) {
@@ -147,7 +175,7 @@ Decoded RecordDecoder::decode(std::string_view line, bool padded) {
       append_json_string(d.data, line);
       d.data += '}';
       return d;
-    case LineFormat::csv: return decode_csv(line);
+    case LineFormat::csv: return decode_csv(line, line_number_ + 1, false);
     case LineFormat::json: break;
   }
   std::string_view t = trim(line);

@@ -63,6 +63,70 @@ def test_csv_format_header_quotes_multiline_and_types(aetl, pipeline, tmp_path):
     assert len(dl) == 1 and dl[0]["line"] == 5 and "expected 4 fields" in dl[0]["error"]
 
 
+def test_csv_line_breaks_inside_quotes_are_kept_byte_for_byte(aetl, pipeline, tmp_path):
+    (tmp_path / "u.csv").write_bytes(b'a,b\r\n"x\r\ny",1\r\n"p\nq",2\n"r\r\n\r\ns",3')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [u.csv], format: csv}}")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"a": "x\r\ny", "b": 1}, {"a": "p\nq", "b": 2}, {"a": "r\r\n\r\ns", "b": 3}]
+
+
+def test_csv_blank_lines_outside_quotes_are_skipped(aetl, pipeline, tmp_path):
+    (tmp_path / "u.csv").write_bytes(b'a\r\n\r\nx\n\n""\ny\n')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [u.csv], format: csv}}")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"a": "x"}, {"a": ""}, {"a": "y"}]
+
+
+def test_csv_a_stray_quote_after_a_closing_quote_goes_to_the_dead_letter_with_its_place(aetl, pipeline, tmp_path):
+    (tmp_path / "u.csv").write_text('a,b\n"x"y,1\nok,2\n1,"two\nlines" \n')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [u.csv], format: csv}}", extra="dead_letter: {jsonl: {path: dl.jsonl}}\n")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"a": "ok", "b": 2}]
+    dl = read_jsonl(tmp_path / "dl.jsonl")
+    assert [(d["line"], d["error"]) for d in dl] == [
+        (2, "unexpected character after the closing quote of a CSV field at line 2, column 4"),
+        (4, "unexpected character after the closing quote of a CSV field at line 5, column 7"),
+    ]
+
+
+def test_csv_a_quote_inside_an_unquoted_field_is_kept(aetl, pipeline, tmp_path):
+    (tmp_path / "u.csv").write_text('a,b\n5" tall,x"\n')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [u.csv], format: csv}}")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"a": '5" tall', "b": 'x"'}]
+
+
+def test_csv_a_malformed_header_row_fails_the_run(aetl, pipeline, tmp_path):
+    (tmp_path / "u.csv").write_text('"a"b,c\n1,2\n')
+    p = simple(tmp_path, pipeline, "{lines: {paths: [u.csv], format: csv}}", extra="dead_letter: {jsonl: {path: dl.jsonl}}\n")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 1
+    assert res.stderr.splitlines() == [
+        "aetl: error: u.csv: the header row: unexpected character after the closing quote of a CSV field at line 1, column 4"]
+
+
+def test_a_byte_order_mark_at_the_start_of_each_file_is_dropped(aetl, pipeline, tmp_path):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "u.csv").write_bytes(bom + b"a,b\n1,2\n")
+    (tmp_path / "u.jsonl").write_bytes(bom + b'{"n":1}\n')
+    with gzip.open(tmp_path / "v.jsonl.gz", "wb") as f:
+        f.write(bom + b'{"n":2}\n')
+    (tmp_path / "u.txt").write_bytes(bom + b"first\n" + bom + b"second\n")
+    for source, expected in [
+        ("{lines: {paths: [u.csv], format: csv}}", [{"a": 1, "b": 2}]),
+        ("{lines: {paths: [u.jsonl, v.jsonl.gz]}}", [{"n": 1}, {"n": 2}]),
+        ("{lines: {paths: [u.txt], format: text}}", [{"line": "first"}, {"line": "\ufeffsecond"}]),
+    ]:
+        p = simple(tmp_path, pipeline, source)
+        res = aetl(["run", "-q", "--from-start", "--state", "s.db", p], cwd=tmp_path)
+        assert res.code == 0, res.stderr
+        assert read_jsonl(tmp_path / "out.jsonl") == expected
+
+
 def test_globs_are_sorted_and_gzip_is_read(aetl, pipeline, tmp_path):
     d = tmp_path / "logs"
     d.mkdir()

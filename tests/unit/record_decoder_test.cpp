@@ -44,6 +44,43 @@ TEST_CASE("csv: header, quotes, types, multi-line records, field counts", "[deco
   CHECK(tabs.decode("1\tx,y").data == R"({"a":"1","b":"x,y"})");
 }
 
+TEST_CASE("csv: a line break inside quotes is kept as written, LF or CRLF", "[decoder]") {
+  RecordDecoder d({LineFormat::csv});
+  CHECK(d.decode_csv("a,b", 1, true).kind == Decoded::skip);
+  CHECK(d.decode_csv(R"("x)", 2, true).kind == Decoded::more);
+  CHECK(d.decode_csv(R"(y",1)", 3, true).data == R"({"a":"x\r\ny","b":1})");
+  CHECK(d.decode_csv(R"("x)", 4, false).kind == Decoded::more);
+  CHECK(d.decode_csv("", 5, true).kind == Decoded::more);
+  CHECK(d.decode_csv(R"(y",2)", 6, false).data == R"({"a":"x\n\r\ny","b":2})");
+}
+
+TEST_CASE("csv: a closing quote followed by anything but the delimiter is an error with its place", "[decoder]") {
+  RecordDecoder d({LineFormat::csv});
+  d.decode_csv("a,b", 1, false);
+  auto bad = d.decode_csv(R"("x"y,1)", 2, false);
+  CHECK(bad.kind == Decoded::error);
+  CHECK(bad.data == "unexpected character after the closing quote of a CSV field at line 2, column 4");
+  CHECK(d.decode_csv(R"(1,"two)", 3, false).kind == Decoded::more);
+  CHECK(d.decode_csv(R"(lines" )", 4, false).data ==
+        "unexpected character after the closing quote of a CSV field at line 4, column 7");
+  CHECK_FALSE(d.pending());
+  CHECK(d.decode_csv(R"("x" ,1)", 5, false).kind == Decoded::error);
+  CHECK(d.decode_csv(R"("",1)", 6, false).data == R"({"a":"","b":1})");
+}
+
+TEST_CASE("csv: a quote inside an unquoted field is kept as a plain character", "[decoder]") {
+  RecordDecoder d({LineFormat::csv});
+  d.decode_csv("a,b", 1, false);
+  CHECK(d.decode_csv(R"(a"b,5")", 2, false).data == R"({"a":"a\"b","b":"5\""})");
+}
+
+TEST_CASE("csv: a malformed header row is an error and leaves no header", "[decoder]") {
+  RecordDecoder d({LineFormat::csv});
+  CHECK(d.decode_csv(R"("a"b,c)", 1, false).data ==
+        "unexpected character after the closing quote of a CSV field at line 1, column 4");
+  CHECK_FALSE(d.has_header());
+}
+
 TEST_CASE("json numbers are recognised exactly", "[decoder]") {
   for (const char* yes : {"0", "-0", "12", "1.5", "-1.5e10", "2E-3"}) CHECK(is_json_number(yes));
   for (const char* no : {"", "-", "01", "+1", "1.", ".5", "1e", "0x10", "1 ", "NaN"}) CHECK_FALSE(is_json_number(no));
