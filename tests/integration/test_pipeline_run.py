@@ -245,6 +245,18 @@ def test_csv_sink(aetl, pipeline, tmp_path):
     assert rows == [["id", "name", "tags", "x"], ["1", "Smith, Jo", '["a"]', ""], ["2", 'say "hi"', "[]", "1.5"]]
 
 
+def test_csv_sink_writes_an_empty_sole_field_as_quotes_so_it_reads_back(aetl, pipeline, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"line": "a"}, {"line": ""}, {"line": "b"}])
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}", sink="csv: {path: out.csv}")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out.csv").read_bytes() == b'line\r\na\r\n""\r\nb\r\n'
+    back = simple(tmp_path, pipeline, "{lines: {paths: [out.csv], format: csv}}", sink="jsonl: {path: back.jsonl}")
+    res = aetl(["run", "-q", "--state", "s2.db", back], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "back.jsonl") == [{"line": "a"}, {"line": ""}, {"line": "b"}]
+
+
 # ---------------------------------------------------------------- delivery and flags
 
 def test_resume_reads_only_what_was_appended(aetl, pipeline, tmp_path):
