@@ -28,7 +28,9 @@ struct Decoded {
 };
 
 /// Turns input lines into records: JSON Lines checked and passed through as
-/// written; text lines wrapped as {"line": ...}; CSV rows (RFC 4180: quoted fields, doubled
+/// written (numbers beyond 64 bits or a double, and lone \udcXX escapes, are valid
+/// JSON and kept as written; bytes of a string that are not UTF-8 become \udcXX);
+/// text lines wrapped as {"line": ...}; CSV rows (RFC 4180: quoted fields, doubled
 /// quotes, line breaks inside quotes kept as written, LF or CRLF) as objects keyed
 /// by the header row. A quote that closes a field must be followed by the
 /// delimiter or the end of the row; a quote inside an unquoted field is a plain
@@ -48,16 +50,20 @@ class RecordDecoder {
   /// CSV: the line that was read as the header (a resumed read feeds it first).
   bool has_header() const { return !header_.empty(); }
   void set_header_line(std::string_view line);
-  /// json: a record comes back with empty `data`; the record is this (the line
-  /// without surrounding blanks, a view into the line given to decode()).
+  /// json: a record comes back with empty `data` (or, if invalid UTF-8 was escaped,
+  /// the record as rewritten); the record is this (the line without surrounding
+  /// blanks, a view into the line given to decode()).
   std::string_view last_trimmed() const { return last_trimmed_; }
   /// json with validate: the parse of the record decode() just returned (valid
-  /// until the next decode), so the first step need not parse it again.
+  /// until the next decode), so the first step need not parse it again; null
+  /// when the record holds what simdjson's parse cannot (then the text is read).
   const expr::ParsedRecord* last_parsed() const;
   /// CSV input ended inside quotes.
   bool pending() const { return !carry_.empty(); }
 
  private:
+  Decoded recheck(std::string_view line, int parse_error);
+
   DecoderOptions options_;
   struct Validator;
   std::unique_ptr<Validator> validator_;
