@@ -47,7 +47,7 @@ class LineSplitter {
   static constexpr size_t kLinePadding = 64;  ///< bytes kept of an overlong line, for messages
 
  private:
-  void emit(std::vector<Line>& out);
+  void emit(std::vector<Line>& out, bool at_lf);  // at_lf: the line ended with LF, not the input
   void drop_bom();
 
   size_t max_line_;

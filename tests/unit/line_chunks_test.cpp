@@ -133,3 +133,15 @@ TEST_CASE("ChunkSplitter: each line says whether it ended with CRLF") {
   CHECK_FALSE(c.lines[1].crlf);
   CHECK(c.lines[2].crlf);
 }
+
+TEST_CASE("LineSplitter: each line says whether it ended with CRLF (a CR at the end of the input is no CRLF)") {
+  LineSplitter s(100);
+  std::vector<Line> lines;
+  s.feed("a\r\nb\nc\r", lines);
+  s.finish(lines);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].crlf);
+  CHECK_FALSE(lines[1].crlf);
+  CHECK_FALSE(lines[2].crlf);
+  CHECK(lines[2].text == "c");
+}
