@@ -29,6 +29,13 @@ bool for_each_member(std::string_view text, size_t start, Fn&& fn);
 size_t json_skip_blanks(std::string_view text, size_t pos);
 /// Decodes the text between a JSON string's quotes (\" \n \u00e9 ...).
 std::string json_unescape(std::string_view raw);
+/// The same, appending to `out`; false on a malformed escape. A lone surrogate
+/// \udc80..\udcff becomes the byte it stands for (the \udcXX escapes of invalid
+/// UTF-8 read back as the bytes), any other lone surrogate its 3-byte form.
+bool json_unescape_to(std::string_view raw, std::string& out);
+/// True if `raw` (the text between a string's quotes) is valid JSON string content,
+/// lone surrogate escapes included. Bytes >= 0x80 are not checked here.
+bool json_string_content_valid(std::string_view raw);
 size_t json_string_end(std::string_view text, size_t quote);  ///< past the closing quote
 
 template <class Fn>

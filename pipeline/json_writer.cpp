@@ -77,6 +77,33 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+bool escape_invalid_utf8_in_strings(std::string_view json, std::string& out) {
+  out.clear();
+  out.reserve(json.size() + 16);
+  bool in_string = false;
+  bool escaped = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(json[i]);
+    if (in_string && c >= 0x80) {
+      if (size_t len = utf8_sequence_length(json, i)) {
+        out.append(json.substr(i, len));
+        i += len - 1;
+      } else {
+        append_u_escape(out, 0xDC00 | c);
+        escaped = true;
+      }
+      continue;
+    }
+    out += static_cast<char>(c);
+    if (c == '"') {
+      in_string = !in_string;
+    } else if (c == '\\' && in_string && i + 1 < json.size()) {
+      out += json[++i];
+    }
+  }
+  return escaped;
+}
+
 void JsonWriter::before_value() {
   if (after_key_) {
     after_key_ = false;

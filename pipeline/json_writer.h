@@ -37,4 +37,9 @@ class JsonWriter {
 /// Appends `s` to `out` as a quoted, escaped JSON string.
 void append_json_string(std::string& out, std::string_view s);
 
+/// Copies JSON text to `out` with each byte inside a string that is not valid
+/// UTF-8 written as \udcXX, as append_json_string writes it. Returns false, with
+/// `out` unspecified, when no string held such a byte.
+bool escape_invalid_utf8_in_strings(std::string_view json, std::string& out);
+
 }  // namespace aetl

@@ -2,7 +2,8 @@
 //   sink:
 //     csv: {path: out/report.csv, columns: [id, url, status]}
 // Without `columns`, the first record's top-level keys are the columns. Strings
-// are written as text, null or missing as an empty field, objects and arrays as JSON.
+// are written as text, null or missing as an empty field, objects and arrays as JSON;
+// a row whose one field is empty is written as "" (a blank line is no row).
 #include <memory>
 
 #include "pipeline/blocking_pool.h"
@@ -39,6 +40,12 @@ void append_csv_field(std::string& out, std::string_view v, char delimiter) {
   out += '"';
 }
 
+/// Ends a row; a row with nothing in it (one column, empty) is written as `""`,
+/// since readers skip a blank line.
+void end_row(std::string& out, size_t row_start) {
+  if (out.size() == row_start) out += "\"\"";
+  out += "\r\n";
+}
 
 class CsvSink final : public PipelineSink {
  public:
@@ -53,7 +60,7 @@ class CsvSink final : public PipelineSink {
       std::vector<std::string> fields;
       std::string_view header = nl == std::string_view::npos ? std::string_view() : head.substr(0, nl);
       if (!header.empty() && header.back() == '\r') header.remove_suffix(1);  // written with CRLF
-      if (!header.empty() && split_csv(header, cfg_.delimiter, fields)) set_columns(fields);
+      if (!header.empty() && split_csv(header, cfg_.delimiter, fields) == CsvSplit::whole) set_columns(fields);
     }
     header_written_ = out_.length() > 0;
     if (!cfg_.columns.empty() && columns_.empty()) set_columns(cfg_.columns);
@@ -93,11 +100,12 @@ class CsvSink final : public PipelineSink {
     }
     header_in_buffer_ = !header_written_;
     if (!header_written_) {
+      size_t row_start = buffer.size();
       for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) buffer += cfg_.delimiter;
         append_csv_field(buffer, columns_[i], cfg_.delimiter);
       }
-      buffer += "\r\n";
+      end_row(buffer, row_start);
     }
     std::string error;
     std::string tmp;
@@ -106,6 +114,7 @@ class CsvSink final : public PipelineSink {
         wc.rejected.emplace_back(k, error);
         continue;
       }
+      size_t row_start = buffer.size();
       for (size_t i = 0; i < columns_.size(); ++i) {
         if (i) buffer += cfg_.delimiter;
         expr::Value v = eval_->eval(i);
@@ -118,7 +127,7 @@ class CsvSink final : public PipelineSink {
           append_csv_field(buffer, tmp, cfg_.delimiter);
         }
       }
-      buffer += "\r\n";
+      end_row(buffer, row_start);
     }
     return buffer;
   }

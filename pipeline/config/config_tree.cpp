@@ -67,6 +67,7 @@ class TreeBuilder final : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    refuse_tag(mark, tag);
     ConfigValue v;
     v.type = ConfigValue::Type::scalar;
     v.scalar = value;
@@ -88,14 +89,16 @@ class TreeBuilder final : public YAML::EventHandler {
     add(std::move(v), anchor, 1);
   }
 
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
+    refuse_tag(mark, tag);
     open(mark, ConfigValue::Type::sequence, anchor);
   }
   void OnSequenceEnd() override { close(); }
 
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
+    refuse_tag(mark, tag);
     open(mark, ConfigValue::Type::mapping, anchor);
   }
   void OnMapEnd() override { close(); }
@@ -110,6 +113,18 @@ class TreeBuilder final : public YAML::EventHandler {
   };
 
   ConfigLocation where(const YAML::Mark& mark) const { return {file_, mark.line + 1, mark.column + 1}; }
+
+  /// yaml-cpp gives untagged nodes "?" (plain) or "!" (quoted, block, or a bare `!`):
+  /// any other tag was written out (`!custom`, `!!python/object`) and means nothing here.
+  void refuse_tag(const YAML::Mark& mark, const std::string& tag) const {
+    if (tag == "?" || tag == "!") return;
+    std::string written = tag;
+    if (mark.pos >= 0 && static_cast<size_t>(mark.pos) < source_.size() && source_[static_cast<size_t>(mark.pos)] == '!') {
+      std::string_view rest = source_.substr(static_cast<size_t>(mark.pos));
+      written = std::string(rest.substr(0, rest.find_first_of(" \t\r\n,]}")));
+    }
+    fail(mark, "YAML tag '" + written + "' is not supported (a pipeline file is plain YAML)");
+  }
 
   [[noreturn]] void fail(const YAML::Mark& mark, const std::string& message) const {
     throw ConfigError({ConfigProblem{where(mark), message}});

@@ -29,6 +29,7 @@ struct EvaluatorImpl {
         for (size_t k : n.kids)
           if (p.nodes[k].op != Op::literal) from_parse = false;
     }
+    mark_computed_slots();
   }
 
   const ProgramImpl& prog;
@@ -50,6 +51,14 @@ struct EvaluatorImpl {
   }
 
   bool bind(std::string_view json, bool padded, std::string& err);
+  /// Slots whose value an expression computes with (compares, adds, converts), not
+  /// only copies, shows or tests for presence.
+  std::vector<char> computed;
+  std::string number_error;  // why the record bound last cannot be read
+  void mark_computed_slots();
+  /// False, with number_error set, if `v` is a number no double holds (1e309)
+  /// and slot `slot` is computed with.
+  bool check_range(const Value& v, size_t slot);
   bool from_parse = true;  // bind(ParsedRecord) may read the decoder's parse
   bool exact_numbers;      // numbers print as written: a parse's doubles need the text
   void reset_slots();
@@ -102,6 +111,34 @@ std::string_view trim_token(std::string_view t) {
 
 }  // namespace
 
+void EvaluatorImpl::mark_computed_slots() {
+  std::vector<char> plain(prog.nodes.size(), 0);  // read only as written
+  for (size_t r : prog.roots) plain[r] = 1;
+  for (const auto& n : prog.nodes)
+    if (n.op == Op::call && (n.fn == Fn::exists || n.fn == Fn::str || n.fn == Fn::type))
+      for (size_t k : n.kids) plain[k] = 1;
+  computed.assign(prog.paths.size(), 0);
+  for (size_t i = 0; i < prog.nodes.size(); ++i)
+    if (prog.nodes[i].op == Op::path && !plain[i]) computed[prog.nodes[i].slot] = 1;
+}
+
+bool EvaluatorImpl::check_range(const Value& v, size_t slot) {
+  if (v.type != Value::Type::number || !std::isinf(v.d) || v.raw.empty() || !computed[slot]) return true;
+  std::string_view written = v.raw.substr(0, 40);
+  number_error = "number " + std::string(written) + (written.size() < v.raw.size() ? "..." : "") +
+                 " is beyond what an expression computes with (about ±1.8e308)";
+  return false;
+}
+
+namespace {
+
+/// A string simdjson refuses to unescape (a lone \udcXX escape), decoded here.
+bool unescape_token(std::string_view token, std::string& out) {
+  return token.size() >= 2 && json_unescape_to(token.substr(1, token.size() - 2), out);
+}
+
+}  // namespace
+
 bool EvaluatorImpl::read_value(od::value v, Value& out) {
   od::json_type type;
   if (v.type().get(type)) return false;
@@ -111,24 +148,26 @@ bool EvaluatorImpl::read_value(od::value v, Value& out) {
   switch (type) {
     case od::json_type::string: {
       out.type = Value::Type::string;
-      if (v.get_string().get(out.s)) return false;
+      if (!v.get_string().get(out.s)) return true;
+      std::string& s = scratch();
+      if (!unescape_token(token, s)) return false;
+      out.s = s;
       return true;
     }
     case od::json_type::number: {
       od::number_type nt;
       if (v.get_number_type().get(nt)) return false;
-      if (nt == od::number_type::signed_integer) {
+      if (nt == od::number_type::signed_integer && !v.get_int64().get(out.i)) {
         out.type = Value::Type::integer;
-        return !v.get_int64().get(out.i);
+        return true;
       }
       out.type = Value::Type::number;
-      if (nt == od::number_type::unsigned_integer) {
-        uint64_t u = 0;
-        if (v.get_uint64().get(u)) return false;
+      uint64_t u = 0;
+      if (nt == od::number_type::unsigned_integer && !v.get_uint64().get(u)) {
         out.d = static_cast<double>(u);
         return true;
       }
-      if (v.get_double().get(out.d)) {  // big integers: approximate, like jq
+      if (v.get_double().get(out.d)) {  // beyond 64 bits: approximate, like jq; beyond a double: ±inf
         out.d = std::strtod(std::string(token).c_str(), nullptr);
       }
       return true;
@@ -155,6 +194,7 @@ bool EvaluatorImpl::capture(od::value v, const PathTrie::Entry& entry) {
   if (entry.slot >= 0) {
     if (!read_value(v, slots[static_cast<size_t>(entry.slot)])) return false;
     Value& got = slots[static_cast<size_t>(entry.slot)];
+    if (!check_range(got, static_cast<size_t>(entry.slot))) return false;
     if (entry.kids.empty() || (got.type != Value::Type::object && got.type != Value::Type::array)) return true;
   }
   if (entry.kids.empty()) return true;
@@ -307,6 +347,7 @@ bool EvaluatorImpl::walk_dom(simdjson::dom::object obj, const std::vector<PathTr
 
 bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
   reset_slots();
+  number_error.clear();
   if (padded) {
     text = json;  // read in place: the bytes after it are readable (simdjson only looks)
   } else {
@@ -329,7 +370,7 @@ bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
     w.s = w.raw = text;
   }
   if (!walk_object(obj, prog.trie.roots, prog.trie.root_key_lengths)) {
-    err = "invalid JSON";
+    err = number_error.empty() ? "invalid JSON" : number_error;
     return false;
   }
   return true;
@@ -358,7 +399,11 @@ bool EvaluatorImpl::for_each_element(std::string_view raw_array, Fn&& fn) {
       x.s = x.raw = std::string_view(aux_buf.data() + start, end - start);
     } else if (type == od::json_type::string) {
       x.type = Value::Type::string;
-      if (v.get_string().get(x.s)) return false;
+      if (v.get_string().get(x.s)) {
+        std::string& s = scratch();
+        if (!unescape_token(token, s)) return false;
+        x.s = s;
+      }
       x.raw = token;
     } else if (type == od::json_type::number) {
       double d = 0;
@@ -368,7 +413,7 @@ bool EvaluatorImpl::for_each_element(std::string_view raw_array, Fn&& fn) {
       } else if (!v.get_double().get(d)) {
         x = Value::number_value(d);
       } else {
-        return false;
+        x = Value::number_value(std::strtod(std::string(token).c_str(), nullptr));
       }
       x.raw = token;
     } else if (type == od::json_type::boolean) {
@@ -756,7 +801,12 @@ bool Evaluator::bind(const ProjectedRecord& p, std::string_view json, bool padde
     const Value& v = p.values[k];
     bool nested = v.type == Value::Type::object || v.type == Value::Type::array;
     if (nested && !entry.kids.empty()) return e.bind(json, padded, error);  // a path into it: read the text
-    if (entry.slot >= 0) e.slots[static_cast<size_t>(entry.slot)] = v;
+    if (entry.slot < 0) continue;
+    if (!e.check_range(v, static_cast<size_t>(entry.slot))) {
+      error = e.number_error;
+      return false;
+    }
+    e.slots[static_cast<size_t>(entry.slot)] = v;
   }
   return true;
 }

@@ -40,6 +40,10 @@ void ChunkSplitter::cut(LineChunk& chunk, bool at_end) {
   const size_t n = chunk.filled;
   const uint64_t base = offset_;  // input offset of data[0]
   size_t at = 0;
+  if (at_start_ && !skipping_ && (n >= kBom.size() || at_end || std::memchr(data, '\n', n))) {
+    at_start_ = false;
+    if (std::string_view(data, n).starts_with(kBom)) at = kBom.size();
+  }
   auto prefix_of = [&](size_t begin, size_t size) {
     return std::string(data + begin, std::min(size, LineSplitter::kTooLongPrefix));
   };
@@ -53,12 +57,13 @@ void ChunkSplitter::cut(LineChunk& chunk, bool at_end) {
       emit_long(chunk, end_offset);
     } else {
       size_t size = end - at;
-      if (size > 0 && data[end - 1] == '\r') --size;
+      bool crlf = size > 0 && data[end - 1] == '\r';
+      if (crlf) --size;
       if (size > max_line_) {
         long_prefix_ = prefix_of(at, size);
         emit_long(chunk, end_offset);
       } else {
-        chunk.lines.push_back({at, size, ++line_no_, end_offset});
+        chunk.lines.push_back({at, size, ++line_no_, end_offset, false, crlf});
       }
     }
     at = end + 1;

@@ -20,6 +20,7 @@ struct LineChunk {
     uint64_t number = 0;      ///< 1-based
     uint64_t end_offset = 0;  ///< byte offset just past the terminator
     bool too_long = false;    ///< over max_line: skipped, its first bytes in long_lines
+    bool crlf = false;        ///< the terminator was CRLF (csv keeps it inside a quoted field)
   };
   static constexpr size_t kPadding = 64;
 
@@ -39,6 +40,7 @@ struct LineChunk {
 /// Cuts an input into LineChunks. The unfinished line at the end of one chunk
 /// moves to the front of the next; a line longer than max_line is reported
 /// (with its first bytes) and the rest of it skipped, so memory stays bounded.
+/// A UTF-8 byte-order mark at the very start of the input is not part of line 1.
 class ChunkSplitter {
  public:
   explicit ChunkSplitter(size_t max_line) : max_line_(max_line) {}
@@ -46,6 +48,7 @@ class ChunkSplitter {
   void start_at(uint64_t line, uint64_t offset) {
     line_no_ = line;
     offset_ = offset;
+    at_start_ = offset == 0;
   }
   /// Starts a chunk with room for at least `want` new bytes after the carried part.
   void begin(LineChunk& chunk, size_t want);
@@ -67,6 +70,7 @@ class ChunkSplitter {
   std::string long_prefix_;
   uint64_t line_no_ = 0;
   uint64_t offset_ = 0;     // input offset of the first byte not yet in a line
+  bool at_start_ = true;    // no byte cut yet: a byte-order mark may lead
 };
 
 }  // namespace aetl

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "pipeline/blocking_pool.h"
 #include "pipeline/shutdown.h"
@@ -14,11 +15,19 @@
 
 namespace aetl {
 
-void LineSplitter::emit(std::vector<Line>& out) {
+void LineSplitter::drop_bom() {
+  if (std::exchange(at_start_, false) && std::string_view(carry_).starts_with(kBom)) carry_.erase(0, kBom.size());
+}
+
+void LineSplitter::emit(std::vector<Line>& out, bool at_lf) {
   Line line;
   line.number = ++line_no_;
   line.end_offset = offset_;
-  if (!skipping_ && !carry_.empty() && carry_.back() == '\r') carry_.pop_back();
+  drop_bom();
+  if (!skipping_ && !carry_.empty() && carry_.back() == '\r') {
+    carry_.pop_back();
+    line.crlf = at_lf;
+  }
   if (!skipping_ && carry_.size() > max_line_) {  // the one byte of room kept for a CR was not a CR
     carry_.resize(std::min(carry_.size(), kTooLongPrefix));
     skipping_ = true;
@@ -53,12 +62,13 @@ void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
     if (!nl) break;
     offset_ += 1;
     chunk.remove_prefix(1);
-    emit(out);
+    emit(out, true);
   }
 }
 
 void LineSplitter::finish(std::vector<Line>& out) {
-  if (!carry_.empty() || skipping_) emit(out);
+  drop_bom();
+  if (!carry_.empty() || skipping_) emit(out, false);
 }
 
 LineReader::LineReader(BlockingPool& pool, const RunControl& control, const InputFile& input, size_t max_line,

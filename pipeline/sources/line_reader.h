@@ -19,10 +19,15 @@ struct Line {
   uint64_t number = 0;      ///< 1-based
   uint64_t end_offset = 0;  ///< byte offset just past the terminator
   bool too_long = false;    ///< longer than max_line: `text` holds only its first bytes
+  bool crlf = false;        ///< the terminator was CRLF
 };
+
+/// The UTF-8 byte-order mark; at the very start of an input it is not part of line 1.
+inline constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 /// Splits a byte stream into lines; pure, no I/O. Memory is bounded by max_line:
 /// a longer line is reported with too_long set and the rest of it is skipped.
+/// A byte-order mark at the start of the stream is dropped from line 1.
 class LineSplitter {
  public:
   explicit LineSplitter(size_t max_line) : max_line_(max_line) {}
@@ -30,6 +35,7 @@ class LineSplitter {
   void start_at(uint64_t line, uint64_t offset) {
     line_no_ = line;
     offset_ = offset;
+    at_start_ = offset == 0;
   }
 
   void feed(std::string_view chunk, std::vector<Line>& out);
@@ -41,13 +47,15 @@ class LineSplitter {
   static constexpr size_t kLinePadding = 64;  ///< bytes kept of an overlong line, for messages
 
  private:
-  void emit(std::vector<Line>& out);
+  void emit(std::vector<Line>& out, bool at_lf);  // at_lf: the line ended with LF, not the input
+  void drop_bom();
 
   size_t max_line_;
   std::string carry_;
   bool skipping_ = false;  // inside an overlong line
   uint64_t line_no_ = 0;
   uint64_t offset_ = 0;    // bytes consumed so far
+  bool at_start_ = true;   // line 1 of the stream is next: a byte-order mark may lead it
 };
 
 /// An async generator of lines over one input. Reads happen on the blocking pool

@@ -251,12 +251,13 @@ struct ChunkWork final : OrderedLanes::Job {
 /// CSV lines become records in input order, as they are cut: a quoted field may
 /// span lines, and the header row is state.
 struct CsvDecoding {
-  CsvDecoding(const DecoderOptions& options, const InputMark* m, uint32_t i, size_t ml)
-      : decoder(options), mark(m), index(i), max_line(ml) {}
+  CsvDecoding(const DecoderOptions& options, const InputMark* m, uint32_t i, size_t ml, const std::string& n)
+      : decoder(options), mark(m), index(i), max_line(ml), name(n) {}
   RecordDecoder decoder;
   const InputMark* mark;
   uint32_t index;
   size_t max_line;
+  std::string name;
   uint64_t first_line = 0;  // the first line of the record being assembled
 
   void decode(const LineChunk& chunk, ChunkWork& work) {
@@ -274,8 +275,11 @@ struct CsvDecoding {
         work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}, {}}, "lines", too_long_message(max_line), 1, false});
         continue;
       }
-      Decoded d = decoder.decode(line);
+      Decoded d = decoder.decode_csv(line, ref.number, ref.crlf);
       if (d.kind == Decoded::more) continue;
+      // Without a header no row can be read right: the input fails, rather than
+      // the next row becoming the keys.
+      if (d.kind == Decoded::error && !decoder.has_header()) throw std::runtime_error(name + ": the header row: " + d.data);
       first_line = 0;
       if (mark->is_done(rec_pos.line)) continue;  // a resumed run did it already
       if (d.kind == Decoded::skip) {
@@ -618,7 +622,7 @@ class LinesSource final : public Source {
     const InputMark& mark = marks_[index];
     auto reader = std::make_shared<InputReader>(in, cfg_->max_line, cfg_->chunk, run_.stage.control, budget_);
     if (cfg_->decoder.format == LineFormat::csv)
-      reader->csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
+      reader->csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line, names_[index]);
     uint64_t start = mark.offset;
     if (start > 0) {
       if (reader->csv) read_csv_header(in, reader->csv->decoder);
@@ -675,7 +679,7 @@ class LinesSource final : public Source {
     const InputMark& mark = marks_[index];
     std::unique_ptr<CsvDecoding> csv;
     if (cfg_->decoder.format == LineFormat::csv)
-      csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line);
+      csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line, names_[index]);
     Wakeup wake(run_.stage.io.get_executor());
     StreamedChunks body(cfg_->max_line, wake, run_.stage.control);
     HttpRequest request;
@@ -750,9 +754,8 @@ class LinesSource final : public Source {
       if (n <= 0) break;
       splitter.feed(std::string_view(buf.data(), static_cast<size_t>(n)), lines);
       for (auto& l : lines) {
-        Decoded d = decoder.decode(l.text);
+        decoder.decode_csv(l.text, l.number, l.crlf);
         if (decoder.has_header()) break;
-        (void)d;
       }
       lines.clear();
     }

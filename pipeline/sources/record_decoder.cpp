@@ -2,7 +2,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "pipeline/expr/parsed_record.h"
+#include "pipeline/json_scan.h"
 #include "pipeline/json_writer.h"
 
 namespace aetl {
@@ -11,6 +14,19 @@ struct RecordDecoder::Validator {
   simdjson::dom::parser parser;  // the library's runtime-dispatched SIMD kernels
   std::string padded;
   expr::ParsedRecord parsed;     // the last line checked, for the first step to read
+  simdjson::ondemand::parser walker;  // the check of lines the parse refused
+  std::string rewritten;              // such a line with its invalid UTF-8 escaped
+  std::string walked;                 // a padded copy for the walker
+
+  simdjson::error_code parse(std::string_view text, bool padded_in_place) {
+    const char* at = text.data();
+    if (!padded_in_place) {
+      padded.assign(text);
+      padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+      at = padded.data();
+    }
+    return parser.parse(at, text.size(), false).get(parsed.root);
+  }
 };
 
 RecordDecoder::RecordDecoder(DecoderOptions options)
@@ -52,33 +68,48 @@ bool is_json_number(std::string_view s) {
   return i == n;
 }
 
-bool split_csv(std::string_view text, char delimiter, std::vector<std::string>& fields) {
+CsvSplit split_csv(std::string_view text, char delimiter, std::vector<std::string>& fields, size_t* bad_at) {
   fields.clear();
   fields.emplace_back();
   bool quoted = false;
+  bool closed = false;  // a quoted field just ended
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          fields.back() += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
+      if (c != '"') {
         fields.back() += c;
+      } else if (i + 1 < text.size() && text[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else {
+        quoted = false;
+        closed = true;
       }
-    } else if (c == '"' && fields.back().empty()) {
-      quoted = true;
     } else if (c == delimiter) {
       fields.emplace_back();
+      closed = false;
+    } else if (closed) {
+      if (bad_at) *bad_at = i;
+      return CsvSplit::after_quote;
+    } else if (c == '"' && fields.back().empty()) {
+      quoted = true;
     } else {
       fields.back() += c;
     }
   }
-  return !quoted;
+  return quoted ? CsvSplit::open_quote : CsvSplit::whole;
 }
+
+namespace {
+/// "line L, column C" of byte `at` of a record whose first line is `first_line`.
+std::string csv_place(std::string_view text, size_t at, uint64_t first_line) {
+  std::string_view before = text.substr(0, at);
+  uint64_t line = first_line + static_cast<uint64_t>(std::count(before.begin(), before.end(), '\n'));
+  size_t nl = before.rfind('\n');
+  size_t column = at - (nl == std::string_view::npos ? 0 : nl + 1) + 1;
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+}  // namespace
 
 void RecordDecoder::set_header_line(std::string_view line) {
   header_.clear();
@@ -90,11 +121,13 @@ void RecordDecoder::set_header_line(std::string_view line) {
   }
 }
 
-Decoded RecordDecoder::decode_csv(std::string_view line) {
+Decoded RecordDecoder::decode_csv(std::string_view line, uint64_t number, bool crlf) {
   Decoded d;
+  line_number_ = number;
   std::string_view text = line;
-  if (!carry_.empty()) {
-    carry_ += '\n';
+  if (carry_.empty()) {
+    record_line_ = number;
+  } else {
     carry_.append(line);
     text = carry_;
   }
@@ -102,9 +135,18 @@ Decoded RecordDecoder::decode_csv(std::string_view line) {
     d.kind = Decoded::skip;
     return d;
   }
-  if (!split_csv(text, options_.delimiter, fields_)) {
+  size_t bad_at = 0;
+  CsvSplit split = split_csv(text, options_.delimiter, fields_, &bad_at);
+  if (split == CsvSplit::open_quote) {
     if (carry_.empty()) carry_.assign(line);
+    carry_ += crlf ? "\r\n" : "\n";
     d.kind = Decoded::more;
+    return d;
+  }
+  if (split == CsvSplit::after_quote) {
+    d.kind = Decoded::error;
+    d.data = "unexpected character after the closing quote of a CSV field at " + csv_place(text, bad_at, record_line_);
+    carry_.clear();
     return d;
   }
   if (header_.empty()) {
@@ -147,7 +189,7 @@ Decoded RecordDecoder::decode(std::string_view line, bool padded) {
       append_json_string(d.data, line);
       d.data += '}';
       return d;
-    case LineFormat::csv: return decode_csv(line);
+    case LineFormat::csv: return decode_csv(line, line_number_ + 1, false);
     case LineFormat::json: break;
   }
   std::string_view t = trim(line);
@@ -158,23 +200,109 @@ Decoded RecordDecoder::decode(std::string_view line, bool padded) {
     return d;
   }
   if (options_.validate) {
-    auto& v = *validator_;
-    const char* at = t.data();
-    if (!padded) {
-      v.padded.assign(t);
-      v.padded.resize(t.size() + simdjson::SIMDJSON_PADDING);
-      at = v.padded.data();
-    }
-    auto err = v.parser.parse(at, t.size(), false).get(v.parsed.root);
-    if (err) {
-      d.kind = Decoded::error;
-      d.data = std::string("invalid JSON: ") + simdjson::error_message(err);
-      return d;
-    }
+    auto err = validator_->parse(t, padded);
+    if (err) return recheck(t, err);
     has_parsed_ = true;
   }
   d.kind = Decoded::record;  // data left empty: the caller keeps its own copy of the line
   last_trimmed_ = t;
+  return d;
+}
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+std::string_view trim_token(std::string_view t) {
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
+  return t;
+}
+
+bool valid_string_token(std::string_view token) {
+  token = trim_token(token);
+  return token.size() >= 2 && token.front() == '"' && token.back() == '"' &&
+         json_string_content_valid(token.substr(1, token.size() - 2));
+}
+
+bool walk_valid(od::value v);
+
+bool walk_valid_object(od::object obj) {
+  for (auto field_result : obj) {
+    od::field field;
+    if (std::move(field_result).get(field)) return false;
+    const char* k = field.key().raw();  // the key's text, up to its closing quote
+    const char* p = k;
+    while (*p != '"') p += *p == '\\' ? 2 : 1;
+    if (!json_string_content_valid(std::string_view(k, static_cast<size_t>(p - k)))) return false;
+    if (!walk_valid(field.value())) return false;
+  }
+  return true;
+}
+
+/// Checks a value as written: what the DOM parse refuses but JSON allows
+/// (numbers beyond 64 bits or a double, lone surrogate escapes) passes.
+bool walk_valid(od::value v) {
+  od::json_type type;
+  if (v.type().get(type)) return false;
+  switch (type) {
+    case od::json_type::object: {
+      od::object obj;
+      return !v.get_object().get(obj) && walk_valid_object(obj);
+    }
+    case od::json_type::array: {
+      od::array arr;
+      if (v.get_array().get(arr)) return false;
+      for (auto element : arr) {
+        od::value x;
+        if (std::move(element).get(x) || !walk_valid(x)) return false;
+      }
+      return true;
+    }
+    case od::json_type::string: return valid_string_token(v.raw_json_token());
+    case od::json_type::number: return is_json_number(trim_token(v.raw_json_token()));
+    case od::json_type::boolean: {
+      bool b = false;
+      return !v.get_bool().get(b);
+    }
+    case od::json_type::null: {
+      bool null = false;
+      return !v.is_null().get(null) && null;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Decoded RecordDecoder::recheck(std::string_view line, int parse_error) {
+  auto& v = *validator_;
+  auto err = static_cast<simdjson::error_code>(parse_error);
+  Decoded d;
+  bool rewritten = false;
+  if (err == simdjson::UTF8_ERROR && escape_invalid_utf8_in_strings(line, v.rewritten)) {
+    rewritten = true;
+    line = v.rewritten;
+    err = v.parse(line, false);
+    has_parsed_ = !err;
+  }
+  if (err == simdjson::NUMBER_ERROR || err == simdjson::STRING_ERROR) {
+    v.walked.assign(line);
+    v.walked.resize(line.size() + simdjson::SIMDJSON_PADDING);
+    od::document doc;
+    od::object obj;
+    if (!v.walker.iterate(v.walked.data(), line.size(), v.walked.size()).get(doc) && !doc.get_object().get(obj) &&
+        walk_valid_object(obj) && json_value_end(line, 0) == line.size())
+      err = simdjson::SUCCESS;
+  }
+  if (err) {
+    has_parsed_ = false;
+    d.kind = Decoded::error;
+    d.data = std::string("invalid JSON: ") + simdjson::error_message(err);
+    return d;
+  }
+  d.kind = Decoded::record;
+  if (rewritten) d.data = v.rewritten;
+  else last_trimmed_ = line;
   return d;
 }
 

@@ -99,3 +99,13 @@ def test_secrets_from_the_environment_are_never_printed(aetl, pipeline, tmp_path
     assert "hunter2" not in res.stderr
     assert "max_line: bad size" in res.stderr
     assert "UNSET_VAR" in res.stderr
+
+
+def test_yaml_tags_are_refused_by_validate_and_run(aetl, pipeline, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"a":1}\n')
+    p = pipeline("source: {lines: {paths: [in.jsonl]}}\nsink: !!python/object {jsonl: {path: out.jsonl}}\n")
+    for command in ("validate", "run"):
+        res = aetl([command, p], cwd=tmp_path)
+        assert res.code == 2
+        assert problems(res)[0] == f"{p}:2:7: YAML tag '!!python/object' is not supported (a pipeline file is plain YAML)"
+    assert not (tmp_path / "out.jsonl").exists()

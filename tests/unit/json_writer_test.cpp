@@ -173,3 +173,11 @@ TEST_CASE("bytes that are not valid UTF-8 are written as \\udcXX", "[json][utf8]
 TEST_CASE("invalid bytes between valid characters do not disturb them", "[json][utf8]") {
   CHECK(quoted("\xC3\xA9\xff\xC3\xA9\"") == "\"\xC3\xA9\\udcff\xC3\xA9\\\"\"");
 }
+
+TEST_CASE("invalid UTF-8 inside the strings of JSON text is escaped, nothing else changes", "[json][utf8]") {
+  std::string out;
+  CHECK(aetl::escape_invalid_utf8_in_strings("{\"a\":\"x\xffy\",\"b\\\"\xc3\xa9\":\"\\\\\x80\"}", out));
+  CHECK(out == "{\"a\":\"x\\udcffy\",\"b\\\"\xc3\xa9\":\"\\\\\\udc80\"}");
+  CHECK_FALSE(aetl::escape_invalid_utf8_in_strings("{\"a\":\"caf\xc3\xa9\"}", out));
+  CHECK_FALSE(aetl::escape_invalid_utf8_in_strings("{\"a\":1\xff}", out));
+}

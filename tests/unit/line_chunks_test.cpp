@@ -110,3 +110,38 @@ TEST_CASE("ChunkSplitter: resumed numbering and offsets") {
   CHECK(c.lines[1].number == 12);
   CHECK(c.lines[1].end_offset == 505);
 }
+
+TEST_CASE("ChunkSplitter: a byte-order mark is dropped at the start of the input only (as LineSplitter drops it)") {
+  const std::string bom = "\xEF\xBB\xBF";
+  std::string in = bom + "a\r\n" + bom + "b\n";
+  std::vector<std::string> expected = {"1|6|ok|a", "2|11|ok|" + bom + "b"};
+  CHECK(with_line_splitter(in, 100) == expected);
+  for (size_t want : {1, 2, 3, 4, 64}) CHECK(with_chunks(in, 100, want, want) == expected);
+  CHECK(with_chunks(bom, 100, 64, 64).empty());
+  CHECK(with_line_splitter(bom, 100).empty());
+  CHECK(with_chunks(bom.substr(0, 2), 100, 1, 1) == std::vector<std::string>{"1|2|ok|" + bom.substr(0, 2)});
+}
+
+TEST_CASE("ChunkSplitter: each line says whether it ended with CRLF") {
+  ChunkSplitter s(100);
+  LineChunk c;
+  s.begin(c, 64);
+  ChunkSplitter::append(c, "a\r\nb\nc\r\n");
+  s.cut(c, true);
+  REQUIRE(c.lines.size() == 3);
+  CHECK(c.lines[0].crlf);
+  CHECK_FALSE(c.lines[1].crlf);
+  CHECK(c.lines[2].crlf);
+}
+
+TEST_CASE("LineSplitter: each line says whether it ended with CRLF (a CR at the end of the input is no CRLF)") {
+  LineSplitter s(100);
+  std::vector<Line> lines;
+  s.feed("a\r\nb\nc\r", lines);
+  s.finish(lines);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].crlf);
+  CHECK_FALSE(lines[1].crlf);
+  CHECK_FALSE(lines[2].crlf);
+  CHECK(lines[2].text == "c");
+}

@@ -52,6 +52,14 @@ TEST_CASE("YAML syntax errors, duplicate keys and several documents are refused"
   CHECK(first_problem("[a]: 1\n").find("mapping key must be a plain string") != std::string::npos);
 }
 
+TEST_CASE("explicit YAML tags are refused where they are written", "[config_tree]") {
+  CHECK(first_problem("a: !custom x\n") == "p.yaml:1:4: YAML tag '!custom' is not supported (a pipeline file is plain YAML)");
+  CHECK(first_problem("a:\n  b: !!python/object {x: 1}\n") ==
+        "p.yaml:2:6: YAML tag '!!python/object' is not supported (a pipeline file is plain YAML)");
+  CHECK(first_problem("a: [!!str 1]\n") == "p.yaml:1:5: YAML tag '!!str' is not supported (a pipeline file is plain YAML)");
+  CHECK(first_problem("a: 'quoted'\nb: |\n  block\nc: plain\n").empty());
+}
+
 TEST_CASE("aliases cannot blow up memory", "[config_tree]") {
   std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   char prev = 'a';

@@ -332,6 +332,38 @@ TEST_CASE("values are written the same whichever way the record was read", "[exp
   CHECK(eval_json("missing", r) == "null");
 }
 
+TEST_CASE("numbers beyond 64 bits are copied as written and compute as doubles, like jq", "[expr]") {
+  const std::string r = R"({"big":123456789012345678901234567890,"neg":-123456789012345678901234567890,"n":1})";
+  CHECK(eval_json("big", r) == "123456789012345678901234567890");
+  CHECK(eval_json("neg", r) == "-123456789012345678901234567890");
+  CHECK(test("big > 5", r));
+  CHECK(test("neg < -5", r));
+  CHECK(test("big == 123456789012345678901234567890", r));
+  CHECK(eval_json("num(big)", r) == "1.2345678901234568e+29");
+  CHECK(eval_json("big in [1, 123456789012345678901234567890]", r) == "true");
+  CHECK(eval_json("n + 1", r) == "2");
+}
+
+TEST_CASE("a number beyond a double is copied as written, and computing with it is an error naming it", "[expr]") {
+  const std::string r = R"({"huge":1e309,"neg":-1e400,"n":1})";
+  CHECK(eval_json("huge", r) == "1e309");
+  CHECK(eval_json("str(huge)", r) == R"("1e309")");
+  CHECK(eval_json("exists(huge)", r) == "true");
+  CHECK(eval_json("n + 1", r) == "2");
+  CHECK(eval_json("huge > 5", r) == "error: number 1e309 is beyond what an expression computes with (about ±1.8e308)");
+  CHECK(eval_json("num(neg)", r) == "error: number -1e400 is beyond what an expression computes with (about ±1.8e308)");
+  CHECK(eval_json("n", R"({"n":1e-400})") == "1e-400");
+  CHECK(test("n == 0", R"({"n":1e-400})"));
+}
+
+TEST_CASE("a string holding \\udcXX escapes reads as the bytes they stand for and is written back so", "[expr]") {
+  const std::string r = R"({"s":"bad \udcff byte","k":"\ud83d\ude00"})";
+  CHECK(eval_json("s", r) == R"("bad \udcff byte")");
+  CHECK(eval_json("len(s)", r) == "10");
+  CHECK(test(R"(starts_with(s, "bad "))", r));
+  CHECK(eval_json("k", r) == "\"\xF0\x9F\x98\x80\"");
+}
+
 TEST_CASE("keys of any length are found, long and escaped ones too", "[expr]") {
   std::string long_key(70, 'k');
   std::string longer_key(90, 'k');
