@@ -293,8 +293,11 @@ std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   app.add_option("--body", f->body, "Embed the body in the result: none, text or json")->capture_default_str();
   app.add_option("--state", f->state, "SQLite file recording finished URLs; a rerun skips them");
   app.add_option("-X,--method", f->method, "HTTP method for URL lines (default GET, POST with --data)");
+  // One value per -H, as in curl: without allow_extra_args(false) CLI11 lets a list
+  // option swallow the words after it (`-H 'A: b' urls.txt` took urls.txt as a header).
   app.add_option("-H,--header", f->headers, "Extra header 'Name: value' (repeatable)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
   app.add_option("-d,--data", f->data, "Request body for URL lines (@FILE reads a file)");
   app.add_option("-A,--user-agent", f->user_agent, "User-Agent header")->capture_default_str();
   app.add_option("--connect-timeout", f->connect_timeout, "Connect timeout per attempt")->capture_default_str();
