@@ -317,6 +317,8 @@ void BodyStore::File::begin() {
 
 std::string BodyStore::File::failure_message() const { return "saving body: " + shared_->error; }
 
+bool BodyStore::File::failed() const { return !shared_->error.empty(); }
+
 BodyConsumer::Verdict BodyStore::File::on_data(std::string_view chunk) {
   auto& s = *shared_;
   if (!s.error.empty()) return Verdict::fail;

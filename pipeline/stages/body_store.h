@@ -86,6 +86,8 @@ class BodyStore::File final : public BodyConsumer {
   void begin() override;
   Verdict on_data(std::string_view chunk) override;
   std::string failure_message() const override;
+  /// True once writing this body failed (disk full, I/O error).
+  bool failed() const;
 
   /// Flushes and moves the body into place; returns its path relative to DIR.
   /// `owner` identifies the request (its --state key): in a resumable store a file

@@ -374,7 +374,7 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
   if (!give_up.empty()) result.error += "; " + give_up;
   if (want_memory && resp.curl_code == 0 && setup_error.empty()) result.body = &memory.data;
   check_json_body(result);
-  bool save_failed = false;  // the disk's trouble, not the URL's: a rerun tries again
+  bool save_failed = file && file->failed();  // the disk's trouble, not the URL's: a rerun tries again
   if (file) {
     if (result.ok) {
       try {

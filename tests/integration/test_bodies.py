@@ -1,5 +1,9 @@
 """Saving bodies with -o DIR: safe names, no writes outside DIR, no clobbering."""
+import json
 import os
+import resource
+import signal
+import subprocess
 
 from conftest import AFETCH, run_afetch
 
@@ -146,3 +150,20 @@ def test_a_compressed_body_without_a_cap_streams_to_disk_whole_with_flat_memory(
         for _ in range(256):
             assert f.read(1 << 20) == zeros
         assert f.read(1) == b""
+
+
+def test_a_body_the_disk_refuses_is_left_for_the_next_state_run_not_failed_for_good(server, write_urls, tmp_path):
+    def small_files():  # as a full disk: writes past 1 MiB fail (EFBIG, SIGXFSZ ignored)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    out, state = tmp_path / "out", tmp_path / "state.db"
+    urls = write_urls([server.url("/huge?mb=4")])
+    args = [str(AFETCH), str(urls), "-q", "-o", str(out), "--state", str(state)]
+    first = subprocess.run(args, capture_output=True, preexec_fn=small_files, timeout=60)
+    assert first.returncode == 1
+    rec = json.loads(first.stdout)
+    assert rec["error"] == "saving body: File too large" and rec["path"] is None
+    second = run_afetch(args[1:])
+    assert second.code == 0 and second.records[0]["ok"]
+    assert os.path.getsize(out / second.records[0]["path"]) == 4 << 20
