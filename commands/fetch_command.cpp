@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/errors.h"
+#include "cli/fd_limit.h"
 #include "cli/logging.h"
 #include "cli/progress.h"
 #include "pipeline/blocking_pool.h"
@@ -125,13 +126,35 @@ uint64_t count_request_lines(const std::vector<InputFile>& inputs, const std::at
   return count;
 }
 
+/// Transfers that fit in `limit` file descriptors: each may hold a socket and an
+/// idle cached connection and, when saving bodies, up to two partial files (the
+/// stage starts twice the concurrency); `reserve` covers stdio, the inputs, the
+/// state file, the loop, curl's own and directories walked while saving.
+size_t concurrency_for_fds(uint64_t limit, size_t inputs, bool saving) {
+  uint64_t reserve = 32 + inputs;
+  uint64_t per_transfer = saving ? 4 : 2;
+  if (limit < reserve + per_transfer) return 1;
+  return static_cast<size_t>(std::min<uint64_t>((limit - reserve) / per_transfer, SIZE_MAX));
+}
+
+/// --concurrency, lowered (with one warning) to what the descriptor limit allows.
+size_t fitting_concurrency(const FetchFlags& f) {
+  uint64_t limit = fd_limit();
+  size_t fits = concurrency_for_fds(limit, f.inputs.size(), !f.out_dir.empty());
+  if (fits >= f.concurrency) return f.concurrency;
+  spdlog::warn("only {} file descriptors allowed (ulimit -n): --concurrency lowered from {} to {}", limit,
+               f.concurrency, fits);
+  return fits;
+}
+
 ExitCode run_fetch(const FetchFlags& f) {
   // --- check and convert every flag before anything starts
   if (f.concurrency == 0) throw UsageError("--concurrency must be at least 1");
   if (f.retry < 0) throw UsageError("--retry must be 0 or more");
   if (f.append && f.output == "-") throw UsageError("--append needs --output FILE");
+  const size_t concurrency = fitting_concurrency(f);
   FetchStageOptions stage_options;
-  stage_options.concurrency = f.concurrency;
+  stage_options.concurrency = concurrency;
   stage_options.per_host = f.per_host;
   if (!f.rate.empty()) {
     auto r = parse_rate(f.rate);
@@ -170,7 +193,7 @@ ExitCode run_fetch(const FetchFlags& f) {
   if (!f.max_bytes.empty()) http.max_bytes = size_flag("--max-bytes", f.max_bytes);
   else if (stage_options.body_mode != BodyMode::none) http.max_bytes = 64ll << 20;  // bodies held in memory
   http.max_redirects = f.max_redirects;
-  http.connection_cache = static_cast<long>(std::max<size_t>(2 * f.concurrency, 16));
+  http.connection_cache = static_cast<long>(std::max<size_t>(2 * concurrency, 16));
   http.insecure = f.insecure;
   if (!f.cacert.empty()) {
     if (::access(f.cacert.c_str(), R_OK) != 0) throw UsageError("--cacert: " + f.cacert + ": cannot read");
@@ -314,8 +337,11 @@ std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   app.add_option("--state", f->state, "SQLite file recording finished URLs; a rerun skips them");
   app.add_flag("--wait", f->wait, "If another afetch uses the same --state, wait for it to end (default: exit 75)");
   app.add_option("-X,--method", f->method, "HTTP method for URL lines (default GET, POST with --data)");
+  // One value per -H, as in curl: without allow_extra_args(false) CLI11 lets a list
+  // option swallow the words after it (`-H 'A: b' urls.txt` took urls.txt as a header).
   app.add_option("-H,--header", f->headers, "Extra header 'Name: value' (repeatable)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
   app.add_option("-d,--data", f->data, "Request body for URL lines (@FILE reads a file)");
   app.add_option("-A,--user-agent", f->user_agent, "User-Agent header")->capture_default_str();
   app.add_option("--connect-timeout", f->connect_timeout, "Connect timeout per attempt")->capture_default_str();

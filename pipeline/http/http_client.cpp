@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -34,6 +35,7 @@ class HttpClient::Transfer final : public CurlTransferOwner {
       : client_(client), easy_(easy), body_(body), done_signal_(client.io_, asio::steady_timer::time_point::max()) {}
 
   ~Transfer() override {
+    *alive_ = false;
     // A frame destroyed while its transfer runs (the loop torn down mid-run).
     if (!finished_) {
       client_.multi_->remove(easy_);
@@ -59,6 +61,7 @@ class HttpClient::Transfer final : public CurlTransferOwner {
   /// kept right inside curl_easy_pause; if our write callback refuses it (too
   /// large, consumer failed) the error only shows up here, so it ends the transfer.
   void resume() {
+    pause_wanted_ = false;
     if (finished_) return;
     CURLcode rc = curl_easy_pause(easy_, CURLPAUSE_CONT);
     if (rc != CURLE_OK && !finished_) {
@@ -66,6 +69,18 @@ class HttpClient::Transfer final : public CurlTransferOwner {
       result_ = rc;
       finish();
     }
+  }
+
+  /// Pauses receiving once the write callback has returned (see accepted_pause);
+  /// a resume() before then cancels it.
+  void request_pause() {
+    if (pause_wanted_) return;
+    pause_wanted_ = true;
+    asio::post(client_.io_, [this, alive = alive_] {
+      if (!*alive || !pause_wanted_ || finished_) return;
+      pause_wanted_ = false;
+      curl_easy_pause(easy_, CURLPAUSE_RECV);
+    });
   }
 
   static size_t on_write(char* data, size_t size, size_t n, void* userp) {
@@ -78,6 +93,9 @@ class HttpClient::Transfer final : public CurlTransferOwner {
     if (self->body_) {
       switch (self->body_->on_data(std::string_view(data, len))) {
         case BodyConsumer::Verdict::accepted: break;
+        case BodyConsumer::Verdict::accepted_pause:
+          self->request_pause();
+          break;
         case BodyConsumer::Verdict::pause: return CURL_WRITEFUNC_PAUSE;
         case BodyConsumer::Verdict::fail:
           self->consumer_failed_ = true;
@@ -111,6 +129,8 @@ class HttpClient::Transfer final : public CurlTransferOwner {
   bool too_large_ = false;
   int64_t max_bytes_ = 0;  // 0: no limit
   bool consumer_failed_ = false;
+  bool pause_wanted_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed (posted pauses)
   size_t index_ = 0;  // position in client_.active_
 
  private:

@@ -53,11 +53,15 @@ struct HttpResponse {
 /// Receives a response body as it streams in, on the loop thread.
 class BodyConsumer {
  public:
-  enum class Verdict { accepted, pause, fail };
+  enum class Verdict { accepted, accepted_pause, pause, fail };
   virtual ~BodyConsumer() = default;
   /// Called before the body of each attempt (a retry starts over).
   virtual void begin() {}
-  /// `pause` keeps the chunk with curl and stops the transfer until resume is called;
+  /// `accepted_pause` takes the chunk and stops the transfer until resume is called:
+  /// the client pauses it outside curl's write callback, so curl holds no data
+  /// meanwhile (a paused callback makes curl keep everything it still decodes from
+  /// the bytes it read: a compressed body can expand without bound);
+  /// `pause` keeps the chunk with curl, which offers it again after resume;
   /// `fail` aborts the transfer (error set by failure_message()).
   virtual Verdict on_data(std::string_view chunk) = 0;
   virtual std::string failure_message() const { return "body consumer failed"; }

@@ -13,6 +13,27 @@ bool has_line_break_or_nul(std::string_view s) {
   return false;
 }
 
+std::string mask_passwords(std::string_view text) {
+  std::string out;
+  size_t done = 0;
+  for (size_t scheme_end = text.find("://"); scheme_end != std::string_view::npos;
+       scheme_end = text.find("://", scheme_end + 3)) {
+    size_t start = scheme_end + 3;
+    size_t end = text.find_first_of("/?#\" \t\r\n", start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view authority = text.substr(start, end - start);
+    size_t at = authority.rfind('@');
+    if (at == std::string_view::npos) continue;
+    size_t colon = authority.find(':');
+    if (colon == std::string_view::npos || colon + 1 >= at) continue;  // no password
+    out.append(text.substr(done, start + colon + 1 - done)).append("***");
+    done = start + at;
+  }
+  if (done == 0) return std::string(text);
+  out.append(text.substr(done));
+  return out;
+}
+
 std::optional<UrlParts> check_url(std::string_view url, std::string& error) {
   if (url.empty()) {
     error = "empty URL";

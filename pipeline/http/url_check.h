@@ -20,6 +20,10 @@ struct UrlParts {
 /// scheme, missing host, malformed).
 std::optional<UrlParts> check_url(std::string_view url, std::string& error);
 
+/// `text` with the password of every URL in it masked: "http://u:pw@h/x" becomes
+/// "http://u:***@h/x". Result lines, logs and errors show URLs only so.
+std::string mask_passwords(std::string_view text);
+
 /// True if `s` holds CR, LF or NUL (header injection).
 bool has_line_break_or_nul(std::string_view s);
 

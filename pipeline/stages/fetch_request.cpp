@@ -47,8 +47,9 @@ bool finish_request(ParsedRequest& out, std::string& error) {
   auto parts = check_url(out.request.url, error);
   if (!parts) return false;
   out.url = std::move(*parts);
-  out.key = out.request.method + " " + out.request.url;
-  if (out.request.body) out.key += " #" + fnv1a_hex(*out.request.body);
+  std::string key = out.request.method + " " + out.request.url;
+  if (out.request.body) key += " #" + fnv1a_hex(*out.request.body);
+  out.key = secret_free_key(key);
   return true;
 }
 
@@ -129,6 +130,12 @@ std::optional<ParsedRequest> parse_object(std::string_view line, const RequestDe
 }
 
 }  // namespace
+
+std::string secret_free_key(const std::string& key) {
+  std::string masked = mask_passwords(key);
+  if (masked == key) return key;
+  return masked + " ~" + sha256_hex(key);
+}
 
 std::string check_method(std::string_view method) {
   if (method.empty()) return "empty HTTP method";

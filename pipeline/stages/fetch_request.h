@@ -20,7 +20,7 @@ struct RequestDefaults {
 struct ParsedRequest {
   HttpRequest request;
   UrlParts url;
-  std::string key;      ///< identity for --state: method, URL and a hash of the body
+  std::string key;      ///< identity for --state: method, URL and a hash of the body (see secret_free_key)
   std::string id_json;  ///< the object's "id" value as raw JSON, echoed in the result
 };
 
@@ -32,6 +32,11 @@ enum class LineKind { request, skip };
 /// trailing blanks are ignored. On a malformed line returns nullopt with `error` set.
 std::optional<ParsedRequest> parse_request_line(std::string_view line, const RequestDefaults& defaults,
                                                 LineKind& kind, std::string& error);
+
+/// A --state key that holds no secret: `key` itself if no URL in it has a password,
+/// else the key with passwords masked plus " ~" and the SHA-256 of the whole key
+/// (the same request still gets the same key; the password cannot be read back).
+std::string secret_free_key(const std::string& key);
 
 /// Checks a "Name: value" header; returns an error message or empty.
 std::string check_header(std::string_view header);

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "pipeline/http/url_check.h"
 #include "pipeline/json_writer.h"
 
 namespace aetl {
@@ -37,12 +38,12 @@ std::string fetch_result_json(const FetchResult& r) {
   out.reserve(320);
   JsonWriter w(out);
   w.begin_object();
-  w.key("url").string(r.request->request.url);
+  w.key("url").string(mask_passwords(r.request->request.url));
   w.key("status");
   resp.status > 0 ? w.number(int64_t{resp.status}) : w.null();
   w.key("ok").boolean(r.ok);
   w.key("final_url");
-  resp.final_url.empty() ? w.null() : w.string(resp.final_url);
+  resp.final_url.empty() ? w.null() : w.string(mask_passwords(resp.final_url));
   w.key("http_version");
   resp.http_version.empty() ? w.null() : w.string(resp.http_version);
   w.key("content_type");
@@ -57,7 +58,7 @@ std::string fetch_result_json(const FetchResult& r) {
   w.key("path");
   r.path ? w.string(*r.path) : w.null();
   w.key("error");
-  r.error.empty() ? w.null() : w.string(r.error);
+  r.error.empty() ? w.null() : w.string(mask_passwords(r.error));
   if (!r.request->id_json.empty()) w.key("id").raw(r.request->id_json);
   if (r.body && r.body_mode == BodyMode::text) w.key("body").string(*r.body);
   if (r.body && r.body_mode == BodyMode::json) {
@@ -75,7 +76,7 @@ std::string input_error_json(std::string_view line, std::string_view input_name,
   std::string out;
   JsonWriter w(out);
   w.begin_object();
-  w.key("url").string(line.substr(0, kShown));
+  w.key("url").string(mask_passwords(line.substr(0, kShown)));
   w.key("status").null();
   w.key("ok").boolean(false);
   w.key("error").string(error);

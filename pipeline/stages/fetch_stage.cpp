@@ -87,7 +87,7 @@ class TeeBody final : public BodyConsumer {
   }
   Verdict on_data(std::string_view chunk) override {
     Verdict v = file_.on_data(chunk);
-    if (v == Verdict::accepted) memory_.on_data(chunk);
+    if (v == Verdict::accepted || v == Verdict::accepted_pause) memory_.on_data(chunk);
     return v;
   }
   std::string failure_message() const override { return file_.failure_message(); }
@@ -96,6 +96,23 @@ class TeeBody final : public BodyConsumer {
   BodyConsumer& file_;
   MemoryBody& memory_;
 };
+
+/// Runs `op` again while it fails for want of file descriptors (transfers ending
+/// free theirs): up to 8 tries, 20 ms apart and doubling. Other errors pass through.
+template <class T, class Op>
+asio::awaitable<T> retry_fd_shortage(asio::io_context& io, Op op) {
+  auto pause = std::chrono::milliseconds(20);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      co_return co_await op();
+    } catch (const BodyStoreError& e) {
+      if (!e.transient() || attempt == 8) throw;
+    }
+    asio::steady_timer sleep(io, pause);
+    co_await sleep.async_wait(asio::use_awaitable);
+    pause *= 2;
+  }
+}
 
 Outcome outcome_of(bool ok, const HttpResponse& resp) {
   if (ok) return Outcome::ok;
@@ -267,7 +284,7 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
   std::string setup_error;
   if (store_) {
     try {
-      file = co_await store_->open();
+      file = co_await retry_fd_shortage<std::unique_ptr<BodyStore::File>>(ctx_.io, [this] { return store_->open(); });
     } catch (const std::exception& e) {
       setup_error = std::string("saving body: ") + e.what();
     }
@@ -357,13 +374,16 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
   if (!give_up.empty()) result.error += "; " + give_up;
   if (want_memory && resp.curl_code == 0 && setup_error.empty()) result.body = &memory.data;
   check_json_body(result);
+  bool save_failed = file && file->failed();  // the disk's trouble, not the URL's: a rerun tries again
   if (file) {
     if (result.ok) {
       try {
-        result.path = co_await file->commit(req.url);
+        auto commit = [&] { return file->commit(req.url, req.key); };
+        result.path = co_await retry_fd_shortage<std::string>(ctx_.io, commit);
       } catch (const std::exception& e) {
         result.ok = false;
         result.error = std::string("saving body: ") + e.what();
+        save_failed = true;
       }
     }
     if (!result.path) co_await file->discard();
@@ -373,7 +393,7 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
   out.data = fetch_result_json(result);
   out.pos = item->record.pos;
   out.key = std::move(item->record.key);
-  out.outcome = setup_error.empty() ? outcome_of(result.ok, resp) : Outcome::failed_retry;
+  out.outcome = setup_error.empty() && !save_failed ? outcome_of(result.ok, resp) : Outcome::failed_retry;
   ++stats_.done;
   result.ok ? ++stats_.ok : ++stats_.failed;
   stats_.bytes += static_cast<uint64_t>(resp.bytes);

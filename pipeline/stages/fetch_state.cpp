@@ -3,11 +3,14 @@
 #include <sqlite3.h>
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <asio/thread_pool.hpp>
 
 #include "cli/errors.h"
 #include "pipeline/blocking_pool.h"
+#include "pipeline/stages/fetch_request.h"
 
 namespace aetl {
 
@@ -22,6 +25,40 @@ struct FetchState::Db {
     sqlite3_finalize(lookup);
     sqlite3_finalize(upsert);
     sqlite3_close(db);
+  }
+
+  /// Rewrites the keys older versions stored with a URL's password in them (see
+  /// secret_free_key), zeroing what they leave (secure_delete) and emptying the WAL,
+  /// so the secret leaves the file and the rerun still finds its work done.
+  void forget_secrets() {
+    std::vector<std::string> keys;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT key FROM afetch_done WHERE key GLOB '*://*:*@*'", -1, &q, nullptr) != SQLITE_OK)
+      throw std::runtime_error(sqlite3_errmsg(db));
+    while (sqlite3_step(q) == SQLITE_ROW) {
+      std::string key(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+      if (secret_free_key(key) != key) keys.push_back(std::move(key));
+    }
+    sqlite3_finalize(q);
+    if (keys.empty()) return;
+    exec("PRAGMA secure_delete=ON");
+    exec("BEGIN IMMEDIATE");
+    if (sqlite3_prepare_v2(db, "UPDATE OR REPLACE afetch_done SET key = ?1 WHERE key = ?2", -1, &q, nullptr) != SQLITE_OK)
+      throw std::runtime_error(sqlite3_errmsg(db));
+    for (const auto& key : keys) {
+      std::string fresh = secret_free_key(key);
+      sqlite3_bind_text(q, 1, fresh.data(), static_cast<int>(fresh.size()), SQLITE_STATIC);
+      sqlite3_bind_text(q, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+      int rc = sqlite3_step(q);
+      sqlite3_reset(q);
+      if (rc != SQLITE_DONE) {
+        sqlite3_finalize(q);
+        throw std::runtime_error(sqlite3_errmsg(db));  // rolled back when the file is closed
+      }
+    }
+    sqlite3_finalize(q);
+    exec("COMMIT");
+    exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
   void exec(const char* sql) {
@@ -49,6 +86,7 @@ FetchState::FetchState(const std::string& path) : db_(std::make_unique<Db>()) {
         " outcome TEXT NOT NULL,"
         " finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
         ") WITHOUT ROWID");
+    db_->forget_secrets();
   } catch (const std::exception& e) {
     fail(e.what());
   }

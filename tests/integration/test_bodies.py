@@ -1,7 +1,11 @@
 """Saving bodies with -o DIR: safe names, no writes outside DIR, no clobbering."""
+import json
 import os
+import resource
+import signal
+import subprocess
 
-from conftest import run_afetch
+from conftest import AFETCH, run_afetch
 
 
 def all_files(root):
@@ -100,3 +104,66 @@ def test_an_unwritable_directory_is_a_usage_error(write_urls, tmp_path):
     blocker.write_text("x")
     r = run_afetch([urls, "-o", blocker / "sub"])
     assert r.code == 2 and r.stderr == f"afetch: {blocker}/sub: Not a directory\n"
+
+
+def test_missing_parents_of_the_directory_are_created_as_mkdir_p_does(server, write_urls, tmp_path):
+    urls = write_urls([server.url("/ok/deep")])
+    out = tmp_path / "a" / "b" / "c"
+    r = run_afetch([urls, "-q", "-o", out])
+    assert r.code == 0
+    assert (out / r.records[0]["path"]).read_bytes() == b"ok"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run_afetch([urls, "-o", blocker / "b" / "c"])
+    assert r.code == 2 and r.stderr == f"afetch: {blocker}/b: Not a directory\n"
+
+
+def run_measured(args, tmp_path):
+    """Runs afetch under /usr/bin/time (a small parent: a child's peak RSS counts its
+    parent's at fork); returns (exit code, result records, stderr, peak RSS in MiB)."""
+    peak = tmp_path / "peak-kib"
+    r = run_afetch(["-f", "%M", "-o", peak, AFETCH, *args], program="/usr/bin/time")
+    return r.code, r.records, r.stderr, int(peak.read_text().split()[-1]) / 1024
+
+
+def test_a_compressed_body_past_max_bytes_stops_at_the_cap_with_flat_memory(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    urls = write_urls([server.url("/gzip-bomb?mb=1024")])  # 1 GiB of zeros, 1 MiB on the wire
+    code, records, err, peak_mib = run_measured([urls, "-q", "-o", out, "--max-bytes", "10MiB", "--retry", "0"], tmp_path)
+    assert code == 1, err
+    assert records[0]["error"] == "body larger than --max-bytes (10485760 bytes)"
+    assert records[0]["path"] is None and records[0]["bytes"] <= 10485760
+    assert peak_mib < 24  # about 16 MiB; 36 to 96 MiB before, as curl held what it decoded while paused
+    assert all_files(out) == []
+
+
+def test_a_compressed_body_without_a_cap_streams_to_disk_whole_with_flat_memory(server, write_urls, tmp_path):
+    out = tmp_path / "out"
+    urls = write_urls([server.url("/gzip-bomb?mb=256")])
+    code, records, err, peak_mib = run_measured([urls, "-q", "-o", out], tmp_path)
+    assert code == 0, err
+    rec = records[0]
+    assert rec["ok"] and rec["bytes"] == 256 << 20
+    assert peak_mib < 24  # about 16 MiB (before: the transfer failed)
+    zeros = bytes(1 << 20)
+    with open(out / rec["path"], "rb") as f:
+        for _ in range(256):
+            assert f.read(1 << 20) == zeros
+        assert f.read(1) == b""
+
+
+def test_a_body_the_disk_refuses_is_left_for_the_next_state_run_not_failed_for_good(server, write_urls, tmp_path):
+    def small_files():  # as a full disk: writes past 1 MiB fail (EFBIG, SIGXFSZ ignored)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    out, state = tmp_path / "out", tmp_path / "state.db"
+    urls = write_urls([server.url("/huge?mb=4")])
+    args = [str(AFETCH), str(urls), "-q", "-o", str(out), "--state", str(state)]
+    first = subprocess.run(args, capture_output=True, preexec_fn=small_files, timeout=60)
+    assert first.returncode == 1
+    rec = json.loads(first.stdout)
+    assert rec["error"] == "saving body: File too large" and rec["path"] is None
+    second = run_afetch(args[1:])
+    assert second.code == 0 and second.records[0]["ok"]
+    assert os.path.getsize(out / second.records[0]["path"]) == 4 << 20

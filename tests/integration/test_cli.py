@@ -180,3 +180,14 @@ def test_progress_on_a_terminal_is_cleared_at_the_end(tmp_path, server):
     urls = "".join(server.url(f"/ok/{i}") + "\n" for i in range(20)).encode()
     code, shown = run_on_a_terminal([str(AFETCH), "-"], cwd=tmp_path, stdin=urls)
     assert code == 0, shown
+
+
+def test_each_header_flag_takes_one_value_so_the_next_word_is_an_input_as_in_curl(server, write_urls):
+    urls = write_urls([server.url("/headers")])
+    for prog, args in [(AFETCH, []), (AETL, ["fetch"])]:
+        r = run_afetch([*args, "-H", "X-A: b", "-H", "X-C: d", urls, "-q", "--body", "json"], program=prog)
+        assert (r.code, r.stderr) == (0, "")
+        sent = r.records[0]["body"]["headers"]
+        assert (sent["x-a"], sent["x-c"]) == ("b", "d")
+    r = run_afetch(["-H", "X-A: b", urls, "-H", "X-C: d", "-q", "--body", "json", "--header=X-E: f"])
+    assert r.code == 0 and {"x-a", "x-c", "x-e"} <= set(r.records[0]["body"]["headers"])

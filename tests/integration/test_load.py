@@ -1,8 +1,9 @@
 """Volume and limits: one line per input line, counts that match the server's."""
 import json
+import sqlite3
 import time
 
-from conftest import run_afetch
+from conftest import AFETCH, run_afetch
 
 
 def test_10000_urls_at_concurrency_100_give_exactly_one_well_formed_line_each(server, write_urls):
@@ -57,3 +58,18 @@ def test_deadline_cuts_the_run_short_with_exit_1(server, write_urls):
     assert 0 < len(r.records) < 40
     assert "deadline of 1000 ms reached" in r.stderr
     assert all(x["ok"] for x in r.records)
+
+
+def test_with_64_file_descriptors_500_transfers_are_lowered_and_3000_bodies_all_saved(server, write_urls, tmp_path):
+    n = 3000
+    urls = write_urls([server.url(f"/ok/{i}") for i in range(n)])
+    state = tmp_path / "s.db"
+    r = run_afetch(["--nofile=64:64", AFETCH, urls, "-q", "-j", "500", "-o", tmp_path / "b", "--state", state],
+                   program="/usr/bin/prlimit", timeout=300)
+    assert r.code == 0, r.stderr[:2000]
+    assert r.stderr == "afetch: warning: only 64 file descriptors allowed (ulimit -n): " \
+                       "--concurrency lowered from 500 to 7\n"
+    assert len(r.records) == n and all(x["ok"] and x["path"] for x in r.records)
+    db = sqlite3.connect(state)
+    assert db.execute("SELECT outcome, count(*) FROM afetch_done GROUP BY outcome").fetchall() == [("ok", n)]
+    db.close()

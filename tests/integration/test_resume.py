@@ -1,5 +1,7 @@
 """Interrupting a run and resuming it with --state: nothing lost, nothing fetched twice."""
 import json
+import os
+import random
 import signal
 import subprocess
 import time
@@ -120,3 +122,55 @@ def test_a_run_killed_with_sigkill_is_finished_by_the_next_run(server, write_url
     counts = server.stats()["paths"]
     assert sum(counts[p] for p in paths) - n <= 30
     assert run_afetch([urls, "-q", "--state", state]).records == []
+
+
+def saved_files(root):
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".afetch-partial"]
+        for f in files:
+            out[os.path.relpath(os.path.join(dirpath, f), root)] = os.path.join(dirpath, f)
+    return out
+
+
+def partial_files(root):
+    return [f for _, _, files in os.walk(root / ".afetch-partial") for f in files]
+
+
+def test_kill_9_rounds_with_out_dir_then_a_rerun_save_every_url_once_and_leave_no_partial_files(
+        server, write_urls, tmp_path):
+    rng = random.Random(10)
+    n = 2000
+    sizes = {i: 1 + (i * 37) % 3001 for i in range(n)}
+    paths = [f"/ok/f{i}?size={sizes[i]}" for i in range(n)]
+    twins = ["/ok/twin%3Fsize=7", "/ok/twin?size=7"]  # two URLs, one sanitised name
+    urls = write_urls([server.url(p) for p in paths + twins])
+    out, state, results = tmp_path / "out", tmp_path / "state.db", tmp_path / "results.jsonl"
+    args = [urls, "-q", "-j", "16", "-o", out, "--state", state, "--output", results, "--append"]
+    killed = 0
+    for _ in range(3):
+        proc = start(args)
+        time.sleep(rng.uniform(0.1, 0.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.communicate(timeout=60)
+    final = run_afetch(args, timeout=300)
+    assert final.code == 0, final.stderr
+    assert killed >= 1
+
+    host = f"127.0.0.1_{server.port}"
+    files = saved_files(out)
+    expected = {f"{host}/ok/f{i}%3Fsize={sizes[i]}" for i in range(n)}
+    expected |= {f"{host}/ok/twin%3Fsize=7", f"{host}/ok/twin%3Fsize=7.1"}
+    assert set(files) == expected
+    for i in range(n):
+        with open(files[f"{host}/ok/f{i}%3Fsize={sizes[i]}"], "rb") as f:
+            assert f.read() == b"x" * sizes[i], i
+    twin_bodies = {open(files[name], "rb").read() for name in expected if "twin" in name}
+    assert twin_bodies == {b"ok", b"x" * 7}
+    assert partial_files(out) == []
+    recs = [json.loads(l) for l in results.read_text().splitlines()]
+    last = {r["url"]: r for r in recs}
+    assert set(last) == {server.url(p) for p in paths + twins}
+    assert all(r["ok"] and r["path"] in expected for r in last.values())

@@ -31,6 +31,7 @@ import struct
 import sys
 import time
 import urllib.parse
+import zlib
 
 HOST = "127.0.0.1"
 BACKLOG = 2048
@@ -319,6 +320,44 @@ async def ep_huge(req, m, conn):
     return STREAMED
 
 
+ZERO_MIB = bytes(1048576)
+# Raw deflate of 1 MiB of zeros ending in a full flush: the same bytes every time,
+# so a body of any size is these bytes repeated (about 1 KiB per MiB).
+_packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+ZERO_MIB_DEFLATED = _packer.compress(ZERO_MIB) + _packer.flush(zlib.Z_FULL_FLUSH)
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+DEFLATE_END = b"\x03\x00"  # an empty final block
+
+
+async def ep_gzip_bomb(req, m, conn):
+    """mb MiB of zero bytes sent gzip-encoded whatever the client accepts,
+    generated as it is sent (chunked, bounded memory)."""
+    mb = req.qint("mb", 1024, hi=1 << 16)
+    headers = [("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip"),
+               ("Transfer-Encoding", "chunked")]
+    if not req.keep_alive:
+        headers.append(("Connection", "close"))
+    conn.writer.write(head_bytes(200, headers))
+    if req.method == "HEAD":
+        await conn.writer.drain()
+        return STREAMED
+
+    def chunk(data):
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
+    conn.writer.write(chunk(GZIP_HEADER))
+    crc = 0
+    for i in range(mb):
+        crc = zlib.crc32(ZERO_MIB, crc)
+        conn.writer.write(chunk(ZERO_MIB_DEFLATED))
+        if i % 512 == 511:  # 512 MiB decoded per 530 KB sent: a client's one read holds a lot
+            await conn.writer.drain()
+    trailer = struct.pack("<II", crc, (mb << 20) & 0xFFFFFFFF)
+    conn.writer.write(chunk(DEFLATE_END + trailer) + b"0\r\n\r\n")
+    await conn.writer.drain()
+    return STREAMED
+
+
 async def ep_json(req, m, conn):
     """A fixed, valid JSON document."""
     return Response(body=b'{"hello":"world","n":[1,2,3]}', ctype="application/json")
@@ -354,6 +393,7 @@ ROUTES = [(re.compile(p), h) for p, h in [
     (r"/headers", ep_headers),
     (r"/gzip", ep_gzip),
     (r"/huge", ep_huge),
+    (r"/gzip-bomb", ep_gzip_bomb),
     (r"/json", ep_json),
     (r"/badjson", ep_badjson),
     (r"/__stats", ep_stats),

@@ -330,3 +330,19 @@ TEST_CASE("the key differs when the method or URL differs", "[fetch_request][key
   REQUIRE(obj.request);
   CHECK(obj.request->key == get.request->key);
 }
+
+TEST_CASE("a URL's password never appears in its --state key, which stays stable", "[fetch_request][secrets]") {
+  LineKind kind;
+  std::string error;
+  auto a = parse_request_line("http://u:secret@example.com/x", {}, kind, error);
+  auto b = parse_request_line("http://u:other@example.com/x", {}, kind, error);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->key.find("secret") == std::string::npos);
+  CHECK_THAT(a->key, StartsWith("GET http://u:***@example.com/x ~"));
+  CHECK(a->key.size() == std::string("GET http://u:***@example.com/x ~").size() + 64);
+  CHECK(a->key != b->key);  // another password is another request
+  CHECK(parse_request_line("http://u:secret@example.com/x", {}, kind, error)->key == a->key);
+  CHECK(a->request.url == "http://u:secret@example.com/x");  // still sent as given
+  CHECK(aetl::secret_free_key("GET http://example.com/x") == "GET http://example.com/x");
+}

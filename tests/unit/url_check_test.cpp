@@ -154,3 +154,19 @@ TEST_CASE("has_line_break_or_nul finds CR, LF and NUL anywhere", "[url]") {
   CHECK(has_line_break_or_nul(std::string_view("\0", 1)));
   CHECK(has_line_break_or_nul(std::string_view("ab\0", 3)));
 }
+
+TEST_CASE("the password of a URL is masked, the user name and the rest are kept", "[url][secrets]") {
+  using aetl::mask_passwords;
+  CHECK(mask_passwords("http://u:pass@h.example/a?b=c") == "http://u:***@h.example/a?b=c");
+  CHECK(mask_passwords("https://u:p%40ss:w@h:8080") == "https://u:***@h:8080");
+  CHECK(mask_passwords("GET http://:pw@h/x #0123") == "GET http://:***@h/x #0123");
+  CHECK(mask_passwords("a http://u:1@h/ and https://v:2@i/") == "a http://u:***@h/ and https://v:***@i/");
+  CHECK(mask_passwords("{\"url\":\"http://u:pw@h\"}") == "{\"url\":\"http://u:***@h\"}");
+}
+
+TEST_CASE("URLs without a password are left as they are", "[url][secrets]") {
+  using aetl::mask_passwords;
+  for (const char* text : {"http://h/a", "http://user@h:80/x", "http://u:@h/", "http://h/a?x=y:z@w", "no url at all",
+                           "http://h:8080/p@q", ""})
+    CHECK(mask_passwords(text) == text);
+}
