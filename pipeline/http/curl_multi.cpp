@@ -1,6 +1,7 @@
 #include "pipeline/http/curl_multi.h"
 
 #include <stdexcept>
+#include <utility>
 
 #include <asio/post.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -43,6 +44,7 @@ CurlMulti::~CurlMulti() {
 void CurlMulti::add(CURL* easy, CurlTransferOwner* owner) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
   CURLMcode rc = curl_multi_add_handle(multi_, easy);
+  rethrow_callback_failure();
   if (rc != CURLM_OK) throw std::runtime_error(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
   ++running_;
 }
@@ -59,8 +61,8 @@ int CurlMulti::socket_callback(CURL*, curl_socket_t s, int what, void* userp, vo
       self->unwatch(s, existing);
     else
       self->watch(s, what, existing);
-  } catch (const std::exception& e) {
-    spdlog::error("watching socket {}: {}", s, e.what());
+  } catch (...) {
+    self->failed_ = std::current_exception();  // rethrown after curl returns
     return -1;  // curl fails the transfers on that socket
   }
   return 0;
@@ -68,6 +70,16 @@ int CurlMulti::socket_callback(CURL*, curl_socket_t s, int what, void* userp, vo
 
 int CurlMulti::timer_callback(CURLM*, long timeout_ms, void* userp) {
   auto* self = static_cast<CurlMulti*>(userp);
+  try {  // no exception may cross libcurl's C frames
+    return self->set_timer(timeout_ms);
+  } catch (...) {
+    self->failed_ = std::current_exception();  // rethrown after curl returns
+    return -1;
+  }
+}
+
+int CurlMulti::set_timer(long timeout_ms) {
+  CurlMulti* self = this;
   if (timeout_ms < 0) {
     self->due_.reset();  // a pending wait may still fire; on_timer() ignores it
     return 0;
@@ -179,8 +191,13 @@ void CurlMulti::on_ready(const std::shared_ptr<SocketWatch>& w, int direction) {
 
 void CurlMulti::socket_action(curl_socket_t s, int ev_bitmask) {
   CURLMcode rc = curl_multi_socket_action(multi_, s, ev_bitmask, &still_running_);
+  rethrow_callback_failure();
   if (rc != CURLM_OK) spdlog::error("curl_multi_socket_action: {}", curl_multi_strerror(rc));
   collect_finished();
+}
+
+void CurlMulti::rethrow_callback_failure() {
+  if (auto e = std::exchange(failed_, nullptr)) std::rethrow_exception(e);
 }
 
 void CurlMulti::collect_finished() {

@@ -1,6 +1,7 @@
 #pragma once
 #include <curl/curl.h>
 
+#include <exception>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -54,6 +55,10 @@ class CurlMulti {
 
   static int socket_callback(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int timer_callback(CURLM* multi, long timeout_ms, void* userp);
+  int set_timer(long timeout_ms);
+  /// An exception a callback caught (it may not cross curl's C frames), thrown
+  /// again once curl has returned.
+  void rethrow_callback_failure();
 
   void watch(curl_socket_t s, int what, SocketWatch* existing);
   void unwatch(curl_socket_t s, SocketWatch* existing);
@@ -64,6 +69,7 @@ class CurlMulti {
 
   asio::io_context& io_;
   CURLM* multi_;
+  std::exception_ptr failed_;
   void on_timer();
   void arm_timer(asio::steady_timer::time_point due);
 

@@ -83,7 +83,18 @@ class HttpClient::Transfer final : public CurlTransferOwner {
     });
   }
 
-  static size_t on_write(char* data, size_t size, size_t n, void* userp) {
+  /// No exception may cross libcurl's C frames (it would leave the multi handle
+  /// inside a callback for good): one that escapes the consumer fails the transfer.
+  static size_t on_write(char* data, size_t size, size_t n, void* userp) noexcept {
+    try {
+      return on_write_unguarded(data, size, n, userp);
+    } catch (...) {
+      static_cast<Transfer*>(userp)->consumer_failed_ = true;
+      return 0;  // CURLE_WRITE_ERROR
+    }
+  }
+
+  static size_t on_write_unguarded(char* data, size_t size, size_t n, void* userp) {
     auto* self = static_cast<Transfer*>(userp);
     size_t len = size * n;
     if (self->max_bytes_ > 0 && self->bytes_ + static_cast<int64_t>(len) > self->max_bytes_) {
