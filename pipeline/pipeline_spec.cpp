@@ -88,6 +88,12 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
   }
   if (const ConfigValue* dl = top.raw("dead_letter")) {
     if (auto part = parse_sink(*dl, "dead_letter", problems)) spec.dead_letter = std::move(*part);
+    // One checkpoint per pipeline, kept by the main sink: a dead letter storing its
+    // own would overwrite it (and lose the compare-and-set against other runs).
+    if (dl->is_mapping() && dl->entries.size() == 1)
+      if (const ConfigValue* eo = dl->entries.front().second.find("exactly_once"); eo && eo->scalar == "true")
+        problems.add(eo->where, "dead_letter: exactly_once is for the main sink only (the checkpoint it keeps "
+                                "covers the dead letter too)");
   }
   if (const ConfigValue* settings = top.raw("settings")) {
     ConfigReader r(*settings, problems, "settings");

@@ -51,7 +51,14 @@ RunControl::RunControl(asio::any_io_executor ex)
       abort_wait_(ex, asio::steady_timer::time_point::max()) {}
 
 RunControl::~RunControl() {
-  if (hard_stop_armed_) arm_hard_stop(std::chrono::milliseconds(0));
+  if (hard_stop_due_ != std::chrono::steady_clock::time_point::max()) arm_hard_stop(std::chrono::milliseconds(0));
+}
+
+void RunControl::hard_stop_within(std::chrono::milliseconds limit, int status) {
+  auto due = std::chrono::steady_clock::now() + limit;
+  if (due >= hard_stop_due_) return;  // an earlier one stands: more signals never push it back
+  hard_stop_due_ = due;
+  arm_hard_stop(limit, status);
 }
 
 void RunControl::request_stop(StopReason reason) {
@@ -66,10 +73,7 @@ void RunControl::request_abort() {
   if (aborted_.exchange(true)) return;
   // Aborted work ends at once; whatever would keep the process waiting past that
   // (a completion lost to an allocation failure) must not keep it for ever.
-  if (!hard_stop_armed_) {
-    arm_hard_stop(kAbortedStopLimit, reason_ == StopReason::signal ? 130 : 1);
-    hard_stop_armed_ = true;
-  }
+  hard_stop_within(kAbortedStopLimit, reason_ == StopReason::signal ? 130 : 1);
   grace_timer_.cancel();  // already aborting: no "grace period over" later
   abort_wait_.cancel();
   auto hooks = std::move(abort_hooks_);
@@ -96,8 +100,7 @@ void RunControl::arm_signal_wait() {
     if (!stopping()) {
       spdlog::warn("{}: stopping; finishing work in flight (up to {} ms; again to abort)",
                    signo == SIGINT ? "interrupted" : "terminated", grace_.count());
-      arm_hard_stop(grace_ + kHardStopMargin);
-      hard_stop_armed_ = true;
+      hard_stop_within(grace_ + kHardStopMargin, 130);
       request_stop(StopReason::signal);
       grace_timer_.expires_after(grace_);
       grace_timer_.async_wait([this](const asio::error_code& e) {
@@ -107,8 +110,7 @@ void RunControl::arm_signal_wait() {
       });
     } else {
       if (reason_ != StopReason::signal) reason_ = StopReason::signal;
-      arm_hard_stop(kHardStopMargin);
-      hard_stop_armed_ = true;
+      hard_stop_within(kHardStopMargin, 130);
       if (!aborted()) spdlog::warn("second signal: aborting work in flight");
       request_abort();
       reason_ = StopReason::signal;

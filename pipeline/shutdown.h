@@ -59,6 +59,9 @@ class RunControl {
 
  private:
   void arm_signal_wait();
+  /// Makes sure the process ends within `limit` (SIGALRM, exit `status`), unless
+  /// an earlier end is already set.
+  void hard_stop_within(std::chrono::milliseconds limit, int status);
 
   asio::any_io_executor ex_;
   std::atomic<bool> stopping_{false};
@@ -72,7 +75,7 @@ class RunControl {
   std::vector<std::function<void()>> abort_hooks_;
   std::vector<std::function<void()>> stop_hooks_;
   bool watching_signals_ = false;
-  bool hard_stop_armed_ = false;
+  std::chrono::steady_clock::time_point hard_stop_due_ = std::chrono::steady_clock::time_point::max();
   bool finished_ = false;
 };
 

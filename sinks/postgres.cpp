@@ -206,6 +206,8 @@ class PostgresSink final : public PipelineSink {
     } catch (const PgError& e) {
       transient = e.kind == PgError::Kind::connection;
       error = std::make_exception_ptr(SinkError(e.what(), transient));
+    } catch (...) {
+      error = std::current_exception();  // the connection still goes back to the pool
     }
     if (c && error && !c->broken()) {
       // A failed statement leaves the transaction aborted: end it before reuse.
@@ -231,6 +233,8 @@ class PostgresSink final : public PipelineSink {
       stored_token_ = token;
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SinkError(e.what(), e.kind == PgError::Kind::connection));
+    } catch (...) {
+      error = std::current_exception();  // the connection still goes back to the pool
     }
     pool_->release(std::move(c));
     if (error) std::rethrow_exception(error);

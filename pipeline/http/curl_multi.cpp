@@ -44,7 +44,10 @@ CurlMulti::~CurlMulti() {
 void CurlMulti::add(CURL* easy, CurlTransferOwner* owner) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
   CURLMcode rc = curl_multi_add_handle(multi_, easy);
-  rethrow_callback_failure();
+  if (failed_) {
+    if (rc == CURLM_OK) curl_multi_remove_handle(multi_, easy);  // never left running without its owner
+    rethrow_callback_failure();
+  }
   if (rc != CURLM_OK) throw std::runtime_error(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
   ++running_;
 }

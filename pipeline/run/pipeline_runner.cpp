@@ -89,7 +89,12 @@ class CheckpointKeeper {
     if (exactly_once_sink_ && !run_.stage.control.aborted()) {
       Checkpoint cp = run_.tracker.snapshot();
       cp.sink_lengths = run_.sink_lengths();
-      co_await exactly_once_sink_->store_checkpoint(cp.to_json());
+      try {
+        co_await exactly_once_sink_->store_checkpoint(cp.to_json());
+      } catch (...) {
+        failed_ = true;
+        throw;
+      }
     }
   }
 
@@ -330,7 +335,9 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
   if (progress) progress->clear();
 
   if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
-  if (!options.quiet) print_summary(run, seconds, dead, state_path, keeper.failed());
+  // An exactly-once sink holds the checkpoint the next run reads.
+  std::string checkpoint_where = driver.sink().exactly_once() ? driver.sink().describe() : state_path;
+  if (!options.quiet) print_summary(run, seconds, dead, checkpoint_where, keeper.failed());
 
   ExitCode code = ExitCode::ok;
   if (error) {

@@ -374,14 +374,19 @@ void BodyStore::File::start_write() {
   });
 }
 
+asio::awaitable<void> BodyStore::File::settle() {
+  auto s = shared_;
+  while (s->write_in_flight) {
+    s->idle.expires_at(asio::steady_timer::time_point::max());
+    asio::error_code ec;
+    co_await s->idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 asio::awaitable<void> BodyStore::File::drain() {
   auto s = shared_;
   for (;;) {
-    while (s->write_in_flight) {
-      s->idle.expires_at(asio::steady_timer::time_point::max());
-      asio::error_code ec;
-      co_await s->idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    co_await settle();
     if (s->current.empty()) break;
     start_write();
   }
@@ -413,7 +418,7 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
       const char* seg = segments[i].c_str();
       int e = ::mkdirat(cur, seg, 0777) == 0 ? 0 : errno;
       int next = e == 0 || e == EEXIST ? ::openat(cur, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-      if (next < 0 && e == EEXIST) e = errno;
+      if (next < 0 && (e == 0 || e == EEXIST)) e = errno;
       if (next < 0 && (e == ENOTDIR || e == ELOOP)) break;  // a file (or a symlink) is in the way: flatten the rest
       if (next < 0) {
         ::close(cur);

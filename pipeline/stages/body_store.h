@@ -95,6 +95,9 @@ class BodyStore::File final : public BodyConsumer {
   asio::awaitable<std::string> commit(const UrlParts& url, std::string_view owner = {});
   /// Removes the temporary file.
   asio::awaitable<void> discard();
+  /// Waits for a write still in flight (an earlier attempt's) to finish, starting
+  /// none: before the next attempt's begin(), so no old write lands over its body.
+  asio::awaitable<void> settle();
 
  private:
   friend class BodyStore;

@@ -321,6 +321,7 @@ asio::awaitable<void> FetchStage::fetch_one(std::shared_ptr<Item> item, uint64_t
       dropped = true;
       break;
     }
+    if (file) co_await file->settle();
     ++stats_.in_flight;
     resp = co_await client_.perform(req.request, consumer);
     --stats_.in_flight;

@@ -58,8 +58,9 @@ def run_injected(cmd, cwd, probability=0.0005, term_after=None):
 def assert_clean(code, err, allowed):
     assert code >= 0, f"killed by signal {-code}: {err[-2000:]}"
     assert code in allowed, f"exit {code}: {err[-2000:]}"
-    if "out of memory" in err or "did not stop in time" in err:
-        last = err.rstrip("\n").split("\n")[-1]
+    assert "terminate called" not in err, err[-2000:]
+    last = err.rstrip("\n").split("\n")[-1]
+    if ": error: out of memory" in last or "did not stop in time" in last:
         assert last.split(": ", 1)[1] in CLEAN_ENDINGS, last
 
 

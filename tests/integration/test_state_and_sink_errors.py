@@ -103,3 +103,29 @@ sink: {jsonl: {path: out.jsonl}}
     assert f"aetl: error: {state}: cannot save the checkpoint: database is locked" in lines
     assert re.fullmatch(rf"[0-9.]+s, the checkpoint could not be saved in {re.escape(str(state))}", lines[-1]), lines
     assert (tmp_path / "out.jsonl").read_text() == '{"id": 1}\n'
+
+
+def test_exactly_once_on_the_dead_letter_is_refused(tmp_path, pipeline):
+    # It would store a second checkpoint under the pipeline's name, over the main sink's.
+    p = pipeline("""name: dl
+source: {lines: {paths: [in.jsonl]}}
+sink: {sqlite: {path: out.db, table: t, exactly_once: true}}
+dead_letter:
+  sqlite: {path: out.db, table: failed, exactly_once: true}
+""")
+    r = run_aetl(["validate", p], cwd=tmp_path)
+    assert r.code == 2
+    assert r.stderr.splitlines()[0] == (
+        f"{p}:5:55: dead_letter: exactly_once is for the main sink only (the checkpoint it keeps covers the "
+        "dead letter too)")
+
+
+def test_the_summary_names_the_exactly_once_sink_that_holds_the_checkpoint(tmp_path, pipeline):
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
+    p = pipeline("""name: eo
+source: {lines: {paths: [in.jsonl]}}
+sink: {sqlite: {path: out.db, table: t, exactly_once: true}}
+""")
+    r = run_aetl(["run", "--no-progress", "--state", "st.sqlite", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert r.stderr.splitlines()[-1].endswith("s, checkpoint in sqlite out.db")
