@@ -348,6 +348,8 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
     } catch (const CheckpointTakenOver& e) {
       spdlog::error("{}", e.what());
       return ExitCode::busy;
+    } catch (const std::bad_alloc&) {
+      spdlog::error("out of memory; stopped (what was committed is kept)");
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
     }
