@@ -15,6 +15,7 @@ std::string join(const std::vector<ConfigProblem>& problems) {
 }  // namespace
 
 std::string ConfigProblem::format() const {
+  if (where.line == 0) return message;  // about the file as a whole: the message names it
   return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " + message;
 }
 

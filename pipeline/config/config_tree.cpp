@@ -227,7 +227,7 @@ ConfigValue load_config_file(const std::string& path, const ConfigLimits& limits
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
-    throw ConfigError({ConfigProblem{{path, 0, 0}, std::string("cannot read: ") + std::strerror(err)}});
+    throw ConfigError({ConfigProblem{{path, 0, 0}, "cannot open " + path + ": " + std::strerror(err)}});
   }
   std::string text;
   char buf[65536];
@@ -235,7 +235,7 @@ ConfigValue load_config_file(const std::string& path, const ConfigLimits& limits
     text.append(buf, static_cast<size_t>(in.gcount()));
     if (text.size() > limits.max_file_bytes) break;
   }
-  if (in.bad()) throw ConfigError({ConfigProblem{{path, 0, 0}, "cannot read: I/O error"}});
+  if (in.bad()) throw ConfigError({ConfigProblem{{path, 0, 0}, "cannot read " + path + ": I/O error"}});
   return parse_config_text(text, path, limits);
 }
 

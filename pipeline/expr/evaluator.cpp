@@ -554,7 +554,7 @@ Value EvaluatorImpl::call(const Node& n) {
       std::time_t secs = static_cast<std::time_t>(ms / 1000);
       std::tm tm{};
       gmtime_r(&secs, &tm);
-      char text[40];
+      char text[96];  // room for any int the fields could hold: no truncation to warn of
       std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
       std::string& s = scratch();

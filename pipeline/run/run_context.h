@@ -32,6 +32,8 @@ struct PartStats {
 
 /// What the kinds see of a running pipeline.
 struct RunContext {
+  RunContext(StageContext& s, AckTracker& t, DeadLetters& d) : stage(s), tracker(t), dead_letters(d) {}
+
   StageContext& stage;
   AckTracker& tracker;
   DeadLetters& dead_letters;

@@ -14,10 +14,14 @@ def test_afetch_is_the_same_binary_as_aetl_fetch(server, write_urls):
 
 
 def test_help_and_version_go_to_stdout_and_exit_0():
-    for prog, args in [(AFETCH, ["--help"]), (AETL, ["--help"]), (AETL, ["fetch", "--help"])]:
+    for prog, args, words in [(AFETCH, ["--help"], [b"--concurrency", b"--state", b"--wait"]),
+                              (AETL, ["--help"], [b"fetch", b"run", b"validate"]),
+                              (AETL, ["fetch", "--help"], [b"--concurrency", b"--state", b"--wait"])]:
         r = run_afetch(args, program=prog)
         assert r.code == 0
-        assert b"--concurrency" in r.stdout or b"fetch" in r.stdout
+        assert r.stderr == ""
+        for word in words:
+            assert word in r.stdout, (args, word)
     v = run_afetch(["--version"])
     assert v.code == 0 and v.stdout.strip() == b"0.1.0"
 

@@ -140,10 +140,12 @@ TEST_CASE("an empty URL or one without a host is rejected", "[url]") {
   CHECK_THAT(rejection("https://user@/"), Contains("host"));
 }
 
-TEST_CASE("a malformed URL is rejected", "[url]") {
-  rejection("http://example.com:99999/");
-  rejection("http://example.com:port/");
-  rejection("http://[::1/");
+TEST_CASE("a malformed URL is rejected with libcurl's reason", "[url]") {
+  CHECK(rejection("http://example.com:99999/") ==
+        "malformed URL: Port number was not a decimal number between 0 and 65535");
+  CHECK(rejection("http://example.com:port/") ==
+        "malformed URL: Port number was not a decimal number between 0 and 65535");
+  CHECK(rejection("http://[::1/") == "malformed URL: Bad IPv6 address");
 }
 
 TEST_CASE("has_line_break_or_nul finds CR, LF and NUL anywhere", "[url]") {
