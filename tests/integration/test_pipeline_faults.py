@@ -1,4 +1,4 @@
-"""Regression tests for defects a review of the pipeline code found (each failed before its fix)."""
+"""Pipelines under faults: aborted runs, resumed CSV files, escaped keys, more files than descriptors, a full disk, an abort during a sink backoff, SQL smuggled in column types."""
 import json
 import os
 import resource

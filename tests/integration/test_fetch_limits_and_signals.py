@@ -1,4 +1,4 @@
-"""Regressions for defects found in review: each case once misbehaved."""
+"""afetch at its limits: --max-bytes with -o, a deadline under a rate limit, a second signal while stdout is not read, an output path that cannot be opened, a tiny --max-line."""
 import json
 import os
 import signal
