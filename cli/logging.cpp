@@ -10,7 +10,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/json_writer.h"
 
 namespace aetl::logging {
@@ -87,7 +87,7 @@ class StderrSink final : public spdlog::sinks::base_sink<spdlog::details::null_m
 void setup(std::string_view program, std::string_view level, Format format) {
   auto lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off")
-    throw UsageError("--log-level: unknown level '" + std::string(level) +
+    throw SetupError("--log-level: unknown level '" + std::string(level) +
                      "' (expected trace, debug, info, warn, error or off)");
   auto sink = std::make_shared<StderrSink>(std::string(program), format);
   auto logger = std::make_shared<spdlog::logger>(std::string(program), sink);

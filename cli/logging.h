@@ -10,7 +10,7 @@ namespace aetl::logging {
 enum class Format { text, json };
 
 /// Installs the stderr logger. `level` is one of trace, debug, info, warn, error, off.
-/// Throws UsageError for an unknown level.
+/// Throws SetupError for an unknown level.
 void setup(std::string_view program, std::string_view level, Format format);
 
 /// Writes one whole line to stderr (a newline is added), bypassing the log format:

@@ -13,7 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "cli/exit_codes.h"
 #include "cli/fd_limit.h"
 #include "cli/logging.h"
@@ -109,13 +109,13 @@ int main(int argc, char** argv) {
   int status;
   try {
     if (globals.log_format != "text" && globals.log_format != "json")
-      throw aetl::UsageError("--log-format: expected text or json, got '" + globals.log_format + "'");
+      throw aetl::SetupError("--log-format: expected text or json, got '" + globals.log_format + "'");
     aetl::logging::setup(prog, globals.log_level,
                          globals.log_format == "json" ? aetl::logging::Format::json : aetl::logging::Format::text);
     status = static_cast<int>(run());
-  } catch (const aetl::UsageError& e) {
+  } catch (const aetl::SetupError& e) {
     aetl::logging::print_line(prog + ": " + e.what());
-    status = static_cast<int>(e.code());
+    status = static_cast<int>(e.kind() == aetl::SetupError::Kind::busy ? aetl::ExitCode::busy : aetl::ExitCode::usage);
   } catch (const std::bad_alloc&) {
     on_terminate();  // the same one line, without allocating
   } catch (const std::exception& e) {

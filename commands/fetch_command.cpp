@@ -15,7 +15,7 @@
 #include <asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "cli/fd_limit.h"
 #include "cli/logging.h"
 #include "cli/progress.h"
@@ -71,13 +71,13 @@ struct FetchFlags {
 
 Millis duration_flag(const std::string& flag, const std::string& text) {
   auto d = parse_duration(text);
-  if (!d) throw UsageError(flag + ": invalid duration '" + text + "' (examples: 250ms, 10s, 2m)");
+  if (!d) throw SetupError(flag + ": invalid duration '" + text + "' (examples: 250ms, 10s, 2m)");
   return *d;
 }
 
 int64_t size_flag(const std::string& flag, const std::string& text) {
   auto s = parse_size(text);
-  if (!s || *s <= 0) throw UsageError(flag + ": invalid size '" + text + "' (examples: 512k, 10MiB, 1G)");
+  if (!s || *s <= 0) throw SetupError(flag + ": invalid size '" + text + "' (examples: 512k, 10MiB, 1G)");
   return *s;
 }
 
@@ -85,7 +85,7 @@ std::string read_data_flag(const std::string& data) {
   if (data.empty() || data[0] != '@') return data;
   std::string path = data.substr(1);
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("--data: " + path + ": cannot open");
+  if (!in) throw SetupError("--data: " + path + ": cannot open");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -149,35 +149,35 @@ size_t fitting_concurrency(const FetchFlags& f) {
 
 ExitCode run_fetch(const FetchFlags& f) {
   // --- check and convert every flag before anything starts
-  if (f.concurrency == 0) throw UsageError("--concurrency must be at least 1");
-  if (f.retry < 0) throw UsageError("--retry must be 0 or more");
-  if (f.append && f.output == "-") throw UsageError("--append needs --output FILE");
+  if (f.concurrency == 0) throw SetupError("--concurrency must be at least 1");
+  if (f.retry < 0) throw SetupError("--retry must be 0 or more");
+  if (f.append && f.output == "-") throw SetupError("--append needs --output FILE");
   const size_t concurrency = fitting_concurrency(f);
   FetchStageOptions stage_options;
   stage_options.concurrency = concurrency;
   stage_options.per_host = f.per_host;
   if (!f.rate.empty()) {
     auto r = parse_rate(f.rate);
-    if (!r) throw UsageError("--rate: invalid rate '" + f.rate + "' (examples: 50/s, 600/m)");
+    if (!r) throw SetupError("--rate: invalid rate '" + f.rate + "' (examples: 50/s, 600/m)");
     stage_options.rate = *r;
   }
   auto backoff = parse_duration_range(f.retry_backoff);
-  if (!backoff) throw UsageError("--retry-backoff: expected MIN..MAX such as 250ms..30s, got '" + f.retry_backoff + "'");
+  if (!backoff) throw SetupError("--retry-backoff: expected MIN..MAX such as 250ms..30s, got '" + f.retry_backoff + "'");
   stage_options.retry = RetryPolicy{f.retry, backoff->first, backoff->second};
   stage_options.ordered = f.ordered;
   if (f.body == "none") stage_options.body_mode = BodyMode::none;
   else if (f.body == "text") stage_options.body_mode = BodyMode::text;
   else if (f.body == "json") stage_options.body_mode = BodyMode::json;
-  else throw UsageError("--body: expected none, text or json, got '" + f.body + "'");
+  else throw SetupError("--body: expected none, text or json, got '" + f.body + "'");
   stage_options.insecure = f.insecure;
 
   RequestDefaults& defaults = stage_options.defaults;
   if (!f.method.empty()) {
-    if (auto e = check_method(f.method); !e.empty()) throw UsageError("--method: " + e);
+    if (auto e = check_method(f.method); !e.empty()) throw SetupError("--method: " + e);
     defaults.method = f.method;
   }
   for (const auto& h : f.headers) {
-    if (auto e = check_header(h); !e.empty()) throw UsageError("--header '" + h + "': " + e);
+    if (auto e = check_header(h); !e.empty()) throw SetupError("--header '" + h + "': " + e);
     defaults.headers.push_back(h);
   }
   if (f.data) {
@@ -196,7 +196,7 @@ ExitCode run_fetch(const FetchFlags& f) {
   http.connection_cache = static_cast<long>(std::max<size_t>(2 * concurrency, 16));
   http.insecure = f.insecure;
   if (!f.cacert.empty()) {
-    if (::access(f.cacert.c_str(), R_OK) != 0) throw UsageError("--cacert: " + f.cacert + ": cannot read");
+    if (::access(f.cacert.c_str(), R_OK) != 0) throw SetupError("--cacert: " + f.cacert + ": cannot read");
     http.cacert = f.cacert;
   }
   http.user_agent = f.user_agent;

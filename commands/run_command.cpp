@@ -4,7 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
+#include "cli/exit_codes.h"
 #include "cli/logging.h"
 #include "pipeline/config/config_error.h"
 #include "pipeline/duration.h"
@@ -65,18 +66,22 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
     o.dry_run = f->dry_run;
     o.limit = f->limit;
     auto grace = parse_duration(f->grace);
-    if (!grace) throw UsageError("--grace: invalid duration '" + f->grace + "' (examples: 250ms, 10s, 2m)");
+    if (!grace) throw SetupError("--grace: invalid duration '" + f->grace + "' (examples: 250ms, 10s, 2m)");
     o.grace = *grace;
     if (!f->deadline.empty()) {
       auto d = parse_duration(f->deadline);
       if (!d || d->count() <= 0)
-        throw UsageError("--deadline: invalid duration '" + f->deadline + "' (examples: 250ms, 10s, 2m)");
+        throw SetupError("--deadline: invalid duration '" + f->deadline + "' (examples: 250ms, 10s, 2m)");
       o.deadline = *d;
     }
     o.metrics_out = f->metrics_out;
     o.quiet = f->quiet;
     o.progress = !f->no_progress && logging::stderr_is_terminal();
-    return run_pipeline_spec(spec, o);
+    RunOutcome outcome = run_pipeline_spec(spec, o);
+    if (outcome.taken_over) return ExitCode::busy;
+    ExitCode code = outcome.failed ? ExitCode::failures : ExitCode::ok;
+    if (outcome.interrupted) code = worst(code, ExitCode::interrupted);
+    return code;
   };
 }
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 
 namespace aetl {
 
@@ -17,7 +17,7 @@ RunLock::RunLock(const std::string& state_path) : path_(state_path + ".lock") {
   auto dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw UsageError(path_ + ": cannot open the lock file: " + std::strerror(errno));
+  if (fd_ < 0) throw SetupError(path_ + ": cannot open the lock file: " + std::strerror(errno));
 }
 
 RunLock::~RunLock() {
@@ -31,13 +31,13 @@ bool RunLock::try_lock() {
       return true;
     }
     if (errno == EWOULDBLOCK) return false;
-    if (errno != EINTR) throw UsageError(path_ + ": cannot lock: " + std::strerror(errno));
+    if (errno != EINTR) throw SetupError(path_ + ": cannot lock: " + std::strerror(errno));
   }
 }
 
 void RunLock::lock_blocking() {
   while (::flock(fd_, LOCK_EX) != 0)
-    if (errno != EINTR) throw UsageError(path_ + ": cannot lock: " + std::strerror(errno));
+    if (errno != EINTR) throw SetupError(path_ + ": cannot lock: " + std::strerror(errno));
   write_pid();
 }
 
@@ -56,7 +56,7 @@ long RunLock::holder_pid() const {
   return 0;
 }
 
-void RunLock::fail_busy(const std::string& message) { throw UsageError(message, ExitCode::busy); }
+void RunLock::fail_busy(const std::string& message) { throw SetupError(message, SetupError::Kind::busy); }
 
 void RunLock::write_pid() {
   std::string pid = std::to_string(::getpid()) + "\n";

@@ -12,9 +12,9 @@ class RunLock {
  public:
   /// Takes the lock on `state_path`. When another process holds it: with `wait`,
   /// blocks until it is free (`on_wait(holder_pid)` is called once first; pid 0 when
-  /// unknown); without, throws UsageError(ExitCode::busy) with
+  /// unknown); without, throws SetupError(Kind::busy) with
   /// `busy_message(holder_pid)`. Other failures (no permission, a read-only
-  /// directory) throw UsageError (exit 2) naming the lock file.
+  /// directory) throw SetupError (exit 2) naming the lock file.
   template <class BusyMessage, class OnWait>
   RunLock(const std::string& state_path, bool wait, BusyMessage busy_message, OnWait on_wait)
       : RunLock(state_path) {

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/run/pipeline_sink.h"
@@ -45,7 +45,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   // The standard streams are written as they are: never truncated, not checkpointed.
   if (path_ == "/dev/stdout" || path_ == "/dev/stderr") {
     fd_ = ::dup(path_ == "/dev/stdout" ? STDOUT_FILENO : STDERR_FILENO);
-    if (fd_ < 0) throw UsageError(path_ + ": " + std::strerror(errno));
+    if (fd_ < 0) throw SetupError(path_ + ": " + std::strerror(errno));
     stream_ = true;
     co_return;
   }
@@ -88,9 +88,9 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   };
   Opened o = co_await run_blocking(ctx_.pool.pool(), job);
   if (o.fd >= 0) fd_ = o.fd;
-  if (o.err) throw UsageError(path_ + ": " + std::strerror(o.err));
+  if (o.err) throw SetupError(path_ + ": " + std::strerror(o.err));
   if (resume_length && o.regular && *resume_length > o.size)
-    throw UsageError(path_ + ": shorter than the checkpoint says (" + std::to_string(o.size) + " < " +
+    throw SetupError(path_ + ": shorter than the checkpoint says (" + std::to_string(o.size) + " < " +
                      std::to_string(*resume_length) +
                      " bytes): it was changed outside aetl; run with --from-start to begin again");
   regular_ = o.regular;

@@ -23,7 +23,7 @@ class FileOutput {
   FileOutput(StageContext& ctx, std::string path, bool append, bool fsync);
   ~FileOutput();
 
-  /// Throws UsageError for a file that cannot be opened or is shorter than the
+  /// Throws SetupError for a file that cannot be opened or is shorter than the
   /// checkpoint says (changed behind our back).
   asio::awaitable<void> open(std::optional<uint64_t> resume_length);
   /// False: the reader went away (or the run aborted while it would not read).

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/shutdown.h"
 
@@ -38,7 +38,7 @@ asio::awaitable<void> JsonlSink::open() {
     return fd >= 0 ? fd : -errno;  // errno belongs to the pool thread
   };
   int fd = co_await run_blocking(ctx_.pool.pool(), job);
-  if (fd < 0) throw UsageError(path_ + ": " + std::strerror(-fd));
+  if (fd < 0) throw SetupError(path_ + ": " + std::strerror(-fd));
   fd_ = fd;
   struct stat st {};
   regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);

@@ -29,7 +29,7 @@
 #include <asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/byte_scan.h"
 #include "pipeline/expr/expression.h"
@@ -149,7 +149,7 @@ class PostgresSink final : public PipelineSink {
         co_await ensure_state_table(*c);
         found = co_await read_checkpoint(*c);
       } catch (const PgError& e) {
-        error = std::make_exception_ptr(UsageError("postgres " + state_table_ + " (the checkpoint): " + e.what()));
+        error = std::make_exception_ptr(SetupError("postgres " + state_table_ + " (the checkpoint): " + e.what()));
       }
       if (error) std::rethrow_exception(error);
     };
@@ -164,7 +164,7 @@ class PostgresSink final : public PipelineSink {
     try {
       co_await pool_->open();
     } catch (const PgError& e) {
-      error = std::make_exception_ptr(UsageError(e.what()));
+      error = std::make_exception_ptr(SetupError(e.what()));
     }
     if (error) std::rethrow_exception(error);
     run_.stage.control.on_abort([this] { pool_->interrupt_all(); });
@@ -174,7 +174,7 @@ class PostgresSink final : public PipelineSink {
       if (!columns_.empty()) mark_json_columns();  // now that the table's types are known
       if (cfg_.exactly_once) co_await ensure_state_table(*c);
     } catch (const PgError& e) {
-      error = std::make_exception_ptr(UsageError("postgres " + cfg_.table + ": " + e.what()));
+      error = std::make_exception_ptr(SetupError("postgres " + cfg_.table + ": " + e.what()));
     }
     pool_->release(std::move(c));
     if (error) std::rethrow_exception(error);
@@ -247,7 +247,7 @@ class PostgresSink final : public PipelineSink {
     try {
       c = co_await PgConnection::connect(ex, cfg_.dsn, cfg_.connect_timeout);
     } catch (const PgError& e) {
-      error = std::make_exception_ptr(UsageError(e.what()));
+      error = std::make_exception_ptr(SetupError(e.what()));
     }
     if (error) std::rethrow_exception(error);
     co_return c;

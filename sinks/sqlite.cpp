@@ -17,7 +17,7 @@
 #include <memory>
 #include <set>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/expr/expression.h"
@@ -83,7 +83,7 @@ class SqliteSink final : public PipelineSink {
     if (sqlite3_open_v2(cfg_.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
       std::string msg = db ? sqlite3_errmsg(db) : "cannot open";
       sqlite3_close(db);
-      throw UsageError(cfg_.path + ": " + msg);
+      throw SetupError(cfg_.path + ": " + msg);
     }
     // A table from before generations were kept reads as generation 0, the
     // column's default once open() adds it.
@@ -119,7 +119,7 @@ class SqliteSink final : public PipelineSink {
       }
     };
     std::string err = co_await run_blocking(run_.stage.pool.pool(), job);
-    if (!err.empty()) throw UsageError(cfg_.path + ": " + err);
+    if (!err.empty()) throw SetupError(cfg_.path + ": " + err);
   }
 
   asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
@@ -278,7 +278,7 @@ class SqliteSink final : public PipelineSink {
       cols.push_back({json_unescape(m.raw_key), type});
     });
     if (auto clash = sqlite_name_clash(cols))
-      throw UsageError(describe() + ": the first record's keys '" + clash->first + "' and '" + clash->second +
+      throw SetupError(describe() + ": the first record's keys '" + clash->first + "' and '" + clash->second +
                        "' would be one column (SQLite column names ignore case); rename one with select:, or list "
                        "columns:");
     return cols;

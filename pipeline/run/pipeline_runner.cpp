@@ -8,8 +8,7 @@
 #include <asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
-#include "cli/errors.h"
-#include "cli/exit_codes.h"
+#include "pipeline/setup_error.h"
 #include "cli/logging.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
@@ -147,7 +146,7 @@ void print_summary(const RunContext& run, double seconds, const DeadLetters& dea
 
 }  // namespace
 
-ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) {
+RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) {
   asio::io_context io;
   BlockingPool pool(step_lanes() + 2);  // the lanes, a sink write, a checkpoint save
   RunControl control(io.get_executor());
@@ -203,7 +202,7 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
     try {
       store = std::make_unique<StateStore>(state_path);
     } catch (const std::exception& e) {
-      throw UsageError(e.what());
+      throw SetupError(e.what());
     }
     std::optional<std::string> saved;
     // An exactly-once sink's checkpoint is read even from the start: its commits
@@ -218,7 +217,7 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
       try {
         resume = Checkpoint::from_json(*saved);
       } catch (const std::exception& e) {
-        throw UsageError(state_path + ": " + e.what() + " (run with --from-start to begin again)");
+        throw SetupError(state_path + ": " + e.what() + " (run with --from-start to begin again)");
       }
     }
   }
@@ -339,26 +338,27 @@ ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) 
   std::string checkpoint_where = driver.sink().exactly_once() ? driver.sink().describe() : state_path;
   if (!options.quiet) print_summary(run, seconds, dead, checkpoint_where, keeper.failed());
 
-  ExitCode code = ExitCode::ok;
+  RunOutcome outcome;
   if (error) {
     try {
       std::rethrow_exception(error);
-    } catch (const UsageError&) {
+    } catch (const SetupError&) {
       throw;
     } catch (const CheckpointTakenOver& e) {
       spdlog::error("{}", e.what());
-      return ExitCode::busy;
+      outcome.taken_over = true;
+      return outcome;
     } catch (const std::bad_alloc&) {
       spdlog::error("out of memory; stopped (what was committed is kept)");
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
     }
-    code = ExitCode::failures;
+    outcome.failed = true;
   }
-  if (tracker.failed() > 0 || keeper.failed()) code = worst(code, ExitCode::failures);
-  if (control.reason() == StopReason::deadline) code = worst(code, ExitCode::failures);
-  if (control.reason() == StopReason::signal) code = worst(code, ExitCode::interrupted);
-  return code;
+  if (tracker.failed() > 0 || keeper.failed()) outcome.failed = true;
+  if (control.reason() == StopReason::deadline) outcome.failed = true;
+  if (control.reason() == StopReason::signal) outcome.interrupted = true;
+  return outcome;
 }
 
 }  // namespace aetl

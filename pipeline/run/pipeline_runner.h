@@ -3,8 +3,6 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/exit_codes.h"
-
 namespace aetl {
 
 struct PipelineSpec;
@@ -22,11 +20,18 @@ struct RunOptions {
   bool progress = false;  ///< draw the progress line (stderr is a terminal)
 };
 
-/// Runs a checked pipeline to its end and returns the exit code (0 done, 1 records
-/// failed with no dead letter or a sink failed, 130 stopped by a signal). Errors
-/// in the setup (a missing input file, an unusable output) throw UsageError (2);
-/// another run holding the state lock (without `wait`), or a newer run taking over
-/// an exactly-once sink, throws UsageError(ExitCode::busy) (75).
-ExitCode run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options);
+/// How a run ended; cli/ alone turns it into an exit code.
+struct RunOutcome {
+  /// Records failed with no dead letter, a sink failed, the checkpoint could not
+  /// be saved, or the deadline cut the run short.
+  bool failed = false;
+  bool interrupted = false;  ///< stopped by SIGINT/SIGTERM
+  bool taken_over = false;   ///< another run committed to the exactly-once sink meanwhile
+};
+
+/// Runs a checked pipeline to its end. Errors in the setup (a missing input file,
+/// an unusable output) throw SetupError; another run holding the state lock
+/// (without `wait`) throws SetupError(Kind::busy).
+RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options);
 
 }  // namespace aetl

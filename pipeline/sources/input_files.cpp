@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 
 namespace aetl {
 
@@ -20,18 +20,18 @@ std::vector<InputFile> open_inputs(const std::vector<std::string>& paths) {
       InputFile in;
       in.name = name;
       if (name == "-") {
-        if (stdin_used) throw UsageError("-: standard input named more than once");
+        if (stdin_used) throw SetupError("-: standard input named more than once");
         stdin_used = true;
         in.fd = STDIN_FILENO;
       } else {
         in.fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-        if (in.fd < 0) throw UsageError(name + ": " + std::strerror(errno));
+        if (in.fd < 0) throw SetupError(name + ": " + std::strerror(errno));
       }
       struct stat st {};
       if (::fstat(in.fd, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
           if (in.fd != STDIN_FILENO) ::close(in.fd);
-          throw UsageError(name + ": is a directory");
+          throw SetupError(name + ": is a directory");
         }
         in.regular = S_ISREG(st.st_mode);
         if (in.regular) in.size = st.st_size;

@@ -13,7 +13,7 @@ struct InputFile {
 };
 
 /// Opens every input before anything runs, so a missing file fails the run up front.
-/// Throws UsageError("NAME: No such file or directory") for the first that cannot be opened.
+/// Throws SetupError("NAME: No such file or directory") for the first that cannot be opened.
 /// No paths means standard input. "-" may appear at most once.
 std::vector<InputFile> open_inputs(const std::vector<std::string>& paths);
 

@@ -22,7 +22,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/http/http_client.h"
@@ -67,9 +67,9 @@ std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
     if (rc == 0)
       for (size_t i = 0; i < g.gl_pathc; ++i) hits.emplace_back(g.gl_pathv[i]);
     ::globfree(&g);
-    if (rc == GLOB_NOSPACE || rc == GLOB_ABORTED) throw UsageError(p + ": cannot expand the pattern");
+    if (rc == GLOB_NOSPACE || rc == GLOB_ABORTED) throw SetupError(p + ": cannot expand the pattern");
     if (hits.empty() && !cfg.allow_empty)
-      throw UsageError(p + ": no files match (set allow_empty: true if that is normal)");
+      throw SetupError(p + ": no files match (set allow_empty: true if that is normal)");
     std::sort(hits.begin(), hits.end());
     out.insert(out.end(), hits.begin(), hits.end());
   }
@@ -77,7 +77,7 @@ std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
   std::vector<std::string> unique;
   for (auto& p : out)
     if (std::find(unique.begin(), unique.end(), p) == unique.end()) unique.push_back(std::move(p));
-  if (std::count(unique.begin(), unique.end(), "-") > 1) throw UsageError("-: standard input named more than once");
+  if (std::count(unique.begin(), unique.end(), "-") > 1) throw SetupError("-: standard input named more than once");
   return unique;
 }
 
@@ -560,12 +560,12 @@ class LinesSource final : public Source {
     auto in = std::make_unique<OpenInput>();
     in->name = name;
     int fd = name == "-" ? STDIN_FILENO : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw UsageError(name + ": " + std::strerror(errno));
+    if (fd < 0) throw SetupError(name + ": " + std::strerror(errno));
     struct stat st {};
     int rc = ::fstat(fd, &st);
     if (fd != STDIN_FILENO) ::close(fd);
     if (rc == 0) {
-      if (S_ISDIR(st.st_mode)) throw UsageError(name + ": is a directory");
+      if (S_ISDIR(st.st_mode)) throw SetupError(name + ": is a directory");
       in->regular = S_ISREG(st.st_mode);
       in->size = static_cast<uint64_t>(st.st_size);
     }
@@ -729,7 +729,7 @@ class LinesSource final : public Source {
     if (run_.stage.control.stopping()) co_return;
     bool ok = response.curl_code == 0 && response.status >= 200 && response.status <= 299;
     if (!ok)
-      throw UsageError(names_[index] + ": " + (response.status >= 400 ? "HTTP " + std::to_string(response.status)
+      throw SetupError(names_[index] + ": " + (response.status >= 400 ? "HTTP " + std::to_string(response.status)
                                                                       : response.curl_code ? response.error
                                                                                            : "HTTP " + std::to_string(response.status)));
     body.finish();

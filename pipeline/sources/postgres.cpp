@@ -22,7 +22,7 @@
 #include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/expr/expression.h"
 #include "pipeline/json_scan.h"
@@ -152,7 +152,7 @@ class PostgresSource final : public Source {
         lost = reading_ && e.kind == pg::PgError::Kind::connection && cfg_->incremental.empty();
         // Before any row: the pipeline cannot start (exit 2); later: the run fails.
         if (reading_) error = std::make_exception_ptr(std::runtime_error("source postgres: " + std::string(e.what())));
-        else error = std::make_exception_ptr(UsageError("source postgres: " + std::string(e.what())));
+        else error = std::make_exception_ptr(SetupError("source postgres: " + std::string(e.what())));
         if (lost && attempt <= retry.max_retries && !run_.stage.control.stopping()) {
           spdlog::warn("source postgres: {} (attempt {}, reading again from row {})", e.what(), attempt, read_ + 1);
         } else {

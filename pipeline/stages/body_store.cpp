@@ -20,7 +20,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/hash.h"
 
@@ -61,13 +61,13 @@ std::string encode_segment(std::string_view raw) {
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-/// Creates `dir` and its missing parents, as `mkdir -p` does. Throws UsageError
+/// Creates `dir` and its missing parents, as `mkdir -p` does. Throws SetupError
 /// naming the first part that could not be made (e.g. a file in the way).
 void make_dirs(const std::string& dir) {
   for (size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
     std::string part = dir.substr(0, end);
     if (!part.empty() && part.back() != '/' && ::mkdir(part.c_str(), 0777) != 0 && errno != EEXIST)
-      throw UsageError(errno_text(part));
+      throw SetupError(errno_text(part));
     if (end == std::string::npos) return;
   }
 }
@@ -135,11 +135,11 @@ std::string random_tag() {
 void open_run_dir(BodyStore::Dirs& d, const std::string& dir) {
   std::string partial = dir + "/" + kPartialDir;
   for (int attempt = 0; attempt < 10; ++attempt) {
-    if (::mkdirat(d.dir_fd, kPartialDir, 0777) != 0 && errno != EEXIST) throw UsageError(errno_text(partial));
+    if (::mkdirat(d.dir_fd, kPartialDir, 0777) != 0 && errno != EEXIST) throw SetupError(errno_text(partial));
     d.partial_fd = ::openat(d.dir_fd, kPartialDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (d.partial_fd < 0) {
       if (errno == ENOENT) continue;
-      throw UsageError(errno_text(partial));
+      throw SetupError(errno_text(partial));
     }
     d.run_name = "run-" + std::to_string(::getpid()) + "-" + random_tag();
     if (::mkdirat(d.partial_fd, d.run_name.c_str(), 0700) == 0)
@@ -150,7 +150,7 @@ void open_run_dir(BodyStore::Dirs& d, const std::string& dir) {
       d.partial_fd = -1;
       if (e == ENOENT) continue;
       errno = e;
-      throw UsageError(errno_text(partial + "/" + d.run_name));
+      throw SetupError(errno_text(partial + "/" + d.run_name));
     }
     struct stat st {};
     if (::flock(d.run_fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(d.run_fd, &st) == 0 && st.st_nlink > 0) return;
@@ -159,7 +159,7 @@ void open_run_dir(BodyStore::Dirs& d, const std::string& dir) {
     ::close(d.partial_fd);
     d.partial_fd = -1;
   }
-  throw UsageError(partial + ": cannot make a directory for this run's partial files");
+  throw SetupError(partial + ": cannot make a directory for this run's partial files");
 }
 
 /// Calls `each(name)` for the entries of directory `fd` (not . and ..).
@@ -267,7 +267,7 @@ BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, 
     : dir_(std::move(dir)), io_(io), pool_(pool), resumable_(resumable), dirs_(std::make_shared<Dirs>()) {
   make_dirs(dir_);
   dirs_->dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirs_->dir_fd < 0) throw UsageError(errno_text(dir_));
+  if (dirs_->dir_fd < 0) throw SetupError(errno_text(dir_));
   open_run_dir(*dirs_, dir_);
   clean_dead_runs(*dirs_);
 }

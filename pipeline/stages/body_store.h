@@ -52,7 +52,7 @@ class BodyStoreError : public std::runtime_error {
 class BodyStore {
  public:
   /// Creates DIR and its missing parents (as mkdir -p), its partial-file directory,
-  /// and cleans dead runs' partial files. Throws UsageError if DIR cannot be
+  /// and cleans dead runs' partial files. Throws SetupError if DIR cannot be
   /// created (a file in the way, no permission) or opened.
   BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool resumable);
   ~BodyStore();

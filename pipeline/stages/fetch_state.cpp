@@ -8,7 +8,7 @@
 
 #include <asio/thread_pool.hpp>
 
-#include "cli/errors.h"
+#include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/stages/fetch_request.h"
 
@@ -72,7 +72,7 @@ struct FetchState::Db {
 };
 
 FetchState::FetchState(const std::string& path) : db_(std::make_unique<Db>()) {
-  auto fail = [&](const std::string& why) { throw UsageError(path + ": " + why); };
+  auto fail = [&](const std::string& why) { throw SetupError(path + ": " + why); };
   if (sqlite3_open_v2(path.c_str(), &db_->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK)
     fail(db_->db ? sqlite3_errmsg(db_->db) : "cannot open");

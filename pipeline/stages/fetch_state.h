@@ -17,7 +17,7 @@ namespace aetl {
 /// the store's own thread; results are recorded only after the sink made them durable.
 class FetchState final : public ResumeFilter, public CommitListener {
  public:
-  /// Opens or creates the file. Throws UsageError if it is not a usable SQLite database.
+  /// Opens or creates the file. Throws SetupError if it is not a usable SQLite database.
   explicit FetchState(const std::string& path);
   ~FetchState() override;
 
