@@ -7,6 +7,7 @@
 #include "pipeline/setup_error.h"
 #include "cli/exit_codes.h"
 #include "cli/logging.h"
+#include "cli/run_progress.h"
 #include "pipeline/config/config_error.h"
 #include "pipeline/duration.h"
 #include "pipeline/pipeline_spec.h"
@@ -75,8 +76,8 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
       o.deadline = *d;
     }
     o.metrics_out = f->metrics_out;
-    o.quiet = f->quiet;
-    o.progress = !f->no_progress && logging::stderr_is_terminal();
+    RunProgress display(!f->quiet && !f->no_progress && logging::stderr_is_terminal(), !f->quiet);
+    o.display = &display;
     RunOutcome outcome = run_pipeline_spec(spec, o);
     if (outcome.taken_over) return ExitCode::busy;
     ExitCode code = outcome.failed ? ExitCode::failures : ExitCode::ok;

@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/setup_error.h"
-#include "cli/logging.h"
 #include "pipeline/blocking_pool.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/fatal.h"
@@ -17,7 +16,7 @@
 #include "pipeline/pipeline_spec.h"
 #include "pipeline/run/dead_letters.h"
 #include "pipeline/run/metrics.h"
-#include "pipeline/run/run_progress.h"
+#include "pipeline/run/run_display.h"
 #include "pipeline/run/sink_driver.h"
 #include "pipeline/run/step_chain.h"
 #include "pipeline/run_lock.h"
@@ -130,18 +129,21 @@ class CheckpointKeeper {
   uint64_t saves_ = 0;
 };
 
-void print_summary(const RunContext& run, double seconds, const DeadLetters& dead, const std::string& state_path,
-                   bool checkpoint_failed) {
-  logging::print_line(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>8}", "part", "in", "out", "dropped", "failed", "busy"));
+/// The closing report: a line per part, then time, dead letters and where the checkpoint is.
+std::vector<std::string> summary_lines(const RunContext& run, double seconds, const DeadLetters& dead,
+                                       const std::string& state_path, bool checkpoint_failed) {
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>8}", "part", "in", "out", "dropped", "failed", "busy"));
   for (const auto& p : run.parts)
-    logging::print_line(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>7.1f}s", p->name, p->in, p->out, p->dropped,
-                           p->failed, p->busy_seconds));
+    lines.push_back(fmt::format("{:<14} {:>12} {:>12} {:>10} {:>10} {:>7.1f}s", p->name, p->in, p->out, p->dropped,
+                                p->failed, p->busy_seconds));
   std::string tail = fmt::format("{:.2f}s", seconds);
   if (dead.count()) tail += fmt::format(", {} record{} {}", dead.count(), dead.count() == 1 ? "" : "s",
                                        dead.has_sink() ? "sent to the dead letter" : "failed (no dead_letter sink)");
   if (!state_path.empty())
     tail += (checkpoint_failed ? ", the checkpoint could not be saved in " : ", checkpoint in ") + state_path;
-  logging::print_line(tail);
+  lines.push_back(tail);
+  return lines;
 }
 
 }  // namespace
@@ -269,8 +271,7 @@ RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options
 
   control.watch_signals(options.grace);
   if (options.deadline.count() > 0) control.set_deadline(options.deadline);
-  std::unique_ptr<RunProgress> progress;
-  if (options.progress && !options.quiet) progress = std::make_unique<RunProgress>(io, run);
+  if (options.display) options.display->started(io, run);
 
   auto started = std::chrono::steady_clock::now();
   std::exception_ptr error;
@@ -303,7 +304,7 @@ RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options
     };
     co_await guard(open_sinks());
     if (error) {
-      if (progress) progress->stop();
+      if (options.display) options.display->stopped();
       control.finish();
       co_return;
     }
@@ -320,7 +321,7 @@ RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options
     co_await dl_parts.wait_all();
     keeper.finish();
     co_await keeping.wait_all();
-    if (progress) progress->stop();
+    if (options.display) options.display->stopped();
     control.finish();
   };
   asio::co_spawn(io, main(), fatal_on_exception{});
@@ -331,12 +332,11 @@ RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options
   }
   pool.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (progress) progress->clear();
 
   if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
   // An exactly-once sink holds the checkpoint the next run reads.
   std::string checkpoint_where = driver.sink().exactly_once() ? driver.sink().describe() : state_path;
-  if (!options.quiet) print_summary(run, seconds, dead, checkpoint_where, keeper.failed());
+  if (options.display) options.display->finished(summary_lines(run, seconds, dead, checkpoint_where, keeper.failed()));
 
   RunOutcome outcome;
   if (error) {

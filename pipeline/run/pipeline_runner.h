@@ -6,6 +6,7 @@
 namespace aetl {
 
 struct PipelineSpec;
+class RunDisplay;
 
 struct RunOptions {
   std::string state_path;  ///< empty: default_state_path(file)
@@ -16,8 +17,7 @@ struct RunOptions {
   std::chrono::milliseconds grace{5000};
   std::chrono::milliseconds deadline{0};
   std::string metrics_out;
-  bool quiet = false;
-  bool progress = false;  ///< draw the progress line (stderr is a terminal)
+  RunDisplay* display = nullptr;  ///< what a person sees (progress, summary); nullptr: nothing
 };
 
 /// How a run ended; cli/ alone turns it into an exit code.

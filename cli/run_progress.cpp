@@ -1,4 +1,4 @@
-#include "pipeline/run/run_progress.h"
+#include "cli/run_progress.h"
 
 #include <unistd.h>
 
@@ -65,20 +65,29 @@ struct RunProgress::Impl {
   }
 };
 
-RunProgress::RunProgress(asio::io_context& io, const RunContext& run) : impl_(std::make_unique<Impl>(io, run)) {
-  impl_->tick();
-}
+RunProgress::RunProgress(bool progress, bool summary) : progress_(progress), summary_(summary) {}
 
 RunProgress::~RunProgress() = default;
 
-void RunProgress::stop() {
+void RunProgress::started(asio::io_context& io, const RunContext& run) {
+  if (!progress_) return;
+  impl_ = std::make_unique<Impl>(io, run);
+  impl_->tick();
+}
+
+void RunProgress::stopped() {
+  if (!impl_) return;
   impl_->running = false;
   impl_->timer.cancel();
 }
 
-void RunProgress::clear() {
-  stop();
-  progress_line::clear();
+void RunProgress::finished(const std::vector<std::string>& summary) {
+  if (impl_) {
+    stopped();
+    progress_line::clear();
+  }
+  if (!summary_) return;
+  for (const auto& line : summary) logging::print_line(line);
 }
 
 }  // namespace aetl
