@@ -1,6 +1,9 @@
 #include "commands/run_command.h"
 
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <regex>
 
 #include <CLI/CLI.hpp>
 
@@ -32,8 +35,44 @@ struct RunFlags {
 
 }  // namespace
 
+namespace {
+
+/// Line `number` (1-based) of `file`, or nullopt if it cannot be read.
+std::optional<std::string> source_line(const std::string& file, int number) {
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  for (int i = 1; std::getline(in, line); ++i)
+    if (i == number) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return line;
+    }
+  return std::nullopt;
+}
+
+/// `line` with passwords overwritten by '*' (the same length, so columns stay):
+/// a URL's user:password@, and password=VALUE as in a libpq connection string.
+std::string masked(std::string line) {
+  static const std::regex secrets(R"(://[^/:@\s"']*:([^@/\s"']+)@|password\s*=\s*([^\s"',}]+))", std::regex::icase);
+  for (auto it = std::sregex_iterator(line.begin(), line.end(), secrets); it != std::sregex_iterator(); ++it)
+    for (size_t g : {1u, 2u})
+      if ((*it)[g].matched) line.replace(static_cast<size_t>(it->position(g)), static_cast<size_t>(it->length(g)),
+                                         static_cast<size_t>(it->length(g)), '*');
+  return line;
+}
+
+}  // namespace
+
 void print_config_problems(const ConfigError& e) {
-  for (const auto& p : e.problems()) logging::print_line(p.format());
+  for (const auto& p : e.problems()) {
+    logging::print_line(p.format());
+    if (p.where.line <= 0 || p.where.column <= 0) continue;
+    auto line = source_line(p.where.file, p.where.line);
+    if (!line || static_cast<size_t>(p.where.column) > line->size() + 1) continue;
+    std::string caret;  // tabs kept, so the caret stands under the column on any terminal
+    for (size_t i = 0; i + 1 < static_cast<size_t>(p.where.column); ++i) caret += (*line)[i] == '\t' ? '\t' : ' ';
+    logging::print_line(masked(*line));
+    logging::print_line(caret + "^");
+  }
 }
 
 std::function<ExitCode()> setup_run_command(CLI::App& app) {

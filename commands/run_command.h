@@ -15,7 +15,8 @@ std::function<ExitCode()> setup_run_command(CLI::App& app);
 /// `aetl validate PIPELINE.yaml`: checks a pipeline file and runs nothing.
 std::function<ExitCode()> setup_validate_command(CLI::App& app);
 
-/// Prints every problem of a pipeline file (file:line:col: message) to stderr.
+/// Prints every problem of a pipeline file to stderr: `file:line:col: message`,
+/// then the line of the file (passwords in it masked) and a caret under the column.
 void print_config_problems(const class ConfigError& e);
 
 }  // namespace aetl

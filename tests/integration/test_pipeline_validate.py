@@ -1,9 +1,14 @@
 """aetl validate / run on bad pipeline files: every problem as file:line:col, exit 2, nothing run."""
+import re
 import textwrap
 
 
+LOCATED = re.compile(r"^.+:\d+:\d+: ")
+
+
 def problems(res):
-    return [l for l in res.stderr.splitlines() if l]
+    """The file:line:col: lines (each is followed by its source line and a caret)."""
+    return [l for l in res.stderr.splitlines() if LOCATED.match(l)]
 
 
 def test_a_good_file_validates(aetl, pipeline, tmp_path):
@@ -110,3 +115,25 @@ def test_yaml_tags_are_refused_by_validate_and_run(aetl, pipeline, tmp_path):
         assert res.code == 2
         assert problems(res)[0] == f"{p}:2:7: YAML tag '!!python/object' is not supported (a pipeline file is plain YAML)"
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_each_problem_shows_its_line_with_a_caret_and_no_password(aetl, pipeline, tmp_path):
+    p = pipeline(textwrap.dedent("""\
+        source: {lines: {paths: [in.jsonl]}}
+        sink:
+          postgres: {dsn: "host=db password=hunter2 user=etl", tabel: t}
+        dead_letter: {jsonl: {path: "http://u:s3cret@x/", bogus: 1}}
+        """))
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 2
+    assert res.stderr.splitlines() == [
+        f"{p}:3:13: sink 'postgres': missing required key 'table'",
+        '  postgres: {dsn: "host=db password=******* user=etl", tabel: t}',
+        "            ^",
+        f"{p}:3:56: sink 'postgres': unknown key 'tabel'",
+        '  postgres: {dsn: "host=db password=******* user=etl", tabel: t}',
+        "                                                       ^",
+        f"{p}:4:51: sink 'jsonl': unknown key 'bogus'",
+        'dead_letter: {jsonl: {path: "http://u:******@x/", bogus: 1}}',
+        "                                                  ^",
+    ]
