@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include <asio/steady_timer.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pipeline/asio.h"
 
 #include "cli/logging.h"
 #include "pipeline/stages/fetch_stats.h"

@@ -3,7 +3,9 @@
 #include <memory>
 #include <string>
 
-#include <asio/io_context.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
-#include <asio/steady_timer.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/fmt/fmt.h>
 
 #include "cli/logging.h"

@@ -11,8 +11,10 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 #include "pipeline/setup_error.h"

@@ -1,7 +1,9 @@
 #pragma once
-#include <asio/awaitable.hpp>
-#include <asio/experimental/channel.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/record.h"
 

@@ -3,7 +3,9 @@
 #include <functional>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/channel.h"
 #include "pipeline/stage_context.h"

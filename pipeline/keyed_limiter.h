@@ -4,8 +4,10 @@
 #include <string>
 #include <unordered_map>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

@@ -1,8 +1,10 @@
 #pragma once
 #include <chrono>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

@@ -1,7 +1,9 @@
 #include "pipeline/result_emitter.h"
 
-#include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/semaphore.h"
 

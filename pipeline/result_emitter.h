@@ -5,9 +5,11 @@
 #include <map>
 #include <optional>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/channel.h"
 #include "pipeline/record.h"

@@ -2,8 +2,10 @@
 #include <cstddef>
 #include <deque>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

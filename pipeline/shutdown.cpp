@@ -7,8 +7,10 @@
 #include <csignal>
 #include <cstring>
 
-#include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 namespace aetl {

@@ -2,7 +2,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/io_context.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

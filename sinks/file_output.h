@@ -3,7 +3,9 @@
 #include <optional>
 #include <string>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/stage_context.h"
 

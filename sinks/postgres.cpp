@@ -26,7 +26,9 @@
 
 #include <unistd.h>
 
-#include <asio/co_spawn.hpp>
+#include <boost/asio/co_spawn.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 #include "pipeline/setup_error.h"

@@ -3,8 +3,10 @@
 #include <stdexcept>
 #include <utility>
 
-#include <asio/post.hpp>
-#include <asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 namespace aetl {

@@ -6,8 +6,10 @@
 #include <optional>
 #include <unordered_map>
 
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

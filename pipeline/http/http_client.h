@@ -2,8 +2,10 @@
 #include <memory>
 #include <vector>
 
-#include <asio/awaitable.hpp>
-#include <asio/io_context.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/http/http_types.h"
 

@@ -8,8 +8,10 @@
 #include <string_view>
 #include <vector>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 // libpq's types, without its header everywhere.
 typedef struct pg_conn PGconn;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl::pg {
 

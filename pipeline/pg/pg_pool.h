@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/pg/pg_connection.h"
 #include "pipeline/run/wakeup.h"

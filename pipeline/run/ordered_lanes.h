@@ -6,7 +6,9 @@
 #include <memory>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/run/wakeup.h"
 #include "pipeline/task_group.h"

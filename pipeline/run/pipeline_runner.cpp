@@ -4,8 +4,10 @@
 
 #include <fstream>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 #include "pipeline/setup_error.h"

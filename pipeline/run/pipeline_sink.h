@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/record.h"
 #include "pipeline/retry.h"

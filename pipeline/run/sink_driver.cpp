@@ -2,8 +2,10 @@
 
 #include <random>
 
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/post.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+
+#include "pipeline/asio.h"
 
 #include <spdlog/spdlog.h>
 

@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/record.h"
 #include "pipeline/retry.h"

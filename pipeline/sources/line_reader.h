@@ -5,7 +5,9 @@
 #include <string_view>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl {
 

@@ -18,8 +18,10 @@
 // Singer's taps). Rows changed while a window is read fall into the next one.
 #include <random>
 
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 #include "pipeline/setup_error.h"

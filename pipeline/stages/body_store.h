@@ -4,8 +4,10 @@
 #include <string>
 #include <vector>
 
-#include <asio/awaitable.hpp>
-#include <asio/io_context.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/http/http_types.h"
 #include "pipeline/http/url_check.h"

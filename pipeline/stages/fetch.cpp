@@ -12,9 +12,11 @@
 // `into` receives {"status", "ok", "body" (parsed JSON, else text), "error",
 // "attempts", "time_ms"}. A transport error or a status outside 2xx (after the
 // retries) sends the record to the dead letter, unless `keep_failures: true`.
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 #include <random>
 
 #include <simdjson.h>

@@ -5,9 +5,11 @@
 #include <optional>
 #include <random>
 
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 #include <spdlog/spdlog.h>
 
 #include "pipeline/http/http_client.h"

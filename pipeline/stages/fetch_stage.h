@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/channel.h"
 #include "pipeline/engine.h"

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/thread_pool.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/setup_error.h"
 #include "pipeline/blocking_pool.h"

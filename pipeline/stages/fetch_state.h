@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/engine.h"
 #include "pipeline/stages/fetch_stage.h"

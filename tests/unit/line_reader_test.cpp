@@ -8,10 +8,12 @@
 #include <thread>
 #include <vector>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/use_future.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/blocking_pool.h"
 #include "pipeline/shutdown.h"

@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/channel.h"
 #include "pipeline/record.h"

@@ -1,17 +1,21 @@
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pipeline/asio.h"
 
 #include "pipeline/semaphore.h"
 #include "test_support.h"
@@ -31,6 +35,11 @@ asio::awaitable<void> waiter(AsyncSemaphore& sem, std::string name, Log& log) {
     log.push_back(name + (e.code() == asio::error::operation_aborted ? " aborted" : " error"));
   }
 }
+
+/// Runs `fn` as one handler on the loop, as the events of a real run happen: a
+/// cancellation emitted there reaches the coroutine at once (Boost.Asio hands a
+/// co_spawn'ed coroutine a cancellation from outside its executor later, by post).
+void in_one_handler(asio::io_context& io, std::function<void()> fn) { asio::post(io, std::move(fn)); }
 
 void spawn(asio::io_context& io, AsyncSemaphore& sem, std::string name, Log& log) {
   asio::co_spawn(io, waiter(sem, std::move(name), log), asio::detached);
@@ -169,8 +178,10 @@ TEST_CASE("a waiter cancelled after a permit was handed to it passes the wake-up
   spawn(io, sem, "B", log);
   run_ready(io);
 
-  sem.release();                                   // wakes A ...
-  sig_a.emit(asio::cancellation_type::terminal);   // ... which is cancelled before it runs
+  in_one_handler(io, [&] {
+    sem.release();                                   // wakes A ...
+    sig_a.emit(asio::cancellation_type::terminal);   // ... which is cancelled before it runs
+  });
   run_ready(io);
   CHECK(log == Log{"A aborted", "B"});
   CHECK(sem.in_use() == 1);
@@ -184,8 +195,10 @@ TEST_CASE("the only waiter cancelled after being woken leaves the permit free", 
   asio::cancellation_signal sig_a;
   spawn(io, sem, "A", log, sig_a);
   run_ready(io);
-  sem.release();
-  sig_a.emit(asio::cancellation_type::terminal);
+  in_one_handler(io, [&] {
+    sem.release();
+    sig_a.emit(asio::cancellation_type::terminal);
+  });
   run_ready(io);
   CHECK(log == Log{"A aborted"});
   CHECK(sem.in_use() == 0);
@@ -208,8 +221,10 @@ TEST_CASE("a waiter cancelled while a permit is released keeps the others in FIF
   spawn(io, sem, "D", log);
   run_ready(io);
 
-  sig_b.emit(asio::cancellation_type::terminal);
-  sem.release();
+  in_one_handler(io, [&] {
+    sig_b.emit(asio::cancellation_type::terminal);
+    sem.release();
+  });
   run_ready(io);
   CHECK(log == Log{"B aborted", "A"});
 

@@ -10,7 +10,9 @@
 #include <stdexcept>
 #include <string>
 
-#include <asio/io_context.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "pipeline/asio.h"
 
 namespace aetl::test {
 
