@@ -68,25 +68,15 @@ std::string format_eta(double seconds) {
 }
 
 struct ProgressDisplay::Impl {
-  Impl(asio::io_context& io, const FetchStats& s, bool c) : timer(io), stats(s), color(c) {}
-  asio::steady_timer timer;
+  Impl(asio::io_context& io, const FetchStats& s, bool c) : redraw(io, [this] { draw(); }), stats(s), color(c) {}
+  RedrawTimer redraw;
   const FetchStats& stats;
   bool color;
-  bool running = false;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // rate over a sliding window of about two seconds
   std::chrono::steady_clock::time_point window_start = started;
   uint64_t window_done = 0;
   double rate = 0;
-
-  void tick() {
-    timer.expires_after(std::chrono::milliseconds(200));
-    timer.async_wait([this](const asio::error_code& ec) {
-      if (ec || !running) return;
-      draw();
-      tick();
-    });
-  }
 
   void draw() {
     auto now = std::chrono::steady_clock::now();
@@ -139,16 +129,35 @@ ProgressDisplay::ProgressDisplay(asio::io_context& io, const FetchStats& stats, 
 ProgressDisplay::~ProgressDisplay() { stop(); }
 
 void ProgressDisplay::start() {
-  impl_->running = true;
   logging::set_progress_clear(&clear_line);
-  impl_->tick();
+  impl_->redraw.start();
 }
 
 void ProgressDisplay::stop() {
-  if (!impl_->running) return;
-  impl_->running = false;
-  impl_->timer.cancel();
+  if (!impl_->redraw.running()) return;
+  impl_->redraw.stop();
   progress_line::clear();
+}
+
+RedrawTimer::RedrawTimer(asio::io_context& io, std::function<void()> draw) : timer_(io), draw_(std::move(draw)) {}
+
+void RedrawTimer::start() {
+  running_ = true;
+  tick();
+}
+
+void RedrawTimer::stop() {
+  running_ = false;
+  timer_.cancel();
+}
+
+void RedrawTimer::tick() {
+  timer_.expires_after(std::chrono::milliseconds(200));
+  timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || !running_) return;
+    draw_();
+    tick();
+  });
 }
 
 std::string fetch_summary(const FetchStats& s, std::chrono::duration<double> elapsed) {

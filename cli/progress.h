@@ -1,9 +1,11 @@
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "pipeline/asio.h"
 
@@ -36,6 +38,22 @@ namespace progress_line {
 void draw(const std::string& text);
 void clear();
 }  // namespace progress_line
+
+/// Calls `draw` on the loop five times a second, from start() until stop(): the
+/// redraw clock of both progress displays.
+class RedrawTimer {
+ public:
+  RedrawTimer(asio::io_context& io, std::function<void()> draw);
+  void start();
+  void stop();
+  bool running() const { return running_; }
+
+ private:
+  void tick();
+  asio::steady_timer timer_;
+  std::function<void()> draw_;
+  bool running_ = false;
+};
 
 /// "1:02:03", "4:05" or "12s".
 std::string format_eta(double seconds);

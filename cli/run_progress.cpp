@@ -23,23 +23,13 @@ std::string count(uint64_t n) {
 }  // namespace
 
 struct RunProgress::Impl {
-  Impl(asio::io_context& io, const RunContext& r) : timer(io), run(r), color(logging::color_allowed()) {}
-  asio::steady_timer timer;
+  Impl(asio::io_context& io, const RunContext& r) : redraw(io, [this] { draw(); }), run(r), color(logging::color_allowed()) {}
+  RedrawTimer redraw;
   const RunContext& run;
   bool color;
-  bool running = true;
   std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
   uint64_t last_out = 0;
   double rate = 0;
-
-  void tick() {
-    timer.expires_after(std::chrono::milliseconds(200));
-    timer.async_wait([this](const asio::error_code& ec) {
-      if (ec || !running) return;
-      draw();
-      tick();
-    });
-  }
 
   void draw() {
     if (run.parts.empty()) return;
@@ -74,13 +64,12 @@ RunProgress::~RunProgress() = default;
 void RunProgress::started(asio::io_context& io, const RunContext& run) {
   if (!progress_) return;
   impl_ = std::make_unique<Impl>(io, run);
-  impl_->tick();
+  impl_->redraw.start();
 }
 
 void RunProgress::stopped() {
   if (!impl_) return;
-  impl_->running = false;
-  impl_->timer.cancel();
+  impl_->redraw.stop();
 }
 
 void RunProgress::finished(const std::vector<std::string>& summary) {
