@@ -10,8 +10,8 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "pipeline/setup_error.h"
-#include "pipeline/json_writer.h"
+#include "engine/setup_error.h"
+#include "engine/json_writer.h"
 
 namespace aetl::logging {
 namespace {

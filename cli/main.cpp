@@ -13,7 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "pipeline/setup_error.h"
+#include "engine/setup_error.h"
 #include "cli/exit_codes.h"
 #include "cli/fd_limit.h"
 #include "cli/logging.h"

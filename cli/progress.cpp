@@ -7,10 +7,10 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "pipeline/asio.h"
+#include "engine/asio.h"
 
 #include "cli/logging.h"
-#include "pipeline/stages/fetch_stats.h"
+#include "stages/fetch/fetch_stats.h"
 
 namespace aetl {
 namespace {

@@ -7,7 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "pipeline/asio.h"
+#include "engine/asio.h"
 
 namespace aetl {
 

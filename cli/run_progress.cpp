@@ -4,12 +4,12 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "pipeline/asio.h"
+#include "engine/asio.h"
 #include <spdlog/fmt/fmt.h>
 
 #include "cli/logging.h"
 #include "cli/progress.h"
-#include "pipeline/run/run_context.h"
+#include "run/run_context.h"
 
 namespace aetl {
 namespace {

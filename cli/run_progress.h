@@ -1,7 +1,7 @@
 #pragma once
 #include <memory>
 
-#include "pipeline/run/run_display.h"
+#include "run/run_display.h"
 
 namespace aetl {
 

@@ -14,26 +14,26 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "pipeline/asio.h"
+#include "engine/asio.h"
 #include <spdlog/spdlog.h>
 
-#include "pipeline/setup_error.h"
+#include "engine/setup_error.h"
 #include "cli/fd_limit.h"
 #include "cli/logging.h"
 #include "cli/progress.h"
-#include "pipeline/blocking_pool.h"
-#include "pipeline/duration.h"
-#include "pipeline/engine.h"
-#include "pipeline/http/http_client.h"
-#include "pipeline/shutdown.h"
-#include "pipeline/sources/input_files.h"
-#include "pipeline/sources/lines_source.h"
-#include "pipeline/stages/body_store.h"
-#include "pipeline/stages/fetch_stage.h"
-#include "pipeline/fatal.h"
-#include "pipeline/run_lock.h"
-#include "pipeline/stages/fetch_state.h"
-#include "sinks/jsonl_sink.h"
+#include "engine/blocking_pool.h"
+#include "engine/duration.h"
+#include "engine/engine.h"
+#include "net/http/http_client.h"
+#include "engine/shutdown.h"
+#include "sources/lines/input_files.h"
+#include "sources/lines/lines_source.h"
+#include "stages/fetch/body_store.h"
+#include "stages/fetch/fetch_stage.h"
+#include "engine/fatal.h"
+#include "run/run_lock.h"
+#include "stages/fetch/fetch_state.h"
+#include "sinks/jsonl/jsonl_sink.h"
 
 namespace aetl {
 namespace {

@@ -7,14 +7,14 @@
 
 #include <CLI/CLI.hpp>
 
-#include "pipeline/setup_error.h"
+#include "engine/setup_error.h"
 #include "cli/exit_codes.h"
 #include "cli/logging.h"
 #include "cli/run_progress.h"
-#include "pipeline/config/config_error.h"
-#include "pipeline/duration.h"
-#include "pipeline/pipeline_spec.h"
-#include "pipeline/run/pipeline_runner.h"
+#include "config/config_error.h"
+#include "engine/duration.h"
+#include "config/pipeline_spec.h"
+#include "run/pipeline_runner.h"
 
 namespace aetl {
 namespace {

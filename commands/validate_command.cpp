@@ -4,8 +4,8 @@
 
 #include "cli/logging.h"
 #include "commands/run_command.h"
-#include "pipeline/config/config_error.h"
-#include "pipeline/pipeline_spec.h"
+#include "config/config_error.h"
+#include "config/pipeline_spec.h"
 
 namespace aetl {
 

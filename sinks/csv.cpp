@@ -6,13 +6,13 @@
 // a row whose one field is empty is written as "" (a blank line is no row).
 #include <memory>
 
-#include "pipeline/blocking_pool.h"
-#include "pipeline/checkpoint.h"
-#include "pipeline/expr/expression.h"
-#include "pipeline/json_scan.h"
-#include "pipeline/kinds.h"
-#include "pipeline/sources/record_decoder.h"
-#include "sinks/file_output.h"
+#include "engine/blocking_pool.h"
+#include "run/checkpoint.h"
+#include "expr/expression.h"
+#include "engine/json_scan.h"
+#include "config/kinds.h"
+#include "engine/record_decoder.h"
+#include "sinks/file/file_output.h"
 
 namespace aetl {
 namespace {

@@ -3,10 +3,10 @@
 //     jsonl: {path: out/errors.jsonl}      # or "-" for stdout
 #include <memory>
 
-#include "pipeline/blocking_pool.h"
-#include "pipeline/checkpoint.h"
-#include "pipeline/kinds.h"
-#include "sinks/file_output.h"
+#include "engine/blocking_pool.h"
+#include "run/checkpoint.h"
+#include "config/kinds.h"
+#include "sinks/file/file_output.h"
 
 namespace aetl {
 namespace {

@@ -28,19 +28,20 @@
 
 #include <boost/asio/co_spawn.hpp>
 
-#include "pipeline/asio.h"
+#include "engine/asio.h"
 #include <spdlog/spdlog.h>
 
-#include "pipeline/setup_error.h"
-#include "pipeline/blocking_pool.h"
-#include "pipeline/byte_scan.h"
-#include "pipeline/expr/expression.h"
-#include "pipeline/json_scan.h"
-#include "pipeline/kinds.h"
-#include "pipeline/sql_table.h"
-#include "pipeline/pg/pg_pool.h"
-#include "pipeline/run/record_step.h"
-#include "pipeline/shutdown.h"
+#include "engine/setup_error.h"
+#include "engine/blocking_pool.h"
+#include "engine/byte_scan.h"
+#include "expr/expression.h"
+#include "engine/json_scan.h"
+#include "config/kinds.h"
+#include "net/sql_table.h"
+#include "sinks/sql/sql_columns.h"
+#include "net/pg/pg_pool.h"
+#include "run/record_step.h"
+#include "engine/shutdown.h"
 
 namespace aetl {
 namespace {

@@ -17,13 +17,14 @@
 #include <memory>
 #include <set>
 
-#include "pipeline/setup_error.h"
-#include "pipeline/blocking_pool.h"
-#include "pipeline/checkpoint.h"
-#include "pipeline/expr/expression.h"
-#include "pipeline/json_scan.h"
-#include "pipeline/kinds.h"
-#include "pipeline/sql_table.h"
+#include "engine/setup_error.h"
+#include "engine/blocking_pool.h"
+#include "run/checkpoint.h"
+#include "expr/expression.h"
+#include "engine/json_scan.h"
+#include "config/kinds.h"
+#include "net/sql_table.h"
+#include "sinks/sql/sql_columns.h"
 
 namespace aetl {
 namespace {

@@ -22,7 +22,7 @@ RUNS = 12
 PROBABILITIES = (0.0005, 0.0001)  # the first fails early in most runs; the second gets further in
 LIMIT = 60          # seconds a run may take at most
 GRACE_MS = 500
-MARGIN = 3          # kHardStopMargin in pipeline/shutdown.h
+MARGIN = 3          # kHardStopMargin in engine/shutdown.h
 CLEAN_ENDINGS = (
     "error: out of memory; stopped (what was committed is kept)",
     "did not stop in time; exiting now (what was committed is kept)",

@@ -12,7 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "pipeline/asio.h"
+#include "engine/asio.h"
 
 namespace aetl::test {
 

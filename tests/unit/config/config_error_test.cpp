@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "pipeline/config/config_error.h"
+#include "config/config_error.h"
 
 TEST_CASE("a config problem prints as file:line:col: message", "[config_error]") {
   aetl::ConfigProblem p{{"pipeline.yaml", 12, 5}, "unknown sink 'sqlte', did you mean 'sqlite'?"};

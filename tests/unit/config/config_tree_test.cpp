@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "pipeline/config/config_reader.h"
-#include "pipeline/config/config_tree.h"
+#include "config/config_reader.h"
+#include "config/config_tree.h"
 
 using namespace aetl;
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "pipeline/config/did_you_mean.h"
+#include "config/did_you_mean.h"
 
 using aetl::did_you_mean;
 using aetl::edit_distance;

@@ -3,7 +3,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "pipeline/config/env_expand.h"
+#include "config/env_expand.h"
 
 using aetl::expand_env;
 

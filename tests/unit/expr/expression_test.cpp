@@ -4,8 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "pipeline/expr/expression.h"
-#include "pipeline/expr/parsed_record.h"
+#include "expr/expression.h"
+#include "engine/parsed_record.h"
 
 using aetl::expr::Evaluator;
 using aetl::expr::ParseError;

@@ -1,0 +1,71 @@
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "engine/asio.h"
+
+#include "engine/channel.h"
+#include "engine/stage_context.h"
+
+namespace aetl {
+
+class StepChain;
+
+/// Produces batches until its input ends or the run stops; then sends the end marker.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual asio::awaitable<void> run(BatchChannel& out) = 0;
+  /// Offered the record steps right behind it (pipelines). A source that runs
+  /// them in its own jobs returns true: records then cross no thread between
+  /// reading and the steps, and only the ones that come out are copied.
+  virtual bool adopt_steps(const StepChain&) { return false; }
+};
+
+/// Turns batches into batches; forwards the end marker once its input ended and
+/// its own work is done. Keeps reading (and discarding) input after a stop, so
+/// the stages before it can finish.
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) = 0;
+};
+
+/// Where records end up. The engine does the batching; a sink only opens, writes
+/// a batch durably, and closes.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual asio::awaitable<void> open() = 0;
+  /// Returns false when the batch was not written: the destination has gone away
+  /// for good (a closed pipe: the run then stops quietly), or the run was aborted
+  /// while the destination would not take data. Throws on a real error.
+  virtual asio::awaitable<bool> write(const Batch& batch) = 0;
+  virtual asio::awaitable<void> close() = 0;
+};
+
+/// Told about every batch once the sink has made it durable (checkpoints, resume state).
+class CommitListener {
+ public:
+  virtual ~CommitListener() = default;
+  virtual asio::awaitable<void> committed(const Batch& batch) = 0;
+};
+
+/// Runs source → stages → sink on the context's loop, joined by bounded channels
+/// of `channel_capacity` batches. Every part is awaited; the first exception stops
+/// and aborts the run, closes the channels, and is rethrown once all parts ended.
+/// Returns true if the sink's destination closed early (quiet stop).
+asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std::vector<Stage*>& stages,
+                                   Sink& sink, CommitListener* listener, size_t channel_capacity = 4);
+
+/// The end of a chain: consumes the last channel until the end marker.
+using Drain = std::function<asio::awaitable<void>(BatchChannel& in)>;
+
+/// run_pipeline with the sink part given as a drain (pipelines: a SinkDriver).
+asio::awaitable<void> run_chain(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Drain drain,
+                                size_t channel_capacity = 4);
+
+}  // namespace aetl

@@ -1,0 +1,91 @@
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/record.h"
+
+namespace aetl {
+
+/// Where a run stands in its inputs: for each input, every line up to `line`
+/// (ending at byte `offset`) is handled, plus the ranges in `done` above it —
+/// records that finished out of order (a concurrent stage) or after a record that
+/// failed with no dead-letter sink. A resumed run seeks to `offset` and skips the
+/// lines in `done`, so nothing is done twice and nothing is lost.
+struct InputMark {
+  std::string name;
+  uint64_t line = 0;
+  uint64_t offset = 0;
+  struct Range {
+    uint64_t first = 0, last = 0;  ///< lines, inclusive
+    uint64_t end_offset = 0;       ///< just past line `last`
+  };
+  std::vector<Range> done;
+  bool is_done(uint64_t line) const;
+};
+
+/// A checkpoint: the inputs' marks and the lengths of the file sinks at that
+/// moment (a resumed run cuts those files back to these lengths first).
+struct Checkpoint {
+  std::vector<InputMark> inputs;
+  std::map<std::string, uint64_t> sink_lengths;
+
+  const InputMark* find(const std::string& name) const;
+  std::string to_json() const;
+  /// Throws std::runtime_error on text that is not a checkpoint.
+  static Checkpoint from_json(std::string_view text);
+};
+
+/// Follows every record from the source to its end (written by the sink, written
+/// to the dead letter, or dropped by a filter) and knows how far each input is
+/// handled. Loop thread only.
+class AckTracker {
+ public:
+  /// Declares input `index`; `resume` is its mark from the last checkpoint, if any.
+  void add_input(uint32_t index, const std::string& name, const InputMark* resume);
+  /// Keeps the mark of an input this run does not read (a file gone from a glob),
+  /// so it is not lost from the checkpoint.
+  void carry(const InputMark& mark) { carried_.push_back(mark); }
+  /// Stops carrying the mark named `name` (an input that replaces it was added).
+  void drop_carried(const std::string& name) {
+    std::erase_if(carried_, [&](const InputMark& m) { return m.name == name; });
+  }
+  /// The record at `pos` was split into `parts` records (jq producing several):
+  /// it is handled once all of them are. parts == 0 means handled now.
+  void split(const Position& pos, uint32_t parts);
+  /// One record (or one part of a split record) is handled. Idempotent for lines
+  /// already handled.
+  void ack(const Position& pos);
+  /// Lines first..last of input `source` are handled (a run of dropped or blank
+  /// lines at once); `end_offset` is the one of line `last`. For lines that never
+  /// left the source's jobs, so none of them was split.
+  void ack_range(uint32_t source, uint64_t first, uint64_t last, uint64_t end_offset);
+  /// A record that failed with no dead letter: not acked, but counted.
+  void fail(const Position&) { ++failed_; }
+  /// True if a resumed run already handled this line.
+  bool already_done(const Position& pos) const;
+
+  Checkpoint snapshot() const;
+  uint64_t acked() const { return acked_; }
+  uint64_t failed() const { return failed_; }
+  uint64_t version() const { return version_; }  ///< changes with every ack
+
+ private:
+  struct Input {
+    InputMark mark;
+    std::map<uint64_t, InputMark::Range> ahead;  // by first line
+    std::unordered_map<uint64_t, uint32_t> parts;  // split lines: parts still pending
+  };
+  void mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset);
+
+  std::vector<Input> inputs_;
+  std::vector<InputMark> carried_;
+  uint64_t acked_ = 0;
+  uint64_t failed_ = 0;
+  uint64_t version_ = 0;
+};
+
+}  // namespace aetl

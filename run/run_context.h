@@ -1,0 +1,56 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/record.h"
+#include "engine/stage_context.h"
+
+namespace aetl {
+
+class AckTracker;
+class DeadLetters;
+class HttpClient;
+struct Checkpoint;
+
+/// Counters of one part of a pipeline, for progress, summary and metrics.
+/// Written on the loop thread; read by the progress display on the loop too.
+struct PartStats {
+  std::string name;      ///< "filter#1", "sink sqlite"
+  uint64_t in = 0;       ///< records received
+  uint64_t out = 0;      ///< records passed on (sinks: written)
+  uint64_t dropped = 0;  ///< filtered out
+  uint64_t failed = 0;   ///< sent to the dead letter (or failed without one)
+  uint64_t in_flight = 0;
+  uint64_t batches = 0;
+  double busy_seconds = 0;  ///< time spent working on batches
+};
+
+/// What the kinds see of a running pipeline.
+struct RunContext {
+  RunContext(StageContext& s, AckTracker& t, DeadLetters& d) : stage(s), tracker(t), dead_letters(d) {}
+
+  StageContext& stage;
+  AckTracker& tracker;
+  DeadLetters& dead_letters;
+  std::string pipeline_name;            ///< keys checkpoints stored in sinks
+  const Checkpoint* resume = nullptr;  ///< the checkpoint a resumed run starts from
+  uint64_t limit = 0;                  ///< --limit: records the source reads at most (0: all)
+  bool dry_run = false;
+  std::vector<std::unique_ptr<PartStats>> parts;
+  std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
+  /// The durable lengths of the file sinks right now, for checkpoints.
+  std::function<std::map<std::string, uint64_t>()> sink_lengths;
+
+  PartStats& add_part(std::string name) {
+    parts.push_back(std::make_unique<PartStats>());
+    parts.back()->name = std::move(name);
+    return *parts.back();
+  }
+};
+
+}  // namespace aetl

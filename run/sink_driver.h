@@ -1,0 +1,72 @@
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "engine/asio.h"
+
+#include "engine/record.h"
+#include "engine/retry.h"
+#include "run/pipeline_sink.h"
+#include "run/run_context.h"
+#include "engine/wakeup.h"
+
+namespace aetl {
+
+/// Drives one sink: gathers records into writes of `batching.size` (or
+/// `batching.bytes`, or whatever is there after `linger`), retries transient
+/// errors with backoff, and acknowledges written records to the tracker — only
+/// after the write returned, i.e. once they are durable.
+class SinkDriver {
+ public:
+  /// `key` names the sink in checkpoints ("sink", "dead_letter").
+  SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std::string key, SinkBatching batching,
+             RetryPolicy retry, PartStats& stats);
+  ~SinkDriver();
+
+  /// Opens the sink (a resumed file is cut back to its checkpointed length).
+  asio::awaitable<void> open();
+  /// Waits for room, then queues the records.
+  asio::awaitable<void> push(Batch batch);
+  /// No more records; run() writes what is left and returns.
+  void finish();
+  /// Writes until finish() and everything is written (open() first).
+  asio::awaitable<void> run();
+
+  PipelineSink& sink() { return *sink_; }
+  const std::string& key() const { return key_; }
+  /// Called after each acknowledged write (checkpoint keeping).
+  std::function<void()> on_commit;
+  /// Set when the destination closed (stdout pipe): the run stops quietly.
+  bool closed() const { return closed_; }
+
+ private:
+  asio::awaitable<bool> write_with_retry(Batch& batch, std::shared_ptr<void> prepared);
+  /// One write running in the background while the next batch is gathered and prepared.
+  asio::awaitable<void> write_in_background(std::shared_ptr<Batch> batch, std::shared_ptr<void> prepared);
+
+  RunContext& run_;
+  std::unique_ptr<PipelineSink> sink_;
+  std::string key_;
+  SinkBatching batching_;
+  RetryPolicy retry_;
+  PartStats& stats_;
+  /// Gathers the next write from the pending batches (whole batches are passed on
+  /// as they are: a record is moved at most once on the loop thread).
+  Batch take_pending();
+
+  std::deque<Batch> pending_;   // batches as they came; the first may be partly taken
+  size_t front_taken_ = 0;      // records of pending_.front() taken already
+  size_t pending_count_ = 0;    // records pending
+  size_t pending_bytes_ = 0;
+  std::chrono::steady_clock::time_point first_pending_{};
+  bool finished_ = false;
+  bool closed_ = false;
+  Wakeup wake_;
+  Wakeup room_;
+};
+
+}  // namespace aetl

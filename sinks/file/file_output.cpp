@@ -1,0 +1,164 @@
+#include "sinks/file/file_output.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "engine/setup_error.h"
+#include "engine/blocking_pool.h"
+#include "run/checkpoint.h"
+#include "run/pipeline_sink.h"
+#include "engine/shutdown.h"
+
+namespace aetl {
+
+std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std::string& key) {
+  if (!resume) return std::nullopt;
+  auto it = resume->sink_lengths.find(key);
+  if (it == resume->sink_lengths.end()) return std::nullopt;
+  return it->second;
+}
+
+FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync)
+    : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync) {}
+
+FileOutput::~FileOutput() {
+  if (fd_ > STDOUT_FILENO) ::close(fd_);
+}
+
+std::optional<uint64_t> FileOutput::durable_length() const {
+  if (!regular_ || is_stdout() || stream_) return std::nullopt;
+  return length_;
+}
+
+asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
+  if (is_stdout()) {
+    fd_ = STDOUT_FILENO;
+    co_return;
+  }
+  // The standard streams are written as they are: never truncated, not checkpointed.
+  if (path_ == "/dev/stdout" || path_ == "/dev/stderr") {
+    fd_ = ::dup(path_ == "/dev/stdout" ? STDOUT_FILENO : STDERR_FILENO);
+    if (fd_ < 0) throw SetupError(path_ + ": " + std::strerror(errno));
+    stream_ = true;
+    co_return;
+  }
+  std::string path = path_;
+  bool append = append_;
+  struct Opened {
+    int fd = -1;
+    int err = 0;
+    uint64_t size = 0;
+    bool regular = false;
+    std::string head;
+  };
+  auto job = [path, append, resume_length]() {
+    Opened o;
+    o.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (o.fd < 0) {
+      o.err = errno;
+      return o;
+    }
+    struct stat st {};
+    if (::fstat(o.fd, &st) != 0) {
+      o.err = errno;
+      return o;
+    }
+    o.regular = S_ISREG(st.st_mode);
+    o.size = static_cast<uint64_t>(st.st_size);
+    if (o.regular) {
+      uint64_t keep = resume_length ? *resume_length : append ? o.size : 0;
+      if (keep > o.size) return o;  // reported by the caller
+      if (keep < o.size && ::ftruncate(o.fd, static_cast<off_t>(keep)) != 0) {
+        o.err = errno;
+        return o;
+      }
+      o.size = keep;
+      o.head.resize(static_cast<size_t>(std::min<uint64_t>(keep, 64 * 1024)));
+      ssize_t n = ::pread(o.fd, o.head.data(), o.head.size(), 0);
+      o.head.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    }
+    return o;
+  };
+  Opened o = co_await run_blocking(ctx_.pool.pool(), job);
+  if (o.fd >= 0) fd_ = o.fd;
+  if (o.err) throw SetupError(path_ + ": " + std::strerror(o.err));
+  if (resume_length && o.regular && *resume_length > o.size)
+    throw SetupError(path_ + ": shorter than the checkpoint says (" + std::to_string(o.size) + " < " +
+                     std::to_string(*resume_length) +
+                     " bytes): it was changed outside aetl; run with --from-start to begin again");
+  regular_ = o.regular;
+  length_ = o.size;
+  head_ = std::move(o.head);
+}
+
+asio::awaitable<bool> FileOutput::write(std::string data) {
+  int fd = fd_;
+  bool regular = regular_;
+  bool sync = fsync_ && regular;
+  uint64_t at = length_;
+  const RunControl* control = &ctx_.control;
+  size_t size = data.size();
+  // 0 ok, -1 closed pipe, -3 given up (aborted), else errno
+  auto job = [fd, regular, sync, at, control, data = std::move(data)]() -> int {
+    const char* p = data.data();
+    size_t left = data.size();
+    off_t off = static_cast<off_t>(at);
+    while (left > 0) {
+      ssize_t n;
+      if (regular) {
+        n = ::pwrite(fd, p, left, off);
+      } else {
+        pollfd pfd{fd, POLLOUT, 0};
+        int r = ::poll(&pfd, 1, 200);
+        if (r < 0 && errno != EINTR) return errno;
+        if (r <= 0) {
+          if (control->aborted()) return -3;
+          continue;
+        }
+        n = ::write(fd, p, std::min<size_t>(left, PIPE_BUF));
+      }
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        int e = errno;
+        if (regular) (void)::ftruncate(fd, static_cast<off_t>(at));  // no partial batch left behind
+        return e == EPIPE ? -1 : e;
+      }
+      p += n;
+      off += n;
+      left -= static_cast<size_t>(n);
+    }
+    if (sync && ::fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS) {
+      int e = errno;
+      (void)::ftruncate(fd, static_cast<off_t>(at));
+      return e;
+    }
+    return 0;
+  };
+  int rc = co_await run_blocking(ctx_.pool.pool(), job);
+  if (rc == -1 || rc == -3) co_return false;
+  if (rc != 0) {
+    bool transient = rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == EAGAIN;
+    throw SinkError((is_stdout() ? std::string("stdout") : path_) + ": " + std::strerror(rc), transient);
+  }
+  length_ += size;
+  co_return true;
+}
+
+asio::awaitable<void> FileOutput::close() {
+  if (fd_ > STDOUT_FILENO) {
+    int fd = fd_;
+    fd_ = -1;
+    auto job = [fd] { return ::close(fd) == 0 ? 0 : errno; };
+    int rc = co_await run_blocking(ctx_.pool.pool(), job);
+    if (rc != 0) throw SinkError(path_ + ": " + std::strerror(rc), false);
+  }
+}
+
+}  // namespace aetl

@@ -1,0 +1,60 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "engine/asio.h"
+
+#include "engine/stage_context.h"
+
+namespace aetl {
+
+/// The output file of the jsonl and csv sinks, or stdout ("-").
+///  - A fresh run truncates the file (unless `append`); a resumed run cuts it back
+///    to the length its checkpoint recorded, so what was written after the last
+///    checkpoint is not there twice.
+///  - Each write goes to the durable length (a retried write overwrites a partial
+///    one) and is fsync'd before it counts; durable_length() is what checkpoints record.
+///  - "-", /dev/stdout and /dev/stderr are never truncated nor checkpointed;
+///    pipes and terminals are written in PIPE_BUF pieces after poll(); a
+///    closed pipe ends the run quietly.
+class FileOutput {
+ public:
+  FileOutput(StageContext& ctx, std::string path, bool append, bool fsync);
+  ~FileOutput();
+
+  /// Throws SetupError for a file that cannot be opened or is shorter than the
+  /// checkpoint says (changed behind our back).
+  asio::awaitable<void> open(std::optional<uint64_t> resume_length);
+  /// False: the reader went away (or the run aborted while it would not read).
+  /// Throws SinkError (a full disk is transient: retried).
+  asio::awaitable<bool> write(std::string data);
+  asio::awaitable<void> close();
+
+  bool is_stdout() const { return path_ == "-"; }
+  std::optional<uint64_t> durable_length() const;
+  uint64_t length() const { return length_; }
+  const std::string& path() const { return path_; }
+  /// The first bytes of the file (csv: its header line), read at open.
+  const std::string& head() const { return head_; }
+
+ private:
+  StageContext& ctx_;
+  std::string path_;
+  bool append_;
+  bool fsync_;
+  int fd_ = -1;
+  bool regular_ = false;
+  bool stream_ = false;  // /dev/stdout or /dev/stderr
+  uint64_t length_ = 0;  // durable bytes
+  std::string head_;
+};
+
+struct Checkpoint;
+
+/// The length a checkpoint recorded for the file sink named `key`, if any.
+std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std::string& key);
+
+}  // namespace aetl

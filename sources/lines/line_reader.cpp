@@ -1,0 +1,128 @@
+#include "sources/lines/line_reader.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "engine/blocking_pool.h"
+#include "engine/shutdown.h"
+#include "sources/lines/input_files.h"
+
+namespace aetl {
+
+void LineSplitter::drop_bom() {
+  if (std::exchange(at_start_, false) && std::string_view(carry_).starts_with(kBom)) carry_.erase(0, kBom.size());
+}
+
+void LineSplitter::emit(std::vector<Line>& out, bool at_lf) {
+  Line line;
+  line.number = ++line_no_;
+  line.end_offset = offset_;
+  drop_bom();
+  if (!skipping_ && !carry_.empty() && carry_.back() == '\r') {
+    carry_.pop_back();
+    line.crlf = at_lf;
+  }
+  if (!skipping_ && carry_.size() > max_line_) {  // the one byte of room kept for a CR was not a CR
+    carry_.resize(std::min(carry_.size(), kTooLongPrefix));
+    skipping_ = true;
+  }
+  line.too_long = skipping_;
+  line.text = std::move(carry_);
+  carry_.clear();
+  skipping_ = false;
+  out.push_back(std::move(line));
+}
+
+void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
+  while (!chunk.empty()) {
+    const void* nl = std::memchr(chunk.data(), '\n', chunk.size());
+    size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - chunk.data()) : chunk.size();
+    if (!skipping_) {
+      if (carry_.size() + take > max_line_ + 1) {  // + 1: room for the CR of a CRLF
+        // Keep a short prefix for the error message; drop the rest as it streams by.
+        size_t keep = carry_.size() < kTooLongPrefix ? std::min(take, kTooLongPrefix - carry_.size()) : 0;
+        carry_.append(chunk.data(), keep);
+        carry_.resize(std::min(carry_.size(), kTooLongPrefix));
+        carry_.shrink_to_fit();
+        skipping_ = true;
+      } else {
+        // Room for simdjson's padding, so the record can be parsed in place later.
+        if (carry_.capacity() < carry_.size() + take + kLinePadding) carry_.reserve(carry_.size() + take + kLinePadding);
+        carry_.append(chunk.data(), take);
+      }
+    }
+    offset_ += take;
+    chunk.remove_prefix(take);
+    if (!nl) break;
+    offset_ += 1;
+    chunk.remove_prefix(1);
+    emit(out, true);
+  }
+}
+
+void LineSplitter::finish(std::vector<Line>& out) {
+  drop_bom();
+  if (!carry_.empty() || skipping_) emit(out, false);
+}
+
+LineReader::LineReader(BlockingPool& pool, const RunControl& control, const InputFile& input, size_t max_line,
+                       size_t chunk_size)
+    : pool_(pool), control_(control), input_(input), splitter_(max_line) {
+  buffer_.resize(chunk_size);
+}
+
+asio::awaitable<bool> LineReader::next(std::vector<Line>& out) {
+  size_t before = out.size();
+  while (!done_ && out.size() == before) {
+    if (control_.stopping()) {
+      done_ = true;
+      break;
+    }
+    int fd = input_.fd;
+    bool poll_first = !input_.regular;
+    char* data = buffer_.data();
+    size_t size = buffer_.size();
+    const RunControl* control = &control_;
+    // >0 bytes, 0 end of input, -1 stopped, -2-errno on error
+    auto job = [=]() mutable -> ssize_t {
+      for (;;) {
+        if (poll_first) {
+          pollfd p{fd, POLLIN, 0};
+          int r = ::poll(&p, 1, 100);
+          if (r < 0 && errno != EINTR) return -2 - errno;
+          if (control->stopping()) return -1;
+          if (r <= 0) continue;
+        }
+        ssize_t got = ::read(fd, data, size);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) {
+          poll_first = true;
+          continue;
+        }
+        return got < 0 ? -2 - errno : got;
+      }
+    };
+    ssize_t n = co_await run_blocking(pool_.pool(), job);
+    if (n == -1) {
+      done_ = true;
+      break;
+    }
+    if (n < -1) throw std::runtime_error(input_.name + ": read error: " + std::strerror(static_cast<int>(-2 - n)));
+    if (n == 0) {
+      splitter_.finish(out);
+      done_ = true;
+      break;
+    }
+    bytes_read_ += static_cast<uint64_t>(n);
+    splitter_.feed(std::string_view(buffer_.data(), static_cast<size_t>(n)), out);
+  }
+  co_return out.size() > before;
+}
+
+}  // namespace aetl
