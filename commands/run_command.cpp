@@ -15,6 +15,7 @@
 #include "engine/duration.h"
 #include "config/pipeline_spec.h"
 #include "run/pipeline_runner.h"
+#include "commands/shared_http.h"
 
 namespace aetl {
 namespace {
@@ -99,7 +100,14 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
       print_config_problems(e);
       return ExitCode::usage;
     }
+    if (f->dry_run) {  // records to stdout, dead letters to stderr, nothing kept
+      std::string kind = spec.sink.kind;  // the summary still names the sink it stands for
+      spec.sink = plain_jsonl_sink("-");
+      spec.sink.kind = kind;
+      spec.dead_letter = plain_jsonl_sink("/dev/stderr");
+    }
     RunOptions o;
+    o.prepare = [](RunContext& run) { share_http_client(run, pipeline_http_options()); };
     o.state_path = f->state;
     o.from_start = f->from_start;
     o.wait = f->wait;

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -6,13 +7,17 @@
 #include "commands/run_command.h"
 #include "config/config_error.h"
 #include "config/pipeline_spec.h"
+#include "run/plan.h"
 
 namespace aetl {
 
 std::function<ExitCode()> setup_validate_command(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
+  auto explain = std::make_shared<bool>(false);
   app.add_option("pipeline", *files, "Pipeline files (YAML)")->required();
-  return [files]() -> ExitCode {
+  app.add_flag("--explain", *explain,
+               "Also print the plan: which steps run in the source's lanes, which run as chains, where the sink's rows are made");
+  return [files, explain]() -> ExitCode {
     ExitCode code = ExitCode::ok;
     for (const auto& file : *files) {
       try {
@@ -22,6 +27,8 @@ std::function<ExitCode()> setup_validate_command(CLI::App& app) {
         parts += " → " + spec.sink.kind;
         if (spec.dead_letter) parts += " (dead letters → " + spec.dead_letter->kind + ")";
         logging::print_line(file + ": ok: " + spec.name + ": " + parts);
+        if (*explain)
+          for (const auto& line : make_plan(spec).describe(spec)) std::printf("%s: %s\n", file.c_str(), line.c_str());
       } catch (const ConfigError& e) {
         print_config_problems(e);
         code = ExitCode::usage;

@@ -22,7 +22,7 @@ SinkBuilder parse_postgres_sink(const ConfigValue&, ConfigProblems&, SinkCommon&
 
 const std::vector<SourceKind>& source_kinds() {
   static const std::vector<SourceKind> table = {
-      {"lines", "lines of files, globs, stdin or an HTTP body; json, text or csv", parse_lines_source},
+      {"lines", "lines of files, globs, stdin or an HTTP body; json, text or csv", parse_lines_source, true},
       {"postgres", "the rows of a PostgreSQL query, streamed", parse_postgres_source},
   };
   return table;
@@ -30,9 +30,9 @@ const std::vector<SourceKind>& source_kinds() {
 
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> table = {
-      {"filter", "keep the records an expression is true for", parse_filter_stage},
-      {"select", "build each record anew from named expressions", parse_select_stage},
-      {"set", "add or replace fields with expressions", parse_set_stage},
+      {"filter", "keep the records an expression is true for", parse_filter_stage, true},
+      {"select", "build each record anew from named expressions", parse_select_stage, true},
+      {"set", "add or replace fields with expressions", parse_set_stage, true},
       {"jq", "a jq program per record, on the thread pool", parse_jq_stage},
       {"fetch", "one HTTP request per record, the response in a field", parse_fetch_stage},
   };
@@ -44,7 +44,7 @@ const std::vector<SinkKind>& sink_kinds() {
       {"jsonl", "JSON Lines to a file or stdout", parse_jsonl_sink},
       {"csv", "CSV with a header row to a file or stdout", parse_csv_sink},
       {"sqlite", "batched transactions into an SQLite table", parse_sqlite_sink},
-      {"postgres", "batched COPY into a PostgreSQL table, on the event loop", parse_postgres_sink},
+      {"postgres", "batched COPY into a PostgreSQL table, on the event loop", parse_postgres_sink, true},
   };
   return table;
 }

@@ -6,22 +6,10 @@
 
 #include "config/config_reader.h"
 #include "config/config_tree.h"
-#include "engine/engine.h"
-#include "run/pipeline_sink.h"
-#include "run/run_context.h"
+#include "run/pipeline.h"
 
 namespace aetl {
 
-/// What parsing a kind's YAML yields: a function that builds the part at run time.
-using SourceBuilder = std::function<std::unique_ptr<Source>(RunContext&)>;
-using StageBuilder = std::function<std::unique_ptr<Stage>(RunContext&, PartStats&)>;
-using SinkBuilder = std::function<std::unique_ptr<PipelineSink>(RunContext&)>;
-
-/// Settings every sink has: `batch: {size, bytes, linger}` and `retry: {max, backoff}`.
-struct SinkCommon {
-  SinkBatching batching;
-  RetryPolicy retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
-};
 /// Reads the common sink keys into `common` (defaults as given).
 void read_sink_common(ConfigReader& r, SinkCommon& common);
 
@@ -32,16 +20,19 @@ struct SourceKind {
   std::string_view key;
   std::string_view summary;
   SourceBuilder (*parse)(const ConfigValue& node, ConfigProblems& problems);
+  bool runs_steps = false;  ///< runs record steps in its own lanes (see run/plan.h)
 };
 struct StageKind {
   std::string_view key;
   std::string_view summary;
   StageBuilder (*parse)(const ConfigValue& node, ConfigProblems& problems);
+  bool record_step = false;  ///< a record step, fused with its neighbours (see run/plan.h)
 };
 struct SinkKind {
   std::string_view key;
   std::string_view summary;
   SinkBuilder (*parse)(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common);
+  bool row_step = false;  ///< offers a row step that makes its rows in the lanes (see run/plan.h)
 };
 
 /// The tables (config/kinds.cpp).

@@ -41,6 +41,7 @@ std::optional<PipelineSpec::SinkPart> parse_sink(const ConfigValue& node, const 
   PipelineSpec::SinkPart part;
   part.kind = std::string(kind->key);
   part.build = kind->parse(*body, problems, part.common);
+  part.row_step = kind->row_step;
   return part;
 }
 
@@ -62,6 +63,7 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
     if (const SourceKind* kind = pick_kind(*src, source_kinds(), "source", problems, &body)) {
       spec.source.kind = std::string(kind->key);
       spec.source.build = kind->parse(*body, problems);
+      spec.source.runs_steps = kind->runs_steps;
     }
   }
 
@@ -78,6 +80,7 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
         part.kind = std::string(kind->key);
         part.label = part.kind + "#" + std::to_string(++seen[part.kind]);
         part.build = kind->parse(*body, problems);
+        part.record_step = kind->record_step;
         spec.stages.push_back(std::move(part));
       }
     }
@@ -115,6 +118,30 @@ void read_sink_common(ConfigReader& r, SinkCommon& common) {
     b.finish();
   }
   if (auto retry = r.retry("retry", common.retry)) common.retry = *retry;
+}
+
+Pipeline::SinkPart plain_jsonl_sink(const std::string& path) {
+  ConfigValue node;
+  node.type = ConfigValue::Type::mapping;
+  auto scalar = [](std::string text) {
+    ConfigValue v;
+    v.type = ConfigValue::Type::scalar;
+    v.scalar = std::move(text);
+    return v;
+  };
+  node.entries.emplace_back(scalar("path"), scalar(path));
+  node.entries.emplace_back(scalar("fsync"), scalar("false"));
+  ConfigProblems problems(process_environment());
+  for (const auto& kind : sink_kinds())
+    if (kind.key == "jsonl") {
+      Pipeline::SinkPart part;
+      part.kind = "jsonl";
+      part.build = kind.parse(node, problems, part.common);
+      part.row_step = kind.row_step;
+      problems.throw_if_any();
+      return part;
+    }
+  throw std::logic_error("no jsonl sink kind");
 }
 
 }  // namespace aetl

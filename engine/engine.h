@@ -32,6 +32,9 @@ class Stage {
  public:
   virtual ~Stage() = default;
   virtual asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) = 0;
+  /// A stage made of record steps (run/step_chain.h) returns them, so the plan
+  /// can join it with its neighbours or run it in the source's lanes; others: nullptr.
+  virtual StepChain* step_chain() { return nullptr; }
 };
 
 /// Where records end up. The engine does the batching; a sink only opens, writes

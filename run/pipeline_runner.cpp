@@ -13,9 +13,9 @@
 #include "engine/setup_error.h"
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
+#include "run/checkpoint_keeper.h"
 #include "engine/fatal.h"
-#include "net/http/http_client.h"
-#include "config/pipeline_spec.h"
+#include "run/plan.h"
 #include "run/dead_letters.h"
 #include "run/metrics.h"
 #include "run/run_display.h"
@@ -28,108 +28,6 @@
 
 namespace aetl {
 namespace {
-
-std::unique_ptr<PipelineSink> stdout_sink(RunContext& run, const char* path) {
-  // --dry-run: records to stdout, dead letters to stderr, nothing kept
-  ConfigValue node;
-  node.type = ConfigValue::Type::mapping;
-  ConfigValue k, v, k2, v2;
-  k.type = v.type = k2.type = v2.type = ConfigValue::Type::scalar;
-  k.scalar = "path";
-  v.scalar = path;
-  k2.scalar = "fsync";
-  v2.scalar = "false";
-  node.entries.emplace_back(k, v);
-  node.entries.emplace_back(k2, v2);
-  ConfigProblems problems(process_environment());
-  SinkCommon common;
-  for (const auto& kind : sink_kinds())
-    if (kind.key == "jsonl") return kind.parse(node, problems, common)(run);
-  return nullptr;
-}
-
-/// Saves checkpoints as sinks commit: at most one save at a time, at most one per
-/// interval, and a last one at the end.
-class CheckpointKeeper {
- public:
-  CheckpointKeeper(RunContext& run, StateStore* store, std::string name, std::chrono::milliseconds interval,
-                   PipelineSink* exactly_once_sink)
-      : run_(run),
-        store_(store),
-        name_(std::move(name)),
-        interval_(interval),
-        exactly_once_sink_(exactly_once_sink),
-        wake_(run.stage.io.get_executor()) {}
-
-  void committed() { wake_.notify(); }
-  /// Saves where the run starts (the sinks' lengths right after opening) before
-  /// anything is written: an appended file then never gets a batch twice.
-  asio::awaitable<void> save_start() {
-    if (store_) co_await save();
-  }
-  void finish() {
-    finished_ = true;
-    wake_.notify();
-  }
-
-  asio::awaitable<void> run() {
-    if (!store_) co_return;
-    for (;;) {
-      bool changed = run_.tracker.version() != saved_version_;
-      auto due = last_save_ + interval_;
-      if (changed && (finished_ || std::chrono::steady_clock::now() >= due)) {
-        co_await save();
-        continue;
-      }
-      if (finished_) break;
-      co_await wake_.wait(changed ? due : std::chrono::steady_clock::time_point::max());
-    }
-    // The last checkpoint also goes to an exactly-once sink, where the next run reads
-    // it: records handled after its last batch (filtered out, dead-lettered) count too.
-    if (exactly_once_sink_ && !run_.stage.control.aborted()) {
-      Checkpoint cp = run_.tracker.snapshot();
-      cp.sink_lengths = run_.sink_lengths();
-      try {
-        co_await exactly_once_sink_->store_checkpoint(cp.to_json());
-      } catch (...) {
-        failed_ = true;
-        throw;
-      }
-    }
-  }
-
-  bool failed() const { return failed_; }
-  uint64_t saves() const { return saves_; }
-
- private:
-  asio::awaitable<void> save() {
-    uint64_t version = run_.tracker.version();
-    Checkpoint cp = run_.tracker.snapshot();
-    cp.sink_lengths = run_.sink_lengths();
-    last_save_ = std::chrono::steady_clock::now();
-    try {
-      co_await store_->save(run_.stage.pool, name_, cp.to_json());
-      saved_version_ = version;
-      ++saves_;
-    } catch (const std::exception& e) {
-      if (!failed_) spdlog::error("{}", e.what());
-      failed_ = true;
-      saved_version_ = version;  // do not spin on a broken store
-    }
-  }
-
-  RunContext& run_;
-  StateStore* store_;
-  std::string name_;
-  std::chrono::milliseconds interval_;
-  PipelineSink* exactly_once_sink_;
-  Wakeup wake_;
-  std::chrono::steady_clock::time_point last_save_{};
-  uint64_t saved_version_ = 0;
-  bool finished_ = false;
-  bool failed_ = false;
-  uint64_t saves_ = 0;
-};
 
 /// The closing report: a line per part, then time, dead letters and where the checkpoint is.
 std::vector<std::string> summary_lines(const RunContext& run, double seconds, const DeadLetters& dead,
@@ -150,7 +48,7 @@ std::vector<std::string> summary_lines(const RunContext& run, double seconds, co
 
 }  // namespace
 
-RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options) {
+RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   asio::io_context io;
   BlockingPool pool(step_lanes() + 2);  // the lanes, a sink write, a checkpoint save
   RunControl control(io.get_executor());
@@ -162,18 +60,7 @@ RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options
   run.limit = options.limit;
   run.dry_run = options.dry_run;
 
-  std::unique_ptr<HttpClient> http;
-  run.http = [&]() -> HttpClient& {
-    if (!http) {
-      HttpClientOptions o;
-      o.user_agent = std::string("aetl/") + AETL_VERSION;
-      o.max_bytes = 64 << 20;  // responses are held in memory to land in a field
-      o.connection_cache = 256;
-      http = std::make_unique<HttpClient>(io, o);
-      control.on_abort([&] { http->abort_all(); });
-    }
-    return *http;
-  };
+  if (options.prepare) options.prepare(run);
 
   // One run at a time per state store, from before anything is opened to the end.
   std::string state_path;
@@ -193,60 +80,45 @@ RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options
 
   // Sinks first: an exactly-once sink holds the checkpoint.
   PartStats& sink_stats = run.add_part("sink " + spec.sink.kind);
-  auto main_sink = options.dry_run ? stdout_sink(run, "-") : spec.sink.build(run);
+  auto main_sink = spec.sink.build(run);
   std::unique_ptr<SinkDriver> dl_driver;
   std::unique_ptr<PipelineSink> dl_sink;
-  if (options.dry_run) dl_sink = stdout_sink(run, "/dev/stderr");
-  else if (spec.dead_letter) dl_sink = spec.dead_letter->build(run);
+  if (spec.dead_letter) dl_sink = spec.dead_letter->build(run);
 
   // Where the run starts.
   std::unique_ptr<StateStore> store;
   std::optional<Checkpoint> resume;
   if (!options.dry_run) {
-    try {
-      store = std::make_unique<StateStore>(state_path);
-    } catch (const std::exception& e) {
-      throw SetupError(e.what());
-    }
-    std::optional<std::string> saved;
-    // An exactly-once sink's checkpoint is read even from the start: its commits
-    // compare against what was read.
-    if (main_sink->exactly_once()) saved = main_sink->stored_checkpoint();
-    else if (!options.from_start) saved = store->load(spec.name);
-    if (options.from_start) {
-      store->clear(spec.name);
-      saved.reset();
-    }
-    if (saved) {
-      try {
-        resume = Checkpoint::from_json(*saved);
-      } catch (const std::exception& e) {
-        throw SetupError(state_path + ": " + e.what() + " (run with --from-start to begin again)");
-      }
-    }
+    store = open_state_store(state_path);
+    resume = load_checkpoint(*store, *main_sink, spec.name, options.from_start);
   }
   run.resume = resume ? &*resume : nullptr;
 
+  // Built in pipeline order (so the parts' lines keep it), then put together as the plan says.
+  Plan plan = make_plan(spec);
   auto source = spec.source.build(run);
+  std::vector<std::unique_ptr<Stage>> built;
+  for (const auto& s : spec.stages) built.push_back(s.build(run, run.add_part(s.label)));
+  auto steps_of = [&](size_t k) -> StepChain& {
+    StepChain* chain = built[k]->step_chain();
+    if (!chain) throw std::logic_error(spec.stages[k].label + " is declared a record step but has no steps");
+    return *chain;
+  };
+  StepChain in_source;
+  for (size_t k : plan.in_source) in_source.append(steps_of(k));
   std::vector<std::unique_ptr<Stage>> stages;
-  for (const auto& s : spec.stages) {
-    auto stage = s.build(run, run.add_part(s.label));
-    // Neighbouring record steps (filter, select, set) run as one chain.
-    auto* chain = dynamic_cast<StepChainStage*>(stage.get());
-    auto* before = stages.empty() ? nullptr : dynamic_cast<StepChainStage*>(stages.back().get());
-    if (chain && before) before->chain().append(chain->chain());
-    else stages.push_back(std::move(stage));
+  for (const auto& u : plan.units) {
+    if (u.chain)
+      for (size_t k = u.first + 1; k <= u.last; ++k) steps_of(u.first).append(steps_of(k));
+    stages.push_back(std::move(built[u.first]));
   }
-  // The sink's row step ends the chain in front of it (or is the source's only step).
   if (auto row = main_sink->row_step()) {
     ChainedStep step{std::move(row), &sink_stats, true};
-    if (stages.empty()) source->adopt_steps(StepChain({step}));
-    else if (auto* last = dynamic_cast<StepChainStage*>(stages.back().get())) last->chain().append(step);
+    if (plan.row_step == Plan::RowStep::in_source) in_source.append(step);
+    else if (plan.row_step == Plan::RowStep::in_last_chain) stages.back()->step_chain()->append(step);
   }
-  // The chain right behind the source runs inside the source's own jobs if it can.
-  if (!stages.empty())
-    if (auto* chain = dynamic_cast<StepChainStage*>(stages.front().get()); chain && source->adopt_steps(chain->chain()))
-      stages.erase(stages.begin());
+  if (!in_source.empty() && !source->adopt_steps(in_source))
+    throw std::logic_error("source " + spec.source.kind + " is declared to run steps but refused them");
   std::vector<Stage*> stage_ptrs;
   for (auto& s : stages) stage_ptrs.push_back(s.get());
   // the sink's stats line goes last in the summary

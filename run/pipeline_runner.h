@@ -1,23 +1,28 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace aetl {
 
-struct PipelineSpec;
+struct Pipeline;
+struct RunContext;
 class RunDisplay;
 
 struct RunOptions {
   std::string state_path;  ///< empty: default_state_path(file)
   bool from_start = false;
   bool wait = false;       ///< another run holds the state lock: wait for it (else exit 75)
-  bool dry_run = false;
+  bool dry_run = false;    ///< no state store, no checkpoint (the command points the sinks elsewhere)
   uint64_t limit = 0;
   std::chrono::milliseconds grace{5000};
   std::chrono::milliseconds deadline{0};
   std::string metrics_out;
-  RunDisplay* display = nullptr;  ///< what a person sees (progress, summary); nullptr: nothing
+  RunDisplay* display = nullptr;
+  /// Called once the run's context exists, before any part is built: the command
+  /// provides what the parts share (the HTTP client with its options).
+  std::function<void(RunContext&)> prepare;  ///< what a person sees (progress, summary); nullptr: nothing
 };
 
 /// How a run ended; cli/ alone turns it into an exit code.
@@ -32,6 +37,6 @@ struct RunOutcome {
 /// Runs a checked pipeline to its end. Errors in the setup (a missing input file,
 /// an unusable output) throw SetupError; another run holding the state lock
 /// (without `wait`) throws SetupError(Kind::busy).
-RunOutcome run_pipeline_spec(const PipelineSpec& spec, const RunOptions& options);
+RunOutcome run_pipeline_spec(const Pipeline& pipeline, const RunOptions& options);
 
 }  // namespace aetl

@@ -60,7 +60,7 @@ class StepChain {
 class StepChainStage final : public PoolStage {
  public:
   StepChainStage(RunContext& run, StepChain chain);
-  StepChain& chain() { return chain_; }
+  StepChain* step_chain() override { return &chain_; }
 
  protected:
   void process(size_t lane, Batch& in, StageOutput& out) override;

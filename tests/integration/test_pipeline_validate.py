@@ -137,3 +137,56 @@ def test_each_problem_shows_its_line_with_a_caret_and_no_password(aetl, pipeline
         'dead_letter: {jsonl: {path: "http://u:******@x/", bogus: 1}}',
         "                                                  ^",
     ]
+
+
+def test_explain_prints_where_each_step_runs(aetl, pipeline, tmp_path):
+    p = pipeline("""\
+        name: plan
+        source: {lines: {paths: [in.jsonl]}}
+        stages:
+          - filter: 'status >= 400'
+          - select: {id: id, status: status}
+          - jq: '.'
+          - set: {seen: 'true'}
+          - filter: 'id > 0'
+        sink: {postgres: {dsn: 'host=/nowhere', table: t, columns: {id: bigint, status: int, seen: bool}}}
+        dead_letter: {jsonl: {path: dead.jsonl}}
+        """.replace("        ", ""))
+    res = aetl(["validate", "--explain", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert res.stdout.decode().splitlines() == [f"{p}: " + l for l in [
+        "source lines: its lanes also run filter#1, select#1",
+        "stage jq#1",
+        "steps set#1, filter#2: one pool job per batch, then the sink's rows (if it makes them ahead)",
+        "sink postgres: batches of up to 40000 records or 4 MiB, a partial one waits 500 ms",
+        "dead_letter jsonl",
+    ]]
+
+
+def test_explain_without_stages_runs_the_row_step_in_the_source(aetl, pipeline, tmp_path):
+    p = pipeline("""\
+        source: {lines: {paths: [in.jsonl]}}
+        sink: {postgres: {dsn: 'host=/nowhere', table: t, columns: [id]}}
+        """.replace("        ", ""))
+    res = aetl(["validate", "--explain", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert res.stdout.decode().splitlines() == [f"{p}: " + l for l in [
+        "source lines: its lanes also make the sink's rows (if it makes them ahead)",
+        "sink postgres: batches of up to 40000 records or 4 MiB, a partial one waits 500 ms",
+    ]]
+
+
+def test_explain_row_step_behind_a_stage_of_its_own_is_made_at_the_sink(aetl, pipeline, tmp_path):
+    p = pipeline("""\
+        source: {lines: {paths: [in.jsonl]}}
+        stages:
+          - jq: '.'
+        sink: {postgres: {dsn: 'host=/nowhere', table: t, columns: [id]}}
+        """.replace("        ", ""))
+    res = aetl(["validate", "--explain", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert res.stdout.decode().splitlines() == [f"{p}: " + l for l in [
+        "source lines",
+        "stage jq#1",
+        "sink postgres: makes its rows as it writes (no chain in front of it); batches of up to 40000 records or 4 MiB, a partial one waits 500 ms",
+    ]]

@@ -1,0 +1,60 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/retry.h"
+#include "run/pipeline_sink.h"
+#include "run/run_context.h"
+
+namespace aetl {
+
+/// What a kind's configuration yields: a function that builds the part at run time.
+using SourceBuilder = std::function<std::unique_ptr<Source>(RunContext&)>;
+using StageBuilder = std::function<std::unique_ptr<Stage>(RunContext&, PartStats&)>;
+using SinkBuilder = std::function<std::unique_ptr<PipelineSink>(RunContext&)>;
+
+/// Settings every sink has: `batch: {size, bytes, linger}` and `retry: {max, backoff}`.
+struct SinkCommon {
+  SinkBatching batching;
+  RetryPolicy retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
+};
+
+/// A pipeline ready to run: its parts as builders, in order, with what each
+/// declares it can do (the plan (run/plan.h) fuses steps from that, before
+/// anything is built). Made from a pipeline file (config/pipeline_spec.h) or by a
+/// command (afetch).
+struct Pipeline {
+  std::string file;  ///< the pipeline file (the default state store is beside it); may be empty
+  std::string name;  ///< keys the checkpoint
+  struct SourcePart {
+    std::string kind;
+    SourceBuilder build;
+    bool runs_steps = false;  ///< the source can run record steps inside its own lanes
+  };
+  struct StagePart {
+    std::string kind;
+    std::string label;         ///< "filter#1": the kind and its position, for messages
+    StageBuilder build;
+    bool record_step = false;  ///< builds a one-step StepChainStage (filter, select, set)
+  };
+  struct SinkPart {
+    std::string kind;
+    SinkBuilder build;
+    SinkCommon common;
+    bool row_step = false;  ///< the sink offers a row step (it encodes its rows ahead, in the lanes)
+  };
+  SourcePart source;
+  std::vector<StagePart> stages;
+  SinkPart sink;
+  std::optional<SinkPart> dead_letter;
+  size_t channel_capacity = 2;  ///< batches between two parts (each ~256 KiB of input)
+  std::chrono::milliseconds checkpoint_interval{1000};
+};
+
+}  // namespace aetl
