@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include "engine/asio.h"
@@ -9,6 +11,7 @@
 
 #include "cli/logging.h"
 #include "cli/progress.h"
+#include "run/checkpoint.h"
 #include "run/run_context.h"
 
 namespace aetl {
@@ -30,6 +33,8 @@ struct RunProgress::Impl {
   std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
   uint64_t last_out = 0;
   double rate = 0;
+  uint64_t last_bytes = 0;
+  double byte_rate = 0;
 
   void draw() {
     if (run.parts.empty()) return;
@@ -46,13 +51,24 @@ struct RunProgress::Impl {
     if (dt >= 0.5 || (rate == 0 && dt >= 0.15)) {
       double fresh = (sink_out - last_out) / dt;
       rate = rate == 0 ? fresh : 0.5 * rate + 0.5 * fresh;
+      uint64_t handled = run.tracker.handled_bytes();
+      if (last_bytes == 0) last_bytes = handled;  // a resumed run starts further on
+      double fresh_bytes = (handled - std::min(handled, last_bytes)) / dt;
+      byte_rate = byte_rate == 0 ? fresh_bytes : 0.5 * byte_rate + 0.5 * fresh_bytes;
       last = now;
       last_out = sink_out;
+      last_bytes = handled;
     }
     line += fmt::format("| {}/s  in flight {}  ", count(static_cast<uint64_t>(rate)), count(in_flight));
     if (failed && color) line += "\033[31m";
     line += "failed " + count(failed);
     if (failed && color) line += "\033[0m";
+    if (run.input.known && run.input.total > 0) {
+      uint64_t done = std::min(run.tracker.handled_bytes(), run.input.total);
+      line += fmt::format("  {:.0f}%", 100.0 * static_cast<double>(done) / static_cast<double>(run.input.total));
+      if (byte_rate > 0 && done < run.input.total)
+        line += "  ETA " + format_eta(static_cast<double>(run.input.total - done) / byte_rate);
+    }
     progress_line::draw(line);
   }
 };

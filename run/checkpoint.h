@@ -70,6 +70,12 @@ class AckTracker {
 
   Checkpoint snapshot() const;
   uint64_t acked() const { return acked_; }
+  /// Bytes of the inputs handled without a gap (the sum of their watermarks' offsets).
+  uint64_t handled_bytes() const {
+    uint64_t n = 0;
+    for (const auto& in : inputs_) n += in.mark.offset;
+    return n;
+  }
   uint64_t failed() const { return failed_; }
   uint64_t version() const { return version_; }  ///< changes with every ack
 

@@ -30,6 +30,15 @@ struct PartStats {
   double busy_seconds = 0;  ///< time spent working on batches
 };
 
+/// The size of the source's input, for the progress display's percent and ETA
+/// (how much is done: AckTracker::handled_bytes()). Set by the source before the
+/// run starts; `known` only when the whole input's size is known up front (plain
+/// files, not stdin, gzip or URLs).
+struct InputSize {
+  bool known = false;
+  uint64_t total = 0;  ///< bytes
+};
+
 /// What the kinds see of a running pipeline.
 struct RunContext {
   RunContext(StageContext& s, AckTracker& t, DeadLetters& d) : stage(s), tracker(t), dead_letters(d) {}
@@ -42,6 +51,7 @@ struct RunContext {
   uint64_t limit = 0;                  ///< --limit: records the source reads at most (0: all)
   bool dry_run = false;
   std::vector<std::unique_ptr<PartStats>> parts;
+  InputSize input;
   std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
   /// The durable lengths of the file sinks right now, for checkpoints.
   std::function<std::map<std::string, uint64_t>()> sink_lengths;

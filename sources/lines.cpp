@@ -511,6 +511,14 @@ class LinesSource final : public Source {
     if (run_.resume)
       for (const auto& m : run_.resume->inputs)
         if (std::find(names_.begin(), names_.end(), m.name) == names_.end()) run_.tracker.carry(m);
+    // Percent done and ETA where every input's size is known: plain files, read
+    // from where the checkpoint left them.
+    run_.input.known = !names_.empty();
+    for (uint32_t i = 0; i < names_.size(); ++i) {
+      bool sized = inputs_[i] && names_[i] != "-" && inputs_[i]->regular && !ends_with(names_[i], ".gz");
+      run_.input.known = run_.input.known && sized;
+      if (sized) run_.input.total += inputs_[i]->size;
+    }
   }
 
   bool adopt_steps(const StepChain& steps) override {
@@ -658,6 +666,7 @@ class LinesSource final : public Source {
     for (const auto& pos : work.stepped.dropped) run_.tracker.ack(pos);
     stats_.in += work.lines;
     stats_.out += work.decoded;
+
     stats_.failed += work.failed.size();
     // Waiting for the reading turn (or for stdin) is not work.
     double busy = std::max(0.0, work.busy - work.waited);

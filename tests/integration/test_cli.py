@@ -1,4 +1,5 @@
 """The command line: names, help, version, usage errors, exit codes, Unix manners."""
+import re
 import subprocess
 
 from conftest import AETL, AFETCH, run_afetch
@@ -195,3 +196,26 @@ def test_each_header_flag_takes_one_value_so_the_next_word_is_an_input_as_in_cur
         assert (sent["x-a"], sent["x-c"]) == ("b", "d")
     r = run_afetch(["-H", "X-A: b", urls, "-H", "X-C: d", "-q", "--body", "json", "--header=X-E: f"])
     assert r.code == 0 and {"x-a", "x-c", "x-e"} <= set(r.records[0]["body"]["headers"])
+
+
+def test_aetl_run_progress_shows_percent_and_eta_for_files_only(tmp_path, server):
+    # 40 records, each fetched after 50 ms, one at a time: about 2 s, so the
+    # progress line is drawn several times with the input's size known.
+    delay = server.url("/delay/50")
+    (tmp_path / "in.jsonl").write_text("".join(f'{{"n":{i}}}\n' for i in range(40)))
+    (tmp_path / "p.yaml").write_text(
+        "name: t\nsource: {lines: {paths: [in.jsonl]}}\n"
+        f"stages: [{{fetch: {{url: '{delay}?n={{n}}', concurrency: 1}}}}]\n"
+        "sink: {jsonl: {path: out.jsonl}}\n")
+    code, shown = run_on_a_terminal([str(AETL), "run", "--state", "s.db", "p.yaml"], cwd=tmp_path)
+    assert code == 0, shown
+    assert re.search(r"\d+%  ETA \d+s", shown), shown
+    # stdin: its size is not known, so neither percent nor ETA
+    (tmp_path / "q.yaml").write_text(
+        "name: q\nsource: {lines: {paths: ['-']}}\n"
+        f"stages: [{{fetch: {{url: '{delay}?n={{n}}', concurrency: 1}}}}]\n"
+        "sink: {jsonl: {path: out2.jsonl}}\n")
+    code, shown = run_on_a_terminal([str(AETL), "run", "--state", "s.db", "q.yaml"], cwd=tmp_path,
+                                    stdin=(tmp_path / "in.jsonl").read_bytes())
+    assert code == 0, shown
+    assert "sink jsonl" in shown and "%" not in shown and "ETA" not in shown
