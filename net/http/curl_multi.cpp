@@ -1,5 +1,9 @@
 #include "net/http/curl_multi.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <stdexcept>
 #include <utility>
 
@@ -19,6 +23,7 @@ struct CurlMulti::SocketWatch {
   bool read_armed = false;
   bool write_armed = false;
   bool removed = false;
+  bool managed = false;  // curl reports its close (close_socket_callback): kept across REMOVE
 };
 
 CurlMulti::CurlMulti(asio::io_context& io, long connection_cache)
@@ -41,6 +46,45 @@ CurlMulti::~CurlMulti() {
     w->descriptor.cancel(ec);
     w->descriptor.release();
   }
+}
+
+void CurlMulti::configure(CURL* easy) {
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlMulti::open_socket_callback);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlMulti::close_socket_callback);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+}
+
+curl_socket_t CurlMulti::open_socket_callback(void* clientp, curlsocktype purpose, struct curl_sockaddr* address) {
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;  // http(s) only: no accepted sockets
+  auto* self = static_cast<CurlMulti*>(clientp);
+  curl_socket_t s = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (s == CURL_SOCKET_BAD) return s;
+  try {  // no exception may cross libcurl's C frames
+    self->managed_.insert(s);
+  } catch (...) {
+    ::close(s);
+    return CURL_SOCKET_BAD;
+  }
+  return s;
+}
+
+int CurlMulti::close_socket_callback(void* clientp, curl_socket_t s) {
+  auto* self = static_cast<CurlMulti*>(clientp);
+  self->closing(s);
+  return ::close(s);
+}
+
+void CurlMulti::closing(curl_socket_t s) {
+  managed_.erase(s);
+  auto it = sockets_.find(s);
+  if (it == sockets_.end()) return;
+  auto w = std::move(it->second);
+  sockets_.erase(it);
+  w->removed = true;
+  asio::error_code ec;
+  w->descriptor.cancel(ec);
+  w->descriptor.release();  // deregisters; the caller closes the fd
 }
 
 void CurlMulti::add(CURL* easy, CurlTransferOwner* owner) {
@@ -134,6 +178,11 @@ void CurlMulti::watch(curl_socket_t s, int what, SocketWatch* existing) {
     auto it = sockets_.find(s);
     if (it == sockets_.end()) return;
     w = it->second;
+  } else if (auto it = sockets_.find(s); it != sockets_.end() && it->second->managed) {
+    // A kept-alive connection's socket, removed after its last transfer and still
+    // registered with the loop: curl has not closed it (closing() would have erased it).
+    w = it->second;
+    curl_multi_assign(multi_, s, w.get());
   } else {
     // An fd number curl reuses after closing it without telling us would leave a
     // stale entry: drop it first (its release deregisters by fd number, so it must
@@ -146,6 +195,7 @@ void CurlMulti::watch(curl_socket_t s, int what, SocketWatch* existing) {
       sockets_.erase(it);
     }
     w = std::make_shared<SocketWatch>(io_, s);
+    w->managed = managed_.count(s) != 0;
     sockets_.emplace(s, w);
     curl_multi_assign(multi_, s, w.get());
   }
@@ -157,6 +207,12 @@ void CurlMulti::unwatch(curl_socket_t s, SocketWatch* existing) {
   if (!existing) return;
   auto it = sockets_.find(s);
   if (it == sockets_.end()) return;
+  if (it->second->managed) {
+    // Stays registered until curl closes it. A wait still pending completes later
+    // and is ignored (on_ready checks `want`).
+    it->second->want = 0;
+    return;
+  }
   auto w = it->second;
   sockets_.erase(it);
   w->removed = true;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,7 +33,15 @@ class CurlTransferOwner {
 ///  - after curl_multi_socket_action returns, nothing obtained before it is used
 ///    except through such a shared_ptr;
 ///  - callbacks never call back into curl_multi_socket_action directly: the timer
-///    callback only arms the timer, whose handler runs from the loop.
+///    callback only arms the timer, whose handler runs from the loop;
+///  - sockets curl opens and closes through the callbacks that configure() installs
+///    ("managed" sockets: curl tells us when such a descriptor is closed) stay
+///    registered with the loop from their first watch until curl closes them, across
+///    CURL_POLL_REMOVE: curl removes a kept-alive connection's socket after every
+///    transfer and adds it again for the next, and registering it anew each time
+///    cost an epoll_ctl ADD, an ioctl and an epoll_ctl DEL per request. Other
+///    sockets (a resolver's socketpair, which curl closes without telling) are
+///    released at CURL_POLL_REMOVE as before.
 class CurlMulti {
  public:
   /// `connection_cache`: idle connections kept open for reuse. libcurl's default
@@ -42,6 +51,10 @@ class CurlMulti {
   ~CurlMulti();
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;
+
+  /// Installs this multi's open/close socket callbacks on `easy` (once per handle,
+  /// before its first add()): the sockets of its connections become managed.
+  void configure(CURL* easy);
 
   /// Starts `easy`; owner->transfer_done() is called on completion. CURLOPT_PRIVATE
   /// is used by this class and must not be set by callers.
@@ -57,6 +70,9 @@ class CurlMulti {
 
   static int socket_callback(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int timer_callback(CURLM* multi, long timeout_ms, void* userp);
+  static curl_socket_t open_socket_callback(void* clientp, curlsocktype purpose, struct curl_sockaddr* address);
+  static int close_socket_callback(void* clientp, curl_socket_t s);
+  void closing(curl_socket_t s);
   int set_timer(long timeout_ms);
   /// An exception a callback caught (it may not cross curl's C frames), thrown
   /// again once curl has returned.
@@ -84,6 +100,7 @@ class CurlMulti {
   std::optional<asio::steady_timer::time_point> due_;     // what curl currently wants
   bool immediate_posted_ = false;                         // a zero timeout is queued
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
+  std::unordered_set<curl_socket_t> managed_;  // opened by open_socket_callback, not yet closed
   size_t running_ = 0;
   int still_running_ = 0;
 };

@@ -203,6 +203,7 @@ void HttpClient::configure_easy(void* handle) {
   if (!options_.user_agent.empty()) curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 128L * 1024);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+  multi_->configure(easy);
 }
 
 void HttpClient::give_back_easy(void* easy) { free_easy_.push_back(easy); }

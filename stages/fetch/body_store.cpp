@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/xattr.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -226,6 +227,21 @@ std::string write_all(int fd, const std::string& data, uint64_t offset) {
   return {};
 }
 
+/// Creates this body's temporary file in the run directory (on the pool). Out of
+/// descriptors, it tries again a few times as transfers ending free theirs (up to
+/// 8 tries, 20 ms apart and doubling). Returns the descriptor or -errno.
+int create_temp(int run_fd, const std::string& name) {
+  useconds_t pause = 20000;
+  for (int attempt = 1;; ++attempt) {
+    int fd = ::openat(run_fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd >= 0) return fd;
+    int e = errno;
+    if ((e != EMFILE && e != ENFILE) || attempt == 8) return -e;
+    ::usleep(pause);
+    pause *= 2;
+  }
+}
+
 constexpr char kOwnerAttr[] = "user.afetch.owner";
 
 /// True if `name` in `dir` is a regular file tagged with `tag`. Throws when out of
@@ -251,7 +267,9 @@ struct BodyStore::File::Shared {
       : store(s), dirs(s.dirs_), fd(f), temp_name(std::move(n)), idle(s.io_) {}
   BodyStore& store;
   std::shared_ptr<Dirs> dirs;
-  int fd;
+  // -1 until a pool job creates the temporary file; atomic as write_now() reads it
+  // while the first write (which creates the file) may still run on the pool.
+  std::atomic<int> fd;
   std::string temp_name;
   std::string current;      // filling, on the loop
   std::string writing;      // being written by the pool
@@ -277,15 +295,10 @@ BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, 
 BodyStore::~BodyStore() = default;
 
 asio::awaitable<std::unique_ptr<BodyStore::File>> BodyStore::open() {
+  // The temporary file itself is created by the first job that writes to it (a
+  // write of a large body, or the commit of a small one): no pool round trip here.
   std::string name = std::to_string(++counter_) + ".part";
-  int run = dirs_->run_fd;
-  auto job = [run, name] {
-    int fd = ::openat(run, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-    return fd >= 0 ? fd : -errno;  // errno belongs to the pool thread
-  };
-  int fd = co_await run_blocking(pool_.pool(), job);
-  if (fd < 0) fail(dir_ + "/" + kPartialDir + "/" + dirs_->run_name + "/" + name, -fd);
-  co_return std::unique_ptr<File>(new File(std::make_shared<File::Shared>(*this, fd, name)));
+  co_return std::unique_ptr<File>(new File(std::make_shared<File::Shared>(*this, -1, std::move(name))));
 }
 
 BodyStore::File::File(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {
@@ -301,11 +314,11 @@ void post_cleanup(asio::thread_pool& pool, std::shared_ptr<BodyStore::Dirs> dirs
 
 BodyStore::File::~File() {
   auto& s = *shared_;
-  if (s.fd < 0) return;  // committed or discarded
   if (s.write_in_flight) {
     s.abandoned = true;  // its completion (on the loop) cleans up: no close during pwrite
     return;
   }
+  if (s.fd < 0) return;  // committed, discarded, or never created
   post_cleanup(s.store.pool_.pool(), s.dirs, s.fd, s.temp_name);
   s.fd = -1;
 }
@@ -324,7 +337,9 @@ bool BodyStore::File::failed() const { return !shared_->error.empty(); }
 BodyConsumer::Verdict BodyStore::File::on_data(std::string_view chunk) {
   auto& s = *shared_;
   if (!s.error.empty()) return Verdict::fail;
-  if (s.current.capacity() < kBuffer) s.current.reserve(kBuffer);  // no growth by doubling
+  // A body past 64 KiB gets the whole buffer at once (no growth by doubling); a
+  // small one never asks for it (384 KiB would be an mmap and munmap per body).
+  if (s.current.size() + chunk.size() > 64 * 1024 && s.current.capacity() < kBuffer) s.current.reserve(kBuffer);
   if (s.write_in_flight && s.current.size() + chunk.size() > kBuffer) {
     write_now();  // a burst while the pool writes (decoding one read): no unbounded buffer
     if (!s.error.empty()) return Verdict::fail;
@@ -342,7 +357,9 @@ BodyConsumer::Verdict BodyStore::File::on_data(std::string_view chunk) {
 
 void BodyStore::File::write_now() {
   auto& s = *shared_;
-  std::string err = write_all(s.fd, s.current, s.write_offset);
+  int fd = s.fd.load(std::memory_order_acquire);
+  if (fd < 0) return;  // the write in flight is still creating the file: keep the data a moment longer
+  std::string err = write_all(fd, s.current, s.write_offset);
   if (!err.empty() && s.error.empty()) s.error = err;
   s.write_offset += s.current.size();
   s.current.clear();
@@ -357,7 +374,15 @@ void BodyStore::File::start_write() {
   s->write_offset += s->writing.size();
   // Captures the resume function now: the consumer's own hook lives in BodyConsumer.
   asio::post(s->store.pool_.pool(), [s, offset, this_resume = this] {
-    std::string err = write_all(s->fd, s->writing, offset);
+    std::string err;
+    if (s->fd < 0) {  // the first write creates the file (write_now() waits for it)
+      int fd = create_temp(s->dirs->run_fd, s->temp_name);
+      if (fd < 0)
+        err = std::strerror(-fd);
+      else
+        s->fd.store(fd, std::memory_order_release);
+    }
+    if (err.empty()) err = write_all(s->fd, s->writing, offset);
     asio::post(s->store.io_, [s, err, this_resume] {
       s->write_in_flight = false;
       s->writing.clear();  // keeps its capacity for the next swap
@@ -385,30 +410,38 @@ asio::awaitable<void> BodyStore::File::settle() {
   }
 }
 
-asio::awaitable<void> BodyStore::File::drain() {
-  auto s = shared_;
-  for (;;) {
-    co_await settle();
-    if (s->current.empty()) break;
-    start_write();
-  }
-}
-
 asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::string_view owner) {
-  co_await drain();
+  // One pool job does the rest: create the file if no write has (a small body),
+  // write what is left, then move it into place.
+  co_await settle();
   auto s = shared_;
   if (!s->error.empty()) throw BodyStoreError(s->error, EIO);
   std::vector<std::string> segments = body_path_segments(url);
   BodyStore& store = s->store;
-  int fd = s->fd;
   uint64_t size = s->size;
-  std::string temp = s->temp_name;
   bool durable = store.resumable_;
   std::string tag = store.resumable_ && !owner.empty() ? sha256_hex(owner) : std::string();
   auto dirs = s->dirs;
   int dir_fd = dirs->dir_fd, run_fd = dirs->run_fd;
-  auto job = [=, keep = dirs]() -> std::string {
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) fail("truncate", errno);
+  std::string temp_path = store.dir_ + "/" + kPartialDir + "/" + dirs->run_name + "/" + s->temp_name;
+  // `s` is only touched by this job until it returns (the transfer is over and no
+  // write is in flight); a job that throws leaves `current` for a retry of commit().
+  auto job = [=]() -> std::string {
+    const std::string& temp = s->temp_name;
+    bool fresh = false;
+    if (s->fd < 0) {
+      int fd = create_temp(run_fd, temp);
+      if (fd < 0) fail(temp_path, -fd);
+      s->fd = fd;
+      fresh = true;
+    }
+    int fd = s->fd;
+    if (!s->current.empty()) {
+      std::string err = write_all(fd, s->current, s->write_offset);
+      if (!err.empty()) throw BodyStoreError(err, EIO);
+    }
+    // A file an earlier attempt wrote more to is cut to this attempt's size.
+    if (!fresh && ::ftruncate(fd, static_cast<off_t>(size)) != 0) fail("truncate", errno);
     if (!tag.empty()) ::fsetxattr(fd, kOwnerAttr, tag.data(), tag.size(), 0);  // unsupported: NAME.1 as ever
     if (durable && ::fsync(fd) != 0) fail("fsync", errno);
     // Walk (or make) the directories below DIR without following symlinks.
@@ -416,11 +449,18 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
     if (cur < 0) fail("saving " + segments.front(), errno);
     std::string rel;
     size_t i = 0;
+    constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     for (; i + 1 < segments.size(); ++i) {
       const char* seg = segments[i].c_str();
-      int e = ::mkdirat(cur, seg, 0777) == 0 ? 0 : errno;
-      int next = e == 0 || e == EEXIST ? ::openat(cur, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-      if (next < 0 && (e == 0 || e == EEXIST)) e = errno;
+      int next = ::openat(cur, seg, kDirFlags);  // most often there already
+      int e = next < 0 ? errno : 0;
+      if (next < 0 && e == ENOENT) {
+        e = ::mkdirat(cur, seg, 0777) == 0 ? 0 : errno;
+        if (e == 0 || e == EEXIST) {
+          next = ::openat(cur, seg, kDirFlags);
+          e = next < 0 ? errno : 0;
+        }
+      }
       if (next < 0 && (e == ENOTDIR || e == ELOOP)) break;  // a file (or a symlink) is in the way: flatten the rest
       if (next < 0) {
         ::close(cur);
@@ -434,12 +474,20 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
     for (size_t k = i + 1; k < segments.size(); ++k) leaf += "%2F" + segments[k];
     std::string name = leaf;
     int rc = -1;
+    bool moved = false;     // renamed: the temporary name is gone
+    bool no_rename2 = false;  // the file system has no RENAME_NOREPLACE: link, then unlink
     try {
       for (int n = 1; n <= 10000; ++n) {
-        rc = ::linkat(run_fd, temp.c_str(), cur, name.c_str(), 0);
+        if (!no_rename2) {
+          rc = ::renameat2(run_fd, temp.c_str(), cur, name.c_str(), RENAME_NOREPLACE);
+          if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) no_rename2 = true;
+          moved = rc == 0;
+        }
+        if (no_rename2) rc = ::linkat(run_fd, temp.c_str(), cur, name.c_str(), 0);
         if (rc == 0 || errno != EEXIST) break;
         if (!tag.empty() && owned_by(cur, name, tag)) {  // this request's own file, left by an interrupted run
           rc = ::renameat(run_fd, temp.c_str(), cur, name.c_str());
+          moved = rc == 0;
           break;
         }
         name = leaf + "." + std::to_string(n);
@@ -452,19 +500,22 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
     if (rc == 0 && durable) ::fsync(cur);
     ::close(cur);
     if (rc != 0) fail("saving " + rel + leaf, saved);
-    ::unlinkat(run_fd, temp.c_str(), 0);  // gone already when renamed
+    if (!moved) ::unlinkat(run_fd, temp.c_str(), 0);
+    ::close(fd);
+    s->fd = -1;
     return rel + name;
   };
   std::string result = co_await run_blocking(store.pool_.pool(), job);
-  ::close(fd);
-  s->fd = -1;
+  s->current.clear();
   co_return result;
 }
 
 asio::awaitable<void> BodyStore::File::discard() {
-  co_await drain();
+  co_await settle();
   auto s = shared_;
+  s->current.clear();
   int fd = s->fd;
+  if (fd < 0) co_return;  // never created: nothing on disk
   s->fd = -1;
   auto dirs = s->dirs;
   std::string temp = s->temp_name;

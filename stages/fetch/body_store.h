@@ -50,7 +50,11 @@ class BodyStoreError : public std::runtime_error {
 ///    its request's owner tag (a hash, in the user.afetch.owner extended attribute),
 ///    and a body of the same request replaces the file an interrupted run left;
 ///  - with `resumable`, the file and its directory are also fsync'd before commit returns.
-/// All file system work runs on the blocking pool.
+/// All file system work runs on the blocking pool (but for a burst that write_now()
+/// takes on the loop). A body's temporary file is created by the first job that
+/// needs it: a body smaller than one write chunk (256 KiB) costs one pool job, its
+/// commit (create, write, move into place), and a discarded one that never reached
+/// the disk costs none.
 class BodyStore {
  public:
   /// Creates DIR and its missing parents (as mkdir -p), its partial-file directory,
@@ -107,7 +111,6 @@ class BodyStore::File final : public BodyConsumer {
   explicit File(std::shared_ptr<Shared> shared);
   void start_write();
   void write_now();
-  asio::awaitable<void> drain();
 
   std::shared_ptr<Shared> shared_;
 };
