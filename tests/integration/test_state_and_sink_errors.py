@@ -116,7 +116,7 @@ dead_letter:
     r = run_aetl(["validate", p], cwd=tmp_path)
     assert r.code == 2
     assert r.stderr.splitlines()[0] == (
-        f"{p}:5:55: dead_letter: exactly_once is for the main sink only (the checkpoint it keeps covers the "
+        f"{p}:5:55: dead_letter sqlite: exactly_once: is for the main sink only (the checkpoint it keeps covers the "
         "dead letter too)")
 
 
