@@ -820,7 +820,9 @@ SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& proble
       cfg->urls.push_back(u.text);
     }
   }
-  if (auto paths = r.string_list("paths", url_node == nullptr)) {
+  if (const ConfigValue* p = node.find("paths"); !url_node && (!p || p->is_null()))
+    problems.add(r.where(), "missing required key 'paths' (or url)");
+  if (auto paths = r.string_list("paths")) {
     for (auto& p : *paths) {
       if (p.text.empty()) problems.add(p.where, "paths: an empty path");
       cfg->paths.push_back(p.text);

@@ -104,7 +104,11 @@ def test_secrets_from_the_environment_are_never_printed(aetl, pipeline, tmp_path
     res = aetl(["validate", p], cwd=tmp_path, env={"SECRET": "hunter2"})
     assert res.code == 2
     assert "hunter2" not in res.stderr
-    assert f"{p}:1:50: source lines: max_line: bad size (examples: 512KiB, 16MiB, 1G)" in problems(res)
+    assert problems(res) == [
+        f"{p}:1:47: source lines: max_line: bad size (examples: 512KiB, 16MiB, 1G)",
+        f"{p}:2:23: sink jsonl: path: environment variable UNSET_VAR is not set (use ${{UNSET_VAR:-default}} for a "
+        "default)",
+    ]
     assert "UNSET_VAR" in res.stderr
 
 

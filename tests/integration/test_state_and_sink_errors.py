@@ -35,7 +35,7 @@ sink:
     r = run_aetl(["validate", p], cwd=tmp_path)
     assert r.code == 2
     assert r.stderr.splitlines()[0] == (
-        f"{p}:4:45: columns: 'id' and 'ID' would be one column (SQLite column names ignore case)")
+        f"{p}:4:45: sink sqlite: columns: 'id' and 'ID' would be one column (SQLite column names ignore case)")
 
 
 def in_full_tmpfs(tmp_path, script, free_kib=16):
