@@ -20,7 +20,7 @@ std::vector<CompletionFlag> flags_of(const CLI::App& app) {
     CompletionFlag f;
     for (const auto& s : opt->get_snames()) f.names.push_back("-" + s);
     for (const auto& l : opt->get_lnames()) f.names.push_back("--" + l);
-    f.takes_value = opt->get_type_size_max() > 0;
+    f.takes_value = opt->get_items_expected_max() > 0;
     f.help = opt->get_description();
     out.push_back(std::move(f));
   }

@@ -147,7 +147,8 @@ std::string zsh_completion(const CompletionModel& m) {
   out += "\n      )\n      _describe -t commands 'aetl command' commands && ret=0\n      ;;\n";
   out += "    argument)\n      curcontext=${curcontext%:*:*}:aetl-$words[1]:\n      case $words[1] in\n";
   for (const auto& s : m.subcommands)
-    out += "        " + s.name + ")\n          _arguments -s" + zsh_specs(s, "            ") + " && ret=0\n          ;;\n";
+    out += "        " + s.name + ")\n          _arguments -s" + zsh_specs(s, "            ") +
+           " && ret=0\n          ;;\n";
   out += "      esac\n      ;;\n  esac\n  return ret\n}\n\n_aetl \"$@\"\n";
   return out;
 }

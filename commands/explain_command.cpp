@@ -95,7 +95,8 @@ std::string table(const std::vector<Explained>& all) {
 const std::vector<std::string> kParts = {"source", "stage", "sink"};
 
 std::vector<const Explained*> find(const std::vector<Explained>& all, const std::vector<std::string>& words) {
-  if (words.size() > 2) throw SetupError("explain: expected [source|stage|sink] KIND, got " + std::to_string(words.size()) + " words");
+  if (words.size() > 2)
+    throw SetupError("explain: expected [source|stage|sink] KIND, got " + std::to_string(words.size()) + " words");
   std::string part = words.size() == 2 ? words[0] : "";
   const std::string& key = words.back();
   if (!part.empty() && std::find(kParts.begin(), kParts.end(), part) == kParts.end()) {

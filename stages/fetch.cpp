@@ -386,7 +386,8 @@ const FieldSpec kFields[] = {
      "'http://geo.internal/ip/{ip}'"},
     {"method", FieldType::string, "GET", "the HTTP method", "POST"},
     {"headers", FieldType::map, "", "request headers, each value a template", "{Authorization: 'Bearer ${TOKEN}'}"},
-    {"body", FieldType::template_text, "", "the request body, a template (not URL-encoded)", "'{\"id\": {id}}'"},
+    {"body", FieldType::template_text, "", "the request body, a template (not URL-encoded; {{ and }} are literal braces)",
+     "'{{\"id\": {id}}}'"},
     {"concurrency", FieldType::integer, "16", "requests in flight", "32"},
     {"per_host", FieldType::integer, "0", "requests in flight per host:port (0: no extra limit)", "4"},
     {"rate", FieldType::rate, "", "requests started per second at most (none: no limit)", "50/s"},
@@ -404,7 +405,7 @@ const std::string_view kExamples[] = {
     "{url: 'http://geo.internal/ip/{ip}', concurrency: 32, per_host: 4, rate: 50/s, retry: {max: 5, backoff: "
     "200ms..30s}, ordered: true, into: geo, keep_failures: true}",
     "{url: 'https://api.example.com/items', method: POST, headers: {Content-Type: application/json}, body: "
-    "'{\"id\": {id}}', retry: 3}",
+    "'{{\"id\": {id}}}', retry: 3}",
 };
 }  // namespace
 extern const KindFields fetch_stage_fields{kFields, kExamples};

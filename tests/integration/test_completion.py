@@ -52,6 +52,10 @@ def test_bash_completes_file_names_for_inputs_and_flag_values(tmp_path):
     assert complete(s, ["afetch", "--state", "pi"], tmp_path) == ["pipe.yaml"]
     assert complete(s, ["aetl", "validate", "pi"], tmp_path) == ["pipe.yaml"]
     assert complete(s, ["aetl", "list", ""], tmp_path) == []
+    # a flag without a value does not take the next word: it is an input again
+    assert complete(s, ["afetch", "--ordered", "ur"], tmp_path) == ["urls.txt"]
+    assert complete(s, ["aetl", "run", "-q", "pi"], tmp_path) == ["pipe.yaml"]
+    assert complete(s, ["aetl", "explain", "--help", "pipe"], tmp_path) == ["pipeline"]
 
 
 def test_the_scripts_offer_every_flag_of_the_table():
@@ -65,6 +69,8 @@ def test_the_scripts_offer_every_flag_of_the_table():
         assert f"'{flag}[" in zsh, flag
         name = f"-l {flag[2:]}" if flag.startswith("--") else f"-s {flag[1:]}"
         assert name in fish, flag
+    assert "'--ordered[Write results in input order (default: as they complete)]'" in zsh
+    assert "'--retry[Retries after the first attempt (connection errors, timeouts, 429, 5xx)]:value:_files'" in zsh
 
 
 def test_zsh_and_fish_scripts_parse_where_the_shells_are_installed(tmp_path):

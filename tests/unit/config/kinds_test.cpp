@@ -87,7 +87,10 @@ void check_kind(const Kind& kind, FieldList extra_fields) {
     const bool common = f >= extra_fields.data() && f < extra_fields.data() + extra_fields.size();
     auto with = std::find_if(examples.begin(), examples.end(), [&](const ConfigValue& e) { return uses(e, *f); });
     if (!common) CHECK(with != examples.end());  // every field of the kind is used by an example
-    ConfigValue value = with != examples.end() ? *with : examples.front();
+    if (with == examples.end())  // a common sink key: added to the first example written as a mapping
+      with = std::find_if(examples.begin(), examples.end(), [](const ConfigValue& e) { return e.is_mapping(); });
+    REQUIRE(with != examples.end());
+    ConfigValue value = *with;
     if (f->name.empty()) {
       value = parse_value(f->example);
     } else if (f->name == "*") {
