@@ -53,17 +53,6 @@ std::string program_name(const char* argv0) {
   return slash ? slash + 1 : argv0;
 }
 
-struct GlobalFlags {
-  std::string log_level = "info";
-  std::string log_format = "text";
-};
-
-void add_global_flags(CLI::App& app, GlobalFlags& g) {
-  app.set_version_flag("--version", std::string(AETL_VERSION));
-  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")->capture_default_str();
-  app.add_option("--log-format", g.log_format, "text or json")->capture_default_str();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,22 +70,9 @@ int main(int argc, char** argv) {
   CLI::App app(as_afetch ? "afetch: fetch many URLs concurrently; one JSON line per URL"
                          : "aetl: asynchronous scraping and ETL pipelines",
                as_afetch ? "afetch" : "aetl");
-  GlobalFlags globals;
-  add_global_flags(app, globals);
+  aetl::GlobalFlags globals;
   std::function<aetl::ExitCode()> run;
-  if (as_afetch) {
-    run = aetl::setup_fetch_command(app);
-  } else {
-    for (const auto& row : aetl::command_table()) {
-      CLI::App* sub = app.add_subcommand(row.name, row.summary);
-      GlobalFlags* g = &globals;
-      sub->add_option("--log-level", g->log_level, "trace, debug, info, warn, error or off");
-      sub->add_option("--log-format", g->log_format, "text or json");
-      auto runner = row.setup(*sub);
-      sub->callback([&run, runner] { run = runner; });
-    }
-    app.require_subcommand(1);
-  }
+  aetl::build_command_line(app, as_afetch, globals, run);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,10 @@
 
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
+#include "commands/completion_command.h"
+#include "commands/explain_command.h"
 #include "commands/fetch_command.h"
 #include "commands/run_command.h"
 
@@ -12,8 +16,38 @@ const std::vector<CommandRow>& command_table() {
       {"fetch", "Fetch many URLs concurrently; one JSON line per URL (also installed as afetch)", &setup_fetch_command},
       {"run", "Run a pipeline file: source → stages → sink, with checkpoints", &setup_run_command},
       {"validate", "Check pipeline files (file:line:col for every problem); run nothing", &setup_validate_command},
+      {"list", "List the source, stage and sink kinds of pipeline files", &setup_list_command},
+      {"explain", "Print the fields of one kind (name, type, default, description, example)", &setup_explain_command,
+       &explain_words},
+      {"completion", "Print the shell completion script for aetl and afetch: bash, zsh or fish",
+       &setup_completion_command, &completion_words},
   };
   return table;
+}
+
+namespace {
+
+void add_global_flags(CLI::App& app, GlobalFlags& g) {
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+  app.add_option("--log-format", g.log_format, "text or json")->capture_default_str();
+}
+
+}  // namespace
+
+void build_command_line(CLI::App& app, bool as_afetch, GlobalFlags& globals, std::function<ExitCode()>& run) {
+  app.set_version_flag("--version", std::string(AETL_VERSION));
+  add_global_flags(app, globals);
+  if (as_afetch) {
+    run = setup_fetch_command(app);
+    return;
+  }
+  for (const auto& row : command_table()) {
+    CLI::App* sub = app.add_subcommand(row.name, row.summary);
+    add_global_flags(*sub, globals);
+    auto runner = row.setup(*sub);
+    sub->callback([&run, runner] { run = runner; });
+  }
+  app.require_subcommand(1);
 }
 
 }  // namespace aetl

@@ -10,16 +10,19 @@
 #include "config/config_error.h"
 #include "config/config_tree.h"
 #include "config/env_expand.h"
+#include "config/field_spec.h"
 #include "engine/retry.h"
 
 namespace aetl {
 
 /// Collects the problems of one pipeline file; validation goes on after a problem
-/// so that one `aetl validate` shows all of them.
+/// so that one `aetl validate` shows all of them. Each message starts with the part
+/// of the pipeline it is about (`sink sqlite: `), set by a ProblemContext.
 class ConfigProblems {
  public:
   explicit ConfigProblems(EnvLookup env) : env_(std::move(env)) {}
-  void add(const ConfigLocation& where, std::string message) { list_.push_back({where, std::move(message)}); }
+  /// Adds `context: message` (just `message` outside any context).
+  void add(const ConfigLocation& where, std::string message);
   bool empty() const { return list_.empty(); }
   size_t size() const { return list_.size(); }
   const std::vector<ConfigProblem>& list() const { return list_; }
@@ -28,8 +31,25 @@ class ConfigProblems {
   const EnvLookup& env() const { return env_; }
 
  private:
+  friend class ProblemContext;
   EnvLookup env_;
   std::vector<ConfigProblem> list_;
+  std::string context_;
+};
+
+/// Names the part of the pipeline that the problems added while it lives are about
+/// ("sink sqlite", "stage 2 (fetch)"); the previous name comes back at its end.
+class ProblemContext {
+ public:
+  ProblemContext(ConfigProblems& problems, std::string name);
+  ~ProblemContext();
+  ProblemContext(const ProblemContext&) = delete;
+  ProblemContext& operator=(const ProblemContext&) = delete;
+  void rename(std::string name) { problems_.context_ = std::move(name); }
+
+ private:
+  ConfigProblems& problems_;
+  std::string saved_;
 };
 
 /// A scalar after `${VAR}` expansion, with where it stood. `secret` is set when
@@ -46,17 +66,27 @@ struct ConfigString {
 };
 
 /// Reads the keys of one mapping with their types, reporting every problem with its
-/// location; at finish() any key nobody asked for is reported with a "did you mean".
-/// `what` names the mapping in messages ("sink 'sqlite'").
+/// location and the key's whole dotted path (`batch.size: must be a whole number`).
+/// Every key read must be declared in `declared` with the type it is read as: reading
+/// anything else throws std::logic_error (a parser that drifted from its declaration;
+/// the kinds' unit test runs every parser on its declared examples). finish() reports
+/// the keys nobody declared, with a "did you mean" among the declared names.
 class ConfigReader {
  public:
-  ConfigReader(const ConfigValue& node, ConfigProblems& problems, std::string what);
+  /// `path`: where `node` stands in the kind ("" for the kind itself, "batch" for a
+  /// nested mapping); keys are declared as `path.key`.
+  ConfigReader(const ConfigValue& node, ConfigProblems& problems, std::vector<FieldList> declared,
+               std::string path = "");
   /// For a kind written in short form (`filter: 'expr'`): no mapping to read.
   bool ok() const { return node_ != nullptr; }
   const ConfigLocation& where() const;
 
-  /// The raw value, marking the key as known. nullptr if absent (or null).
+  /// The raw value, marking the key as read. nullptr if absent (or null). Any
+  /// declared key, or a declared section (`batch` when `batch.size` is declared).
   const ConfigValue* raw(std::string_view key, bool required = false);
+  /// A reader for the nested mapping `key` (a declared section); nullopt when absent
+  /// or not a mapping (reported).
+  std::optional<ConfigReader> section(std::string_view key);
   std::optional<ConfigString> string(std::string_view key, bool required = false);
   std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max, bool required = false);
   std::optional<bool> boolean(std::string_view key);
@@ -68,23 +98,33 @@ class ConfigReader {
   std::optional<std::vector<ConfigString>> string_list(std::string_view key, bool required = false);
   /// A mapping of string → string, in file order.
   std::optional<std::vector<std::pair<std::string, ConfigString>>> string_map(std::string_view key);
-  /// `retry: {max: N, backoff: 100ms..30s}`
+  /// `retry: {max: N, backoff: 100ms..30s}` (or `retry: N`); declared as `key.max`, `key.backoff`.
   std::optional<RetryPolicy> retry(std::string_view key, const RetryPolicy& defaults);
 
-  /// Reports keys that were never asked for.
+  /// Reports keys that are not declared. Throws std::logic_error for a declared key
+  /// that is present but was never read (its value would be ignored silently).
   void finish();
 
   ConfigProblems& problems() { return problems_; }
-  const std::string& what() const { return what_; }
+  /// `key` with this reader's path in front: "batch.size".
+  std::string full(std::string_view key) const;
 
  private:
+  /// The declaration of `key`; throws std::logic_error when it is undeclared or
+  /// declared with a type not in `types` (none given: any type, or a section).
+  const FieldSpec* declaration(std::string_view key, std::initializer_list<FieldType> types, bool required);
+  const ConfigValue* lookup(std::string_view key, bool required);
+  std::optional<ConfigString> text(std::string_view key, bool required);
+
   const ConfigValue* node_;
   ConfigProblems& problems_;
-  std::string what_;
-  std::vector<std::string> known_;
+  std::vector<FieldList> declared_;
+  std::string path_;
+  std::vector<std::string> read_;
 };
 
-/// Expands `${VAR}` in one scalar, reporting problems. nullopt on error.
+/// Expands `${VAR}` in one scalar, reporting problems as `what: ...` (just `...` when
+/// `what` is empty: the kind's own value). nullopt on error.
 std::optional<ConfigString> expand_scalar(const ConfigValue& value, ConfigProblems& problems,
                                           std::string_view what);
 

@@ -7,16 +7,43 @@
 namespace aetl {
 namespace {
 
-/// A part is a mapping with exactly one key, the kind: `{sqlite: {...}}`.
+const FieldSpec kPipelineFields[] = {
+    {"name", FieldType::string, "", "names the pipeline's checkpoint (default: the file's base name)", "error-report"},
+    {"source", FieldType::section, "required", "one source kind", "{lines: {paths: [in.jsonl]}}"},
+    {"stages", FieldType::section, "", "a list of stage kinds, applied in order", "[{filter: 'status >= 400'}]"},
+    {"sink", FieldType::section, "required", "one sink kind", "{jsonl: {path: out.jsonl}}"},
+    {"dead_letter", FieldType::section, "", "a sink kind receiving the records that failed",
+     "{jsonl: {path: failed.jsonl}}"},
+    {"settings.channel_capacity", FieldType::integer, "2", "batches between two parts", "4"},
+    {"settings.checkpoint_interval", FieldType::duration, "1s",
+     "how often checkpoints are saved while running (always at the end)", "5s"},
+};
+const std::string_view kPipelineExamples[] = {
+    "{name: report, source: {lines: {paths: [in.jsonl]}}, stages: [{filter: 'a > 1'}], sink: {jsonl: out.jsonl}, "
+    "dead_letter: {jsonl: failed.jsonl}, settings: {channel_capacity: 4, checkpoint_interval: 5s}}",
+};
+
+const FieldSpec kSinkCommonFields[] = {
+    {"batch.size", FieldType::integer, "1000", "records per write at most", "5000"},
+    {"batch.bytes", FieldType::size, "4MiB", "bytes of record data per write at most", "8MiB"},
+    {"batch.linger", FieldType::duration, "500ms", "how long a partial batch may wait", "200ms"},
+    {"retry.max", FieldType::integer, "3",
+     "retries of a write after a transient error (a locked database, a full disk); `retry: N` is short for it", "5"},
+    {"retry.backoff", FieldType::duration_range, "100ms..5s", "waits between attempts, full jitter, capped",
+     "200ms..10s"},
+};
+
+/// A part is a mapping with exactly one key, the kind: `{sqlite: {...}}`. Problems
+/// are reported in the caller's context ("stage 2").
 template <class Kind>
-const Kind* pick_kind(const ConfigValue& node, const std::vector<Kind>& table, const std::string& what,
-                      ConfigProblems& problems, const ConfigValue** body) {
+const Kind* pick_kind(const ConfigValue& node, const std::vector<Kind>& table, ConfigProblems& problems,
+                      const ConfigValue** body) {
   std::vector<std::string> keys;
   for (const auto& k : table) keys.emplace_back(k.key);
   std::string list;
   for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
   if (!node.is_mapping() || node.entries.size() != 1) {
-    problems.add(node.where, what + " must name exactly one kind (" + list + "), as in `" + keys.front() + ": {...}`");
+    problems.add(node.where, "must name exactly one kind (" + list + "), as in `" + keys.front() + ": {...}`");
     return nullptr;
   }
   const auto& [key, value] = node.entries.front();
@@ -26,7 +53,7 @@ const Kind* pick_kind(const ConfigValue& node, const std::vector<Kind>& table, c
       return &k;
     }
   }
-  std::string msg = "unknown " + what + " kind '" + key.scalar + "'";
+  std::string msg = "unknown kind '" + key.scalar + "'";
   if (auto guess = did_you_mean(key.scalar, keys)) msg += " (did you mean '" + *guess + "'?)";
   else msg += " (known: " + list + ")";
   problems.add(key.where, msg);
@@ -35,47 +62,71 @@ const Kind* pick_kind(const ConfigValue& node, const std::vector<Kind>& table, c
 
 std::optional<PipelineSpec::SinkPart> parse_sink(const ConfigValue& node, const std::string& what,
                                                  ConfigProblems& problems) {
+  ProblemContext context(problems, what);
   const ConfigValue* body = nullptr;
-  const SinkKind* kind = pick_kind(node, sink_kinds(), what, problems, &body);
+  const SinkKind* kind = pick_kind(node, sink_kinds(), problems, &body);
   if (!kind) return std::nullopt;
+  context.rename(what + " " + std::string(kind->key));
   PipelineSpec::SinkPart part;
   part.kind = std::string(kind->key);
   part.build = kind->parse(*body, problems, part.common);
   part.row_step = kind->row_step;
+  // One checkpoint per pipeline, kept by the main sink: a dead letter storing its
+  // own would overwrite it (and lose the compare-and-set against other runs).
+  if (what == "dead_letter")
+    if (const ConfigValue* eo = body->find("exactly_once"); eo && eo->scalar == "true")
+      problems.add(eo->where, "exactly_once: is for the main sink only (the checkpoint it keeps covers the dead "
+                              "letter too)");
   return part;
 }
 
 }  // namespace
+
+const KindFields& pipeline_fields() {
+  static const KindFields fields{kPipelineFields, kPipelineExamples};
+  return fields;
+}
+
+FieldList sink_common_fields() { return kSinkCommonFields; }
 
 PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
   ConfigValue root = load_config_file(path);
   ConfigProblems problems(env);
   PipelineSpec spec;
   spec.file = path;
-  ConfigReader top(root, problems, "the pipeline");
+  ProblemContext pipeline_context(problems, "the pipeline");
+  ConfigReader top(root, problems, {kPipelineFields});
   if (!top.ok()) problems.throw_if_any();
-
   if (auto name = top.string("name")) spec.name = name->text;
   else spec.name = std::filesystem::path(path).stem().string();
+  const ConfigValue* src = top.raw("source", true);
+  const ConfigValue* stages = top.raw("stages");
+  const ConfigValue* sink = top.raw("sink", true);
+  const ConfigValue* dl = top.raw("dead_letter");
 
-  if (const ConfigValue* src = top.raw("source", true)) {
+  if (src) {
+    ProblemContext context(problems, "source");
     const ConfigValue* body = nullptr;
-    if (const SourceKind* kind = pick_kind(*src, source_kinds(), "source", problems, &body)) {
+    if (const SourceKind* kind = pick_kind(*src, source_kinds(), problems, &body)) {
+      context.rename("source " + std::string(kind->key));
       spec.source.kind = std::string(kind->key);
       spec.source.build = kind->parse(*body, problems);
       spec.source.runs_steps = kind->runs_steps;
     }
   }
 
-  if (const ConfigValue* stages = top.raw("stages")) {
+  if (stages) {
     if (!stages->is_sequence()) {
-      problems.add(stages->where, "stages must be a list (each item `- kind: ...`), not " + stages->describe());
+      problems.add(stages->where, "stages: must be a list (each item `- kind: ...`), not " + stages->describe());
     } else {
       std::map<std::string, int> seen;
+      int position = 0;
       for (const auto& item : stages->items) {
+        ProblemContext context(problems, "stage " + std::to_string(++position));
         const ConfigValue* body = nullptr;
-        const StageKind* kind = pick_kind(item, stage_kinds(), "stage", problems, &body);
+        const StageKind* kind = pick_kind(item, stage_kinds(), problems, &body);
         if (!kind) continue;
+        context.rename("stage " + std::to_string(position) + " (" + std::string(kind->key) + ")");
         PipelineSpec::StagePart part;
         part.kind = std::string(kind->key);
         part.label = part.kind + "#" + std::to_string(++seen[part.kind]);
@@ -86,23 +137,16 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
     }
   }
 
-  if (const ConfigValue* sink = top.raw("sink", true)) {
+  if (sink) {
     if (auto part = parse_sink(*sink, "sink", problems)) spec.sink = std::move(*part);
   }
-  if (const ConfigValue* dl = top.raw("dead_letter")) {
+  if (dl) {
     if (auto part = parse_sink(*dl, "dead_letter", problems)) spec.dead_letter = std::move(*part);
-    // One checkpoint per pipeline, kept by the main sink: a dead letter storing its
-    // own would overwrite it (and lose the compare-and-set against other runs).
-    if (dl->is_mapping() && dl->entries.size() == 1)
-      if (const ConfigValue* eo = dl->entries.front().second.find("exactly_once"); eo && eo->scalar == "true")
-        problems.add(eo->where, "dead_letter: exactly_once is for the main sink only (the checkpoint it keeps "
-                                "covers the dead letter too)");
   }
-  if (const ConfigValue* settings = top.raw("settings")) {
-    ConfigReader r(*settings, problems, "settings");
-    if (auto n = r.integer("channel_capacity", 1, 1024)) spec.channel_capacity = static_cast<size_t>(*n);
-    if (auto d = r.duration("checkpoint_interval")) spec.checkpoint_interval = *d;
-    r.finish();
+  if (auto settings = top.section("settings")) {
+    if (auto n = settings->integer("channel_capacity", 1, 1024)) spec.channel_capacity = static_cast<size_t>(*n);
+    if (auto d = settings->duration("checkpoint_interval")) spec.checkpoint_interval = *d;
+    settings->finish();
   }
   top.finish();
   problems.throw_if_any();
@@ -110,12 +154,11 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
 }
 
 void read_sink_common(ConfigReader& r, SinkCommon& common) {
-  if (const ConfigValue* batch = r.raw("batch")) {
-    ConfigReader b(*batch, r.problems(), "batch");
-    if (auto n = b.integer("size", 1, 1'000'000)) common.batching.size = static_cast<size_t>(*n);
-    if (auto n = b.size("bytes")) common.batching.bytes = static_cast<size_t>(std::max<int64_t>(*n, 1));
-    if (auto d = b.duration("linger")) common.batching.linger = *d;
-    b.finish();
+  if (auto batch = r.section("batch")) {
+    if (auto n = batch->integer("size", 1, 1'000'000)) common.batching.size = static_cast<size_t>(*n);
+    if (auto n = batch->size("bytes")) common.batching.bytes = static_cast<size_t>(std::max<int64_t>(*n, 1));
+    if (auto d = batch->duration("linger")) common.batching.linger = *d;
+    batch->finish();
   }
   if (auto retry = r.retry("retry", common.retry)) common.retry = *retry;
 }

@@ -151,20 +151,34 @@ class CsvSink final : public PipelineSink {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"path", FieldType::string, "-", "the file; - is standard output", "out/report.csv"},
+    {"columns", FieldType::list, "", "the columns, in order (default: the first record's top-level keys)",
+     "[id, country, total]"},
+    {"delimiter", FieldType::string, ",", "the field separator (one character)", "\";\""},
+    {"append", FieldType::boolean, "false", "append to the file (default: a fresh run truncates it)", "true"},
+    {"fsync", FieldType::boolean, "true", "fsync each batch before acknowledging it", "false"},
+};
+const std::string_view kExamples[] = {"{path: out.csv, columns: [id, name], delimiter: \";\", append: true, fsync: false}"};
+const FieldDefault kCommonDefaults[] = {{"batch.size", "100000"}, {"batch.bytes", "2MiB"}, {"batch.linger", "200ms"}};
+}  // namespace
+extern const KindFields csv_sink_fields{kFields, kExamples, kCommonDefaults};
+
 SinkBuilder parse_csv_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
   auto cfg = std::make_shared<CsvConfig>();
   common.batching.linger = std::chrono::milliseconds(200);
   common.batching.size = 100000;
   common.batching.bytes = 2 << 20;  // 2 MiB per write and fsync: memory stays low
   size_t before = problems.size();
-  ConfigReader r(node, problems, "sink 'csv'");
+  ConfigReader r(node, problems, {kFields, sink_common_fields()});
   if (!r.ok()) return {};
   if (auto p = r.string("path")) cfg->path = p->text;
   if (auto cols = r.string_list("columns")) {
     for (auto& c : *cols) cfg->columns.push_back(c.text);
   }
   if (auto d = r.string("delimiter")) {
-    if (d->text.size() != 1 || d->text[0] == '"') problems.add(d->where, "delimiter must be one character (not a quote)");
+    if (d->text.size() != 1 || d->text[0] == '"') problems.add(d->where, "delimiter: must be one character (not a quote)");
     else cfg->delimiter = d->text[0];
   }
   if (auto a = r.boolean("append")) cfg->append = *a;

@@ -55,6 +55,18 @@ class JsonlFileSink final : public PipelineSink {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"", FieldType::string, "", "short form: the path alone", "out/records.jsonl"},
+    {"path", FieldType::string, "-", "the file; - is standard output", "out/records.jsonl"},
+    {"append", FieldType::boolean, "false", "append to the file (default: a fresh run truncates it)", "true"},
+    {"fsync", FieldType::boolean, "true", "fsync each batch before acknowledging it", "false"},
+};
+const std::string_view kExamples[] = {"out.jsonl", "{path: out.jsonl, append: true, fsync: false}"};
+const FieldDefault kCommonDefaults[] = {{"batch.size", "100000"}, {"batch.bytes", "2MiB"}, {"batch.linger", "200ms"}};
+}  // namespace
+extern const KindFields jsonl_sink_fields{kFields, kExamples, kCommonDefaults};
+
 SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
   auto cfg = std::make_shared<JsonlConfig>();
   common.batching.linger = std::chrono::milliseconds(200);
@@ -62,9 +74,9 @@ SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, 
   common.batching.bytes = 2 << 20;  // 2 MiB per write and fsync: memory stays low
   size_t before = problems.size();
   if (node.is_scalar()) {  // `jsonl: out.jsonl`
-    if (auto p = expand_scalar(node, problems, "jsonl")) cfg->path = p->text;
+    if (auto p = expand_scalar(node, problems, "")) cfg->path = p->text;
   } else if (!node.is_null()) {
-    ConfigReader r(node, problems, "sink 'jsonl'");
+    ConfigReader r(node, problems, {kFields, sink_common_fields()});
     if (!r.ok()) return {};
     if (auto p = r.string("path")) cfg->path = p->text;
     if (auto a = r.boolean("append")) cfg->append = *a;

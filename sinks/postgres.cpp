@@ -751,6 +751,33 @@ class PostgresSink final : public PipelineSink {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"dsn", FieldType::string, "", "a libpq connection string or URI; empty: the PG* environment variables",
+     "\"postgresql://etl:${PGPASSWORD}@db/shop\""},
+    {"table", FieldType::string, "required", "the table: name or schema.name", "public.events"},
+    {"columns", FieldType::columns, "",
+     "{name: TYPE} or a list of names (default: the first record's fields, typed from their values)",
+     "{id: bigint, payload: jsonb}"},
+    {"key", FieldType::list, "", "primary key or unique columns: rows are upserted, so replays are idempotent",
+     "[id]"},
+    {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
+     "true"},
+    {"create", FieldType::boolean, "true", "create a missing table (false: a missing table is an error)", "false"},
+    {"connect_timeout", FieldType::duration, "10s", "how long connecting may take", "5s"},
+    {"pool.min", FieldType::integer, "1", "connections opened before the run starts", "2"},
+    {"pool.max", FieldType::integer, "2", "connections at most", "4"},
+};
+const std::string_view kExamples[] = {
+    "{dsn: \"host=localhost dbname=shop\", table: public.events, columns: {id: bigint, payload: jsonb}, key: [id], "
+    "exactly_once: true, create: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
+    "{table: events, columns: [id, payload]}",
+};
+const FieldDefault kCommonDefaults[] = {
+    {"batch.size", "40000"}, {"batch.linger", "500ms"}, {"retry.max", "10"}, {"retry.backoff", "200ms..5s"}};
+}  // namespace
+extern const KindFields postgres_sink_fields{kFields, kExamples, kCommonDefaults};
+
 SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
   auto cfg = std::make_shared<PostgresConfig>();
   // Each batch commits (one fsync on the server): big batches come near a single
@@ -760,7 +787,7 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
   // Enough retries to ride out a server restart (about 15 s of backoff in all).
   common.retry = RetryPolicy{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
   size_t before = problems.size();
-  ConfigReader r(node, problems, "sink 'postgres'");
+  ConfigReader r(node, problems, {kFields, sink_common_fields()});
   if (!r.ok()) return {};
   if (auto d = r.string("dsn")) cfg->dsn = d->text;
   if (auto t = r.string("table", true)) {
@@ -778,14 +805,11 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
   if (auto e = r.boolean("create")) cfg->create = *e;
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
-  if (const ConfigValue* pool = r.raw("pool")) {
-    ConfigReader p(*pool, problems, "pool");
-    if (p.ok()) {
-      if (auto n = p.integer("min", 0, 100)) cfg->pool_min = static_cast<size_t>(*n);
-      if (auto n = p.integer("max", 1, 100)) cfg->pool_max = static_cast<size_t>(*n);
-      p.finish();
-      if (cfg->pool_min > cfg->pool_max) problems.add(pool->where, "pool: min is more than max");
-    }
+  if (auto p = r.section("pool")) {
+    if (auto n = p->integer("min", 0, 100)) cfg->pool_min = static_cast<size_t>(*n);
+    if (auto n = p->integer("max", 1, 100)) cfg->pool_max = static_cast<size_t>(*n);
+    p->finish();
+    if (cfg->pool_min > cfg->pool_max) problems.add(p->where(), "pool: min is more than max");
   }
   read_sink_common(r, common);
   r.finish();

@@ -466,12 +466,32 @@ class SqliteSink final : public PipelineSink {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"path", FieldType::string, "required", "the database file (created, WAL)", "out/errors.db"},
+    {"table", FieldType::string, "required", "the table (created if missing)", "errors"},
+    {"columns", FieldType::columns, "",
+     "{name: TYPE} or a list of names (default: the first record's fields and types)", "{id: INTEGER, url: TEXT}"},
+    {"key", FieldType::list, "", "primary key columns: rows are upserted, so replays are idempotent", "[id]"},
+    {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
+     "true"},
+    {"synchronous", FieldType::choice, "full", "SQLite's durability setting: full, normal or off", "normal"},
+};
+const std::string_view kExamples[] = {
+    "{path: out.db, table: errors, columns: {id: INTEGER, url: TEXT}, key: [id], exactly_once: true, "
+    "synchronous: normal}",
+    "{path: out.db, table: t, columns: [id, url]}",
+};
+const FieldDefault kCommonDefaults[] = {{"batch.size", "5000"}, {"batch.linger", "200ms"}};
+}  // namespace
+extern const KindFields sqlite_sink_fields{kFields, kExamples, kCommonDefaults};
+
 SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
   auto cfg = std::make_shared<SqliteConfig>();
   common.batching.size = 5000;
   common.batching.linger = std::chrono::milliseconds(200);
   size_t before = problems.size();
-  ConfigReader r(node, problems, "sink 'sqlite'");
+  ConfigReader r(node, problems, {kFields, sink_common_fields()});
   if (!r.ok()) return {};
   if (auto p = r.string("path", true)) cfg->path = p->text;
   if (auto t = r.string("table", true)) {

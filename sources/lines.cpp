@@ -785,8 +785,30 @@ class LinesSource final : public Source {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"paths", FieldType::list, "", "files, globs or - (stdin); required unless url is given; .gz is decompressed",
+     "[\"logs/*.jsonl\", extra.jsonl.gz]"},
+    {"url", FieldType::list, "", "URLs whose bodies are streamed line by line (after the paths)",
+     "https://example.com/export.jsonl"},
+    {"format", FieldType::choice, "json", "json (JSON Lines), text ({\"line\": ...}) or csv (header row gives the keys)",
+     "csv"},
+    {"validate", FieldType::boolean, "true", "json: check that each line is a well-formed JSON object", "false"},
+    {"delimiter", FieldType::string, ",", "csv: the field separator (one character)", "\";\""},
+    {"infer_types", FieldType::boolean, "true", "csv: a field written as a JSON number becomes a number", "false"},
+    {"max_line", FieldType::size, "16MiB", "a longer line becomes a dead letter", "1MiB"},
+    {"allow_empty", FieldType::boolean, "false", "a glob matching no file is not an error", "true"},
+};
+const std::string_view kExamples[] = {
+    "{paths: [\"in/*.jsonl\"], format: json, validate: true, max_line: 1MiB, allow_empty: true}",
+    "{paths: data.csv, format: csv, delimiter: \";\", infer_types: false}",
+    "{url: \"https://example.com/export.jsonl\"}",
+};
+}  // namespace
+extern const KindFields lines_source_fields{kFields, kExamples};
+
 SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& problems) {
-  ConfigReader r(node, problems, "source 'lines'");
+  ConfigReader r(node, problems, {kFields});
   if (!r.ok()) return {};
   auto cfg = std::make_shared<LinesConfig>();
   size_t before = problems.size();
@@ -798,7 +820,9 @@ SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& proble
       cfg->urls.push_back(u.text);
     }
   }
-  if (auto paths = r.string_list("paths", url_node == nullptr)) {
+  if (const ConfigValue* p = node.find("paths"); !url_node && (!p || p->is_null()))
+    problems.add(r.where(), "missing required key 'paths' (or url)");
+  if (auto paths = r.string_list("paths")) {
     for (auto& p : *paths) {
       if (p.text.empty()) problems.add(p.where, "paths: an empty path");
       cfg->paths.push_back(p.text);
@@ -809,12 +833,12 @@ SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& proble
     cfg->decoder.format = *f == "json" ? LineFormat::json : *f == "text" ? LineFormat::text : LineFormat::csv;
   if (auto v = r.boolean("validate")) cfg->decoder.validate = *v;
   if (auto d = r.string("delimiter")) {
-    if (d->text.size() != 1 || d->text[0] == '"' || d->text[0] == '\n') problems.add(d->where, "delimiter must be one character (not a quote)");
+    if (d->text.size() != 1 || d->text[0] == '"' || d->text[0] == '\n') problems.add(d->where, "delimiter: must be one character (not a quote)");
     else cfg->decoder.delimiter = d->text[0];
   }
   if (auto v = r.boolean("infer_types")) cfg->decoder.infer_types = *v;
   if (auto n = r.size("max_line")) {
-    if (*n < 1) problems.add(r.where(), "max_line must be at least 1 byte");
+    if (*n < 1) problems.add(r.where(), "max_line: must be at least 1 byte");
     else cfg->max_line = static_cast<size_t>(*n);
   }
   if (auto v = r.boolean("allow_empty")) cfg->allow_empty = *v;

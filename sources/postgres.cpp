@@ -321,8 +321,28 @@ class PostgresSource final : public Source {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"dsn", FieldType::string, "", "a libpq connection string or URI; empty: the PG* environment variables",
+     "\"host=localhost dbname=shop user=etl password=${PGPASSWORD}\""},
+    {"query", FieldType::string, "", "the SELECT to read (give query or table)", "\"SELECT id, total FROM orders ORDER BY id\""},
+    {"table", FieldType::string, "", "a table (name or schema.name) read whole, in its primary key's order",
+     "public.orders"},
+    {"batch", FieldType::integer, "5000", "rows per batch", "10000"},
+    {"incremental.column", FieldType::string, "required",
+     "each run reads only the rows whose column is past the last run's window", "updated_at"},
+    {"connect_timeout", FieldType::duration, "10s", "how long connecting may take", "5s"},
+};
+const std::string_view kExamples[] = {
+    "{dsn: \"host=localhost dbname=shop\", query: \"SELECT id FROM orders ORDER BY id\", batch: 1000, "
+    "connect_timeout: 5s}",
+    "{table: orders, incremental: {column: id}}",
+};
+}  // namespace
+extern const KindFields postgres_source_fields{kFields, kExamples};
+
 SourceBuilder parse_postgres_source(const ConfigValue& node, ConfigProblems& problems) {
-  ConfigReader r(node, problems, "source 'postgres'");
+  ConfigReader r(node, problems, {kFields});
   if (!r.ok()) return {};
   auto cfg = std::make_shared<PgSourceConfig>();
   size_t before = problems.size();
@@ -342,15 +362,12 @@ SourceBuilder parse_postgres_source(const ConfigValue& node, ConfigProblems& pro
     cfg->table = quoted;
   }
   if (auto n = r.integer("batch", 1, 1000000)) cfg->batch = static_cast<size_t>(*n);
-  if (const ConfigValue* inc = r.raw("incremental")) {
-    ConfigReader i(*inc, problems, "incremental");
-    if (i.ok()) {
-      if (auto c = i.string("column", true)) {
-        if (c->text.empty()) problems.add(c->where, "incremental.column: an empty name");
-        cfg->incremental = c->text;
-      }
-      i.finish();
+  if (auto i = r.section("incremental")) {
+    if (auto c = i->string("column", true)) {
+      if (c->text.empty()) problems.add(c->where, "incremental.column: an empty name");
+      cfg->incremental = c->text;
     }
+    i->finish();
   }
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
   r.finish();

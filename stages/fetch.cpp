@@ -379,10 +379,41 @@ class PipelineFetchStage final : public Stage {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"url", FieldType::template_text, "required",
+     "the URL; {expression} is replaced by its value, URL-encoded; http and https only",
+     "'http://geo.internal/ip/{ip}'"},
+    {"method", FieldType::string, "GET", "the HTTP method", "POST"},
+    {"headers", FieldType::map, "", "request headers, each value a template", "{Authorization: 'Bearer ${TOKEN}'}"},
+    {"body", FieldType::template_text, "", "the request body, a template (not URL-encoded; {{ and }} are literal braces)",
+     "'{{\"id\": {id}}}'"},
+    {"concurrency", FieldType::integer, "16", "requests in flight", "32"},
+    {"per_host", FieldType::integer, "0", "requests in flight per host:port (0: no extra limit)", "4"},
+    {"rate", FieldType::rate, "", "requests started per second at most (none: no limit)", "50/s"},
+    {"retry.max", FieldType::integer, "2",
+     "retries after the first attempt (connection errors, timeouts, 429, 5xx); `retry: N` is short for it", "5"},
+    {"retry.backoff", FieldType::duration_range, "250ms..30s", "waits between attempts, full jitter, capped",
+     "200ms..30s"},
+    {"ordered", FieldType::boolean, "false", "emit records in input order (default: as they complete)", "true"},
+    {"into", FieldType::string, "response",
+     "the field receiving {status, ok, body, error, attempts, time_ms}", "geo"},
+    {"keep_failures", FieldType::boolean, "false",
+     "a failed request passes on with ok: false instead of going to the dead letter", "true"},
+};
+const std::string_view kExamples[] = {
+    "{url: 'http://geo.internal/ip/{ip}', concurrency: 32, per_host: 4, rate: 50/s, retry: {max: 5, backoff: "
+    "200ms..30s}, ordered: true, into: geo, keep_failures: true}",
+    "{url: 'https://api.example.com/items', method: POST, headers: {Content-Type: application/json}, body: "
+    "'{{\"id\": {id}}}', retry: 3}",
+};
+}  // namespace
+extern const KindFields fetch_stage_fields{kFields, kExamples};
+
 StageBuilder parse_fetch_stage(const ConfigValue& node, ConfigProblems& problems) {
   auto cfg = std::make_shared<FetchConfig>();
   size_t before = problems.size();
-  ConfigReader r(node, problems, "stage 'fetch'");
+  ConfigReader r(node, problems, {kFields});
   if (!r.ok()) return {};
   if (auto url = r.string("url", true))
     if (auto t = parse_template(*url, cfg->program, problems, "url")) cfg->url = std::move(*t);

@@ -28,15 +28,24 @@ class Filter final : public RecordStep {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"", FieldType::expression, "required", "keep the records it is true for (anything but false and null)",
+     "'status >= 400 and user.country in [\"DE\", \"FR\"]'"},
+};
+const std::string_view kExamples[] = {"'status >= 400'"};
+}  // namespace
+extern const KindFields filter_stage_fields{kFields, kExamples};
+
 StageBuilder parse_filter_stage(const ConfigValue& node, ConfigProblems& problems) {
   if (!node.is_scalar()) {
-    problems.add(node.where, "filter takes one expression, as in `filter: 'status >= 400'`");
+    problems.add(node.where, "takes one expression, as in `filter: 'status >= 400'`");
     return {};
   }
-  auto text = expand_scalar(node, problems, "filter");
+  auto text = expand_scalar(node, problems, "");
   if (!text) return {};
   auto program = std::make_shared<expr::Program>();
-  if (!compile_expression(*program, *text, problems, "filter")) return {};
+  if (!compile_expression(*program, *text, problems, "")) return {};
   return [program](RunContext& run, PartStats& stats) -> std::unique_ptr<Stage> {
     return step_stage(run, stats, std::make_shared<Filter>(program));
   };

@@ -154,13 +154,24 @@ class JqStage final : public PoolStage {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"", FieldType::jq_program, "", "short form: the program alone", "'{id, total: (.price * .qty)}'"},
+    {"program", FieldType::jq_program, "required", "the jq program, run once per record", "'select(.ok) | {id}'"},
+    {"on_non_object", FieldType::choice, "error",
+     "an output that is not an object: error (dead letter) or wrap (becomes {\"value\": ...})", "wrap"},
+};
+const std::string_view kExamples[] = {"'.a'", "{program: '.items[]', on_non_object: wrap}"};
+}  // namespace
+extern const KindFields jq_stage_fields{kFields, kExamples};
+
 StageBuilder parse_jq_stage(const ConfigValue& node, ConfigProblems& problems) {
   auto program = std::make_shared<JqProgram>();
   std::optional<ConfigString> text;
   if (node.is_scalar()) {
-    text = expand_scalar(node, problems, "jq");
+    text = expand_scalar(node, problems, "");
   } else {
-    ConfigReader r(node, problems, "stage 'jq'");
+    ConfigReader r(node, problems, {kFields});
     if (!r.ok()) return {};
     text = r.string("program", true);
     if (auto w = r.choice("on_non_object", {"error", "wrap"})) program->wrap = *w == "wrap";

@@ -84,16 +84,25 @@ class Select final : public RecordStep {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"*", FieldType::expression, "", "each key is an output field, its value the expression that computes it",
+     "'lower(user.country)'"},
+};
+const std::string_view kExamples[] = {"{id: id, country: 'lower(user.country)'}"};
+}  // namespace
+extern const KindFields select_stage_fields{kFields, kExamples};
+
 StageBuilder parse_select_stage(const ConfigValue& node, ConfigProblems& problems) {
   if (!node.is_mapping() || node.entries.empty()) {
-    problems.add(node.where, "select takes a mapping of output field: expression, as in `select: {id: id, country: user.country}`");
+    problems.add(node.where, "takes a mapping of output field: expression, as in `select: {id: id, country: user.country}`");
     return {};
   }
   auto projection = std::make_shared<Projection>();
   bool good = true;
   for (const auto& [key, value] : node.entries) {
-    auto text = expand_scalar(value, problems, "select." + key.scalar);
-    if (!text || !compile_expression(projection->program, *text, problems, "select." + key.scalar)) {
+    auto text = expand_scalar(value, problems, key.scalar);
+    if (!text || !compile_expression(projection->program, *text, problems, key.scalar)) {
       good = false;
       continue;
     }

@@ -126,9 +126,18 @@ class Set final : public RecordStep {
 
 }  // namespace
 
+namespace {
+const FieldSpec kFields[] = {
+    {"*", FieldType::expression, "", "each key is a field path (a.b.c) to add or replace, its value the expression",
+     "'upper(country)'"},
+};
+const std::string_view kExamples[] = {"{country: 'upper(country)', geo.checked: true}"};
+}  // namespace
+extern const KindFields set_stage_fields{kFields, kExamples};
+
 StageBuilder parse_set_stage(const ConfigValue& node, ConfigProblems& problems) {
   if (!node.is_mapping() || node.entries.empty()) {
-    problems.add(node.where, "set takes a mapping of field: expression, as in `set: {country: upper(country)}`");
+    problems.add(node.where, "takes a mapping of field: expression, as in `set: {country: upper(country)}`");
     return {};
   }
   auto a = std::make_shared<Assignments>();
@@ -138,23 +147,23 @@ StageBuilder parse_set_stage(const ConfigValue& node, ConfigProblems& problems) 
     try {
       path = expr::parse_path(key.scalar);
     } catch (const expr::ParseError& e) {
-      problems.add(key.where, "set: '" + key.scalar + "' is not a field path: " + e.what());
+      problems.add(key.where, "'" + key.scalar + "' is not a field path: " + e.what());
       good = false;
       continue;
     }
     bool has_index = path.segments.empty();
     for (const auto& s : path.segments) has_index = has_index || s.index >= 0;
     if (has_index) {
-      problems.add(key.where, "set: '" + key.scalar + "': targets are field names (a.b.c), not $ or [index]");
+      problems.add(key.where, "'" + key.scalar + "': targets are field names (a.b.c), not $ or [index]");
       good = false;
       continue;
     }
-    auto text = expand_scalar(value, problems, "set." + key.scalar);
+    auto text = expand_scalar(value, problems, key.scalar);
     if (!text) {
       good = false;
       continue;
     }
-    auto index = compile_expression(a->program, *text, problems, "set." + key.scalar);
+    auto index = compile_expression(a->program, *text, problems, key.scalar);
     if (!index) {
       good = false;
       continue;

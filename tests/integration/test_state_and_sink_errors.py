@@ -35,7 +35,7 @@ sink:
     r = run_aetl(["validate", p], cwd=tmp_path)
     assert r.code == 2
     assert r.stderr.splitlines()[0] == (
-        f"{p}:4:45: columns: 'id' and 'ID' would be one column (SQLite column names ignore case)")
+        f"{p}:4:45: sink sqlite: columns: 'id' and 'ID' would be one column (SQLite column names ignore case)")
 
 
 def in_full_tmpfs(tmp_path, script, free_kib=16):
@@ -116,7 +116,7 @@ dead_letter:
     r = run_aetl(["validate", p], cwd=tmp_path)
     assert r.code == 2
     assert r.stderr.splitlines()[0] == (
-        f"{p}:5:55: dead_letter: exactly_once is for the main sink only (the checkpoint it keeps covers the "
+        f"{p}:5:55: dead_letter sqlite: exactly_once: is for the main sink only (the checkpoint it keeps covers the "
         "dead letter too)")
 
 

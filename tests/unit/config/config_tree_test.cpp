@@ -82,12 +82,30 @@ TEST_CASE("deep nesting is refused", "[config_tree]") {
         std::string::npos);
 }
 
-TEST_CASE("a reader reports unknown keys, types and bad values with locations", "[config_reader]") {
+namespace {
+const FieldSpec kSinkFields[] = {
+    {"path", FieldType::string, "required", "", "a"},
+    {"table", FieldType::string, "required", "", "t"},
+    {"size", FieldType::integer, "", "", "1"},
+    {"linger", FieldType::duration, "", "", "1s"},
+    {"wal", FieldType::boolean, "", "", "true"},
+    {"format", FieldType::choice, "", "", "json"},
+    {"retry.max", FieldType::integer, "", "", "1"},
+    {"retry.backoff", FieldType::duration_range, "", "", "1s..2s"},
+    {"batch.size", FieldType::integer, "", "", "1"},
+    {"dsn", FieldType::string, "", "", "x"},
+    {"bad", FieldType::string, "", "", "x"},
+};
+}  // namespace
+
+TEST_CASE("a reader reports unknown keys, types and bad values with locations and whole paths", "[config_reader]") {
   auto root = parse_config_text(
-      "path: out.db\nbatchsize: 10\nsize: ten\nlinger: soon\nwal: maybe\nformat: jsn\nretry: {max: 3, backof: 1s}\n",
+      "path: out.db\nbatchsize: 10\nsize: ten\nlinger: soon\nwal: maybe\nformat: jsn\nretry: {max: 3, backof: 1s}\n"
+      "batch: {sise: 1}\n",
       "p.yaml");
   ConfigProblems problems(env_of({}));
-  ConfigReader r(root, problems, "sink 'sqlite'");
+  ProblemContext context(problems, "sink sqlite");
+  ConfigReader r(root, problems, {kSinkFields});
   CHECK(r.string("path")->text == "out.db");
   CHECK_FALSE(r.integer("size", 1, 100));
   CHECK_FALSE(r.duration("linger"));
@@ -95,24 +113,40 @@ TEST_CASE("a reader reports unknown keys, types and bad values with locations", 
   CHECK_FALSE(r.choice("format", {"json", "text", "csv"}));
   CHECK_FALSE(r.retry("retry", RetryPolicy{}));
   CHECK_FALSE(r.string("table", true));
+  if (auto b = r.section("batch")) b->finish();
   r.finish();
   std::vector<std::string> got;
   for (const auto& p : problems.list()) got.push_back(p.format());
   CHECK(got == std::vector<std::string>{
-                   "p.yaml:3:7: size must be a whole number, not 'ten'",
-                   "p.yaml:4:9: linger: bad duration 'soon' (examples: 250ms, 1.5s, 2m)",
-                   "p.yaml:5:6: wal must be true or false",
-                   "p.yaml:6:9: format must be one of json, text, csv, not 'jsn' (did you mean 'json'?)",
-                   "p.yaml:7:17: retry: unknown key 'backof' (did you mean 'backoff'?)",
-                   "p.yaml:1:1: sink 'sqlite': missing required key 'table'",
-                   "p.yaml:2:1: sink 'sqlite': unknown key 'batchsize'",
+                   "p.yaml:3:7: sink sqlite: size: must be a whole number, not 'ten'",
+                   "p.yaml:4:9: sink sqlite: linger: bad duration 'soon' (examples: 250ms, 1.5s, 2m)",
+                   "p.yaml:5:6: sink sqlite: wal: must be true or false",
+                   "p.yaml:6:9: sink sqlite: format: must be one of json, text, csv, not 'jsn' (did you mean 'json'?)",
+                   "p.yaml:7:17: sink sqlite: unknown key 'retry.backof' (did you mean 'retry.backoff'?)",
+                   "p.yaml:1:1: sink sqlite: missing required key 'table'",
+                   "p.yaml:8:9: sink sqlite: unknown key 'batch.sise' (did you mean 'batch.size'?)",
+                   "p.yaml:2:1: sink sqlite: unknown key 'batchsize' (did you mean 'batch.size'?)",
                });
+}
+
+TEST_CASE("a reader refuses to read what its kind did not declare", "[config_reader]") {
+  auto root = parse_config_text("path: out.db\nsize: 3\nwal: true\n", "p.yaml");
+  ConfigProblems problems(env_of({}));
+  ConfigReader r(root, problems, {kSinkFields});
+  CHECK_THROWS_AS(r.string("paht"), std::logic_error);        // not declared
+  CHECK_THROWS_AS(r.duration("size"), std::logic_error);      // declared as a whole number
+  CHECK_THROWS_AS(r.string("dsn", true), std::logic_error);   // not declared as required
+  CHECK_THROWS_AS(r.raw("retry.max.x"), std::logic_error);    // below a leaf
+  CHECK(r.string("path")->text == "out.db");
+  CHECK(*r.integer("size", 0, 10) == 3);
+  // `wal` is declared and present but nobody read it: its value would be ignored.
+  CHECK_THROWS_AS(r.finish(), std::logic_error);
 }
 
 TEST_CASE("variables expand and their values never reach messages", "[config_reader]") {
   auto root = parse_config_text("dsn: 'postgres://u:${PW}@h/db'\nsize: ${N}\nbad: ${UNSET}\n", "p.yaml");
   ConfigProblems problems(env_of({{"PW", "hunter2"}, {"N", "many"}}));
-  ConfigReader r(root, problems, "sink");
+  ConfigReader r(root, problems, {kSinkFields});
   auto dsn = r.string("dsn");
   REQUIRE(dsn);
   CHECK(dsn->text == "postgres://u:hunter2@h/db");
@@ -121,6 +155,6 @@ TEST_CASE("variables expand and their values never reach messages", "[config_rea
   CHECK_FALSE(r.string("bad"));
   REQUIRE(problems.size() == 2);
   for (const auto& p : problems.list()) CHECK(p.format().find("many") == std::string::npos);
-  CHECK(problems.list()[0].format() == "p.yaml:2:7: size must be a whole number");
+  CHECK(problems.list()[0].format() == "p.yaml:2:7: size: must be a whole number");
   CHECK(problems.list()[1].format().find("UNSET") != std::string::npos);
 }

@@ -1,0 +1,66 @@
+"""aetl list and aetl explain: the kinds and their declared fields, from the binary."""
+from conftest import run_aetl
+
+
+def out(res):
+    return res.stdout.decode()
+
+
+def test_list_groups_the_kinds_with_their_summaries():
+    res = run_aetl(["list"])
+    assert res.code == 0 and res.stderr == ""
+    text = out(res)
+    assert text.index("sources:\n") < text.index("stages:\n") < text.index("sinks:\n")
+    assert "  lines       lines of files, globs, stdin or an HTTP body; json, text or csv\n" in text
+    assert "  fetch       one HTTP request per record, the response in a field\n" in text
+    assert "  sqlite      batched transactions into an SQLite table\n" in text
+
+
+def test_explain_prints_every_field_with_type_default_description_and_example():
+    res = run_aetl(["explain", "sqlite"])
+    assert res.code == 0 and res.stderr == ""
+    text = out(res)
+    assert text.startswith("sink sqlite: batched transactions into an SQLite table\n")
+    assert ("\n  path (string, required)\n      the database file (created, WAL)\n"
+            "      example: path: out/errors.db\n") in text
+    # the common sink keys, with this sink's defaults
+    assert ("\n  batch.size (whole number, default 5000)\n      records per write at most\n"
+            "      example: batch: {size: 5000}\n") in text
+    assert "\n  retry.backoff (duration range, default 100ms..5s)\n" in text
+
+
+def test_a_name_that_is_a_source_and_a_sink_prints_both_unless_the_part_is_named():
+    both = out(run_aetl(["explain", "postgres"]))
+    assert both.startswith("source postgres: ") and "\nsink postgres: " in both
+    sink = run_aetl(["explain", "sink", "postgres"])
+    assert sink.code == 0
+    assert out(sink).startswith("sink postgres: ") and "source postgres" not in out(sink)
+    assert "\n  retry.max (whole number, default 10)\n" in out(sink)
+    source = out(run_aetl(["explain", "source", "postgres"]))
+    assert source.startswith("source postgres: ") and "sink postgres" not in source
+
+
+def test_explain_pipeline_prints_the_top_level_keys():
+    text = out(run_aetl(["explain", "pipeline"]))
+    assert text.startswith("pipeline: the top-level keys of a pipeline file\n")
+    assert "\n  settings.channel_capacity (whole number, default 2)\n" in text
+
+
+def test_short_forms_and_free_keys_are_explained():
+    text = out(run_aetl(["explain", "filter"]))
+    assert "\n  (value) (expression, required)\n" in text
+    assert "      example: filter: 'status >= 400 and user.country in [\"DE\", \"FR\"]'\n" in text
+    assert "\n  NAME (expression)\n" in out(run_aetl(["explain", "select"]))
+
+
+def test_an_unknown_kind_is_one_line_with_did_you_mean_and_exit_2():
+    for args, message in [
+        (["explain", "sqlte"], "aetl: explain: unknown kind 'sqlte' (did you mean 'sqlite'?)\n"),
+        (["explain", "sink", "filter"], "aetl: explain: unknown sink kind 'filter' (`aetl list` shows them all)\n"),
+        (["explain", "sinc", "postgres"], "aetl: explain: 'sinc' is not source, stage or sink (did you mean 'sink'?)\n"),
+        (["explain"], "aetl: explain: which kind? (`aetl list` shows them all)\n"),
+    ]:
+        res = run_aetl(args)
+        assert res.code == 2, args
+        assert res.stdout == b""
+        assert res.stderr == message
