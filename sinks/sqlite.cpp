@@ -12,6 +12,7 @@
 // All SQLite work runs on the blocking pool, one batch at a time.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -24,7 +25,9 @@
 #include "engine/json_scan.h"
 #include "config/kinds.h"
 #include "net/sql_table.h"
+#include "run/record_step.h"
 #include "sinks/sql/sql_columns.h"
+#include "sinks/sqlite/sqlite_row.h"
 
 namespace aetl {
 namespace {
@@ -48,21 +51,13 @@ bool transient_code(int rc) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL || primary == SQLITE_IOERR;
 }
 
-/// A batch parsed into column values ahead of its write (on another pool thread,
-/// while the previous batch commits), so the writer thread only binds and steps.
+/// The rows of a batch's records that came without one (made on the pool while
+/// the previous batch commits), in sqlite_row's encoding.
 struct PreparedRows {
-  struct Cell {
-    expr::Value::Type type = expr::Value::Type::null;
-    bool b = false;
-    int64_t i = 0;
-    double d = 0;
-    size_t off = 0, len = 0;  // text in `arena`
-  };
-  size_t columns = 0;
-  std::vector<Cell> cells;           // columns per prepared row
-  std::vector<int64_t> row_of;       // per record: its row, or -1 when rejected
-  std::vector<std::string> errors;   // per record: why it was rejected
-  std::string arena;
+  std::string data;
+  std::vector<size_t> start;         // per record: its row's offset in data, or kNone
+  std::vector<std::string> errors;   // per record: why it could not be read
+  static constexpr size_t kNone = static_cast<size_t>(-1);
 };
 
 class SqliteSink final : public PipelineSink {
@@ -77,6 +72,10 @@ class SqliteSink final : public PipelineSink {
 
   bool exactly_once() const override { return cfg_.exactly_once; }
   std::string describe() const override { return "sqlite " + cfg_.path; }
+
+  /// Rows are made on the step lanes once the columns are known (declared, or
+  /// settled by the first write); records that pass before that get theirs in prepare().
+  std::shared_ptr<RecordStep> row_step() override { return std::make_shared<RowStep>(*this); }
 
   std::optional<std::string> stored_checkpoint() override {
     if (!std::filesystem::exists(cfg_.path)) return std::nullopt;
@@ -142,6 +141,7 @@ class SqliteSink final : public PipelineSink {
   asio::awaitable<std::shared_ptr<void>> prepare(const Batch& batch) override {
     // Only once the columns are known (the first write settles them).
     if (!columns_ready_.load(std::memory_order_acquire)) co_return nullptr;
+    if (std::all_of(batch.begin(), batch.end(), [](const Record& r) { return !r.row.empty(); })) co_return nullptr;
     const Batch* b = &batch;
     auto job = [this, b]() -> std::shared_ptr<void> { return prepare_rows(*b); };
     co_return co_await run_blocking(run_.stage.pool.pool(), job);
@@ -285,72 +285,23 @@ class SqliteSink final : public PipelineSink {
     return cols;
   }
 
-  void bind_row(const Record& r) {
-    for (size_t i = 0; i < columns_.size(); ++i) {
-      expr::Value v = eval_->eval(i);
-      int col = static_cast<int>(i + 1);
-      switch (v.type) {
-        case expr::Value::Type::null: sqlite3_bind_null(insert_, col); break;
-        case expr::Value::Type::boolean: sqlite3_bind_int(insert_, col, v.b ? 1 : 0); break;
-        case expr::Value::Type::integer: sqlite3_bind_int64(insert_, col, v.i); break;
-        case expr::Value::Type::number: sqlite3_bind_double(insert_, col, v.d); break;
-        case expr::Value::Type::string:
-          sqlite3_bind_text(insert_, col, v.s.data(), static_cast<int>(v.s.size()), SQLITE_STATIC);
-          break;
-        default: sqlite3_bind_text(insert_, col, v.s.data(), static_cast<int>(v.s.size()), SQLITE_STATIC);
-      }
-    }
-    (void)r;
-  }
-
   std::shared_ptr<PreparedRows> prepare_rows(const Batch& batch) {
     if (!prep_eval_) prep_eval_ = std::make_unique<expr::Evaluator>(*program_);  // program_ is fixed by now
     auto rows = std::make_shared<PreparedRows>();
-    rows->columns = columns_.size();
-    rows->row_of.assign(batch.size(), -1);
+    rows->start.assign(batch.size(), PreparedRows::kNone);
     rows->errors.resize(batch.size());
-    rows->cells.reserve(batch.size() * rows->columns);
     std::string error;
-    int64_t next = 0;
     for (size_t k = 0; k < batch.size(); ++k) {
+      if (!batch[k].row.empty()) continue;
       if (!prep_eval_->bind(batch[k].data, error)) {
         rows->errors[k] = error;
         continue;
       }
-      rows->row_of[k] = next++;
-      for (size_t c = 0; c < rows->columns; ++c) {
-        expr::Value v = prep_eval_->eval(c);
-        PreparedRows::Cell cell;
-        cell.type = v.type;
-        cell.b = v.b;
-        cell.i = v.i;
-        cell.d = v.d;
-        if (v.type == expr::Value::Type::string || v.type == expr::Value::Type::array ||
-            v.type == expr::Value::Type::object) {
-          cell.off = rows->arena.size();
-          cell.len = v.s.size();
-          rows->arena.append(v.s);
-        }
-        rows->cells.push_back(cell);
-      }
+      size_t at = rows->data.size();
+      if (append_sqlite_row(*prep_eval_, columns_.size(), rows->data)) rows->start[k] = at;
+      else rows->errors[k] = "a text longer than 2 GiB";
     }
     return rows;
-  }
-
-  void bind_prepared(const PreparedRows& rows, int64_t row) {
-    const PreparedRows::Cell* cells = &rows.cells[static_cast<size_t>(row) * rows.columns];
-    for (size_t c = 0; c < rows.columns; ++c) {
-      const auto& cell = cells[c];
-      int col = static_cast<int>(c + 1);
-      switch (cell.type) {
-        case expr::Value::Type::null: sqlite3_bind_null(insert_, col); break;
-        case expr::Value::Type::boolean: sqlite3_bind_int(insert_, col, cell.b ? 1 : 0); break;
-        case expr::Value::Type::integer: sqlite3_bind_int64(insert_, col, cell.i); break;
-        case expr::Value::Type::number: sqlite3_bind_double(insert_, col, cell.d); break;
-        default:
-          sqlite3_bind_text(insert_, col, rows.arena.data() + cell.off, static_cast<int>(cell.len), SQLITE_STATIC);
-      }
-    }
   }
 
   void write_batch(const Batch& batch, WriteContext& wc) {
@@ -370,20 +321,27 @@ class SqliteSink final : public PipelineSink {
     exec("BEGIN IMMEDIATE");
     try {
       std::string error;
+      std::string scratch;
       auto* rows = static_cast<const PreparedRows*>(wc.prepared.get());
+      size_t columns = columns_.size();
       for (size_t k = 0; k < batch.size(); ++k) {
-        if (rows) {
-          if (rows->row_of[k] < 0) {
+        const Record& r = batch[k];
+        if (!r.row.empty()) {
+          bind_sqlite_row(insert_, r.row.view(), columns);
+        } else if (rows) {
+          if (rows->start[k] == PreparedRows::kNone) {
             wc.rejected.emplace_back(k, rows->errors[k]);
             continue;
           }
-          bind_prepared(*rows, rows->row_of[k]);
+          bind_sqlite_row(insert_, std::string_view(rows->data).substr(rows->start[k]), columns);
         } else {
-          if (!eval_->bind(batch[k].data, error)) {
-            wc.rejected.emplace_back(k, error);
+          scratch.clear();
+          error.clear();
+          if (!eval_->bind(r.data, error) || !append_sqlite_row(*eval_, columns, scratch)) {
+            wc.rejected.emplace_back(k, error.empty() ? "a text longer than 2 GiB" : error);
             continue;
           }
-          bind_row(batch[k]);
+          bind_sqlite_row(insert_, scratch, columns);
         }
         int rc = sqlite3_step(insert_);
         sqlite3_reset(insert_);
@@ -448,6 +406,34 @@ class SqliteSink final : public PipelineSink {
     if (sqlite3_changes(db_) != 1) throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
     next_generation_ = generation_ ? *generation_ + 1 : 1;
   }
+
+  /// Encodes records into rows on the record-step lanes, as they come out of the
+  /// steps in front of the sink (reading the values a select left, so the record
+  /// is not parsed again). A record it cannot read is left to prepare() and write().
+  class RowStep final : public RecordStep {
+   public:
+    explicit RowStep(const SqliteSink& sink) : sink_(sink), evals_(step_lanes()) {}
+    Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
+      if (!rec.rows || !sink_.columns_ready_.load(std::memory_order_acquire)) return Verdict::keep;
+      auto& eval = evals_[lane];
+      if (!eval) eval = std::make_unique<expr::Evaluator>(*sink_.program_);  // fixed once ready
+      if (!bind_step_record(*eval, rec, error)) return Verdict::keep;
+      size_t at = rec.rows->size();
+      if (at > UINT32_MAX - (1u << 24)) return Verdict::keep;  // past what a slice reaches
+      if (!append_sqlite_row(*eval, sink_.columns_.size(), *rec.rows)) return Verdict::keep;
+      if (rec.rows->size() - at > UINT32_MAX) {
+        rec.rows->resize(at);
+        return Verdict::keep;
+      }
+      rec.row_at = static_cast<uint32_t>(at);
+      rec.row_size = static_cast<uint32_t>(rec.rows->size() - at);
+      return Verdict::keep;
+    }
+
+   private:
+    const SqliteSink& sink_;
+    std::vector<std::unique_ptr<expr::Evaluator>> evals_;  // one per lane, made on its lane
+  };
 
   RunContext& run_;
   SqliteConfig cfg_;
