@@ -9,11 +9,13 @@ namespace aetl {
 
 void tune_allocator() {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  auto tuned = [tunables](const char* env, const char* tunable) {
-    return std::getenv(env) || (tunables && std::strstr(tunables, tunable));
+  auto set = [tunables](int param, int value, const char* env, const char* tunable) {
+    if (std::getenv(env) || (tunables && std::strstr(tunables, tunable))) return;
+    mallopt(param, value);
   };
-  if (!tuned("MALLOC_ARENA_MAX", "malloc.arena_max")) mallopt(M_ARENA_MAX, 2);
-  if (!tuned("MALLOC_MMAP_THRESHOLD_", "malloc.mmap_threshold")) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  set(M_ARENA_MAX, 1, "MALLOC_ARENA_MAX", "malloc.arena_max");
+  set(M_MMAP_THRESHOLD, 1 << 20, "MALLOC_MMAP_THRESHOLD_", "malloc.mmap_threshold");
+  set(M_TRIM_THRESHOLD, 64 << 20, "MALLOC_TRIM_THRESHOLD_", "malloc.trim_threshold");
 }
 
 }  // namespace aetl

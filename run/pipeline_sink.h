@@ -23,7 +23,7 @@ class RecordStep;
 /// How a sink's records are grouped into writes (`batch: {size, bytes, linger}`).
 struct SinkBatching {
   size_t size = 1000;                        ///< records per write at most
-  size_t bytes = 4 << 20;                    ///< bytes of record data per write at most
+  size_t bytes = 4 << 20;                    ///< bytes of records (and their rows) per write at most
   std::chrono::milliseconds linger{500};     ///< how long a partial batch may wait
 };
 

@@ -40,15 +40,17 @@ SinkDriver::SinkDriver(RunContext& run, std::unique_ptr<PipelineSink> sink, std:
 SinkDriver::~SinkDriver() = default;
 
 asio::awaitable<void> SinkDriver::push(Batch batch) {
-  // Room for one write gathering; one more is being prepared and one written.
+  // Room for one write, gathering or being prepared (the one being written aside):
+  // the sink holds at most two writes' worth of records, plus the batch that came
+  // last, whatever the input's size.
   while (!finished_ && !closed_ && !run_.stage.control.aborted() &&
-         (pending_count_ >= batching_.size || pending_bytes_ >= batching_.bytes))
+         (pending_count_ + ahead_count_ >= batching_.size || pending_bytes_ + ahead_bytes_ >= batching_.bytes))
     co_await room_.wait();
   if (closed_ || run_.stage.control.aborted()) co_return;  // not written, not acknowledged
   if (batch.empty()) co_return;
   if (pending_count_ == 0) first_pending_ = std::chrono::steady_clock::now();
   stats_.in += batch.size();
-  for (const auto& r : batch) pending_bytes_ += r.data.size();
+  for (const auto& r : batch) pending_bytes_ += r.data.size() + r.row.size;
   pending_count_ += batch.size();
   pending_.push_back(std::move(batch));
   stats_.in_flight = pending_count_;
@@ -157,9 +159,9 @@ Batch SinkDriver::take_pending() {
     size_t i = b == 0 ? front_taken_ : 0;
     for (; i < pb.size(); ++i) {
       const Record& r = pb[i];
-      full = full || n >= batching_.size || (n > 0 && bytes + r.data.size() > batching_.bytes);
+      full = full || n >= batching_.size || (n > 0 && bytes + r.data.size() + r.row.size > batching_.bytes);
       if (full && !(prev && same_line(prev->pos, r.pos))) break;
-      bytes += r.data.size();
+      bytes += r.data.size() + r.row.size;
       ++n;
       prev = &r;
     }
@@ -205,11 +207,15 @@ asio::awaitable<void> SinkDriver::run() {
         co_await wake_.wait(pending_count_ == 0 ? std::chrono::steady_clock::time_point::max() : due);
         continue;
       }
+      size_t count = pending_count_, bytes = pending_bytes_;
       auto batch = std::make_shared<Batch>(take_pending());
+      ahead_count_ = count - pending_count_;
+      ahead_bytes_ = bytes - pending_bytes_;
       first_pending_ = std::chrono::steady_clock::now();
-      room_.notify();
       std::shared_ptr<void> prepared = co_await sink_->prepare(*batch);  // overlaps the running write
       co_await writer.wait_all();
+      ahead_count_ = ahead_bytes_ = 0;  // now the one being written
+      room_.notify();
       if (writer.first_error() || closed_ || run_.stage.control.aborted()) break;
       writer.spawn(write_in_background(std::move(batch), std::move(prepared)));
     }

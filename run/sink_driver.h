@@ -19,7 +19,9 @@ namespace aetl {
 /// Drives one sink: gathers records into writes of `batching.size` (or
 /// `batching.bytes`, or whatever is there after `linger`), retries transient
 /// errors with backoff, and acknowledges written records to the tracker — only
-/// after the write returned, i.e. once they are durable.
+/// after the write returned, i.e. once they are durable. It holds at most two
+/// writes' worth of records (one being written; one gathering or being prepared)
+/// plus the batch that came last: memory is bounded by `batching`, not the input.
 class SinkDriver {
  public:
   /// `key` names the sink in checkpoints ("sink", "dead_letter").
@@ -62,6 +64,8 @@ class SinkDriver {
   size_t front_taken_ = 0;      // records of pending_.front() taken already
   size_t pending_count_ = 0;    // records pending
   size_t pending_bytes_ = 0;
+  size_t ahead_count_ = 0;      // records taken for the next write, not yet being written
+  size_t ahead_bytes_ = 0;
   std::chrono::steady_clock::time_point first_pending_{};
   bool finished_ = false;
   bool closed_ = false;

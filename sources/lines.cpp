@@ -48,7 +48,7 @@ struct LinesConfig {
   DecoderOptions decoder;
   size_t max_line = 16 << 20;
   bool allow_empty = false;
-  size_t chunk = 1024 * 1024;
+  size_t chunk = 256 * 1024;  // input read per job: with the channels' batches, what the source holds
 };
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
