@@ -19,7 +19,8 @@ from pg_server import PgServer  # noqa: E402
 SMALL_MB = 32
 TIMES = 10       # the big input is the small one ten times over
 LIMIT_MB = 64    # issue 11's aim for every sink
-MARGIN_MB = 6    # what the big run may peak above the small one (noise, not growth)
+MARGIN_MB = 8    # what the big run may peak above the small one: timing and heap noise (seen: up
+                 # to 5); a leak of more than 6 bytes a record (1.4 M more records) fails it
 
 
 def write_events(path, mb):
