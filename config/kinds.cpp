@@ -55,7 +55,7 @@ const std::vector<SinkKind>& sink_kinds() {
   static const std::vector<SinkKind> table = {
       {"jsonl", "JSON Lines to a file or stdout", jsonl_sink_fields, parse_jsonl_sink},
       {"csv", "CSV with a header row to a file or stdout", csv_sink_fields, parse_csv_sink},
-      {"sqlite", "batched transactions into an SQLite table", sqlite_sink_fields, parse_sqlite_sink},
+      {"sqlite", "batched transactions into an SQLite table", sqlite_sink_fields, parse_sqlite_sink, true},
       {"postgres", "batched COPY into a PostgreSQL table, on the event loop", postgres_sink_fields,
        parse_postgres_sink, true},
   };
