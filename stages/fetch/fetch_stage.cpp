@@ -19,6 +19,7 @@
 #include "run/result_emitter.h"
 #include "engine/semaphore.h"
 #include "engine/shutdown.h"
+#include "stages/fetch/attempt_policy.h"
 #include "stages/fetch/body_store.h"
 #include "engine/task_group.h"
 
@@ -122,25 +123,6 @@ Outcome outcome_of(bool ok, const HttpResponse& resp) {
 }
 
 }  // namespace
-
-bool is_retryable(const HttpResponse& r) {
-  switch (static_cast<CURLcode>(r.curl_code)) {
-    case CURLE_OK: return r.status == 429 || (r.status >= 500 && r.status <= 599);
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
-      return true;
-    default:
-      return false;
-  }
-}
 
 FetchStage::FetchStage(StageContext& ctx, FetchStageOptions options, HttpClient& client, BodyStore* store,
                        ResumeFilter* filter, FetchStats& stats)
