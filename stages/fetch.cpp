@@ -256,7 +256,7 @@ const FieldSpec kFields[] = {
     {"headers", FieldType::map, "", "request headers, each value a template", "{Authorization: 'Bearer ${TOKEN}'}"},
     {"body", FieldType::template_text, "", "the request body, a template (not URL-encoded; {{ and }} are literal braces)",
      "'{{\"id\": {id}}}'"},
-    {"concurrency", FieldType::integer, "16", "requests in flight", "32"},
+    {"concurrency", FieldType::integer, "32", "requests in flight (afetch -j has the same default)", "64"},
     {"per_host", FieldType::integer, "0", "requests in flight per host:port (0: no extra limit)", "4"},
     {"rate", FieldType::rate, "", "requests started per second at most (none: no limit)", "50/s"},
     {"retry.max", FieldType::integer, "2",
@@ -268,10 +268,13 @@ const FieldSpec kFields[] = {
      "the field receiving {status, ok, body, error, attempts, time_ms}", "geo"},
     {"keep_failures", FieldType::boolean, "false",
      "a failed request passes on with ok: false instead of going to the dead letter", "true"},
+    {"ledger", FieldType::string, "",
+     "an SQLite file (afetch --state's format): requests done before are skipped, transient failures fetched again",
+     "seen.db"},
 };
 const std::string_view kExamples[] = {
     "{url: 'http://geo.internal/ip/{ip}', concurrency: 32, per_host: 4, rate: 50/s, retry: {max: 5, backoff: "
-    "200ms..30s}, ordered: true, into: geo, keep_failures: true}",
+    "200ms..30s}, ordered: true, into: geo, keep_failures: true, ledger: seen.db}",
     "{url: 'https://api.example.com/items', method: POST, headers: {Content-Type: application/json}, body: "
     "'{{\"id\": {id}}}', retry: 3}",
 };
