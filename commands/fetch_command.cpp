@@ -29,7 +29,8 @@
 #include "sources/lines/input_files.h"
 #include "sources/lines/lines_source.h"
 #include "stages/fetch/body_store.h"
-#include "stages/fetch/fetch_stage.h"
+#include "stages/fetch.h"
+#include "stages/fetch/request_lines.h"
 #include "engine/fatal.h"
 #include "run/run_lock.h"
 #include "stages/fetch/fetch_state.h"
@@ -41,7 +42,7 @@ namespace {
 /// The flags as typed; converted and checked by build().
 struct FetchFlags {
   std::vector<std::string> inputs;
-  size_t concurrency = 32;
+  size_t concurrency = kDefaultFetchConcurrency;
   size_t per_host = 0;
   std::string rate;
   int retry = 2;
@@ -156,24 +157,25 @@ ExitCode run_fetch(const FetchFlags& f) {
   if (f.append && f.output == "-") throw SetupError("--append needs --output FILE");
   const size_t concurrency = fitting_concurrency(f);
   FetchStageOptions stage_options;
-  stage_options.concurrency = concurrency;
-  stage_options.per_host = f.per_host;
+  stage_options.limits.concurrency = concurrency;
+  stage_options.limits.per_host = f.per_host;
   if (!f.rate.empty()) {
     auto r = parse_rate(f.rate);
     if (!r) throw SetupError("--rate: invalid rate '" + f.rate + "' (examples: 50/s, 600/m)");
-    stage_options.rate = *r;
+    stage_options.limits.rate = *r;
   }
   auto backoff = parse_duration_range(f.retry_backoff);
   if (!backoff) throw SetupError("--retry-backoff: expected MIN..MAX such as 250ms..30s, got '" + f.retry_backoff + "'");
-  stage_options.retry = RetryPolicy{f.retry, backoff->first, backoff->second};
+  stage_options.limits.retry = RetryPolicy{f.retry, backoff->first, backoff->second};
   stage_options.ordered = f.ordered;
-  if (f.body == "none") stage_options.body_mode = BodyMode::none;
-  else if (f.body == "text") stage_options.body_mode = BodyMode::text;
-  else if (f.body == "json") stage_options.body_mode = BodyMode::json;
+  RequestLinesOptions lines_options;
+  if (f.body == "none") lines_options.body_mode = BodyMode::none;
+  else if (f.body == "text") lines_options.body_mode = BodyMode::text;
+  else if (f.body == "json") lines_options.body_mode = BodyMode::json;
   else throw SetupError("--body: expected none, text or json, got '" + f.body + "'");
-  stage_options.insecure = f.insecure;
+  lines_options.insecure = f.insecure;
 
-  RequestDefaults& defaults = stage_options.defaults;
+  RequestDefaults& defaults = lines_options.defaults;
   if (!f.method.empty()) {
     if (auto e = check_method(f.method); !e.empty()) throw SetupError("--method: " + e);
     defaults.method = f.method;
@@ -193,7 +195,7 @@ ExitCode run_fetch(const FetchFlags& f) {
   http.low_speed_time_s =
       static_cast<long>((duration_flag("--low-speed-time", f.low_speed_time).count() + 999) / 1000);
   if (!f.max_bytes.empty()) http.max_bytes = size_flag("--max-bytes", f.max_bytes);
-  else if (stage_options.body_mode != BodyMode::none) http.max_bytes = 64ll << 20;  // bodies held in memory
+  else if (lines_options.body_mode != BodyMode::none) http.max_bytes = 64ll << 20;  // bodies held in memory
   http.max_redirects = f.max_redirects;
   http.connection_cache = static_cast<long>(std::max<size_t>(2 * concurrency, 16));
   http.insecure = f.insecure;
@@ -245,7 +247,9 @@ ExitCode run_fetch(const FetchFlags& f) {
 
   FetchStats stats;
   LinesSource source(ctx, inputs, max_line);
-  FetchStage stage(ctx, stage_options, client, store.get(), state.get(), stats);
+  stage_options.filter = state.get();
+  RequestLines requests(ctx, lines_options, store.get(), stats);
+  FetchStage stage(ctx, stage_options, client, requests);
   JsonlSink sink(ctx, f.output, f.append, state != nullptr);
 
   bool show_progress = !f.quiet && !f.no_progress && logging::stderr_is_terminal();

@@ -113,6 +113,7 @@ void AckTracker::ack(const Position& pos) {
   ++acked_;
   ++version_;
   mark_done(in, pos.line, pos.line, pos.end_offset);
+  handled(pos.source, pos.line, pos.line);
 }
 
 void AckTracker::ack_range(uint32_t source, uint64_t first, uint64_t last, uint64_t end_offset) {
@@ -121,6 +122,7 @@ void AckTracker::ack_range(uint32_t source, uint64_t first, uint64_t last, uint6
   acked_ += last - first + 1;
   ++version_;
   mark_done(in, first, last, end_offset);
+  handled(source, first, last);
 }
 
 void AckTracker::mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset) {

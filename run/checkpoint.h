@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -68,6 +69,13 @@ class AckTracker {
   /// True if a resumed run already handled this line.
   bool already_done(const Position& pos) const;
 
+  /// Calls `hook` with every run of lines (of input `source`, first..last) that an
+  /// ack() or ack_range() has just handled (a record being handled for good: a
+  /// stage's per-record ledger follows the checkpoint this way). Copies of the
+  /// tracker do not call it.
+  using HandledHook = std::function<void(uint32_t source, uint64_t first, uint64_t last)>;
+  void on_handled(HandledHook hook) { hooks_.list.push_back(std::move(hook)); }
+
   Checkpoint snapshot() const;
   uint64_t acked() const { return acked_; }
   /// Bytes of the inputs handled without a gap (the sum of their watermarks' offsets).
@@ -86,12 +94,23 @@ class AckTracker {
     std::unordered_map<uint64_t, uint32_t> parts;  // split lines: parts still pending
   };
   void mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset);
+  void handled(uint32_t source, uint64_t first, uint64_t last) const {
+    for (const auto& hook : hooks_.list) hook(source, first, last);
+  }
+  /// Not copied: a copy (a preview of the checkpoint) handles nothing for real.
+  struct Hooks {
+    Hooks() = default;
+    Hooks(const Hooks&) {}
+    Hooks& operator=(const Hooks&) { return *this; }
+    std::vector<HandledHook> list;
+  };
 
   std::vector<Input> inputs_;
   std::vector<InputMark> carried_;
   uint64_t acked_ = 0;
   uint64_t failed_ = 0;
   uint64_t version_ = 0;
+  Hooks hooks_;
 };
 
 }  // namespace aetl

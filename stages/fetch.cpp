@@ -9,65 +9,203 @@
 //       rate: 50/s
 //       retry: {max: 5, backoff: 200ms..30s}
 //       into: geo
+//       ledger: seen.db            # afetch --state's ledger: skip requests done before
 // `into` receives {"status", "ok", "body" (parsed JSON, else text), "error",
 // "attempts", "time_ms"}. A transport error or a status outside 2xx (after the
 // retries) sends the record to the dead letter, unless `keep_failures: true`.
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+// The stage itself (FetchStage) is afetch's too: afetch gives it request lines
+// (stages/fetch/request_lines), a pipeline its templates (stages/fetch/request_template).
+#include "stages/fetch.h"
+
+#include <algorithm>
 
 #include "engine/asio.h"
-#include <random>
 
-#include <simdjson.h>
-
-#include "net/http/http_client.h"
-#include "net/http/memory_body.h"
-#include "net/http/url_check.h"
-#include "engine/json_scan.h"
-#include "engine/json_writer.h"
-#include "engine/keyed_limiter.h"
 #include "config/kinds.h"
-#include "engine/rate_limiter.h"
-#include "run/result_emitter.h"
-#include "run/dead_letters.h"
 #include "engine/semaphore.h"
+#include "engine/setup_error.h"
 #include "engine/shutdown.h"
+#include "engine/json_writer.h"
+#include "engine/task_group.h"
+#include "net/http/http_client.h"
+#include "run/result_emitter.h"
+#include "run/run_context.h"
 #include "stages/expr_config.h"
 #include "stages/fetch/fetch_request.h"
-#include "stages/fetch/fetch_stage.h"
-#include "engine/task_group.h"
+#include "stages/fetch/fetch_state.h"
+#include "stages/fetch/ledger_follower.h"
+#include "stages/fetch/request_template.h"
 
 namespace aetl {
-namespace {
 
-using namespace asio::experimental::awaitable_operators;
-
-/// A string with {expression} holes: literal pieces and expression indices.
-struct Template {
-  struct Piece {
-    std::string text;
-    int expr = -1;
-  };
-  std::vector<Piece> pieces;
+struct FetchStage::Parts {
+  Parts(asio::any_io_executor ex, RunControl& control, HttpTransport& transport, const FetchStageOptions& o)
+      : slots(ex, o.ordered ? o.limits.concurrency : 2 * o.limits.concurrency),
+        policy(ex, control, transport, o.limits),
+        tasks(ex),
+        emitter_task(ex) {}
+  AsyncSemaphore slots;  // items started and not yet handed downstream (the reorder window)
+  AttemptPolicy policy;
+  TaskGroup tasks;
+  TaskGroup emitter_task;
+  std::optional<ResultEmitter> emitter;
 };
 
-enum class Encode { url, none };
+FetchStage::FetchStage(StageContext& ctx, FetchStageOptions options, HttpTransport& transport, FetchMode& mode)
+    : ctx_(ctx),
+      options_(std::move(options)),
+      mode_(mode),
+      parts_(std::make_unique<Parts>(ctx.io.get_executor(), ctx.control, transport, options_)) {
+  parts_->policy.set_observer(&mode_);
+}
 
-struct FetchConfig {
-  expr::Program program;
-  Template url;
-  std::string method = "GET";
-  std::vector<std::pair<std::string, Template>> headers;
-  std::optional<Template> body;
-  size_t concurrency = 16;
-  size_t per_host = 0;
-  double rate = 0;
-  RetryPolicy retry{2, std::chrono::milliseconds(250), std::chrono::milliseconds(30000)};
-  bool ordered = false;
-  std::string into_json = "\"response\":";
-  std::string into = "response";
-  bool keep_failures = false;
+FetchStage::~FetchStage() = default;
+
+asio::awaitable<void> FetchStage::run(BatchChannel& in, BatchChannel& out) {
+  auto& P = *parts_;
+  size_t flush_at = std::min(options_.batch_size, std::max<size_t>(1, P.slots.permits() / 2));
+  P.emitter.emplace(ctx_.io.get_executor(), out, P.slots, options_.ordered, flush_at, options_.linger);
+  P.emitter_task.spawn(P.emitter->run());
+
+  std::exception_ptr error;
+  try {
+    co_await dispatch(in);
+  } catch (...) {
+    error = std::current_exception();
+    ctx_.control.request_abort();
+  }
+  co_await P.tasks.wait_all();
+  P.emitter->finish();
+  co_await P.emitter_task.wait_all();
+  if (!error) error = P.tasks.first_error();
+  if (!error) error = P.emitter_task.first_error();
+  if (!error) error = P.emitter->error();
+  if (error) std::rethrow_exception(error);
+}
+
+asio::awaitable<void> FetchStage::skip_done(std::vector<FetchMode::Made>& made) {
+  std::vector<std::string> keys;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < made.size(); ++i) {
+    if (!made[i].job || made[i].job->key.empty()) continue;
+    keys.push_back(made[i].job->key);
+    at.push_back(i);
+  }
+  if (keys.empty()) co_return;
+  std::vector<char> done = co_await options_.filter->already_done(std::move(keys));
+  bool any = false;
+  for (size_t k = 0; k < done.size(); ++k) {
+    if (!done[k]) continue;
+    FetchMode::Made& m = made[at[k]];
+    mode_.skipped(*m.job);
+    m.job.reset();
+    any = true;
+  }
+  if (any) std::erase_if(made, [](const FetchMode::Made& m) { return !m.job && !m.pass_on; });
+}
+
+asio::awaitable<void> FetchStage::dispatch(BatchChannel& in) {
+  auto& P = *parts_;
+  std::vector<FetchMode::Made> made;
+  for (;;) {
+    Batch batch = co_await receive_batch(in);
+    if (batch.empty()) break;
+    if (ctx_.control.stopping()) continue;  // drain the source without starting anything
+    mode_.received(batch);
+    made.clear();
+    made.reserve(batch.size());
+    for (auto& record : batch) {
+      FetchMode::Made m = mode_.make(record);
+      if (m.job || m.pass_on) made.push_back(std::move(m));
+    }
+    if (options_.filter) co_await skip_done(made);
+    for (auto& m : made) {
+      if (ctx_.control.stopping()) break;
+      co_await P.slots.acquire();
+      if (ctx_.control.stopping()) {
+        P.slots.release();
+        break;
+      }
+      uint64_t seq = next_seq_++;
+      if (!m.job) {
+        P.emitter->push(seq, std::move(m.pass_on));
+        continue;
+      }
+      P.tasks.spawn(fetch_guarded(std::move(m.job), seq));
+      co_await mode_.wait_room();
+    }
+  }
+}
+
+asio::awaitable<void> FetchStage::fetch_guarded(std::unique_ptr<FetchJob> job, uint64_t seq) {
+  std::exception_ptr error;
+  try {
+    co_await fetch_one(*job, seq);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (error) {
+    // A bug or a resource failure, not a per-request outcome: stop the run, and
+    // still hand in the sequence number so an ordered emitter is not left waiting.
+    ctx_.control.request_abort();
+    parts_->emitter->push(seq, std::nullopt);
+    std::rethrow_exception(error);
+  }
+}
+
+asio::awaitable<void> FetchStage::fetch_one(FetchJob& job, uint64_t seq) {
+  auto& P = *parts_;
+  Attempted attempted;
+  if (co_await job.open()) {
+    auto before = [&job] { return job.before_attempt(); };
+    attempted = co_await P.policy.perform(job.request(), job.host, job.body(), before);
+  }
+  if (attempted.dropped) {
+    co_await job.drop();
+    P.emitter->push(seq, std::nullopt);
+    co_return;
+  }
+  FetchJob::Finished finished = co_await job.finish(attempted);
+  if (options_.follower && !job.key.empty()) options_.follower->expect(job.pos, std::move(job.key), finished.outcome);
+  P.emitter->push(seq, std::move(finished.record));
+}
+
+namespace {
+
+/// The `fetch` stage of a pipeline: the one FetchStage with the templates' mode,
+/// the run's HTTP client and, with `ledger:`, the ledger and its follower.
+class PipelineFetch final : public Stage {
+ public:
+  PipelineFetch(RunContext& run, PartStats& stats, std::shared_ptr<const FetchConfig> cfg) : run_(run) {
+    if (!cfg->ledger.empty() && !run.dry_run) {
+      std::unique_ptr<FetchState> ledger;
+      try {
+        ledger = std::make_unique<FetchState>(cfg->ledger);
+      } catch (const SetupError& e) {
+        throw SetupError(stats.name + ": ledger: " + e.what());
+      }
+      follower_ = std::make_unique<LedgerFollower>(std::move(ledger), run.tracker, run.stage.io.get_executor(),
+                                                   stats.name + ": ledger " + cfg->ledger);
+    }
+    mode_ = std::make_unique<RequestTemplates>(run, stats, cfg, follower_.get());
+    options_.limits = cfg->limits;
+    options_.ordered = cfg->ordered;
+    if (follower_) {
+      options_.filter = &follower_->ledger();
+      options_.follower = follower_.get();
+    }
+  }
+
+  asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) override {
+    FetchStage stage(run_.stage, options_, run_.http(), *mode_);  // the client is made on first use
+    co_await stage.run(in, out);
+  }
+
+ private:
+  RunContext& run_;
+  std::unique_ptr<LedgerFollower> follower_;
+  std::unique_ptr<RequestTemplates> mode_;
+  FetchStageOptions options_;
 };
 
 /// Parses "a/{id}/b?x={lower(name)}" — `{{` and `}}` are literal braces.
@@ -107,276 +245,6 @@ std::optional<Template> parse_template(const ConfigString& s, expr::Program& pro
   return t;
 }
 
-void url_encode(std::string_view s, std::string& out) {
-  static const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-}
-
-std::string render(const Template& t, expr::Evaluator& eval, Encode encode) {
-  std::string out;
-  std::string tmp;
-  for (const auto& p : t.pieces) {
-    if (p.expr < 0) {
-      out += p.text;
-      continue;
-    }
-    expr::Value v = eval.eval(static_cast<size_t>(p.expr));
-    std::string_view text;
-    if (v.type == expr::Value::Type::string) {
-      text = v.s;
-    } else if (v.type == expr::Value::Type::null) {
-      text = "";
-    } else {
-      tmp.clear();
-      expr::append_value_json(v, tmp);
-      text = tmp;
-    }
-    if (encode == Encode::url) url_encode(text, out);
-    else out += text;
-  }
-  return out;
-}
-
-
-class PipelineFetchStage final : public Stage {
- public:
-  PipelineFetchStage(RunContext& run, PartStats& stats, std::shared_ptr<const FetchConfig> cfg)
-      : run_(run),
-        stats_(stats),
-        cfg_(std::move(cfg)),
-        eval_(cfg_->program),
-        slots_(run.stage.io.get_executor(), cfg_->concurrency * 2),
-        in_flight_(run.stage.io.get_executor(), cfg_->concurrency),
-        hosts_(run.stage.io.get_executor(), cfg_->per_host ? cfg_->per_host : cfg_->concurrency),
-        tasks_(run.stage.io.get_executor()),
-        emitter_task_(run.stage.io.get_executor()),
-        rng_(std::random_device{}()) {
-    if (cfg_->rate > 0) rate_.emplace(run.stage.io.get_executor(), cfg_->rate, 1);
-  }
-
-  asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) override {
-    client_ = &run_.http();
-    emitter_.emplace(run_.stage.io.get_executor(), out, slots_, cfg_->ordered,
-                     std::max<size_t>(1, cfg_->concurrency), std::chrono::milliseconds(50));
-    emitter_task_.spawn(emitter_->run());
-    std::exception_ptr error;
-    try {
-      co_await dispatch(in);
-    } catch (...) {
-      error = std::current_exception();
-      run_.stage.control.request_abort();
-    }
-    co_await tasks_.wait_all();
-    emitter_->finish();
-    co_await emitter_task_.wait_all();
-    if (!error) error = tasks_.first_error();
-    if (!error) error = emitter_->error();
-    if (error) std::rethrow_exception(error);
-  }
-
- private:
-  struct Item {
-    Record record;
-    HttpRequest request;
-    std::string host;
-  };
-
-  void fail(Record r, std::string error, int attempts, bool json = true) {
-    ++stats_.failed;
-    run_.dead_letters.push({std::move(r), stats_.name, std::move(error), attempts, json});
-  }
-
-  asio::awaitable<void> dispatch(BatchChannel& in) {
-    auto& control = run_.stage.control;
-    std::string error;
-    for (;;) {
-      Batch batch = co_await receive_batch(in);
-      if (batch.empty()) break;
-      if (control.stopping()) continue;  // drain without starting anything new
-      stats_.in += batch.size();
-      for (auto& r : batch) {
-        if (control.stopping()) break;
-        if (!eval_.bind(r.data, error)) {
-          fail(std::move(r), error, 0, false);
-          continue;
-        }
-        auto item = std::make_shared<Item>();
-        item->request.url = render(cfg_->url, eval_, Encode::url);
-        item->request.method = cfg_->method;
-        for (const auto& [name, t] : cfg_->headers) item->request.headers.push_back(name + ": " + render(t, eval_, Encode::none));
-        if (cfg_->body) item->request.body = render(*cfg_->body, eval_, Encode::none);
-        std::string why;
-        auto parts = check_url(item->request.url, why);
-        bool bad_header = false;
-        for (const auto& h : item->request.headers) bad_header = bad_header || has_line_break_or_nul(h);
-        if (!parts || bad_header) {
-          fail(std::move(r), parts ? "a header holds a line break or NUL" : "bad URL: " + why, 0);
-          continue;
-        }
-        item->host = parts->host_key();
-        item->record = std::move(r);
-        co_await slots_.acquire();
-        uint64_t seq = next_seq_++;
-        tasks_.spawn(fetch_guarded(std::move(item), seq));
-        co_await run_.dead_letters.wait_room();
-      }
-    }
-  }
-
-  asio::awaitable<void> fetch_guarded(std::shared_ptr<Item> item, uint64_t seq) {
-    std::exception_ptr error;
-    try {
-      co_await fetch_one(item, seq);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      run_.stage.control.request_abort();
-      emitter_->push(seq, std::nullopt);
-      std::rethrow_exception(error);
-    }
-  }
-
-  asio::awaitable<void> fetch_one(std::shared_ptr<Item> item, uint64_t seq) {
-    auto& control = run_.stage.control;
-    MemoryBody body;
-    HttpResponse resp;
-    int attempts = 0;
-    bool dropped = false;
-    std::string give_up;
-    for (;;) {
-      if (rate_) co_await (rate_->acquire() || control.wait_abort());
-      if (control.aborted()) {
-        dropped = true;
-        break;
-      }
-      co_await hosts_.acquire(item->host);
-      co_await in_flight_.acquire();
-      if (control.aborted()) {
-        in_flight_.release();
-        hosts_.release(item->host);
-        dropped = true;
-        break;
-      }
-      ++stats_.in_flight;
-      resp = co_await client_->perform(item->request, &body);
-      --stats_.in_flight;
-      in_flight_.release();
-      hosts_.release(item->host);
-      if (resp.aborted) {
-        dropped = true;
-        break;
-      }
-      ++attempts;
-      if (!is_retryable(resp) || attempts > cfg_->retry.max_retries) break;
-      std::optional<std::chrono::milliseconds> delay =
-          resp.retry_after_s >= 0 ? retry_after_delay(cfg_->retry, attempts, resp.retry_after_s, rng_)
-                                  : backoff_delay(cfg_->retry, attempts, rng_);
-      if (!delay) {
-        give_up = "the server asked to retry after " + std::to_string(resp.retry_after_s) +
-                  " s, longer than the backoff maximum";
-        break;
-      }
-      asio::steady_timer sleep(run_.stage.io, *delay);
-      co_await (sleep.async_wait(asio::use_awaitable) || control.wait_abort());
-      if (control.aborted()) {
-        dropped = true;
-        break;
-      }
-    }
-    if (dropped) {  // not written, not acknowledged: the next run does it again
-      emitter_->push(seq, std::nullopt);
-      co_return;
-    }
-    bool ok = resp.curl_code == 0 && resp.status >= 200 && resp.status <= 299 && give_up.empty();
-    std::string error = !give_up.empty() ? give_up
-                        : resp.curl_code != 0 ? resp.error
-                        : ok ? std::string() : "HTTP " + std::to_string(resp.status);
-    if (!ok && !cfg_->keep_failures) {
-      fail(std::move(item->record), error, attempts);
-      emitter_->push(seq, std::nullopt);
-      co_return;
-    }
-    std::string value;
-    JsonWriter w(value);
-    w.begin_object();
-    w.key("status").number(static_cast<int64_t>(resp.status));
-    w.key("ok").boolean(ok);
-    w.key("body");
-    bool is_json = false;
-    if (!body.data.empty()) {
-      simdjson::dom::parser parser;
-      simdjson::dom::element root;
-      is_json = !parser.parse(body.data).get(root);
-      if (is_json) w.raw(simdjson::minify(root));
-    }
-    if (!is_json) {
-      if (body.data.empty()) w.null();
-      else w.string(body.data);
-    }
-    if (error.empty()) w.key("error").null();
-    else w.key("error").string(error);
-    w.key("attempts").number(static_cast<int64_t>(attempts));
-    w.key("time_ms").number(resp.total_ms, 1);
-    w.end_object();
-    Record out;
-    out.pos = item->record.pos;
-    out.data = with_field(item->record.data, value);
-    ++stats_.out;
-    emitter_->push(seq, std::move(out));
-  }
-
-  /// The record with `into` set to `value` (replaced where it stands, else appended).
-  std::string with_field(const std::string& record, const std::string& value) {
-    std::string out;
-    out.reserve(record.size() + value.size() + cfg_->into_json.size() + 2);
-    out += '{';
-    bool first = true;
-    bool placed = false;
-    for_each_member(record, 0, [&](const JsonMember& m) {
-      if (!first) out += ',';
-      first = false;
-      if (json_unescape(m.raw_key) == cfg_->into) {
-        out += cfg_->into_json;
-        out += value;
-        placed = true;
-      } else {
-        out.append(record, m.begin, m.value_end - m.begin);
-      }
-    });
-    if (!placed) {
-      if (!first) out += ',';
-      out += cfg_->into_json;
-      out += value;
-    }
-    out += '}';
-    return out;
-  }
-
-  RunContext& run_;
-  PartStats& stats_;
-  std::shared_ptr<const FetchConfig> cfg_;
-  expr::Evaluator eval_;
-  HttpClient* client_ = nullptr;
-  AsyncSemaphore slots_;      // items between dispatch and the emitter (the reorder window)
-  AsyncSemaphore in_flight_;  // transfers on the wire
-  KeyedLimiter hosts_;
-  std::optional<RateLimiter> rate_;
-  TaskGroup tasks_;
-  TaskGroup emitter_task_;
-  std::optional<ResultEmitter> emitter_;
-  std::mt19937_64 rng_;
-  uint64_t next_seq_ = 0;
-};
-
 }  // namespace
 
 namespace {
@@ -388,7 +256,7 @@ const FieldSpec kFields[] = {
     {"headers", FieldType::map, "", "request headers, each value a template", "{Authorization: 'Bearer ${TOKEN}'}"},
     {"body", FieldType::template_text, "", "the request body, a template (not URL-encoded; {{ and }} are literal braces)",
      "'{{\"id\": {id}}}'"},
-    {"concurrency", FieldType::integer, "16", "requests in flight", "32"},
+    {"concurrency", FieldType::integer, "32", "requests in flight (afetch -j has the same default)", "64"},
     {"per_host", FieldType::integer, "0", "requests in flight per host:port (0: no extra limit)", "4"},
     {"rate", FieldType::rate, "", "requests started per second at most (none: no limit)", "50/s"},
     {"retry.max", FieldType::integer, "2",
@@ -400,10 +268,13 @@ const FieldSpec kFields[] = {
      "the field receiving {status, ok, body, error, attempts, time_ms}", "geo"},
     {"keep_failures", FieldType::boolean, "false",
      "a failed request passes on with ok: false instead of going to the dead letter", "true"},
+    {"ledger", FieldType::string, "",
+     "an SQLite file (afetch --state's format): requests done before are skipped, transient failures fetched again",
+     "seen.db"},
 };
 const std::string_view kExamples[] = {
     "{url: 'http://geo.internal/ip/{ip}', concurrency: 32, per_host: 4, rate: 50/s, retry: {max: 5, backoff: "
-    "200ms..30s}, ordered: true, into: geo, keep_failures: true}",
+    "200ms..30s}, ordered: true, into: geo, keep_failures: true, ledger: seen.db}",
     "{url: 'https://api.example.com/items', method: POST, headers: {Content-Type: application/json}, body: "
     "'{{\"id\": {id}}}', retry: 3}",
 };
@@ -432,10 +303,10 @@ StageBuilder parse_fetch_stage(const ConfigValue& node, ConfigProblems& problems
   }
   if (auto b = r.string("body"))
     if (auto t = parse_template(*b, cfg->program, problems, "body")) cfg->body = std::move(*t);
-  if (auto n = r.integer("concurrency", 1, 10000)) cfg->concurrency = static_cast<size_t>(*n);
-  if (auto n = r.integer("per_host", 0, 10000)) cfg->per_host = static_cast<size_t>(*n);
-  if (auto rate = r.rate("rate")) cfg->rate = *rate;
-  if (auto retry = r.retry("retry", cfg->retry)) cfg->retry = *retry;
+  if (auto n = r.integer("concurrency", 1, 10000)) cfg->limits.concurrency = static_cast<size_t>(*n);
+  if (auto n = r.integer("per_host", 0, 10000)) cfg->limits.per_host = static_cast<size_t>(*n);
+  if (auto rate = r.rate("rate")) cfg->limits.rate = *rate;
+  if (auto retry = r.retry("retry", cfg->limits.retry)) cfg->limits.retry = *retry;
   if (auto o = r.boolean("ordered")) cfg->ordered = *o;
   if (auto into = r.string("into")) {
     if (into->text.empty()) problems.add(into->where, "into: an empty field name");
@@ -445,10 +316,14 @@ StageBuilder parse_fetch_stage(const ConfigValue& node, ConfigProblems& problems
     cfg->into_json += ':';
   }
   if (auto k = r.boolean("keep_failures")) cfg->keep_failures = *k;
+  if (auto l = r.string("ledger")) {
+    if (l->text.empty()) problems.add(l->where, "ledger: an empty path");
+    cfg->ledger = l->text;
+  }
   r.finish();
   if (problems.size() != before) return {};
   return [cfg](RunContext& run, PartStats& stats) -> std::unique_ptr<Stage> {
-    return std::make_unique<PipelineFetchStage>(run, stats, cfg);
+    return std::make_unique<PipelineFetch>(run, stats, cfg);
   };
 }
 

@@ -7,6 +7,7 @@
 
 #include "engine/asio.h"
 
+#include "net/http/http_transport.h"
 #include "net/http/http_types.h"
 
 namespace aetl {
@@ -17,14 +18,14 @@ class CurlMulti;
 /// HTTP/2 multiplexing come from sharing it. Only http and https are allowed,
 /// also for redirects; Authorization and Cookie headers are not sent to another
 /// host, port or scheme after a redirect (libcurl's rules, tested in tests/).
-class HttpClient {
+class HttpClient final : public HttpTransport {
  public:
   HttpClient(asio::io_context& io, HttpClientOptions options);
   ~HttpClient();
 
   /// Performs one attempt of `request`. Suspends until it completes, fails, or the
   /// client is aborted (response.aborted). `body` receives the body (nullptr: discard).
-  asio::awaitable<HttpResponse> perform(const HttpRequest& request, BodyConsumer* body);
+  asio::awaitable<HttpResponse> perform(const HttpRequest& request, BodyConsumer* body) override;
 
   /// Cancels every transfer in flight; their perform() calls return aborted.
   void abort_all();

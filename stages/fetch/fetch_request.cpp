@@ -43,13 +43,21 @@ void set_header(std::vector<std::string>& headers, std::string header) {
   headers.push_back(std::move(header));
 }
 
+}  // namespace
+
+std::string request_key(const HttpRequest& request) {
+  std::string key = request.method + " " + request.url;
+  if (request.body) key += " #" + fnv1a_hex(*request.body);
+  return secret_free_key(key);
+}
+
+namespace {
+
 bool finish_request(ParsedRequest& out, std::string& error) {
   auto parts = check_url(out.request.url, error);
   if (!parts) return false;
   out.url = std::move(*parts);
-  std::string key = out.request.method + " " + out.request.url;
-  if (out.request.body) key += " #" + fnv1a_hex(*out.request.body);
-  out.key = secret_free_key(key);
+  out.key = request_key(out.request);
   return true;
 }
 

@@ -38,6 +38,10 @@ std::optional<ParsedRequest> parse_request_line(std::string_view line, const Req
 /// (the same request still gets the same key; the password cannot be read back).
 std::string secret_free_key(const std::string& key);
 
+/// A request's identity in a ledger (--state, `ledger:`): method, URL and a hash of
+/// the body, passed through secret_free_key. Headers are not part of it.
+std::string request_key(const HttpRequest& request);
+
 /// Checks a "Name: value" header; returns an error message or empty.
 std::string check_header(std::string_view header);
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "engine/asio.h"
@@ -61,6 +62,25 @@ struct FetchState::Db {
     sqlite3_finalize(q);
     exec("COMMIT");
     exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+
+  /// One transaction; rolled back on failure. On the store's thread (or after it ended).
+  void record(const Rows& rows) {
+    exec("BEGIN IMMEDIATE");
+    try {
+      for (const auto& [key, outcome] : rows) {
+        const char* text = outcome == Outcome::ok ? "ok" : outcome == Outcome::failed ? "failed" : "retry";
+        sqlite3_bind_text(upsert, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+        sqlite3_bind_text(upsert, 2, text, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(upsert);
+        sqlite3_reset(upsert);
+        if (rc != SQLITE_DONE) throw std::runtime_error(std::string("state: ") + sqlite3_errmsg(db));
+      }
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
   }
 
   void exec(const char* sql) {
@@ -122,34 +142,36 @@ asio::awaitable<std::vector<char>> FetchState::already_done(std::vector<std::str
 }
 
 asio::awaitable<void> FetchState::committed(const Batch& batch) {
-  std::vector<std::pair<std::string, const char*>> rows;
-  for (const auto& r : batch) {
-    if (r.key.empty()) continue;
-    const char* outcome = r.outcome == Outcome::ok       ? "ok"
-                          : r.outcome == Outcome::failed ? "failed"
-                                                         : "retry";
-    rows.emplace_back(r.key, outcome);
-  }
+  Rows rows;
+  for (const auto& r : batch)
+    if (!r.key.empty()) rows.emplace_back(r.key, r.outcome == Outcome::failed || r.outcome == Outcome::ok
+                                                     ? r.outcome
+                                                     : Outcome::failed_retry);
   if (rows.empty()) co_return;
   Db* d = db_.get();
   auto job = [d, rows = std::move(rows)] {
-    d->exec("BEGIN IMMEDIATE");
-    try {
-      for (const auto& [key, outcome] : rows) {
-        sqlite3_bind_text(d->upsert, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-        sqlite3_bind_text(d->upsert, 2, outcome, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(d->upsert);
-        sqlite3_reset(d->upsert);
-        if (rc != SQLITE_DONE) throw std::runtime_error(std::string("state: ") + sqlite3_errmsg(d->db));
-      }
-      d->exec("COMMIT");
-    } catch (...) {
-      sqlite3_exec(d->db, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
-    }
+    d->record(rows);
     return 0;
   };
   co_await run_blocking(d->thread, job);
+}
+
+void FetchState::record_in_background(Rows rows, asio::any_io_executor ex, std::function<void(std::string)> done) {
+  Db* d = db_.get();
+  asio::post(d->thread, [d, rows = std::move(rows), ex, done = std::move(done)]() mutable {
+    std::string error;
+    try {
+      d->record(rows);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    asio::post(ex, [done = std::move(done), error = std::move(error)] { done(error); });
+  });
+}
+
+void FetchState::record_now(const Rows& rows) {
+  db_->thread.join();
+  if (!rows.empty()) db_->record(rows);
 }
 
 }  // namespace aetl

@@ -105,3 +105,59 @@ def test_deadline_aborts_slow_fetches_and_a_rerun_does_them(aetl, pipeline, tmp_
     res = aetl(["run", "-q", "--state", "s.db", p2], cwd=tmp_path, timeout=30)
     assert res.code == 0, res.stderr
     assert sorted(r["i"] for r in read_jsonl(tmp_path / "out.jsonl")) == list(range(6))
+
+
+def test_ledger_fetches_each_request_once_and_transient_failures_again(aetl, afetch, pipeline, tmp_path, server,
+                                                                        write_urls):
+    write_jsonl(tmp_path / "in.jsonl", [{"r": "ok", "a": "a"}, {"r": "ok", "a": "b"}, {"r": "status", "a": 404},
+                                        {"r": "status", "a": 503}])
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/{r}/{a}?ledger=1'
+      retry: 0
+      keep_failures: true
+      ledger: ledger.db""", extra="")
+    first = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert first.code == 0, first.stderr
+    assert sorted(r["response"]["status"] for r in read_jsonl(tmp_path / "out.jsonl")) == [200, 200, 404, 503]
+    # From the start again: only the request that failed on something transient goes out.
+    second = aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
+    assert second.code == 0, second.stderr
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert [(r["a"], r["response"]["status"]) for r in out] == [(503, 503)]
+    paths = server.stats()["paths"]
+    assert {k: v for k, v in paths.items() if k.endswith("?ledger=1")} == {
+        "/ok/a?ledger=1": 1, "/ok/b?ledger=1": 1, "/status/404?ledger=1": 1, "/status/503?ledger=1": 2}
+    # The same file format as afetch --state: afetch skips what the pipeline fetched.
+    urls = write_urls([server.url("/ok/a?ledger=1"), server.url("/ok/c?ledger=1")])
+    res = afetch(["-q", "--state", str(tmp_path / "ledger.db"), str(urls)])
+    assert res.code == 0, res.stderr
+    assert [r["url"] for r in res.records] == [server.url("/ok/c?ledger=1")]
+    assert server.stats()["paths"]["/ok/a?ledger=1"] == 1
+
+
+def test_ledger_records_a_dead_lettered_failure_once_it_is_written(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"r": "ok", "a": "d"}, {"r": "status", "a": 410}, {"r": "status", "a": 500}])
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/{r}/{a}?dl=1'
+      retry: 0
+      ledger: ledger.db""")
+    first = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert first.code == 0, first.stderr
+    assert len(read_jsonl(tmp_path / "dl.jsonl")) == 2
+    res = aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert read_jsonl(tmp_path / "out.jsonl") == []
+    assert [r["record"]["a"] for r in read_jsonl(tmp_path / "dl.jsonl")] == [500]
+    paths = server.stats()["paths"]
+    assert (paths["/ok/d?dl=1"], paths["/status/410?dl=1"], paths["/status/500?dl=1"]) == (1, 1, 2)
+
+
+def test_ledger_that_is_not_a_database_is_a_setup_error(aetl, pipeline, tmp_path, server):
+    write_jsonl(tmp_path / "in.jsonl", [{"r": "ok", "a": "e"}])
+    (tmp_path / "ledger.db").write_text("not a database, just text that is long enough to be looked at" * 20)
+    p = fetch_pipeline(pipeline, server, """\
+      url: 'BASE/{r}/{a}'
+      ledger: ledger.db""")
+    res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert res.code == 2
+    assert res.stderr == "aetl: fetch#1: ledger: ledger.db: file is not a database\n"

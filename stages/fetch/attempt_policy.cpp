@@ -1,0 +1,150 @@
+#include "stages/fetch/attempt_policy.h"
+
+#include <curl/curl.h>
+
+#include <optional>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "engine/keyed_limiter.h"
+#include "engine/rate_limiter.h"
+#include "engine/semaphore.h"
+#include "engine/shutdown.h"
+
+namespace aetl {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+/// One permit of a semaphore, given back on every way out.
+class Permit {
+ public:
+  explicit Permit(AsyncSemaphore& sem) : sem_(sem) {}
+  Permit(const Permit&) = delete;
+  Permit& operator=(const Permit&) = delete;
+  ~Permit() { sem_.release(); }
+
+ private:
+  AsyncSemaphore& sem_;
+};
+
+/// One per-host permit, given back on every way out.
+class HostPermit {
+ public:
+  HostPermit(KeyedLimiter& limiter, const std::string& key) : limiter_(limiter), key_(key) {}
+  HostPermit(const HostPermit&) = delete;
+  HostPermit& operator=(const HostPermit&) = delete;
+  ~HostPermit() { limiter_.release(key_); }
+
+ private:
+  KeyedLimiter& limiter_;
+  const std::string& key_;
+};
+
+}  // namespace
+
+struct AttemptPolicy::Gates {
+  Gates(asio::any_io_executor ex, const AttemptLimits& l) : in_flight(ex, l.concurrency), hosts(ex, l.per_host) {
+    if (l.rate > 0) rate.emplace(ex, l.rate, l.burst);
+  }
+  AsyncSemaphore in_flight;
+  KeyedLimiter hosts;
+  std::optional<RateLimiter> rate;
+};
+
+bool is_retryable(const HttpResponse& r) {
+  switch (static_cast<CURLcode>(r.curl_code)) {
+    case CURLE_OK: return r.status == 429 || (r.status >= 500 && r.status <= 599);
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_success(const HttpResponse& r) { return r.curl_code == 0 && r.status >= 200 && r.status <= 299; }
+
+std::string attempt_error(const Attempted& a) {
+  const HttpResponse& r = a.response;
+  if (is_success(r)) return {};
+  std::string error = r.curl_code != 0 ? r.error : "HTTP " + std::to_string(r.status);
+  if (!a.give_up.empty()) error += "; " + a.give_up;
+  return error;
+}
+
+AttemptPolicy::AttemptPolicy(asio::any_io_executor ex, RunControl& control, HttpTransport& transport,
+                             AttemptLimits limits)
+    : control_(control),
+      transport_(transport),
+      limits_(std::move(limits)),
+      gates_(std::make_unique<Gates>(ex, limits_)) {}
+
+AttemptPolicy::~AttemptPolicy() = default;
+
+size_t AttemptPolicy::in_flight() const { return gates_->in_flight.in_use(); }
+
+asio::awaitable<void> AttemptPolicy::wait(std::chrono::milliseconds delay) {
+  if (sleep_) {
+    co_await sleep_(delay);
+    co_return;
+  }
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await (timer.async_wait(asio::use_awaitable) || control_.wait_abort());
+}
+
+asio::awaitable<Attempted> AttemptPolicy::perform(const HttpRequest& request, const std::string& host,
+                                                  BodyConsumer* body,
+                                                  const std::function<asio::awaitable<void>()>& before_attempt) {
+  Gates& g = *gates_;
+  Attempted result;
+  for (;;) {
+    // The rate token first, so no permit is held while waiting for it.
+    if (g.rate) co_await (g.rate->acquire() || control_.wait_abort());
+    if (control_.aborted()) break;
+    {
+      co_await g.hosts.acquire(host);
+      HostPermit host_permit(g.hosts, host);
+      co_await g.in_flight.acquire();
+      Permit flight_permit(g.in_flight);
+      // After a stop, only work already on the wire finishes; a first attempt that
+      // has not started yet is left for the next run.
+      if (control_.aborted() || (result.attempts == 0 && control_.stopping())) break;
+      if (before_attempt) co_await before_attempt();
+      if (observer_) observer_->attempt_started();
+      result.response = co_await transport_.perform(request, body);
+      if (observer_) observer_->attempt_ended(result.response);
+      if (result.response.aborted) break;
+      ++result.attempts;
+    }  // nobody waits for a permit while this request backs off
+    if (!is_retryable(result.response) || result.attempts > limits_.retry.max_retries) co_return result;
+    const RetryPolicy& retry = limits_.retry;
+    int64_t asked = result.response.retry_after_s;
+    std::optional<std::chrono::milliseconds> delay = asked >= 0 ? retry_after_delay(retry, result.attempts, asked, rng_)
+                                                                : backoff_delay(retry, result.attempts, rng_);
+    if (!delay) {
+      result.give_up = "server asked to retry after " + std::to_string(asked) +
+                       " s, longer than the backoff maximum (" + std::to_string(retry.max_backoff.count()) + " ms)";
+      co_return result;
+    }
+    if (observer_) observer_->retry_waiting(*delay);
+    co_await wait(*delay);
+    if (control_.aborted()) break;
+  }
+  result.dropped = true;
+  co_return result;
+}
+
+}  // namespace aetl
