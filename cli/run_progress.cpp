@@ -34,6 +34,7 @@ struct RunProgress::Impl {
   uint64_t last_out = 0;
   double rate = 0;
   uint64_t last_bytes = 0;
+  bool bytes_seen = false;
   double byte_rate = 0;
 
   void draw() {
@@ -52,7 +53,8 @@ struct RunProgress::Impl {
       double fresh = (sink_out - last_out) / dt;
       rate = rate == 0 ? fresh : 0.5 * rate + 0.5 * fresh;
       uint64_t handled = run.tracker.handled_bytes();
-      if (last_bytes == 0) last_bytes = handled;  // a resumed run starts further on
+      if (!bytes_seen) last_bytes = handled;  // a resumed run starts further on
+      bytes_seen = true;
       double fresh_bytes = (handled - std::min(handled, last_bytes)) / dt;
       byte_rate = byte_rate == 0 ? fresh_bytes : 0.5 * byte_rate + 0.5 * fresh_bytes;
       last = now;

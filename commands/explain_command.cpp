@@ -99,6 +99,12 @@ std::vector<const Explained*> find(const std::vector<Explained>& all, const std:
     throw SetupError("explain: expected [source|stage|sink] KIND, got " + std::to_string(words.size()) + " words");
   std::string part = words.size() == 2 ? words[0] : "";
   const std::string& key = words.back();
+  if (words.size() == 1 && std::find(kParts.begin(), kParts.end(), key) != kParts.end()) {
+    std::vector<const Explained*> every;  // `aetl explain sink`: every sink kind
+    for (const Explained& e : all)
+      if (e.part == key && !e.key.empty()) every.push_back(&e);
+    return every;
+  }
   if (!part.empty() && std::find(kParts.begin(), kParts.end(), part) == kParts.end()) {
     std::string msg = "explain: '" + part + "' is not source, stage or sink";
     if (auto guess = did_you_mean(part, kParts)) msg += " (did you mean '" + *guess + "'?)";

@@ -74,7 +74,7 @@ std::optional<PipelineSpec::SinkPart> parse_sink(const ConfigValue& node, const 
   // One checkpoint per pipeline, kept by the main sink: a dead letter storing its
   // own would overwrite it (and lose the compare-and-set against other runs).
   if (what == "dead_letter")
-    if (const ConfigValue* eo = body->find("exactly_once"); eo && eo->scalar == "true")
+    if (const ConfigValue* eo = body->find("exactly_once"); eo && part.common.exactly_once)
       problems.add(eo->where, "exactly_once: is for the main sink only (the checkpoint it keeps covers the dead "
                               "letter too)");
   return part;

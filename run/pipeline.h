@@ -23,6 +23,7 @@ using SinkBuilder = std::function<std::unique_ptr<PipelineSink>(RunContext&)>;
 struct SinkCommon {
   SinkBatching batching;
   RetryPolicy retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
+  bool exactly_once = false;  ///< set by a sink that keeps the checkpoint in its own commits
 };
 
 /// A pipeline ready to run: its parts as builders, in order, with what each

@@ -802,7 +802,7 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
   }
   read_columns_and_key(r, problems, is_postgres_type, "bigint, text, varchar(20), numeric(10,2), jsonb, text[]", cfg->columns,
                        cfg->key);
-  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
+  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
   if (auto e = r.boolean("create")) cfg->create = *e;
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
   if (auto p = r.section("pool")) {

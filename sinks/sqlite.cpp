@@ -488,7 +488,7 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
   if (auto clash = sqlite_name_clash(cfg->columns))
     problems.add(r.raw("columns")->where, "columns: '" + clash->first + "' and '" + clash->second +
                                               "' would be one column (SQLite column names ignore case)");
-  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = *e;
+  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
   if (auto s = r.choice("synchronous", {"full", "normal", "off"})) {
     cfg->synchronous = *s == "full" ? "FULL" : *s == "normal" ? "NORMAL" : "OFF";
   }

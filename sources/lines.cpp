@@ -813,6 +813,7 @@ SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& proble
   auto cfg = std::make_shared<LinesConfig>();
   size_t before = problems.size();
   const ConfigValue* url_node = node.find("url");
+  if (url_node && url_node->is_null()) url_node = nullptr;  // `url:` with nothing after it names no URL
   if (auto urls = r.string_list("url")) {
     for (auto& u : *urls) {
       std::string why;

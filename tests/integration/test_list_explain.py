@@ -64,3 +64,11 @@ def test_an_unknown_kind_is_one_line_with_did_you_mean_and_exit_2():
         assert res.code == 2, args
         assert res.stdout == b""
         assert res.stderr == message
+
+
+def test_a_part_alone_explains_every_kind_of_it():
+    # A regression: completion offered `aetl explain sink`, which then failed as an unknown kind.
+    res = run_aetl(["explain", "sink"])
+    assert res.code == 0 and res.stderr == ""
+    heads = [l.split(":")[0] for l in out(res).splitlines() if l and not l.startswith(" ")]
+    assert heads == ["sink jsonl", "sink csv", "sink sqlite", "sink postgres"]

@@ -195,3 +195,11 @@ def test_explain_row_step_behind_a_stage_of_its_own_is_made_at_the_sink(aetl, pi
         "stage jq#1",
         "sink postgres: makes its rows as it writes (no chain in front of it); batches of up to 40000 records or 4 MiB, a partial one waits 500 ms",
     ]]
+
+
+def test_an_empty_url_is_no_input(aetl, pipeline, tmp_path):
+    # A regression: `url:` with nothing after it counted as given, so the run read nothing.
+    p = pipeline("source: {lines: {url: }}\nsink: {jsonl: {path: out.jsonl}}\n")
+    res = aetl(["validate", p], cwd=tmp_path)
+    assert res.code == 2
+    assert problems(res) == [f"{p}:1:17: source lines: missing required key 'paths' (or url)"]

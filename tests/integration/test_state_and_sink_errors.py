@@ -120,6 +120,21 @@ dead_letter:
         "dead letter too)")
 
 
+def test_exactly_once_on_the_dead_letter_is_refused_however_true_is_spelled(tmp_path, pipeline):
+    # A regression: only the text "true" was refused; "yes" (a boolean too) slipped through.
+    p = pipeline("""name: dl
+source: {lines: {paths: [in.jsonl]}}
+sink: {jsonl: {path: out.jsonl}}
+dead_letter:
+  postgres: {table: failed, exactly_once: yes}
+""")
+    r = run_aetl(["validate", p], cwd=tmp_path)
+    assert r.code == 2
+    assert r.stderr.splitlines()[0] == (
+        f"{p}:5:43: dead_letter postgres: exactly_once: is for the main sink only (the checkpoint it keeps covers "
+        "the dead letter too)")
+
+
 def test_the_summary_names_the_exactly_once_sink_that_holds_the_checkpoint(tmp_path, pipeline):
     (tmp_path / "in.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
     p = pipeline("""name: eo
