@@ -227,20 +227,19 @@ std::string write_all(int fd, const std::string& data, uint64_t offset) {
   return {};
 }
 
-/// Creates this body's temporary file in the run directory (on the pool). Out of
-/// descriptors, it tries again a few times as transfers ending free theirs (up to
-/// 8 tries, 20 ms apart and doubling). Returns the descriptor or -errno.
+/// Creates this body's temporary file in the run directory (on the pool). Returns
+/// the descriptor or -errno at once: out of descriptors (EMFILE, ENFILE) the caller
+/// keeps the data and tries again later, never sleeping on a pool thread.
 int create_temp(int run_fd, const std::string& name) {
-  useconds_t pause = 20000;
-  for (int attempt = 1;; ++attempt) {
-    int fd = ::openat(run_fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (fd >= 0) return fd;
-    int e = errno;
-    if ((e != EMFILE && e != ENFILE) || attempt == 8) return -e;
-    ::usleep(pause);
-    pause *= 2;
-  }
+  int fd = ::openat(run_fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+  return fd >= 0 ? fd : -errno;
 }
+
+bool out_of_fds(int e) { return e == EMFILE || e == ENFILE; }
+
+/// Held in memory at most while the temporary file cannot be created for want of
+/// descriptors; past it the transfer fails (transiently: a retry may succeed).
+constexpr size_t kMaxHeldWithoutFile = 4 * kChunk;
 
 constexpr char kOwnerAttr[] = "user.afetch.owner";
 
@@ -279,6 +278,8 @@ struct BodyStore::File::Shared {
   bool abandoned = false;     // the File is gone: the running write's completion cleans up
   bool paused = false;
   std::string error;          // first write error
+  int error_code = 0;         // its errno (EIO when unknown)
+  int create_errno = 0;       // the last try to create the file ran out of descriptors: data kept in `current`
   asio::steady_timer idle;    // cancelled when a write completes
   std::function<void()> resume;
 };
@@ -293,6 +294,10 @@ BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, 
 }
 
 BodyStore::~BodyStore() = default;
+
+std::string BodyStore::temp_path(const std::string& temp_name) const {
+  return dir_ + "/" + kPartialDir + "/" + dirs_->run_name + "/" + temp_name;
+}
 
 asio::awaitable<std::unique_ptr<BodyStore::File>> BodyStore::open() {
   // The temporary file itself is created by the first job that writes to it (a
@@ -328,6 +333,8 @@ void BodyStore::File::begin() {
   shared_->write_offset = 0;
   shared_->size = 0;
   shared_->error.clear();
+  shared_->error_code = 0;
+  shared_->create_errno = 0;
 }
 
 std::string BodyStore::File::failure_message() const { return "saving body: " + shared_->error; }
@@ -337,6 +344,12 @@ bool BodyStore::File::failed() const { return !shared_->error.empty(); }
 BodyConsumer::Verdict BodyStore::File::on_data(std::string_view chunk) {
   auto& s = *shared_;
   if (!s.error.empty()) return Verdict::fail;
+  if (s.create_errno != 0 && s.current.size() + chunk.size() > kMaxHeldWithoutFile) {
+    // Still no file after several tries: fail this attempt rather than hold the body in memory.
+    s.error = s.store.temp_path(s.temp_name) + ": " + std::strerror(s.create_errno);
+    s.error_code = s.create_errno;
+    return Verdict::fail;
+  }
   // A body past 64 KiB gets the whole buffer at once (no growth by doubling); a
   // small one never asks for it (384 KiB would be an mmap and munmap per body).
   if (s.current.size() + chunk.size() > 64 * 1024 && s.current.capacity() < kBuffer) s.current.reserve(kBuffer);
@@ -360,7 +373,10 @@ void BodyStore::File::write_now() {
   int fd = s.fd.load(std::memory_order_acquire);
   if (fd < 0) return;  // the write in flight is still creating the file: keep the data a moment longer
   std::string err = write_all(fd, s.current, s.write_offset);
-  if (!err.empty() && s.error.empty()) s.error = err;
+  if (!err.empty() && s.error.empty()) {
+    s.error = err;
+    s.error_code = EIO;
+  }
   s.write_offset += s.current.size();
   s.current.clear();
 }
@@ -373,25 +389,46 @@ void BodyStore::File::start_write() {
   uint64_t offset = s->write_offset;
   s->write_offset += s->writing.size();
   // Captures the resume function now: the consumer's own hook lives in BodyConsumer.
-  asio::post(s->store.pool_.pool(), [s, offset, this_resume = this] {
+  std::string path = s->store.temp_path(s->temp_name);
+  asio::post(s->store.pool_.pool(), [s, offset, path, this_resume = this] {
     std::string err;
+    int code = 0;
     if (s->fd < 0) {  // the first write creates the file (write_now() waits for it)
       int fd = create_temp(s->dirs->run_fd, s->temp_name);
-      if (fd < 0)
-        err = std::strerror(-fd);
-      else
+      if (fd < 0) {
+        code = -fd;
+        err = path + ": " + std::strerror(code);
+      } else {
         s->fd.store(fd, std::memory_order_release);
+      }
     }
-    if (err.empty()) err = write_all(s->fd, s->writing, offset);
-    asio::post(s->store.io_, [s, err, this_resume] {
+    if (err.empty()) {
+      err = write_all(s->fd, s->writing, offset);
+      if (!err.empty()) code = EIO;
+    }
+    asio::post(s->store.io_, [s, err, code, offset, this_resume] {
       s->write_in_flight = false;
-      s->writing.clear();  // keeps its capacity for the next swap
       if (s->abandoned) {
-        post_cleanup(s->store.pool_.pool(), s->dirs, s->fd, s->temp_name);
+        s->writing.clear();
+        if (s->fd >= 0) post_cleanup(s->store.pool_.pool(), s->dirs, s->fd, s->temp_name);
         s->fd = -1;
         return;
       }
-      if (!err.empty() && s->error.empty()) s->error = err;
+      if (out_of_fds(code) && s->fd < 0) {
+        // No file yet (out of descriptors): nothing was written. The data goes back in
+        // front of what came since, at its offset; the next write or commit tries again.
+        s->writing.append(s->current);
+        s->writing.swap(s->current);
+        s->write_offset = offset;
+        s->create_errno = code;
+      } else {
+        s->create_errno = 0;
+        if (!err.empty() && s->error.empty()) {
+          s->error = err;
+          s->error_code = code;
+        }
+      }
+      s->writing.clear();  // keeps its capacity for the next swap
       s->idle.cancel();
       if (s->paused) {
         s->paused = false;
@@ -415,7 +452,7 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
   // write what is left, then move it into place.
   co_await settle();
   auto s = shared_;
-  if (!s->error.empty()) throw BodyStoreError(s->error, EIO);
+  if (!s->error.empty()) throw BodyStoreError(s->error, s->error_code ? s->error_code : EIO);
   std::vector<std::string> segments = body_path_segments(url);
   BodyStore& store = s->store;
   uint64_t size = s->size;
@@ -423,9 +460,10 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
   std::string tag = store.resumable_ && !owner.empty() ? sha256_hex(owner) : std::string();
   auto dirs = s->dirs;
   int dir_fd = dirs->dir_fd, run_fd = dirs->run_fd;
-  std::string temp_path = store.dir_ + "/" + kPartialDir + "/" + dirs->run_name + "/" + s->temp_name;
+  std::string temp_path = store.temp_path(s->temp_name);
   // `s` is only touched by this job until it returns (the transfer is over and no
-  // write is in flight); a job that throws leaves `current` for a retry of commit().
+  // write is in flight); a job that throws leaves `current` (and `write_offset`) for a
+  // retry of commit(): out of descriptors, the caller retries on the loop's timers.
   auto job = [=]() -> std::string {
     const std::string& temp = s->temp_name;
     bool fresh = false;
@@ -438,7 +476,9 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
     int fd = s->fd;
     if (!s->current.empty()) {
       std::string err = write_all(fd, s->current, s->write_offset);
-      if (!err.empty()) throw BodyStoreError(err, EIO);
+      if (!err.empty()) throw BodyStoreError(temp_path + ": " + err, EIO);
+      s->write_offset += s->current.size();
+      s->current.clear();  // written: a retry of this job (out of descriptors below) must not write it again
     }
     // A file an earlier attempt wrote more to is cut to this attempt's size.
     if (!fresh && ::ftruncate(fd, static_cast<off_t>(size)) != 0) fail("truncate", errno);

@@ -54,7 +54,11 @@ class BodyStoreError : public std::runtime_error {
 /// takes on the loop). A body's temporary file is created by the first job that
 /// needs it: a body smaller than one write chunk (256 KiB) costs one pool job, its
 /// commit (create, write, move into place), and a discarded one that never reached
-/// the disk costs none.
+/// the disk costs none. Out of descriptors (EMFILE, ENFILE) when creating it, no pool
+/// thread waits: the data stays in memory (at most about 1 MiB, past which on_data
+/// fails the attempt with a transient error naming the file) and the next write, or
+/// commit, tries again; commit throws a transient BodyStoreError for its caller to
+/// retry later.
 class BodyStore {
  public:
   /// Creates DIR and its missing parents (as mkdir -p), its partial-file directory,
@@ -64,7 +68,9 @@ class BodyStore {
   ~BodyStore();
 
   class File;
-  /// Opens a temporary file for one response body. Throws BodyStoreError.
+  /// Starts one response body. Touches no file and does not throw: the temporary
+  /// file is created later (see above), and a failure to create it is reported by
+  /// on_data()/failure_message() or by commit().
   asio::awaitable<std::unique_ptr<File>> open();
 
   const std::string& dir() const { return dir_; }
@@ -74,6 +80,8 @@ class BodyStore {
 
  private:
   friend class File;
+  /// DIR/.afetch-partial/run-PID-TAG/NAME, for messages.
+  std::string temp_path(const std::string& temp_name) const;
   std::string dir_;
   asio::io_context& io_;
   BlockingPool& pool_;
@@ -97,7 +105,9 @@ class BodyStore::File final : public BodyConsumer {
 
   /// Flushes and moves the body into place; returns its path relative to DIR.
   /// `owner` identifies the request (its --state key): in a resumable store a file
-  /// at the name that carries the same owner is replaced. Throws BodyStoreError.
+  /// at the name that carries the same owner is replaced. Throws BodyStoreError; one
+  /// that is transient() (out of descriptors, e.g. creating the temporary file,
+  /// "PATH: Too many open files") keeps the body, and commit may be called again.
   asio::awaitable<std::string> commit(const UrlParts& url, std::string_view owner = {});
   /// Removes the temporary file.
   asio::awaitable<void> discard();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -470,5 +471,118 @@ TEST_CASE("a burst of data while a write runs is taken whole, none handed back t
     co_return path == "h/burst" && aetl::test::read_file(fx.dir + "/h/burst") == body ? "same" : "differs";
   };
   CHECK(fx.run<std::string>(run()) == "same");
+  CHECK(fx.partial_empty());
+}
+
+// ---- out of file descriptors --------------------------------------------------
+
+namespace {
+
+/// Takes every free file descriptor (under a lowered RLIMIT_NOFILE) until release()
+/// or destruction, which also restores the limit.
+struct FdHog {
+  rlimit saved{};
+  std::vector<int> fds;
+  FdHog() {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    rlimit low = saved;
+    if (low.rlim_cur > 512) low.rlim_cur = 512;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    int base = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(base >= 0);
+    fds.push_back(base);
+    for (;;) {
+      int fd = ::fcntl(base, F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) break;
+      fds.push_back(fd);
+    }
+    REQUIRE(errno == EMFILE);
+  }
+  void release() {
+    for (int fd : fds) ::close(fd);
+    fds.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+  }
+  ~FdHog() { release(); }
+};
+
+std::string pattern(size_t n, size_t seed) {
+  std::string s;
+  s.reserve(n);
+  for (size_t i = 0; i < n; ++i) s.push_back(static_cast<char>((i * 13 + seed + i / 509) & 0xff));
+  return s;
+}
+
+/// Writes `first` (over one chunk: its write creates the temporary file) while out of
+/// descriptors, then `second`, frees them, writes `third` and commits.
+asio::awaitable<std::string> save_through_fd_shortage(BodyStore& store, FdHog& hog, UrlParts u, std::string first,
+                                                      std::string second, std::string third) {
+  auto file = co_await store.open();
+  file->begin();
+  if (file->on_data(first) != BodyConsumer::Verdict::accepted) throw std::runtime_error("first chunk refused");
+  co_await file->settle();  // the create failed with EMFILE: the data is kept
+  if (file->failed()) throw std::runtime_error(file->failure_message());
+  if (file->on_data(second) != BodyConsumer::Verdict::accepted) throw std::runtime_error("second chunk refused");
+  co_await file->settle();  // a second try, out of descriptors still
+  if (file->failed()) throw std::runtime_error(file->failure_message());
+  hog.release();
+  if (file->on_data(third) != BodyConsumer::Verdict::accepted) throw std::runtime_error("third chunk refused");
+  std::string path = co_await file->commit(u);
+  co_return path;
+}
+
+/// Writes `body` (over one chunk) and commits while out of descriptors: commit must
+/// throw a transient BodyStoreError naming the temporary file; after the descriptors
+/// are freed a second commit saves the whole body.
+asio::awaitable<std::string> commit_through_fd_shortage(BodyStore& store, FdHog& hog, UrlParts u, std::string body,
+                                                        std::string& first_error) {
+  auto file = co_await store.open();
+  file->begin();
+  if (file->on_data(body) != BodyConsumer::Verdict::accepted) throw std::runtime_error("body refused");
+  co_await file->settle();
+  try {
+    co_await file->commit(u);
+    first_error = "commit succeeded while out of descriptors";
+  } catch (const aetl::BodyStoreError& e) {
+    first_error = e.what();
+    if (!e.transient()) first_error = "not transient: " + first_error;
+  }
+  hog.release();
+  std::string path = co_await file->commit(u);
+  co_return path;
+}
+
+}  // namespace
+
+TEST_CASE("a large body whose temporary file cannot be created for want of descriptors is kept and saved later",
+          "[body_store][files][emfile]") {
+  Fixture fx;
+  std::string first = pattern(300'000, 1), second = pattern(270'000, 2), third = pattern(5'000, 3);
+  std::string rel;
+  fx.save(url("http", "h", "80", "/warm"), pattern(300'000, 0));  // asio makes its reactor's descriptors lazily
+  {
+    FdHog hog;
+    rel = fx.run(save_through_fd_shortage(*fx.store, hog, url("http", "h", "80", "/big"), first, second, third));
+  }
+  CHECK(rel == "h/big");
+  CHECK(aetl::test::read_file(fx.dir + "/h/big") == first + second + third);
+  CHECK(fx.partial_empty());
+}
+
+TEST_CASE("commit out of descriptors throws a transient error naming the temporary file, and a retry saves the body",
+          "[body_store][files][emfile]") {
+  Fixture fx;
+  std::string body = pattern(400'000, 7);
+  std::string first_error, rel;
+  fx.save(url("http", "h", "80", "/warm"), pattern(300'000, 0));  // asio makes its reactor's descriptors lazily
+  {
+    FdHog hog;
+    rel = fx.run(commit_through_fd_shortage(*fx.store, hog, url("http", "h", "80", "/c"), body, first_error));
+  }
+  INFO(first_error);
+  CHECK(first_error.find(fx.dir + "/.afetch-partial/run-") == 0);
+  CHECK(first_error.find(".part: Too many open files") != std::string::npos);
+  CHECK(rel == "h/c");
+  CHECK(aetl::test::read_file(fx.dir + "/h/c") == body);
   CHECK(fx.partial_empty());
 }
