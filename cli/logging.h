@@ -3,7 +3,7 @@
 #include <string_view>
 
 /// How messages reach stderr. Logs go through spdlog's stderr logger; the
-/// progress display (cli/progress.h) shares the same lock so a log line never
+/// progress display (cli/run_progress.h) shares the same lock so a log line never
 /// lands in the middle of a progress bar. Nothing else writes to stderr.
 namespace aetl::logging {
 

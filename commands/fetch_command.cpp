@@ -1,5 +1,7 @@
 #include "commands/fetch_command.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,32 +11,28 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-
-#include "engine/asio.h"
 #include <spdlog/spdlog.h>
 
-#include "engine/setup_error.h"
+#include "cli/exit_codes.h"
 #include "cli/fd_limit.h"
 #include "cli/logging.h"
-#include "cli/progress.h"
-#include "engine/blocking_pool.h"
+#include "cli/run_progress.h"
+#include "commands/shared_http.h"
 #include "engine/duration.h"
-#include "engine/engine.h"
+#include "engine/setup_error.h"
 #include "net/http/http_client.h"
-#include "engine/shutdown.h"
-#include "sources/lines/input_files.h"
-#include "sources/lines/lines_source.h"
-#include "stages/fetch/body_store.h"
-#include "stages/fetch.h"
-#include "stages/fetch/request_lines.h"
-#include "engine/fatal.h"
+#include "run/pipeline.h"
+#include "run/pipeline_runner.h"
+#include "run/run_context.h"
 #include "run/run_lock.h"
-#include "stages/fetch/fetch_state.h"
-#include "sinks/jsonl/jsonl_sink.h"
+#include "sinks/jsonl.h"
+#include "sources/lines.h"
+#include "stages/fetch.h"
+#include "stages/fetch/fetch_stats.h"
+#include "stages/fetch/request_lines.h"
 
 namespace aetl {
 namespace {
@@ -94,24 +92,30 @@ std::string read_data_flag(const std::string& data) {
   return ss.str();
 }
 
-/// Counts the request lines of regular-file inputs, for the progress display's total.
-/// Gives up (returns 0) as soon as `cancel` is set: the run may end first.
-uint64_t count_request_lines(const std::vector<InputFile>& inputs, const std::atomic<bool>& cancel) {
+/// Counts the request lines of `paths` for the progress display's total, when
+/// every one is a regular file (else returns nullopt). Gives up as soon as
+/// `cancel` is set: the run may end first.
+std::optional<uint64_t> count_request_lines(const std::vector<std::string>& paths, const std::atomic<bool>& cancel) {
   uint64_t count = 0;
   std::vector<char> buf(1 << 20);
-  for (const auto& in : inputs) {
-    int fd = ::dup(in.fd);
-    if (fd < 0) continue;
-    off_t offset = 0;
+  std::vector<std::string> names = paths.empty() ? std::vector<std::string>{"-"} : paths;
+  for (const auto& name : names) {
+    if (name == "-" || (name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0)) return std::nullopt;
+    int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return std::nullopt;
+    }
     bool at_line_start = true, counted_line = false;
     for (;;) {
       if (cancel.load(std::memory_order_relaxed)) {
         ::close(fd);
-        return 0;
+        return std::nullopt;
       }
-      ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
+      ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n <= 0) break;
-      offset += n;
       for (ssize_t i = 0; i < n; ++i) {
         char c = buf[static_cast<size_t>(i)];
         if (c == '\n') {
@@ -127,6 +131,47 @@ uint64_t count_request_lines(const std::vector<InputFile>& inputs, const std::at
     ::close(fd);
   }
   return count;
+}
+
+/// Counts the request lines on a thread of its own while the run goes on.
+class RequestCounter {
+ public:
+  explicit RequestCounter(const std::vector<std::string>& paths)
+      : thread_([this, paths] {
+          if (auto n = count_request_lines(paths, cancel_)) {
+            total_ = *n;
+            known_ = true;
+          }
+        }) {}
+  ~RequestCounter() {
+    cancel_ = true;
+    thread_.join();
+  }
+  bool known() const { return known_; }
+  uint64_t total() const { return total_; }
+
+ private:
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> known_{false};
+  std::atomic<uint64_t> total_{0};
+  std::thread thread_;
+};
+
+/// afetch's closing report: one line of counts, and one of latencies.
+std::vector<std::string> fetch_summary(const FetchStats& s, double secs) {
+  double rate = secs > 0 ? s.done / secs : 0;
+  std::string out = fmt::format(
+      "{} fetched in {:.1f} s ({:.0f}/s): {} ok, {} failed, {} retries; 2xx {}, 3xx {}, 4xx {}, 5xx {}, no response {}",
+      s.done, secs, rate, s.ok, s.failed, s.retries, s.by_class[2], s.by_class[3], s.by_class[4], s.by_class[5],
+      s.by_class[0]);
+  if (s.input_errors) out += fmt::format("; {} bad input lines", s.input_errors);
+  if (s.skipped_done) out += fmt::format("; {} skipped (done in --state)", s.skipped_done);
+  if (s.aborted) out += fmt::format("; {} cut short (left for the next run)", s.aborted);
+  std::vector<std::string> lines{out};
+  if (s.latency.count())
+    lines.push_back(fmt::format("latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}", s.latency.percentile(0.5),
+                                s.latency.percentile(0.9), s.latency.percentile(0.99), s.latency.max()));
+  return lines;
 }
 
 /// Transfers that fit in `limit` file descriptors: each may hold a socket and an
@@ -223,99 +268,60 @@ ExitCode run_fetch(const FetchFlags& f) {
     lock = std::make_unique<RunLock>(f.state, f.wait, busy, waiting);
   }
 
-  // --- open everything that can fail up front
-  std::vector<InputFile> inputs = open_inputs(f.inputs);
-  struct CloseInputs {
-    std::vector<InputFile>& v;
-    ~CloseInputs() { close_inputs(v); }
-  } close_guard{inputs};
-
-  asio::io_context io(1);
-  BlockingPool pool(4);
-  RunControl control(io.get_executor());
-  StageContext ctx{io, pool, control, {}};
-  for (const auto& in : inputs) ctx.input_names.push_back(in.name);
-
-  std::unique_ptr<FetchState> state;
-  if (!f.state.empty()) state = std::make_unique<FetchState>(f.state);
-  std::unique_ptr<BodyStore> store;
-  if (!f.out_dir.empty()) store = std::make_unique<BodyStore>(f.out_dir, io, pool, state != nullptr);
   if (f.insecure) spdlog::warn("--insecure: TLS certificates are not verified");
 
-  HttpClient client(io, http);
-  control.on_abort([&client] { client.abort_all(); });
-
+  // --- afetch is the pipeline lines → fetch → jsonl
   FetchStats stats;
-  LinesSource source(ctx, inputs, max_line);
-  stage_options.filter = state.get();
-  RequestLines requests(ctx, lines_options, store.get(), stats);
-  FetchStage stage(ctx, stage_options, client, requests);
-  JsonlSink sink(ctx, f.output, f.append, state != nullptr);
+  RequestLinesSetup fetch;
+  fetch.stage = stage_options;
+  fetch.lines = lines_options;
+  fetch.out_dir = f.out_dir;
+  fetch.ledger = f.state;
+  fetch.stats = &stats;
+  Pipeline spec;
+  spec.name = "afetch";
+  spec.source = {"lines", request_lines_source(f.inputs, max_line)};
+  spec.stages.push_back({"fetch", "fetch", request_lines_stage(std::move(fetch))});
+  // Result lines go out as they complete; with --state each batch is fsync'd
+  // before its outcomes are recorded in the ledger.
+  spec.sink = {"jsonl", jsonl_file_sink(f.output, f.append, !f.state.empty())};
+  spec.sink.common.batching.size = 100000;
+  spec.sink.common.batching.bytes = 2 << 20;
+  spec.sink.common.batching.linger = std::chrono::milliseconds(20);
+  spec.sink.common.retry.max_retries = 0;  // a full disk ends the run at once: --state makes the rerun cheap
+  spec.channel_capacity = 4;
 
   bool show_progress = !f.quiet && !f.no_progress && logging::stderr_is_terminal();
-  ProgressDisplay progress(io, stats, logging::color_allowed());
-  std::atomic<bool> stop_counting{false};
-  struct StopCounting {  // set before the pool is joined, however run_fetch leaves
-    std::atomic<bool>& flag;
-    ~StopCounting() { flag = true; }
-  } stop_counting_guard{stop_counting};
-  if (show_progress) {
-    bool countable = true;
-    for (const auto& in : inputs) countable = countable && in.regular;
-    if (countable) {
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            auto job = [&inputs, &stop_counting] { return count_request_lines(inputs, stop_counting); };
-            uint64_t total = co_await run_blocking(pool.pool(), job);
-            if (stop_counting) co_return;
-            stats.total = total;
-            stats.total_known = true;
-          },
-          fatal_on_exception{});
-    }
-    progress.start();
-  }
+  std::optional<RequestCounter> counter;
+  if (show_progress) counter.emplace(f.inputs);
+  RunProgress display(show_progress, !f.quiet);
+  RunOptions o;
+  o.stateless = true;
+  o.grace = grace;
+  if (deadline) o.deadline = *deadline;
+  o.display = &display;
+  o.prepare = [&](RunContext& run) {
+    share_http_client(run, http);
+    run.work = [&stats, &counter] {
+      WorkCounts w;
+      w.done = stats.done + stats.input_errors;
+      w.in_flight = stats.in_flight;
+      w.errors = stats.failed + stats.input_errors;
+      if (counter && counter->known()) {
+        w.total_known = true;
+        w.total = counter->total() > stats.skipped_done ? counter->total() - stats.skipped_done : 0;
+      }
+      return w;
+    };
+  };
+  o.summary = [&stats](double seconds) { return fetch_summary(stats, seconds); };
+  RunOutcome outcome = run_pipeline_spec(spec, o);
 
-  control.watch_signals(grace);
-  if (deadline) control.set_deadline(*deadline);
-
-  auto started = std::chrono::steady_clock::now();
-  std::exception_ptr failure;
-  bool closed_early = false;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        std::vector<Stage*> stages{&stage};
-        closed_early = co_await run_pipeline(ctx, source, stages, sink, state.get());
-      },
-      [&](std::exception_ptr e) {
-        failure = e;
-        stop_counting = true;
-        control.finish();
-        progress.stop();
-        io.stop();
-      });
-  try {
-    io.run();
-  } catch (...) {
-    end_on_exception(std::current_exception());
-  }
-  progress.stop();
-  if (failure) std::rethrow_exception(failure);
-
-  auto elapsed = std::chrono::steady_clock::now() - started;
-  if (!f.quiet && !closed_early) logging::print_line(fetch_summary(stats, elapsed));
-
-  if (closed_early) return ExitCode::ok;
+  if (outcome.closed_early) return ExitCode::ok;
   ExitCode code = ExitCode::ok;
-  if (stats.failed > 0) code = worst(code, ExitCode::failures);
+  if (stats.failed > 0 || outcome.failed) code = worst(code, ExitCode::failures);
   if (stats.input_errors > 0) code = worst(code, ExitCode::usage);
-  switch (control.reason()) {
-    case StopReason::signal: code = worst(code, ExitCode::interrupted); break;
-    case StopReason::deadline: code = worst(code, ExitCode::failures); break;
-    default: break;
-  }
+  if (outcome.interrupted) code = worst(code, ExitCode::interrupted);
   return code;
 }
 

@@ -1,43 +1,12 @@
 #include "engine/engine.h"
 
 #include <memory>
+#include <vector>
 
 #include "engine/shutdown.h"
 #include "engine/task_group.h"
 
 namespace aetl {
-namespace {
-
-asio::awaitable<void> sink_loop(StageContext& ctx, BatchChannel& in, Sink& sink, CommitListener* listener,
-                                bool& closed_early) {
-  co_await sink.open();
-  for (;;) {
-    Batch batch = co_await receive_batch(in);
-    if (batch.empty()) break;
-    if (closed_early) continue;  // drain so the stages can wind down
-    bool written = co_await sink.write(batch);  // not inside the `if`: GCC 12 miscompiles that
-    if (!written && ctx.control.aborted()) continue;  // given up on a stuck reader: not written, not committed
-    if (!written) {
-      closed_early = true;
-      ctx.control.request_stop(StopReason::downstream_closed);
-      ctx.control.request_abort();
-      continue;
-    }
-    if (listener) co_await listener->committed(batch);
-  }
-  co_await sink.close();
-}
-
-}  // namespace
-
-asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Sink& sink,
-                                   CommitListener* listener, size_t channel_capacity) {
-  bool closed_early = false;
-  Drain drain = [&](BatchChannel& in) { return sink_loop(ctx, in, sink, listener, closed_early); };
-  co_await run_chain(ctx, source, stages, drain, channel_capacity);
-  co_return closed_early;
-}
-
 asio::awaitable<void> run_chain(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Drain drain,
                                 size_t channel_capacity) {
   auto ex = ctx.io.get_executor();

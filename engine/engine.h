@@ -37,37 +37,13 @@ class Stage {
   virtual StepChain* step_chain() { return nullptr; }
 };
 
-/// Where records end up. The engine does the batching; a sink only opens, writes
-/// a batch durably, and closes.
-class Sink {
- public:
-  virtual ~Sink() = default;
-  virtual asio::awaitable<void> open() = 0;
-  /// Returns false when the batch was not written: the destination has gone away
-  /// for good (a closed pipe: the run then stops quietly), or the run was aborted
-  /// while the destination would not take data. Throws on a real error.
-  virtual asio::awaitable<bool> write(const Batch& batch) = 0;
-  virtual asio::awaitable<void> close() = 0;
-};
-
-/// Told about every batch once the sink has made it durable (checkpoints, resume state).
-class CommitListener {
- public:
-  virtual ~CommitListener() = default;
-  virtual asio::awaitable<void> committed(const Batch& batch) = 0;
-};
-
-/// Runs source → stages → sink on the context's loop, joined by bounded channels
-/// of `channel_capacity` batches. Every part is awaited; the first exception stops
-/// and aborts the run, closes the channels, and is rethrown once all parts ended.
-/// Returns true if the sink's destination closed early (quiet stop).
-asio::awaitable<bool> run_pipeline(StageContext& ctx, Source& source, const std::vector<Stage*>& stages,
-                                   Sink& sink, CommitListener* listener, size_t channel_capacity = 4);
-
 /// The end of a chain: consumes the last channel until the end marker.
 using Drain = std::function<asio::awaitable<void>(BatchChannel& in)>;
 
-/// run_pipeline with the sink part given as a drain (pipelines: a SinkDriver).
+/// Runs source → stages → drain on the context's loop, joined by bounded channels
+/// of `channel_capacity` batches (the runner's drain feeds a SinkDriver). Every
+/// part is awaited; the first exception aborts the run, cancels and closes the
+/// channels, and is rethrown once all parts ended.
 asio::awaitable<void> run_chain(StageContext& ctx, Source& source, const std::vector<Stage*>& stages, Drain drain,
                                 size_t channel_capacity = 4);
 

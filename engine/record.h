@@ -40,7 +40,6 @@ struct Record {
   std::string data;
   Position pos;
   Outcome outcome = Outcome::pending;
-  std::string key;  ///< identity for the resume state (empty: not tracked)
   /// The sink's encoding of `data`, made ahead in the record-step lanes by the
   /// sink's row step (empty: the sink encodes `data` itself when it writes).
   SharedSlice row;

@@ -59,13 +59,14 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   run.pipeline_name = spec.name;
   run.limit = options.limit;
   run.dry_run = options.dry_run;
+  const bool keeps_state = !options.dry_run && !options.stateless;
 
   if (options.prepare) options.prepare(run);
 
   // One run at a time per state store, from before anything is opened to the end.
   std::string state_path;
   std::unique_ptr<RunLock> lock;
-  if (!options.dry_run) {
+  if (keeps_state) {
     state_path = options.state_path.empty() ? default_state_path(spec.file) : options.state_path;
     auto busy = [&](long pid) {
       return fmt::format("pipeline '{}' is already running ({} holds {}); --wait waits for it", spec.name,
@@ -88,7 +89,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   // Where the run starts.
   std::unique_ptr<StateStore> store;
   std::optional<Checkpoint> resume;
-  if (!options.dry_run) {
+  if (keeps_state) {
     store = open_state_store(state_path);
     resume = load_checkpoint(*store, *main_sink, spec.name, options.from_start);
   }
@@ -198,7 +199,12 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     if (options.display) options.display->stopped();
     control.finish();
   };
-  asio::co_spawn(io, main(), fatal_on_exception{});
+  // Once the run is over the loop ends too, even with idle connections still
+  // watched in the HTTP client's cache.
+  asio::co_spawn(io, main(), [&io](std::exception_ptr e) {
+    if (e) end_on_exception(e);
+    io.stop();
+  });
   try {
     io.run();
   } catch (...) {
@@ -210,9 +216,24 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
   // An exactly-once sink holds the checkpoint the next run reads.
   std::string checkpoint_where = driver.sink().exactly_once() ? driver.sink().describe() : state_path;
-  if (options.display) options.display->finished(summary_lines(run, seconds, dead, checkpoint_where, keeper.failed()));
+  const bool closed_early = control.reason() == StopReason::downstream_closed;
+  if (options.display) {
+    std::vector<std::string> summary;
+    bool setup_failed = false;
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const SetupError&) {
+      setup_failed = true;
+    } catch (...) {
+    }
+    if (closed_early || setup_failed) summary.clear();  // a closed pipe ends the run quietly; a setup error never started it
+    else if (options.summary) summary = options.summary(seconds);
+    else summary = summary_lines(run, seconds, dead, checkpoint_where, keeper.failed());
+    options.display->finished(summary);
+  }
 
   RunOutcome outcome;
+  outcome.closed_early = closed_early;
   if (error) {
     try {
       std::rethrow_exception(error);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace aetl {
 
@@ -15,14 +16,21 @@ struct RunOptions {
   bool from_start = false;
   bool wait = false;       ///< another run holds the state lock: wait for it (else exit 75)
   bool dry_run = false;    ///< no state store, no checkpoint (the command points the sinks elsewhere)
+  /// No state store, no lock and no checkpoint: the run keeps no position (afetch,
+  /// whose --state ledger is the fetch stage's own and locked by the command).
+  bool stateless = false;
   uint64_t limit = 0;
   std::chrono::milliseconds grace{5000};
   std::chrono::milliseconds deadline{0};
   std::string metrics_out;
-  RunDisplay* display = nullptr;
+  RunDisplay* display = nullptr;  ///< what a person sees (progress, summary); nullptr: nothing
   /// Called once the run's context exists, before any part is built: the command
-  /// provides what the parts share (the HTTP client with its options).
-  std::function<void(RunContext&)> prepare;  ///< what a person sees (progress, summary); nullptr: nothing
+  /// provides what the parts share (the HTTP client with its options) and, if it
+  /// wants, what the display counts (RunContext::work).
+  std::function<void(RunContext&)> prepare;
+  /// The closing report instead of the parts' table (afetch's), given the run's
+  /// seconds; empty: the table.
+  std::function<std::vector<std::string>(double seconds)> summary;
 };
 
 /// How a run ended; cli/ alone turns it into an exit code.
@@ -32,6 +40,7 @@ struct RunOutcome {
   bool failed = false;
   bool interrupted = false;  ///< stopped by SIGINT/SIGTERM
   bool taken_over = false;   ///< another run committed to the exactly-once sink meanwhile
+  bool closed_early = false; ///< the sink's reader went away (a closed pipe): a quiet stop, no summary
 };
 
 /// Runs a checked pipeline to its end. Errors in the setup (a missing input file,

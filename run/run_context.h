@@ -39,6 +39,16 @@ struct InputSize {
   uint64_t total = 0;  ///< bytes
 };
 
+/// Progress counted in units of work (afetch: requests) instead of by part, for
+/// the display: done of total, in flight, errors.
+struct WorkCounts {
+  uint64_t done = 0;         ///< finished, whatever the outcome
+  uint64_t total = 0;        ///< in the whole input, once known
+  bool total_known = false;
+  uint64_t in_flight = 0;
+  uint64_t errors = 0;
+};
+
 /// What the kinds see of a running pipeline.
 struct RunContext {
   RunContext(StageContext& s, AckTracker& t, DeadLetters& d) : stage(s), tracker(t), dead_letters(d) {}
@@ -52,6 +62,7 @@ struct RunContext {
   bool dry_run = false;
   std::vector<std::unique_ptr<PartStats>> parts;
   InputSize input;
+  std::function<WorkCounts()> work;  ///< set by a command that counts units of work; read by the display
   std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
   /// The durable lengths of the file sinks right now, for checkpoints.
   std::function<std::map<std::string, uint64_t>()> sink_lengths;

@@ -31,7 +31,7 @@ bool StepChain::run_record(size_t lane, StepRecord& r, StageOutput& out, std::st
         ++t.dropped;
         return false;
       case RecordStep::Verdict::fail: {
-        out.failed.push_back({Record{r.take(), r.pos, Outcome::pending, {}, {}}, steps_[s].stats->name, error, 1, false});
+        out.failed.push_back({Record{r.take(), r.pos, Outcome::pending, {}}, steps_[s].stats->name, error, 1, false});
         ++t.failed;
         return false;
       }

@@ -7,6 +7,7 @@
 #include "run/checkpoint.h"
 #include "config/kinds.h"
 #include "sinks/file/file_output.h"
+#include "sinks/jsonl.h"
 
 namespace aetl {
 namespace {
@@ -85,6 +86,16 @@ SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, 
     r.finish();
   }
   if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> {
+    return std::make_unique<JsonlFileSink>(run, *cfg);
+  };
+}
+
+SinkBuilder jsonl_file_sink(std::string path, bool append, bool fsync) {
+  auto cfg = std::make_shared<JsonlConfig>();
+  cfg->path = std::move(path);
+  cfg->append = append;
+  cfg->fsync = fsync;
   return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> {
     return std::make_unique<JsonlFileSink>(run, *cfg);
   };

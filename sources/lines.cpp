@@ -36,8 +36,9 @@
 #include "run/step_chain.h"
 #include "engine/shutdown.h"
 #include "sources/lines/line_chunks.h"
-#include "sources/lines/line_reader.h"
+#include "sources/lines/line_splitter.h"
 #include "engine/record_decoder.h"
+#include "sources/lines.h"
 
 namespace aetl {
 namespace {
@@ -49,6 +50,10 @@ struct LinesConfig {
   size_t max_line = 16 << 20;
   bool allow_empty = false;
   size_t chunk = 256 * 1024;  // input read per job: with the channels' batches, what the source holds
+  /// afetch's request lines: paths are taken as named (no globs), and each line
+  /// that is not blank goes on as it is (not decoded); a line over max_line goes
+  /// on as an input_error record holding its first bytes.
+  bool raw = false;
 };
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
@@ -57,7 +62,7 @@ bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std
 std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
   std::vector<std::string> out;
   for (const auto& p : cfg.paths) {
-    if (p == "-" || !has_glob_chars(p)) {
+    if (p == "-" || cfg.raw || !has_glob_chars(p)) {
       out.push_back(p);
       continue;
     }
@@ -73,11 +78,11 @@ std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
     std::sort(hits.begin(), hits.end());
     out.insert(out.end(), hits.begin(), hits.end());
   }
+  if (std::count(out.begin(), out.end(), "-") > 1) throw SetupError("-: standard input named more than once");
   // a file matched by two patterns is read once
   std::vector<std::string> unique;
   for (auto& p : out)
     if (std::find(unique.begin(), unique.end(), p) == unique.end()) unique.push_back(std::move(p));
-  if (std::count(unique.begin(), unique.end(), "-") > 1) throw SetupError("-: standard input named more than once");
   return unique;
 }
 
@@ -142,6 +147,7 @@ struct ChunkWork final : OrderedLanes::Job {
   const InputMark* mark = nullptr;
   uint32_t index = 0;
   size_t max_line = 0;
+  bool raw = false;  // request lines: passed on undecoded
   std::vector<std::unique_ptr<RecordDecoder>>* decoders = nullptr;  // one per lane
   const StepChain* steps = nullptr;
   std::vector<StepRecord> records;  // csv: decoded already
@@ -155,6 +161,10 @@ struct ChunkWork final : OrderedLanes::Job {
 
   void work(size_t lane) override;
   void process(size_t lane) {
+    if (raw) {
+      if (chunk) pass_raw_lines();
+      return;
+    }
     if (steps) steps->tally_for(stepped);
     if (chunk) {
       decode_lines(*(*decoders)[lane], lane);  // the steps run as each line is decoded
@@ -202,6 +212,23 @@ struct ChunkWork final : OrderedLanes::Job {
 
   std::vector<InputMark::Range> ack_ranges;  // json/text: lines handled in the job
 
+  /// Request lines: every line that is not blank goes on as written.
+  void pass_raw_lines() {
+    out.reserve(chunk->lines.size());
+    for (const auto& ref : chunk->lines) {
+      std::string_view line = chunk->text(ref);
+      if (!ref.too_long && line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      Record r;
+      r.data.assign(line);
+      r.pos = Position{index, ref.number, ref.end_offset};
+      if (ref.too_long) r.outcome = Outcome::input_error;
+      out.push_back(std::move(r));
+    }
+    decoded = out.size();
+    collect_ack_ranges();
+    chunk.reset();
+  }
+
   /// Decodes the chunk's lines; each record goes through the steps (if any) at
   /// once, the first reading the parse the check of the line made (no second parse,
   /// no second pass).
@@ -213,7 +240,7 @@ struct ChunkWork final : OrderedLanes::Job {
       if (mark->is_done(pos.line)) continue;  // a resumed run did it already
       std::string_view line = chunk->text(ref);
       if (ref.too_long) {
-        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}, {}}, "lines", too_long_message(max_line), 1, false});
+        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
         continue;
       }
       Decoded d = decoder.decode(line, true);  // the chunk keeps padding after every line
@@ -222,7 +249,7 @@ struct ChunkWork final : OrderedLanes::Job {
         continue;
       }
       if (d.kind != Decoded::record) {
-        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}, {}}, "lines", std::move(d.data), 1, false});
+        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
         continue;
       }
       ++decoded;
@@ -272,7 +299,7 @@ struct CsvDecoding {
       if (ref.too_long) {
         first_line = 0;
         if (mark->is_done(rec_pos.line)) continue;
-        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}, {}}, "lines", too_long_message(max_line), 1, false});
+        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
         continue;
       }
       Decoded d = decoder.decode_csv(line, ref.number, ref.crlf);
@@ -285,7 +312,7 @@ struct CsvDecoding {
       if (d.kind == Decoded::skip) {
         work.handled.push_back(rec_pos);
       } else if (d.kind == Decoded::error) {
-        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}, {}}, "lines", std::move(d.data), 1, false});
+        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
       } else {
         StepRecord r;
         r.pos = rec_pos;
@@ -298,7 +325,7 @@ struct CsvDecoding {
   /// The end of the input: a record still open is an error.
   void finish(ChunkWork& work) {
     if (!decoder.pending()) return;
-    work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}, {}}, "lines",
+    work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
                            "the input ends inside a quoted CSV field", 1, false});
   }
 };
@@ -609,6 +636,7 @@ class LinesSource final : public Source {
     work->mark = &marks_[index];
     work->index = index;
     work->max_line = cfg_->max_line;
+    work->raw = cfg_->raw;
     work->decoders = &decoders_;
     work->steps = steps_.empty() ? nullptr : &steps_;
     return work;
@@ -845,6 +873,16 @@ SourceBuilder parse_lines_source(const ConfigValue& node, ConfigProblems& proble
   if (auto v = r.boolean("allow_empty")) cfg->allow_empty = *v;
   r.finish();
   if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<Source> {
+    return std::make_unique<LinesSource>(run, run.add_part("lines"), cfg);
+  };
+}
+
+SourceBuilder request_lines_source(std::vector<std::string> paths, size_t max_line) {
+  auto cfg = std::make_shared<LinesConfig>();
+  cfg->paths = paths.empty() ? std::vector<std::string>{"-"} : std::move(paths);
+  cfg->max_line = max_line;
+  cfg->raw = true;
   return [cfg](RunContext& run) -> std::unique_ptr<Source> {
     return std::make_unique<LinesSource>(run, run.add_part("lines"), cfg);
   };

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/setup_error.h"
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
@@ -27,6 +29,27 @@ std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std:
 
 FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync)
     : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync) {}
+
+namespace {
+
+/// The length of `fd`'s first `size` bytes up to and including the last line
+/// break: an appended file keeps whole lines only (a run killed in the middle of
+/// a write leaves a torn line, whose record was never acknowledged).
+uint64_t whole_lines_length(int fd, uint64_t size) {
+  char buf[64 * 1024];
+  uint64_t end = size;
+  while (end > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(end, sizeof buf));
+    ssize_t got = ::pread(fd, buf, n, static_cast<off_t>(end - n));
+    if (got != static_cast<ssize_t>(n)) return size;  // unreadable: keep it as it is
+    for (size_t i = n; i > 0; --i)
+      if (buf[i - 1] == '\n') return end - n + i;
+    end -= n;
+  }
+  return 0;
+}
+
+}  // namespace
 
 FileOutput::~FileOutput() {
   if (fd_ > STDOUT_FILENO) ::close(fd_);
@@ -56,6 +79,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     int err = 0;
     uint64_t size = 0;
     bool regular = false;
+    uint64_t torn = 0;
     std::string head;
   };
   auto job = [path, append, resume_length]() {
@@ -73,7 +97,8 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     o.regular = S_ISREG(st.st_mode);
     o.size = static_cast<uint64_t>(st.st_size);
     if (o.regular) {
-      uint64_t keep = resume_length ? *resume_length : append ? o.size : 0;
+      uint64_t keep = resume_length ? *resume_length : append ? whole_lines_length(o.fd, o.size) : 0;
+      o.torn = !resume_length && append ? o.size - keep : 0;
       if (keep > o.size) return o;  // reported by the caller
       if (keep < o.size && ::ftruncate(o.fd, static_cast<off_t>(keep)) != 0) {
         o.err = errno;
@@ -93,6 +118,9 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     throw SetupError(path_ + ": shorter than the checkpoint says (" + std::to_string(o.size) + " < " +
                      std::to_string(*resume_length) +
                      " bytes): it was changed outside aetl; run with --from-start to begin again");
+  if (o.torn)
+    spdlog::warn("{}: cut {} byte{} of an unfinished last line (an earlier run was killed while writing it)", path_,
+                 o.torn, o.torn == 1 ? "" : "s");
   regular_ = o.regular;
   length_ = o.size;
   head_ = std::move(o.head);

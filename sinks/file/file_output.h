@@ -14,7 +14,9 @@ namespace aetl {
 /// The output file of the jsonl and csv sinks, or stdout ("-").
 ///  - A fresh run truncates the file (unless `append`); a resumed run cuts it back
 ///    to the length its checkpoint recorded, so what was written after the last
-///    checkpoint is not there twice.
+///    checkpoint is not there twice; a fresh run with `append` cuts an unfinished
+///    last line (left by a run killed mid-write; its record was never acknowledged),
+///    with a warning.
 ///  - Each write goes to the durable length (a retried write overwrites a partial
 ///    one) and is fsync'd before it counts; durable_length() is what checkpoints record.
 ///  - "-", /dev/stdout and /dev/stderr are never truncated nor checkpointed;

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sources/lines/line_reader.h"
+#include "sources/lines/line_splitter.h"
 
 namespace aetl {
 

@@ -141,21 +141,6 @@ asio::awaitable<std::vector<char>> FetchState::already_done(std::vector<std::str
   co_return co_await run_blocking(d->thread, job);
 }
 
-asio::awaitable<void> FetchState::committed(const Batch& batch) {
-  Rows rows;
-  for (const auto& r : batch)
-    if (!r.key.empty()) rows.emplace_back(r.key, r.outcome == Outcome::failed || r.outcome == Outcome::ok
-                                                     ? r.outcome
-                                                     : Outcome::failed_retry);
-  if (rows.empty()) co_return;
-  Db* d = db_.get();
-  auto job = [d, rows = std::move(rows)] {
-    d->record(rows);
-    return 0;
-  };
-  co_await run_blocking(d->thread, job);
-}
-
 void FetchState::record_in_background(Rows rows, asio::any_io_executor ex, std::function<void(std::string)> done) {
   Db* d = db_.get();
   asio::post(d->thread, [d, rows = std::move(rows), ex, done = std::move(done)]() mutable {

@@ -9,7 +9,7 @@
 
 #include "engine/asio.h"
 
-#include "engine/engine.h"
+#include "engine/record.h"
 
 namespace aetl {
 
@@ -25,15 +25,15 @@ class ResumeFilter {
 /// whose result line was written. A rerun skips requests that succeeded or failed
 /// for good (4xx, bad TLS, ...) and tries again those that failed on something
 /// transient (timeouts, connection errors, 429, 5xx). All SQLite work happens on
-/// the store's own thread; results are recorded only after the sink made them durable.
-class FetchState final : public ResumeFilter, public CommitListener {
+/// the store's own thread; a LedgerFollower records results only once the sink
+/// made them durable.
+class FetchState final : public ResumeFilter {
  public:
   /// Opens or creates the file. Throws SetupError if it is not a usable SQLite database.
   explicit FetchState(const std::string& path);
   ~FetchState() override;
 
   asio::awaitable<std::vector<char>> already_done(std::vector<std::string> keys) override;
-  asio::awaitable<void> committed(const Batch& batch) override;
 
   /// (key, outcome) pairs to record; the outcome is ok, failed or failed_retry.
   using Rows = std::vector<std::pair<std::string, Outcome>>;

@@ -9,7 +9,12 @@
 #include <spdlog/spdlog.h>
 
 #include "net/http/memory_body.h"
+#include "run/checkpoint.h"
 #include "stages/fetch/body_store.h"
+#include "stages/fetch/fetch_state.h"
+#include "stages/fetch/ledger_follower.h"
+#include "net/http/http_client.h"
+#include "run/run_context.h"
 
 namespace aetl {
 namespace {
@@ -133,7 +138,6 @@ class RequestLines::Job final : public FetchJob {
     Record out;
     out.data = fetch_result_json(result);
     out.pos = pos;
-    out.key = key;
     out.outcome = f.outcome;
     ++stats.done;
     result.ok ? ++stats.ok : ++stats.failed;
@@ -152,8 +156,14 @@ class RequestLines::Job final : public FetchJob {
   std::string setup_error_;
 };
 
-RequestLines::RequestLines(StageContext& ctx, RequestLinesOptions options, BodyStore* store, FetchStats& stats)
-    : ctx_(ctx), options_(std::move(options)), store_(store), stats_(stats) {}
+RequestLines::RequestLines(StageContext& ctx, RequestLinesOptions options, BodyStore* store, FetchStats& stats,
+                           AckTracker* tracker)
+    : ctx_(ctx), options_(std::move(options)), store_(store), stats_(stats), tracker_(tracker) {}
+
+void RequestLines::skipped(FetchJob& job) {
+  ++stats_.skipped_done;
+  if (tracker_) tracker_->ack(job.pos);
+}
 
 RequestLines::~RequestLines() = default;
 
@@ -166,7 +176,10 @@ FetchMode::Made RequestLines::make(Record& record) {
     error = "line longer than the --max-line limit";
   else
     parsed = parse_request_line(record.data, options_.defaults, kind, error);
-  if (kind == LineKind::skip) return made;
+  if (kind == LineKind::skip) {  // a comment line
+    if (tracker_) tracker_->ack(record.pos);
+    return made;
+  }
   ++stats_.read;
   if (parsed) {
     std::string host = parsed->url.host_key();
@@ -197,6 +210,45 @@ void RequestLines::attempt_ended(const HttpResponse& resp) {
   else
     ++stats_.by_class[0];
   stats_.latency.add(resp.total_ms);
+}
+
+namespace {
+
+class RequestLinesStage final : public Stage {
+ public:
+  RequestLinesStage(RunContext& run, std::shared_ptr<const RequestLinesSetup> setup) : run_(run), options_(setup->stage) {
+    StageContext& ctx = run.stage;
+    if (!setup->ledger.empty()) {
+      follower_ = std::make_unique<LedgerFollower>(std::make_unique<FetchState>(setup->ledger), run.tracker,
+                                                   ctx.io.get_executor(), "--state " + setup->ledger);
+      options_.filter = &follower_->ledger();
+      options_.follower = follower_.get();
+    }
+    if (!setup->out_dir.empty())
+      store_ = std::make_unique<BodyStore>(setup->out_dir, ctx.io, ctx.pool, follower_ != nullptr);
+    mode_ = std::make_unique<RequestLines>(ctx, setup->lines, store_.get(), *setup->stats, &run.tracker);
+  }
+
+  asio::awaitable<void> run(BatchChannel& in, BatchChannel& out) override {
+    FetchStage stage(run_.stage, options_, run_.http(), *mode_);
+    co_await stage.run(in, out);
+  }
+
+ private:
+  RunContext& run_;
+  FetchStageOptions options_;
+  std::unique_ptr<LedgerFollower> follower_;
+  std::unique_ptr<BodyStore> store_;
+  std::unique_ptr<RequestLines> mode_;
+};
+
+}  // namespace
+
+StageBuilder request_lines_stage(RequestLinesSetup setup) {
+  auto shared = std::make_shared<const RequestLinesSetup>(std::move(setup));
+  return [shared](RunContext& run, PartStats&) -> std::unique_ptr<Stage> {
+    return std::make_unique<RequestLinesStage>(run, shared);
+  };
 }
 
 }  // namespace aetl

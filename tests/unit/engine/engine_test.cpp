@@ -109,65 +109,34 @@ class ThrowingStage : public aetl::Stage {
   size_t capacity_;
 };
 
-/// Records open/write/close (and the listener's commits) in one log.
-class RecordingSink : public aetl::Sink {
- public:
-  RecordingSink(Strings& log, int fail_at_write = -1) : log_(log), fail_at_(fail_at_write) {}
-
-  asio::awaitable<void> open() override {
-    log_.push_back("open");
-    co_return;
-  }
-  asio::awaitable<bool> write(const Batch& batch) override {
-    int index = writes++;
-    if (index == fail_at_) {
-      log_.push_back("refused " + batch.front().data);
-      co_return false;
-    }
-    log_.push_back("write " + batch.front().data);
-    for (const auto& r : batch) records.push_back(r.data);
-    co_return true;
-  }
-  asio::awaitable<void> close() override {
-    log_.push_back("close");
-    co_return;
-  }
-
+/// The end of the chain: takes every batch until the end marker, logging each.
+struct RecordingDrain {
+  Strings& log;
   Strings records;
-  int writes = 0;
-
- private:
-  Strings& log_;
-  int fail_at_;
-};
-
-class RecordingListener : public aetl::CommitListener {
- public:
-  explicit RecordingListener(Strings& log) : log_(log) {}
-  asio::awaitable<void> committed(const Batch& batch) override {
-    log_.push_back("commit " + batch.front().data);
-    co_return;
+  asio::awaitable<void> operator()(aetl::BatchChannel& in) {
+    for (;;) {
+      Batch batch = co_await aetl::receive_batch(in);
+      if (batch.empty()) break;
+      log.push_back("batch " + batch.front().data);
+      for (const auto& r : batch) records.push_back(r.data);
+    }
+    log.push_back("end");
   }
-
- private:
-  Strings& log_;
 };
 
-/// How run_pipeline ended.
+/// How run_chain ended.
 struct RunResult {
   bool done = false;
-  bool closed_early = false;
   std::exception_ptr error;
 };
 
-void start_pipeline(aetl::StageContext& ctx, aetl::Source& source, const std::vector<aetl::Stage*>& stages,
-                    aetl::Sink& sink, aetl::CommitListener* listener, size_t capacity, RunResult& outcome) {
-  asio::co_spawn(ctx.io, aetl::run_pipeline(ctx, source, stages, sink, listener, capacity),
-                 [&outcome](std::exception_ptr e, bool closed_early) {
-                   outcome.done = true;
-                   outcome.closed_early = closed_early;
-                   outcome.error = e;
-                 });
+void start_chain(aetl::StageContext& ctx, aetl::Source& source, const std::vector<aetl::Stage*>& stages,
+                 RecordingDrain& drain, size_t capacity, RunResult& outcome) {
+  aetl::Drain d = [&drain](aetl::BatchChannel& in) { return drain(in); };
+  asio::co_spawn(ctx.io, aetl::run_chain(ctx, source, stages, d, capacity), [&outcome](std::exception_ptr e) {
+    outcome.done = true;
+    outcome.error = e;
+  });
 }
 
 Strings numbers(size_t from, size_t to) {
@@ -201,8 +170,7 @@ asio::awaitable<void> wait_for_group(TaskGroup& group, bool& done) {
 
 }  // namespace
 
-TEST_CASE("all records pass through the pipeline in order and each batch is written before it is committed",
-          "[engine]") {
+TEST_CASE("all records pass through the chain in order, batch by batch", "[engine]") {
   asio::io_context io;
   aetl::BlockingPool pool(1);
   RunControl control(io.get_executor());
@@ -212,29 +180,24 @@ TEST_CASE("all records pass through the pipeline in order and each batch is writ
   PassThrough first, second;
   std::vector<aetl::Stage*> stages{&first, &second};
   Strings log;
-  RecordingSink sink(log);
-  RecordingListener listener(log);
+  RecordingDrain drain{log};
   RunResult outcome;
-  start_pipeline(ctx, source, stages, sink, &listener, 2, outcome);
+  start_chain(ctx, source, stages, drain, 2, outcome);
   settle(io);
   REQUIRE(outcome.done);
 
   CHECK_FALSE(outcome.error);
-  CHECK_FALSE(outcome.closed_early);
-  CHECK(sink.records == numbers(0, 18));
-  Strings expected{"open"};
-  for (size_t i = 0; i < 6; ++i) {
-    expected.push_back("write " + std::to_string(3 * i));
-    expected.push_back("commit " + std::to_string(3 * i));
-  }
-  expected.push_back("close");
+  CHECK(drain.records == numbers(0, 18));
+  Strings expected;
+  for (size_t i = 0; i < 6; ++i) expected.push_back("batch " + std::to_string(3 * i));
+  expected.push_back("end");
   CHECK(log == expected);
   CHECK_FALSE(control.stopping());
   CHECK_FALSE(control.aborted());
   CHECK(source.end_sent);
 }
 
-TEST_CASE("a pipeline without stages runs the source straight into the sink", "[engine]") {
+TEST_CASE("a chain without stages runs the source straight into the drain", "[engine]") {
   asio::io_context io;
   aetl::BlockingPool pool(1);
   RunControl control(io.get_executor());
@@ -243,46 +206,18 @@ TEST_CASE("a pipeline without stages runs the source straight into the sink", "[
   FakeSource source(3, 2);
   std::vector<aetl::Stage*> stages;
   Strings log;
-  RecordingSink sink(log);
+  RecordingDrain drain{log};
   RunResult outcome;
-  start_pipeline(ctx, source, stages, sink, nullptr, 1, outcome);
+  start_chain(ctx, source, stages, drain, 1, outcome);
   settle(io);
   REQUIRE(outcome.done);
 
   CHECK_FALSE(outcome.error);
-  CHECK(sink.records == numbers(0, 6));
-  CHECK(log == Strings{"open", "write 0", "write 2", "write 4", "close"});
+  CHECK(drain.records == numbers(0, 6));
+  CHECK(log == Strings{"batch 0", "batch 2", "batch 4", "end"});
 }
 
-TEST_CASE("a sink that refuses a batch stops the run quietly and the rest is drained unwritten", "[engine]") {
-  asio::io_context io;
-  aetl::BlockingPool pool(1);
-  RunControl control(io.get_executor());
-  aetl::StageContext ctx{io, pool, control, {}};
-
-  FakeSource source(8, 2);  // does not look at the control: everything it sends must be drained
-  PassThrough stage;
-  std::vector<aetl::Stage*> stages{&stage};
-  Strings log;
-  RecordingSink sink(log, 1);  // the second write returns false
-  RecordingListener listener(log);
-  RunResult outcome;
-  start_pipeline(ctx, source, stages, sink, &listener, 1, outcome);
-  settle(io);
-  REQUIRE(outcome.done);
-
-  CHECK_FALSE(outcome.error);
-  CHECK(outcome.closed_early);
-  CHECK(control.stopping());
-  CHECK(control.reason() == StopReason::downstream_closed);
-  CHECK(log == Strings{"open", "write 0", "commit 0", "refused 2", "close"});
-  CHECK(sink.writes == 2);  // nothing after the refusal reached the sink
-  CHECK(sink.records == numbers(0, 2));
-  CHECK(source.sent == 8);  // the source was not left blocked: the rest was drained
-  CHECK(source.end_sent);
-}
-
-TEST_CASE("a stage that throws aborts the run and its exception comes out of run_pipeline",
+TEST_CASE("a stage that throws aborts the run and its exception comes out of run_chain",
           "[engine]") {
   asio::io_context io;
   aetl::BlockingPool pool(1);
@@ -296,9 +231,9 @@ TEST_CASE("a stage that throws aborts the run and its exception comes out of run
   ThrowingStage stage(io, source, capacity);
   std::vector<aetl::Stage*> stages{&stage};
   Strings log;
-  RecordingSink sink(log);
+  RecordingDrain drain{log};
   RunResult outcome;
-  start_pipeline(ctx, source, stages, sink, nullptr, capacity, outcome);
+  start_chain(ctx, source, stages, drain, capacity, outcome);
 
   // The source is stuck on a full channel when the stage throws; cancelling and
   // closing the channels must release it, or the run never ends.
@@ -309,7 +244,7 @@ TEST_CASE("a stage that throws aborts the run and its exception comes out of run
   CHECK(aborts == 1);
   CHECK(source.attempted == capacity + 2);
   CHECK_FALSE(source.end_sent);
-  CHECK(sink.records.empty());
+  CHECK(drain.records.empty());
 
   if (!ended && source.out_) {
     // Release the stuck send by hand so the test can tear down cleanly. With
@@ -335,16 +270,16 @@ TEST_CASE("a stage that throws while the source has room ends the run with its e
   ThrowingStage stage(io, source, 1);  // waits for all 3 sends to start
   std::vector<aetl::Stage*> stages{&stage};
   Strings log;
-  RecordingSink sink(log);
+  RecordingDrain drain{log};
   RunResult outcome;
-  start_pipeline(ctx, source, stages, sink, nullptr, 8, outcome);
+  start_chain(ctx, source, stages, drain, 8, outcome);
   settle(io);
   REQUIRE(outcome.done);
 
   REQUIRE(outcome.error);
   CHECK(error_message(outcome.error) == "stage failed");
   CHECK(control.aborted());
-  CHECK(sink.records.empty());
+  CHECK(drain.records.empty());
 }
 
 TEST_CASE("TaskGroup wait_all returns at once when nothing was spawned", "[engine][task_group]") {

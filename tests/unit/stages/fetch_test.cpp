@@ -153,7 +153,7 @@ TEST_CASE("unordered: results leave as they complete", "[fetch_stage]") {
   CHECK(rig.urls() == Strings{"http://a/3", "http://a/1", "http://a/2"});
 }
 
-TEST_CASE("each result line carries its attempts, its key and its outcome for the ledger", "[fetch_stage]") {
+TEST_CASE("each result line carries its attempts and its outcome for the ledger", "[fetch_stage]") {
   StageRig rig({});
   rig.transport.script["http://a/flaky"] = {status(503)};
   rig.transport.script["http://a/busy"] = {status(503), status(503), status(503)};
@@ -162,16 +162,16 @@ TEST_CASE("each result line carries its attempts, its key and its outcome for th
   REQUIRE(run_until(rig.io, [&] { return rig.ended && rig.stage_done; }));
   REQUIRE(rig.results.size() == 3);
   for (const auto& r : rig.results) {
-    if (r.key == "GET http://a/flaky") {
+    if (r.data.find("http://a/flaky") != std::string::npos) {
       CHECK(r.outcome == Outcome::ok);
       CHECK(r.data.find("\"status\":200") != std::string::npos);
       CHECK(r.data.find("\"attempts\":2") != std::string::npos);
-    } else if (r.key == "GET http://a/busy") {
+    } else if (r.data.find("http://a/busy") != std::string::npos) {
       CHECK(r.outcome == Outcome::failed_retry);
       CHECK(r.data.find("\"attempts\":3") != std::string::npos);
       CHECK(r.data.find("\"error\":\"HTTP 503\"") != std::string::npos);
     } else {
-      CHECK(r.key == "GET http://a/gone");
+      CHECK(r.data.find("http://a/gone") != std::string::npos);
       CHECK(r.outcome == Outcome::failed);
       CHECK(r.data.find("\"attempts\":1") != std::string::npos);
     }

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "sources/lines/line_chunks.h"
-#include "sources/lines/line_reader.h"
+#include "sources/lines/line_splitter.h"
 
 using aetl::ChunkSplitter;
 using aetl::Line;

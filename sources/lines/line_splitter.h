@@ -5,15 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-
-#include "engine/asio.h"
-
 namespace aetl {
-
-class BlockingPool;
-class RunControl;
-struct InputFile;
 
 /// One line of input, without its terminator (LF or CRLF).
 struct Line {
@@ -58,32 +50,6 @@ class LineSplitter {
   uint64_t line_no_ = 0;
   uint64_t offset_ = 0;    // bytes consumed so far
   bool at_start_ = true;   // line 1 of the stream is next: a byte-order mark may lead it
-};
-
-/// An async generator of lines over one input. Reads happen on the blocking pool
-/// (regular files cannot be waited on with epoll; a terminal must not be switched
-/// to non-blocking mode under the shell's feet); standard input is polled so a
-/// stop request ends a read that would otherwise wait forever.
-class LineReader {
- public:
-  LineReader(BlockingPool& pool, const RunControl& control, const InputFile& input, size_t max_line,
-             size_t chunk_size = 256 * 1024);
-
-  /// Appends the lines of the next chunk to `out`. Returns false once the input
-  /// is exhausted (or the run is stopping) and nothing more was appended.
-  /// Throws std::runtime_error("NAME: <strerror>") on a read error.
-  asio::awaitable<bool> next(std::vector<Line>& out);
-
-  uint64_t bytes_read() const { return bytes_read_; }
-
- private:
-  BlockingPool& pool_;
-  const RunControl& control_;
-  const InputFile& input_;
-  LineSplitter splitter_;
-  std::string buffer_;
-  uint64_t bytes_read_ = 0;
-  bool done_ = false;
 };
 
 }  // namespace aetl

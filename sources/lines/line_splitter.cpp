@@ -1,7 +1,4 @@
-#include "sources/lines/line_reader.h"
-
-#include <poll.h>
-#include <unistd.h>
+#include "sources/lines/line_splitter.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,9 +6,6 @@
 #include <stdexcept>
 #include <utility>
 
-#include "engine/blocking_pool.h"
-#include "engine/shutdown.h"
-#include "sources/lines/input_files.h"
 
 namespace aetl {
 
@@ -69,60 +63,6 @@ void LineSplitter::feed(std::string_view chunk, std::vector<Line>& out) {
 void LineSplitter::finish(std::vector<Line>& out) {
   drop_bom();
   if (!carry_.empty() || skipping_) emit(out, false);
-}
-
-LineReader::LineReader(BlockingPool& pool, const RunControl& control, const InputFile& input, size_t max_line,
-                       size_t chunk_size)
-    : pool_(pool), control_(control), input_(input), splitter_(max_line) {
-  buffer_.resize(chunk_size);
-}
-
-asio::awaitable<bool> LineReader::next(std::vector<Line>& out) {
-  size_t before = out.size();
-  while (!done_ && out.size() == before) {
-    if (control_.stopping()) {
-      done_ = true;
-      break;
-    }
-    int fd = input_.fd;
-    bool poll_first = !input_.regular;
-    char* data = buffer_.data();
-    size_t size = buffer_.size();
-    const RunControl* control = &control_;
-    // >0 bytes, 0 end of input, -1 stopped, -2-errno on error
-    auto job = [=]() mutable -> ssize_t {
-      for (;;) {
-        if (poll_first) {
-          pollfd p{fd, POLLIN, 0};
-          int r = ::poll(&p, 1, 100);
-          if (r < 0 && errno != EINTR) return -2 - errno;
-          if (control->stopping()) return -1;
-          if (r <= 0) continue;
-        }
-        ssize_t got = ::read(fd, data, size);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0 && errno == EAGAIN) {
-          poll_first = true;
-          continue;
-        }
-        return got < 0 ? -2 - errno : got;
-      }
-    };
-    ssize_t n = co_await run_blocking(pool_.pool(), job);
-    if (n == -1) {
-      done_ = true;
-      break;
-    }
-    if (n < -1) throw std::runtime_error(input_.name + ": read error: " + std::strerror(static_cast<int>(-2 - n)));
-    if (n == 0) {
-      splitter_.finish(out);
-      done_ = true;
-      break;
-    }
-    bytes_read_ += static_cast<uint64_t>(n);
-    splitter_.feed(std::string_view(buffer_.data(), static_cast<size_t>(n)), out);
-  }
-  co_return out.size() > before;
 }
 
 }  // namespace aetl
