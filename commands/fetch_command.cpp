@@ -280,11 +280,13 @@ ExitCode run_fetch(const FetchFlags& f) {
   fetch.stats = &stats;
   Pipeline spec;
   spec.name = "afetch";
-  spec.source = {"lines", request_lines_source(f.inputs, max_line)};
-  spec.stages.push_back({"fetch", "fetch", request_lines_stage(std::move(fetch))});
+  spec.source.kind = "lines";
+  spec.source.build = request_lines_source(f.inputs, max_line);
+  spec.stages.push_back({"fetch", "fetch", request_lines_stage(std::move(fetch)), false});
   // Result lines go out as they complete; with --state each batch is fsync'd
   // before its outcomes are recorded in the ledger.
-  spec.sink = {"jsonl", jsonl_file_sink(f.output, f.append, !f.state.empty())};
+  spec.sink.kind = "jsonl";
+  spec.sink.build = jsonl_file_sink(f.output, f.append, !f.state.empty());
   spec.sink.common.batching.size = 100000;
   spec.sink.common.batching.bytes = 2 << 20;
   spec.sink.common.batching.linger = std::chrono::milliseconds(20);

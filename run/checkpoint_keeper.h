@@ -89,10 +89,12 @@ class CheckpointKeeper {
     Checkpoint cp = run_.tracker.snapshot();
     cp.sink_lengths = run_.sink_lengths();
     last_save_ = std::chrono::steady_clock::now();
+    run_.checkpoints.taken();
     try {
       co_await store_->save(run_.stage.pool, name_, cp.to_json());
       saved_version_ = version;
       ++saves_;
+      run_.checkpoints.saved();
     } catch (const std::exception& e) {
       if (!failed_) spdlog::error("{}", e.what());
       failed_ = true;

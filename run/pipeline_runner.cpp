@@ -94,6 +94,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     resume = load_checkpoint(*store, *main_sink, spec.name, options.from_start);
   }
   run.resume = resume ? &*resume : nullptr;
+  run.checkpoints.gated = store != nullptr && !main_sink->exactly_once();
 
   // Built in pipeline order (so the parts' lines keep it), then put together as the plan says.
   Plan plan = make_plan(spec);

@@ -49,6 +49,23 @@ struct WorkCounts {
   uint64_t errors = 0;
 };
 
+/// The run's checkpoints as saved in the state store (not inside an exactly-once
+/// sink). Then a handled record is safe for good only once a checkpoint covering
+/// it is saved: a resumed run starts from the last saved checkpoint and cuts file
+/// sinks back to the lengths it recorded. Parts that act on handled records for
+/// good (the fetch ledger) follow these events. Loop thread only.
+struct CheckpointEvents {
+  bool gated = false;  ///< checkpoints go to a state store (set before the parts are built)
+  std::vector<std::function<void()>> on_taken;  ///< a save took its snapshot of the tracker
+  std::vector<std::function<void()>> on_saved;  ///< the save that took the last snapshot is durable
+  void taken() const {
+    for (const auto& f : on_taken) f();
+  }
+  void saved() const {
+    for (const auto& f : on_saved) f();
+  }
+};
+
 /// What the kinds see of a running pipeline.
 struct RunContext {
   RunContext(StageContext& s, AckTracker& t, DeadLetters& d) : stage(s), tracker(t), dead_letters(d) {}
@@ -62,6 +79,7 @@ struct RunContext {
   bool dry_run = false;
   std::vector<std::unique_ptr<PartStats>> parts;
   InputSize input;
+  CheckpointEvents checkpoints;
   std::function<WorkCounts()> work;  ///< set by a command that counts units of work; read by the display
   std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
   /// The durable lengths of the file sinks right now, for checkpoints.

@@ -184,7 +184,7 @@ class PipelineFetch final : public Stage {
       } catch (const SetupError& e) {
         throw SetupError(stats.name + ": ledger: " + e.what());
       }
-      follower_ = std::make_unique<LedgerFollower>(std::move(ledger), run.tracker, run.stage.io.get_executor(),
+      follower_ = std::make_unique<LedgerFollower>(std::move(ledger), run.tracker, run.checkpoints, run.stage.io.get_executor(),
                                                    stats.name + ": ledger " + cfg->ledger);
     }
     mode_ = std::make_unique<RequestTemplates>(run, stats, cfg, follower_.get());

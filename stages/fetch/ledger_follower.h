@@ -16,19 +16,24 @@
 namespace aetl {
 
 class AckTracker;
+struct CheckpointEvents;
 
-/// The fetch stage's ledger in a pipeline (`ledger: FILE`): a result is recorded
-/// once the run has handled its record for good — written by the sink or the
-/// dead letter, or dropped by a later filter — as the checkpoint sees it
-/// (AckTracker::on_handled). A record that failed with no dead letter, or was
+/// The fetch stage's ledger (afetch --state, a pipeline's `ledger: FILE`): a result
+/// is recorded once the run has handled its record for good — written by the sink
+/// or the dead letter, or dropped by a later filter — as the checkpoint sees it
+/// (AckTracker::on_handled), and, when the run saves checkpoints in a state store,
+/// once a saved checkpoint covers it (a resumed run cuts file sinks back to the
+/// last checkpoint: a result recorded before would be skipped and lost). A record that failed with no dead letter, or was
 /// cut off by an abort, is never recorded: the next run fetches it again.
 /// Writes go to the ledger's own thread in the background, one transaction at a
 /// time; what is left is written when the follower is destroyed (after the loop
 /// stopped). A failed write is logged once and costs only refetches. Loop thread only.
 class LedgerFollower {
  public:
-  LedgerFollower(std::unique_ptr<FetchState> ledger, AckTracker& tracker, asio::any_io_executor ex,
-                 std::string name);
+  /// With `checkpoints` gated (a pipeline saving checkpoints in its state store),
+  /// a handled record's outcome waits for a saved checkpoint that covers it.
+  LedgerFollower(std::unique_ptr<FetchState> ledger, AckTracker& tracker, CheckpointEvents& checkpoints,
+                 asio::any_io_executor ex, std::string name);
   ~LedgerFollower();
   LedgerFollower(const LedgerFollower&) = delete;
   LedgerFollower& operator=(const LedgerFollower&) = delete;
@@ -46,6 +51,9 @@ class LedgerFollower {
   asio::any_io_executor ex_;
   std::string name_;
   std::map<std::pair<uint32_t, uint64_t>, FetchState::Rows> waiting_;  // by (input, line)
+  bool gated_;
+  FetchState::Rows handled_;   // gated: handled, not yet in a checkpoint's snapshot
+  FetchState::Rows in_save_;   // gated: in the snapshot of a save not yet durable
   FetchState::Rows ready_;
   bool writing_ = false;
   bool failed_ = false;

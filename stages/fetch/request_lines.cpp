@@ -219,7 +219,7 @@ class RequestLinesStage final : public Stage {
   RequestLinesStage(RunContext& run, std::shared_ptr<const RequestLinesSetup> setup) : run_(run), options_(setup->stage) {
     StageContext& ctx = run.stage;
     if (!setup->ledger.empty()) {
-      follower_ = std::make_unique<LedgerFollower>(std::make_unique<FetchState>(setup->ledger), run.tracker,
+      follower_ = std::make_unique<LedgerFollower>(std::make_unique<FetchState>(setup->ledger), run.tracker, run.checkpoints,
                                                    ctx.io.get_executor(), "--state " + setup->ledger);
       options_.filter = &follower_->ledger();
       options_.follower = follower_.get();

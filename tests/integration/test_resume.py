@@ -174,3 +174,21 @@ def test_kill_9_rounds_with_out_dir_then_a_rerun_save_every_url_once_and_leave_n
     last = {r["url"]: r for r in recs}
     assert set(last) == {server.url(p) for p in paths + twins}
     assert all(r["ok"] and r["path"] in expected for r in last.values())
+
+
+def test_append_first_cuts_an_unfinished_last_line_left_by_a_killed_run(server, write_urls, tmp_path):
+    urls = write_urls([server.url("/ok/a")])
+    out = tmp_path / "out.jsonl"
+    torn = b'{"url":"http://x/b","sta'
+    out.write_bytes(b'{"url":"http://x/a","ok":true}\n' + torn)
+    r = run_afetch([urls, "-q", "--output", out, "--append"])
+    assert r.code == 0
+    assert r.stderr == (f"afetch: warning: {out}: cut {len(torn)} bytes of an unfinished last line "
+                        "(an earlier run was killed while writing it)\n")
+    lines = out.read_text().splitlines()
+    assert lines[0] == '{"url":"http://x/a","ok":true}'
+    assert [json.loads(l)["url"] for l in lines[1:]] == [server.url("/ok/a")]
+    out.write_bytes(b"no line break at all")
+    r = run_afetch([urls, "-q", "--output", out, "--append"])
+    assert r.stderr.endswith("cut 20 bytes of an unfinished last line (an earlier run was killed while writing it)\n")
+    assert [json.loads(l)["url"] for l in out.read_text().splitlines()] == [server.url("/ok/a")]

@@ -1,0 +1,109 @@
+"""The fetch ledger (afetch --state, a pipeline's `fetch: {ledger: FILE}`) under
+kill -9: rounds of runs killed at random moments, then one run to the end. The
+oracle is the set of unique request ids: every one has a result (nothing lost),
+the ledger holds each once, and a request is fetched again only when a kill cut
+it off before its outcome was recorded (bounded). Bounded: fixed rounds, fixed
+input, every run ends or is killed within a second."""
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+
+from conftest import AETL, AFETCH, run_aetl, run_afetch
+
+ROUNDS = 10
+N = 4000
+
+
+def kill_rounds(cmd, rng, cwd=None):
+    """Runs `cmd` ROUNDS times, each killed with SIGKILL after a random pause
+    (unless it ended first). Returns how many were killed."""
+    killed = 0
+    for _ in range(ROUNDS):
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.05, 0.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -signal.SIGKILL), err.decode()
+    return killed
+
+
+def ledger_rows(path):
+    db = sqlite3.connect(path)
+    try:
+        table = db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'").fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    finally:
+        db.close()
+
+
+def refetched(server, paths):
+    counts = server.stats()["paths"]
+    assert all(counts.get(p, 0) >= 1 for p in paths), "a request was never fetched"
+    return sum(counts[p] for p in paths) - len(paths)
+
+
+def test_afetch_state_survives_kill_9_rounds(server, write_urls, tmp_path):
+    paths = [f"/delay/5/k{i}" for i in range(N)]
+    urls = write_urls([server.url(p) for p in paths])
+    state, out = tmp_path / "state.db", tmp_path / "out.jsonl"
+    args = [urls, "-q", "-j", "32", "--state", state, "--output", out, "--append"]
+    killed = kill_rounds([AFETCH, *args], random.Random(21))
+    final = run_afetch(args, timeout=300)
+    assert final.code == 0, final.stderr
+    assert killed >= 5, "the runs were too quick to be killed: make the input bigger"
+
+    recs = [json.loads(line) for line in out.read_text().splitlines()]  # every line whole
+    urls_seen = [r["url"] for r in recs]
+    assert set(urls_seen) == {server.url(p) for p in paths}, "lost results"
+    assert all(r["ok"] for r in recs)
+    assert ledger_rows(state) == N, "the ledger does not hold each request once"
+    # Fetched again: only what a kill cut off before its outcome was recorded (the
+    # transfers in flight, the result lines not yet written, the outcomes not yet
+    # committed to the ledger) — a few hundred per kill at most, not the whole run.
+    again = refetched(server, paths)
+    assert again <= killed * 500, f"{again} fetched again over {killed} kills"
+    # a result line is written again only for a request fetched again
+    assert len(urls_seen) - N <= again
+    assert run_afetch([urls, "-q", "--state", state]).records == []
+
+
+def test_pipeline_ledger_survives_kill_9_rounds(server, tmp_path):
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"k{i}"}) + "\n" for i in range(N)))
+    base = server.url("")
+    p = tmp_path / "p.yaml"
+    p.write_text(f"""
+name: ledger-crash
+source: {{lines: {{paths: [in.jsonl]}}}}
+stages:
+  - fetch: {{url: '{base}/delay/5/{{id}}', concurrency: 32, ledger: ledger.db, into: r}}
+  - select: {{id: id, status: r.status}}
+sink:
+  jsonl: {{path: out.jsonl, batch: {{size: 200, linger: 20ms}}}}
+settings: {{checkpoint_interval: 50ms}}
+""")
+    cmd = [AETL, "run", "-q", "--state", tmp_path / "state.sqlite", p]
+    killed = kill_rounds(cmd, random.Random(22), cwd=tmp_path)
+    final = run_aetl(["run", "-q", "--state", tmp_path / "state.sqlite", p], cwd=tmp_path, timeout=300)
+    assert final.code == 0, final.stderr
+    assert killed >= 5, "the runs were too quick to be killed: make the input bigger"
+
+    recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    ids = [r["id"] for r in recs]
+    assert len(ids) == len(set(ids)), "doubled records"  # the checkpoint cuts the file back
+    assert set(ids) == {f"k{i}" for i in range(N)}, "lost records"
+    assert all(r["status"] == 200 for r in recs)
+    # The ledger may lack outcomes recorded in the last moments before a kill:
+    # their records were covered by the checkpoint, so this pipeline never reads
+    # them again (another run with a fresh checkpoint would fetch them again).
+    rows = ledger_rows(tmp_path / "ledger.db")
+    assert N - killed * 500 <= rows <= N
+    # Fetched again: what a kill cut off before a saved checkpoint covered it (the
+    # outcome waits for one: the resumed run cuts the file back to it) — about one
+    # checkpoint interval of work and the transfers in flight per kill.
+    again = refetched(server, [f"/delay/5/k{i}" for i in range(N)])
+    assert again <= killed * 500, f"{again} fetched again over {killed} kills"
