@@ -64,13 +64,33 @@ std::string encode_segment(std::string_view raw) {
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-/// Creates `dir` and its missing parents, as `mkdir -p` does. Throws SetupError
-/// naming the first part that could not be made (e.g. a file in the way).
-void make_dirs(const std::string& dir) {
+/// fsyncs the directory holding `path` (its new entry outlives a crash).
+void sync_parent(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    int e = errno;
+    if (fd >= 0) ::close(fd);
+    errno = e;
+    throw SetupError(errno_text("fsync " + parent));
+  }
+  ::close(fd);
+}
+
+/// Creates `dir` and its missing parents, as `mkdir -p` does; `durable`: each
+/// directory made is fsync'd into its parent. Throws SetupError naming the first
+/// part that could not be made (e.g. a file in the way).
+void make_dirs(const std::string& dir, bool durable) {
   for (size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
     std::string part = dir.substr(0, end);
-    if (!part.empty() && part.back() != '/' && ::mkdir(part.c_str(), 0777) != 0 && errno != EEXIST)
-      throw SetupError(errno_text(part));
+    if (!part.empty() && part.back() != '/') {
+      if (::mkdir(part.c_str(), 0777) == 0) {
+        if (durable) sync_parent(part);
+      } else if (errno != EEXIST) {
+        throw SetupError(errno_text(part));
+      }
+    }
     if (end == std::string::npos) return;
   }
 }
@@ -286,7 +306,7 @@ struct BodyStore::File::Shared {
 
 BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool resumable)
     : dir_(std::move(dir)), io_(io), pool_(pool), resumable_(resumable), dirs_(std::make_shared<Dirs>()) {
-  make_dirs(dir_);
+  make_dirs(dir_, resumable);
   dirs_->dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirs_->dir_fd < 0) throw SetupError(errno_text(dir_));
   open_run_dir(*dirs_, dir_);
@@ -496,6 +516,12 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
       int e = next < 0 ? errno : 0;
       if (next < 0 && e == ENOENT) {
         e = ::mkdirat(cur, seg, 0777) == 0 ? 0 : errno;
+        // A directory made here must outlive a crash as the file in it does.
+        if (e == 0 && durable && ::fsync(cur) != 0) {
+          e = errno;
+          ::close(cur);
+          fail("fsync " + (rel.empty() ? std::string(".") : rel), e);
+        }
         if (e == 0 || e == EEXIST) {
           next = ::openat(cur, seg, kDirFlags);
           e = next < 0 ? errno : 0;
@@ -537,7 +563,10 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
       throw;
     }
     int saved = errno;
-    if (rc == 0 && durable) ::fsync(cur);
+    if (rc == 0 && durable && ::fsync(cur) != 0) {  // the new name must be durable before the request counts
+      rc = -1;
+      saved = errno;
+    }
     ::close(cur);
     if (rc != 0) fail("saving " + rel + leaf, saved);
     if (!moved) ::unlinkat(run_fd, temp.c_str(), 0);

@@ -49,7 +49,9 @@ class BodyStoreError : public std::runtime_error {
 ///    the one exception: in a `resumable` store (afetch --state) each file carries
 ///    its request's owner tag (a hash, in the user.afetch.owner extended attribute),
 ///    and a body of the same request replaces the file an interrupted run left;
-///  - with `resumable`, the file and its directory are also fsync'd before commit returns.
+///  - with `resumable`, the file, its directory and every directory made for it (at
+///    start: DIR and its missing parents) are fsync'd before commit returns;
+///    a failed fsync fails the save.
 /// All file system work runs on the blocking pool (but for a burst that write_now()
 /// takes on the loop). A body's temporary file is created by the first job that
 /// needs it: a body smaller than one write chunk (256 KiB) costs one pool job, its
