@@ -76,7 +76,11 @@ std::string explain(const Explained& e) {
   for (const ShownField& s : shown_fields(e)) {
     const FieldSpec& f = *s.spec;
     out += "\n  " + shown_name(f) + " (" + std::string(field_type_name(f.type));
-    if (s.default_text == "required") out += ", required";
+    // A required key of a section ("incremental.column") is required when the section is given.
+    size_t dot = f.name.rfind('.');
+    if (s.default_text == "required" && dot != std::string_view::npos)
+      out += ", required in " + std::string(f.name.substr(0, dot));
+    else if (s.default_text == "required") out += ", required";
     else if (!s.default_text.empty()) out += ", default " + std::string(s.default_text);
     out += ")\n      " + std::string(f.description) + "\n      example: " + example_line(e, f) + "\n";
   }

@@ -329,9 +329,8 @@ const FieldSpec kFields[] = {
     {"table", FieldType::string, "", "a table (name or schema.name) read whole, in its primary key's order",
      "public.orders"},
     {"batch", FieldType::integer, "5000", "rows per batch", "10000"},
-    {"incremental.column", FieldType::string, "",
-     "each run reads only the rows whose column is past the last run's window (required with incremental)",
-     "updated_at"},
+    {"incremental.column", FieldType::string, "required",
+     "each run reads only the rows whose column is past the last run's window", "updated_at"},
     {"connect_timeout", FieldType::duration, "10s", "how long connecting may take", "5s"},
 };
 const std::string_view kExamples[] = {

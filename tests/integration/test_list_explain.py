@@ -72,3 +72,9 @@ def test_a_part_alone_explains_every_kind_of_it():
     assert res.code == 0 and res.stderr == ""
     heads = [l.split(":")[0] for l in out(res).splitlines() if l and not l.startswith(" ")]
     assert heads == ["sink jsonl", "sink csv", "sink sqlite", "sink postgres"]
+
+
+def test_explain_says_a_section_key_is_required_in_its_section():
+    r = run_aetl(["explain", "source", "postgres"])
+    assert r.code == 0
+    assert "\n  incremental.column (string, required in incremental)\n" in r.stdout
