@@ -77,4 +77,4 @@ def test_a_part_alone_explains_every_kind_of_it():
 def test_explain_says_a_section_key_is_required_in_its_section():
     r = run_aetl(["explain", "source", "postgres"])
     assert r.code == 0
-    assert "\n  incremental.column (string, required in incremental)\n" in r.stdout
+    assert "\n  incremental.column (string, required in incremental)\n" in out(r)
