@@ -377,7 +377,12 @@ def test_sigint_stops_gracefully_and_a_rerun_finishes(pipeline, tmp_path, aetl):
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
     proc = subprocess.Popen([str(AETL), "run", "-q", "--state", "s.db", str(p)], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE)
-    time.sleep(0.3)
+    # Signal once the run is writing (its handlers are in place by then), however
+    # slow the machine is today.
+    out = tmp_path / "out.jsonl"
+    deadline = time.monotonic() + 20
+    while proc.poll() is None and time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 0):
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 0:
