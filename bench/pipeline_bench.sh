@@ -12,7 +12,7 @@
 #   BENCH_MB=1024              input size in MiB (generated once, then reused)
 #   BENCH_DIR=/tmp/aetl-bench  work dir: cached input, CSV, simdjson_baseline, runs
 #   BENCH_TIMEOUT=600          seconds allowed to each tool run
-#   BENCH_REPEAT=1             runs per tool and workload; the fastest one is shown
+#   BENCH_REPEAT=3             runs of each tool per workload, alternated (A B A B ...)
 #   BENCH_TOOLS="aetl simdjson jq mlr python sqlite3"   which tools to run
 #   BENCH_WORKLOADS="E1 E2"                              which workloads to run
 #   BENCH_SQLITE_JOURNAL=WAL   journal_mode of the sqlite3 and python rows of E2
@@ -47,6 +47,16 @@
 #       Checks: SELECT count(*) of every database, and a digest of its rows
 #       (ORDER BY id) against the sqlite3 .import table's.
 #
+# For each workload the tools run in rounds, one run of each per round
+# (aetl simdjson jq ... aetl simdjson jq ...), BENCH_REPEAT rounds, so a slow
+# minute on the shared machine hits all of them. Rows give the median elapsed
+# time (MB/s and rec/s from it), the fastest and slowest run, and the median CPU
+# and peak RSS; time/aetl, RSS/aetl and the summary lines under each workload
+# (simdjson ceiling, speed-up over jq, E2 rows/s against sqlite3 .import) are
+# ratios of medians. The checks run after every run (E1's aetl-against-simdjson
+# comparison after every round in which both ran); a tool whose run fails is not
+# run again in that workload, and its row says "failed".
+#
 # For humans, not CI: the exit code is 0 even when a tool fails (its row says
 # "failed"). Figures are noisy on a small, shared machine.
 
@@ -59,7 +69,7 @@ AETL=${AETL:-$ROOT/build/aetl}
 MB=${BENCH_MB:-1024}
 W=${BENCH_DIR:-/tmp/aetl-bench}
 TOOL_TIMEOUT=${BENCH_TIMEOUT:-600}
-REPEAT=${BENCH_REPEAT:-1}
+REPEAT=${BENCH_REPEAT:-3}
 TOOLS=${BENCH_TOOLS:-"aetl simdjson jq mlr python sqlite3"}
 WORKLOADS=${BENCH_WORKLOADS:-"E1 E2"}
 JOURNAL=${BENCH_SQLITE_JOURNAL:-WAL}
@@ -77,7 +87,7 @@ log() { printf '%s\n' "$*" >&2; }
 has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }   # has WORD "LIST"
 
 case $MB in ''|*[!0-9.]*) log "BENCH_MB must be a number (MiB), not '$MB'"; exit 0 ;; esac
-case $REPEAT in ''|*[!0-9]*|0) REPEAT=1 ;; esac
+case $REPEAT in ''|*[!0-9]*|0) REPEAT=3 ;; esac
 case $JOURNAL in WAL|wal|DELETE|delete|TRUNCATE|truncate|PERSIST|persist|MEMORY|memory|OFF|off) ;;
   *) log "BENCH_SQLITE_JOURNAL=$JOURNAL: not a journal mode, using WAL"; JOURNAL=WAL ;; esac
 
@@ -182,7 +192,7 @@ AETL_DESC="not run (not in BENCH_TOOLS)"
 if has aetl "$TOOLS"; then
   AETL_DESC="missing ($AETL_SRC)"
   if [ -x "$AETL_SRC" ]; then
-    for i in $(seq 1 15); do
+    for _ in $(seq 1 15); do
       cp "$AETL_SRC" "$RUN/aetl" 2>/dev/null && "$RUN/aetl" --version >/dev/null 2>&1 && { AETL_OK=1; break; }
       sleep 2
     done
@@ -268,43 +278,79 @@ e2_check() {  # DB -> CHECK text
   else CHECK="WRONG: ${n:-no} rows ($(head -c 120 "$RUN/count.err")), expected $RECORDS"; bad=1; fi
   [ -n "$n" ] || return 1
   dig=$(sqlite3 -batch "$db" "$DIGEST_SQL" 2>/dev/null | md5sum | cut -c1-32)
-  R[${KEY}_digest]=$dig
+  # the first run's digest is the tool's; a later run's rows must equal them
+  if [ -z "${R[${KEY}_digest]:-}" ]; then R[${KEY}_digest]=$dig
+  elif [ "$dig" != "${R[${KEY}_digest]}" ]; then CHECK="$CHECK, rows DIFFER from its first run's"; bad=1; fi
   return $bad
 }
 
-run_one() {  # WORKLOAD TOOL
-  local w=$1 tool=$2 out i st="" b_el="" b_rss="" b_cpu=""
+median() {  # numbers (space-separated) -> their median ("" if none)
+  # shellcheck disable=SC2086  # split the list into one number a line
+  printf '%s\n' $1 | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# run_one WORKLOAD TOOL ROUND: one timed run, then its checks. Results:
+# R[<workload>_<tool>_<field>]; els, cpus, rsss collect one value per ok run
+# (space-separated); a failed run sets status (and el_f, rss_f, cpu_f) and the
+# tool is not run again in this workload.
+run_one() {
+  local w=$1 tool=$2 rep=$3 out st=""
   KEY=${w}_$tool; TOOL=$tool
   case $w in E1) out=$RUN/$KEY.jsonl ;; E2) out=$RUN/$KEY.db ;; esac
-  for i in $(seq 1 "$REPEAT"); do
-    if [ "$REPEAT" -gt 1 ]; then log "  $w / $tool ($i/$REPEAT)"; else log "  $w / $tool"; fi
-    rm -f "$out"; rm_db "$out"; rm -rf "$RUN/e1.state" "$RUN/e2.state"
-    rm_db "$RUN/e1.state"; rm_db "$RUN/e2.state"
-    set_cmd "$w" "$tool" "$out"
-    sync
-    warm
-    measure "$CMD_IN" "$CMD_OUT" "$RUN/$KEY.err" "$TOOL_TIMEOUT" "${CMD[@]}"
-    if [ "$RC" = 124 ] || [ "$RC" = 137 ]; then st="failed (timeout ${TOOL_TIMEOUT}s)"; break
-    elif [ "$RC" != 0 ] || [ -z "$EL" ]; then st="failed (exit $RC)"; break; fi
-    if [ -z "$b_el" ] || awk -v a="$EL" -v b="$b_el" 'BEGIN { exit !(a < b) }'; then
-      b_el=$EL; b_rss=$RSS; b_cpu=$CPU
-    fi
-  done
+  log "  $w / $tool / run $rep"
+  rm -f "$out"; rm_db "$out"; rm -rf "$RUN/e1.state" "$RUN/e2.state"
+  rm_db "$RUN/e1.state"; rm_db "$RUN/e2.state"
+  set_cmd "$w" "$tool" "$out"
+  sync
+  warm
+  measure "$CMD_IN" "$CMD_OUT" "$RUN/$KEY.err" "$TOOL_TIMEOUT" "${CMD[@]}"
+  if [ "$RC" = 124 ] || [ "$RC" = 137 ]; then st="failed (timeout ${TOOL_TIMEOUT}s)"
+  elif [ "$RC" != 0 ] || [ -z "$EL" ]; then st="failed (exit $RC)"; fi
   if [ -n "$st" ]; then
-    R[${KEY}_status]=$st; R[${KEY}_el]=$EL; R[${KEY}_rss]=$RSS; R[${KEY}_cpu]=$CPU
+    [ "$REPEAT" -gt 1 ] && st="$st in run $rep"
+    R[${KEY}_status]=$st; R[${KEY}_el_f]=$EL; R[${KEY}_rss_f]=$RSS; R[${KEY}_cpu_f]=$CPU
     local e=$RUN/$KEY.err
     [ -s "$e" ] || e=$CMD_OUT
     [ -s "$e" ] && NOTES+=("$tool $w: $st: $(head -n 3 "$e" | tr '\n' ' ' | cut -c1-300)")
     return
   fi
-  R[${KEY}_el]=$b_el; R[${KEY}_rss]=$b_rss; R[${KEY}_cpu]=$b_cpu
+  R[${KEY}_els]="${R[${KEY}_els]:-} $EL"
+  R[${KEY}_rsss]="${R[${KEY}_rsss]:-} $RSS"
+  R[${KEY}_cpus]="${R[${KEY}_cpus]:-} $CPU"
+  R[${KEY}_round]=$rep
+  R[${KEY}_status]=ok
   CHECK=""
+  local bad=0
   case $w in
-    E1) e1_check "$out" || R[${KEY}_bad]=1 ;;
-    E2) e2_check "$out" || R[${KEY}_bad]=1 ;;
+    E1) e1_check "$out" || bad=1 ;;
+    E2) e2_check "$out" || bad=1 ;;
   esac
-  R[${KEY}_status]=ok; R[${KEY}_check]=$CHECK
+  # the check text of the last run, or of the first run whose checks failed
+  if [ "$bad" = 1 ]; then
+    if [ -z "${R[${KEY}_bad]:-}" ]; then
+      R[${KEY}_bad]=1; R[${KEY}_check]=$CHECK
+      [ "$REPEAT" -gt 1 ] && R[${KEY}_check]="$CHECK (run $rep)"
+    fi
+  elif [ -z "${R[${KEY}_bad]:-}" ]; then
+    R[${KEY}_check]=$CHECK
+  fi
   [ "$w" = E2 ] && [ -z "${BENCH_KEEP:-}" ] && rm_db "$out"   # its digest is taken
+}
+
+# E1, after a round in which aetl and simdjson_baseline both ran: their whole
+# outputs, normalised, hold the same records in the same order.
+e1_compare() {  # ROUND
+  local rep=$1
+  [ "${R[E1_aetl_round]:-}" = "$rep" ] && [ "${R[E1_simdjson_round]:-}" = "$rep" ] || return 0
+  R[E1_cmp_rounds]=$(( ${R[E1_cmp_rounds]:-0} + 1 ))
+  if jq -c . "$RUN/E1_aetl.jsonl" >"$RUN/a.norm" 2>/dev/null &&
+     jq -c . "$RUN/E1_simdjson.jsonl" >"$RUN/s.norm" 2>/dev/null && cmp -s "$RUN/a.norm" "$RUN/s.norm"; then
+    :
+  elif [ -z "${R[E1_cmp_bad]:-}" ]; then
+    R[E1_cmp_bad]="DIFFERS from simdjson's in run $rep (normalised: $(cmp "$RUN/a.norm" "$RUN/s.norm" 2>&1 | head -n 1 | sed 's/.* differ: //; s/.*EOF on [^ ]*\/\(.\)\.norm.*/EOF on \1/' | cut -c1-60))"
+  fi
+  rm -f "$RUN/a.norm" "$RUN/s.norm"
 }
 
 # ---------------------------------------------------------------- run
@@ -346,6 +392,7 @@ for line in sys.stdin.buffer:
     fi
     R[E2_csv_mb]=$(awk -v b="$(stat -c %s "$CSV")" 'BEGIN { printf "%.1f", b / 1048576 }')
   fi
+  runnable=""
   for tool in $TOOLS; do
     has "$tool" "$wtools" || continue
     KEY=${w}_$tool
@@ -355,18 +402,23 @@ for line in sys.stdin.buffer:
       python) ;;
       *) command -v "$tool" >/dev/null 2>&1 || { R[${KEY}_status]="failed (not installed)"; continue; } ;;
     esac
-    run_one "$w" "$tool"
+    runnable="$runnable $tool"
   done
-  if [ "$w" = E1 ] && [ "${R[E1_aetl_status]:-}" = ok ] && [ "${R[E1_simdjson_status]:-}" = ok ]; then
-    # whole outputs, normalised: same records in the same order
-    if jq -c . "$RUN/E1_aetl.jsonl" >"$RUN/a.norm" 2>/dev/null &&
-       jq -c . "$RUN/E1_simdjson.jsonl" >"$RUN/s.norm" 2>/dev/null && cmp -s "$RUN/a.norm" "$RUN/s.norm"; then
-      R[E1_aetl_check]="${R[E1_aetl_check]}, all = simdjson's"
+  # rounds: every tool once per round, BENCH_REPEAT rounds (A B C A B C ...)
+  for rep in $(seq 1 "$REPEAT"); do
+    for tool in $runnable; do
+      [ "${R[${w}_${tool}_status]:-ok}" = ok ] || continue   # failed before: not run again
+      run_one "$w" "$tool" "$rep"
+    done
+    [ "$w" = E1 ] && e1_compare "$rep"
+  done
+  if [ "$w" = E1 ] && [ -n "${R[E1_cmp_rounds]:-}" ]; then
+    if [ -n "${R[E1_cmp_bad]:-}" ]; then
+      R[E1_aetl_check]="${R[E1_aetl_check]}, ${R[E1_cmp_bad]}"; R[E1_aetl_bad]=1
     else
-      R[E1_aetl_check]="${R[E1_aetl_check]}, DIFFERS from simdjson's (normalised: $(cmp "$RUN/a.norm" "$RUN/s.norm" 2>&1 | head -n 1 | sed 's/.* differ: //; s/.*EOF on [^ ]*\/\(.\)\.norm.*/EOF on \1/' | cut -c1-60))"
-      R[E1_aetl_bad]=1
+      R[E1_aetl_check]="${R[E1_aetl_check]}, all = simdjson's"
+      [ "${R[E1_cmp_rounds]}" -gt 1 ] && R[E1_aetl_check]="${R[E1_aetl_check]} (${R[E1_cmp_rounds]} runs)"
     fi
-    rm -f "$RUN/a.norm" "$RUN/s.norm"
   fi
   if [ "$w" = E2 ]; then
     ref=""; reft=""
@@ -386,15 +438,24 @@ done
 # ---------------------------------------------------------------- report
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "") print "-"; else printf f, v }'; }
 div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf f, a / b }'; }
+minmax() {  # ELAPSED-LIST -> "lo-hi" seconds over the runs
+  # shellcheck disable=SC2086  # split the list into one number a line
+  printf '%s\n' $1 | awk 'NF { if (lo == "" || $1 < lo) lo = $1; if (hi == "" || $1 > hi) hi = $1 }
+    END { if (lo == "") print "-"; else printf "%.2f-%.2f", lo, hi }'
+}
+# med WORKLOAD_TOOL FIELD -> the median of its ok runs ("" unless its status is ok)
+med() { [ "${R[${1}_status]:-}" = ok ] && median "${R[${1}_${2}s]:-}"; }
 
 echo
-echo "pipeline_bench: $(nproc) cores, $(uname -r), input $IN_MB MiB, $RECORDS records ($ERRORS with status >= 400), best of $REPEAT"
+echo "pipeline_bench: $(nproc) cores, $(uname -r), input $IN_MB MiB, $RECORDS records ($ERRORS with status >= 400)"
 echo "aetl $AETL_DESC"
 echo "jq $(jq --version 2>/dev/null | sed 's/^jq-//')   $(mlr --version 2>/dev/null)   sqlite3 $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)   python $("$PY" -c 'import sys; print(sys.version.split()[0])')   simdjson $(dpkg-query -W -f '${Version}' libsimdjson-dev 2>/dev/null) (g++ ${SB_FLAGS:-?})"
-echo "MB = MiB. MB/s and rec/s: input size / elapsed. CPU s: user+sys. time/aetl > 1: the tool took longer than aetl."
+echo "Each tool ran $REPEAT time(s) per workload, the tools taking turns; elapsed, RSS and CPU are medians,"
+echo "MB/s and rec/s = input size / median elapsed, 'runs s' the fastest and slowest run's elapsed."
+echo "MB = MiB. CPU s: user+sys. time/aetl > 1: the tool took longer than aetl (ratios of medians)."
 echo
-ROWF='%-3s %-9s %9s %8s %10s %8s %8s %10s %9s  %s\n'
-HDR=$(printf "$ROWF" wl tool "elapsed s" "MB/s" "rec/s" "RSS MB" "CPU s" "time/aetl" "RSS/aetl" "status / checks")
+ROWF='%-3s %-9s %9s %8s %10s %13s %8s %8s %10s %9s  %s\n'
+HDR=$(printf "$ROWF" wl tool "elapsed s" "MB/s" "rec/s" "runs s" "RSS MB" "CPU s" "time/aetl" "RSS/aetl" "status / checks")
 echo "$HDR"
 echo "$HDR" | sed 's/./-/g'
 for w in $WORKLOADS; do
@@ -403,29 +464,27 @@ for w in $WORKLOADS; do
     E2) wtools=$E2_TOOLS; echo "# E2: all records -> id, url, status, country into a fresh SQLite table (journal_mode=$JOURNAL, synchronous=NORMAL for the peers)" ;;
     *) continue ;;
   esac
-  a_el=""; a_rss=""
-  [ "${R[${w}_aetl_status]:-}" = ok ] && { a_el=${R[${w}_aetl_el]}; a_rss=${R[${w}_aetl_rss]}; }
+  a_el=$(med "${w}_aetl" el); a_rss=$(med "${w}_aetl" rss)
   for tool in $TOOLS; do
     has "$tool" "$wtools" || continue
     k=${w}_$tool
     st=${R[${k}_status]:-"not run"}
-    el=${R[${k}_el]:-}; rss=${R[${k}_rss]:-}
     name=$tool
     [ "$tool" = python ] && name=python3
     if [ "$st" != ok ]; then
-      printf "$ROWF" "$w" "$name" "$(fmt "$el" '%.2f')" - - "$(div "$rss" 1024 '%.1f')" \
-        "$(fmt "${R[${k}_cpu]:-}" '%.2f')" - - "$st"
+      # the figures of the failed run
+      printf "$ROWF" "$w" "$name" "$(fmt "${R[${k}_el_f]:-}" '%.2f')" - - - "$(div "${R[${k}_rss_f]:-}" 1024 '%.1f')" \
+        "$(fmt "${R[${k}_cpu_f]:-}" '%.2f')" - - "$st"
       continue
     fi
+    el=$(med "$k" el); rss=$(med "$k" rss); cpu=$(med "$k" cpu)
     printf "$ROWF" "$w" "$name" "$(fmt "$el" '%.2f')" "$(div "$IN_MB" "$el" '%.1f')" \
-      "$(div "$RECORDS" "$el" '%.0f')" "$(div "$rss" 1024 '%.1f')" "$(fmt "${R[${k}_cpu]:-}" '%.2f')" \
+      "$(div "$RECORDS" "$el" '%.0f')" "$(minmax "${R[${k}_els]:-}")" "$(div "$rss" 1024 '%.1f')" "$(fmt "$cpu" '%.2f')" \
       "$(div "$el" "$a_el" '%.2f')" "$(div "$rss" "$a_rss" '%.2f')" \
       "$([ -n "${R[${k}_bad]:-}" ] && echo "WRONG OUTPUT" || echo ok): ${R[${k}_check]:-}"
   done
   if [ "$w" = E1 ]; then
-    s_el=""; j_el=""
-    [ "${R[E1_simdjson_status]:-}" = ok ] && s_el=${R[E1_simdjson_el]}
-    [ "${R[E1_jq_status]:-}" = ok ] && j_el=${R[E1_jq_el]}
+    s_el=$(med E1_simdjson el); j_el=$(med E1_jq el)
     [ -z "$a_el" ] && echo "  (aetl did not run successfully: no aetl figures)"
     echo "  aetl as % of the simdjson ceiling (simdjson time / aetl time): $(div "$(awk -v s="$s_el" 'BEGIN { if (s != "") print s * 100 }')" "$a_el" '%.1f%%')"
     echo "  aetl speed-up over jq (jq time / aetl time): $(div "$j_el" "$a_el" '%.1fx')"
@@ -433,11 +492,11 @@ for w in $WORKLOADS; do
   if [ "$w" = E2 ]; then
     a_rows=""; s_rows=""
     [ -n "$a_el" ] && a_rows=$(div "${R[E2_aetl_rows]:-}" "$a_el" '%.0f')
-    [ "${R[E2_sqlite3_status]:-}" = ok ] && s_rows=$(div "${R[E2_sqlite3_rows]:-}" "${R[E2_sqlite3_el]}" '%.0f')
+    [ "${R[E2_sqlite3_status]:-}" = ok ] && s_rows=$(div "${R[E2_sqlite3_rows]:-}" "$(med E2_sqlite3 el)" '%.0f')
     [ "$s_rows" = - ] && s_rows=""
     [ "$a_rows" = - ] && a_rows=""
     [ -z "$a_el" ] && echo "  (aetl did not run successfully: no aetl figures)"
-    echo "  rows/s: aetl $(fmt "$a_rows" '%.0f') vs sqlite3 .import $(fmt "$s_rows" '%.0f') (aetl/.import: $(div "$a_rows" "$s_rows" '%.2f'))"
+    echo "  rows/s (medians): aetl $(fmt "$a_rows" '%.0f') vs sqlite3 .import $(fmt "$s_rows" '%.0f') (aetl/.import: $(div "$a_rows" "$s_rows" '%.2f'))"
     has sqlite3 "$TOOLS" && echo "  sqlite3 .import reads a ${R[E2_csv_mb]:-?} MiB CSV prepared beforehand, untimed: ${CSV_HOW:-?}; its time is the import alone"
   fi
 done

@@ -9,7 +9,7 @@
 #   AETL=path                 aetl binary (default: build/aetl beside bench/)
 #   BENCH_RECORDS=2000000     records (a multiple of 20000)
 #   BENCH_DIR=/tmp/aetl-bench work dir: cached input and CSV
-#   BENCH_REPEAT=1            runs per tool and workload; the fastest is shown
+#   BENCH_REPEAT=3            runs of each tool per workload, alternated (A B A B ...)
 #   BENCH_TOOLS="aetl psql asyncpg"
 #   BENCH_NO_INSTALL=1        do not apt-get install missing peers
 #
@@ -26,7 +26,15 @@
 #               asyncpg   bench/py_asyncpg.py executemany (INSERT ... ON CONFLICT, executemany)
 #   P3 read     aetl      aetl run bench/p3.yaml (postgres source → jsonl file)
 #               psql      psql -c "COPY (SELECT row_to_json(e) FROM events e) TO STDOUT" > file
-# Checks: every tool's table holds the same rows (count and an md5 over them).
+# Checks, after every run: every tool's table holds the same rows (count and an
+# md5 over them; P3: the lines written), and every run of a tool the same as its first.
+#
+# For each workload the tools run in rounds, one run of each per round
+# (aetl psql asyncpg aetl psql asyncpg ...), BENCH_REPEAT rounds, so a slow minute
+# on the shared machine hits all of them; aetl's state is removed before each of
+# its runs. Rows give the median elapsed time (rows/s from it), the fastest and
+# slowest run, and the median peak RSS and CPU; the "vs" lines are ratios of
+# medians. A tool whose run fails is not run again in that workload.
 # Aims (issue 4): P1 aetl >= 90% of psql \copy's rows/s; P2 aetl >= 2x asyncpg executemany;
 # P3 aetl >= 90% of psql COPY TO STDOUT into a file.
 set -uo pipefail
@@ -36,14 +44,14 @@ ROOT=$(dirname "$HERE")
 AETL=${AETL:-$ROOT/build/aetl}
 N=${BENCH_RECORDS:-2000000}
 W=${BENCH_DIR:-/tmp/aetl-bench}
-REPEAT=${BENCH_REPEAT:-1}
+REPEAT=${BENCH_REPEAT:-3}
 TOOLS=${BENCH_TOOLS:-"aetl psql asyncpg"}
 PY=/usr/bin/python3
 
 log() { printf '%s\n' "$*" >&2; }
 has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
 case $N in ''|*[!0-9]*) log "BENCH_RECORDS must be a number"; exit 0 ;; esac
-case $REPEAT in ''|*[!0-9]*|0) REPEAT=1 ;; esac
+case $REPEAT in ''|*[!0-9]*|0) REPEAT=3 ;; esac
 
 # ---------------------------------------------------------------- peers
 need=()
@@ -111,25 +119,53 @@ fresh_table() {  # WORKLOAD
 digest() { psql_ -c "SELECT count(*) || ' ' || md5(string_agg(id || '|' || url || '|' || status || '|' || coalesce(country, ''), ',' ORDER BY id)) FROM events"; }
 
 # ---------------------------------------------------------------- runs
+# Results: R[<workload>_<tool>_<field>]; els, rsss, cpus collect one value per
+# ok run (space-separated).
 declare -A R
-measure() {  # KEY CMD... (stdin from $IN_FOR)
-  local key=$1; shift
-  local tf=$RUN/time.out best="" i el rss u s
-  for i in $(seq 1 "$REPEAT"); do
-    fresh_table "${key%%_*}"
-    sync; cat "$INPUT" >/dev/null
-    /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" <"${IN_FOR:-/dev/null}" >"$RUN/$key.out" 2>"$RUN/$key.err"
-    local rc=$?
-    if [ $rc -ne 0 ]; then R[${key}_status]="failed (exit $rc: $(head -c 200 "$RUN/$key.err" | tr '\n' ' '))"; return; fi
-    read -r el rss u s < <(tail -n 1 "$tf")
-    if [ -z "$best" ] || awk -v a="$el" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-      best=$el; R[${key}_el]=$el; R[${key}_rss]=$rss; R[${key}_cpu]=$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')
-      R[${key}_digest]=$(digest)
-      [ "${key%%_*}" = P3 ] && R[${key}_lines]="$(cat "$RUN/p3.jsonl" "$RUN/p3.psql" 2>/dev/null | wc -l) lines"
-      rm -f "$RUN/p3.jsonl" "$RUN/p3.psql"
-    fi
-  done
+median() {  # numbers (space-separated) -> their median ("" if none)
+  # shellcheck disable=SC2086  # split the list into one number a line
+  printf '%s\n' $1 | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+minmax() {  # ELAPSED-LIST -> "lo-hi" seconds over the runs
+  # shellcheck disable=SC2086  # split the list into one number a line
+  printf '%s\n' $1 | awk 'NF { if (lo == "" || $1 < lo) lo = $1; if (hi == "" || $1 > hi) hi = $1 }
+    END { if (lo == "") print "-"; else printf "%.2f-%.2f", lo, hi }'
+}
+# med KEY FIELD -> the median of its ok runs ("" unless its status is ok)
+med() { [ "${R[${1}_status]:-}" = ok ] && median "${R[${1}_${2}s]:-}"; }
+
+measure() {  # KEY ROUND CMD... (stdin from $IN_FOR): one run on a fresh table, then its checks
+  local key=$1 rep=$2; shift 2
+  local w=${key%%_*} tf=$RUN/time.out el rss u s d rc
+  fresh_table "$w"
+  [ "${key#*_}" = aetl ] && rm -rf "$RUN/$w.state" "$RUN/$w.state-wal" "$RUN/$w.state-shm" "$RUN/$w.state-journal"
+  sync; cat "$INPUT" >/dev/null
+  /usr/bin/time -f '%e %M %U %S' -o "$tf" "$@" <"${IN_FOR:-/dev/null}" >"$RUN/$key.out" 2>"$RUN/$key.err"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    local in_run=""; [ "$REPEAT" -gt 1 ] && in_run=" in run $rep"
+    R[${key}_status]="failed (exit $rc$in_run: $(head -c 200 "$RUN/$key.err" | tr '\n' ' '))"
+    rm -f "$RUN/p3.jsonl" "$RUN/p3.psql"
+    return
+  fi
+  read -r el rss u s < <(tail -n 1 "$tf")
+  R[${key}_els]="${R[${key}_els]:-} $el"
+  R[${key}_rsss]="${R[${key}_rsss]:-} $rss"
+  R[${key}_cpus]="${R[${key}_cpus]:-} $(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')"
+  if [ "$w" = P3 ]; then
+    d="$(cat "$RUN/p3.jsonl" "$RUN/p3.psql" 2>/dev/null | wc -l) lines"; R[${key}_lines]=$d
+  else
+    d=$(digest); R[${key}_digest]=$d
+  fi
+  rm -f "$RUN/p3.jsonl" "$RUN/p3.psql"
+  # every run must give what the tool's first run gave
+  if [ -z "${R[${key}_first]:-}" ]; then R[${key}_first]=$d
+  elif [ "$d" != "${R[${key}_first]}" ] && [ -z "${R[${key}_vary]:-}" ]; then
+    R[${key}_vary]="run $rep: ${d%% *} rows, rows DIFFER from its run 1"
+  fi
   R[${key}_status]=ok
+  log "  $w / ${key#*_} / run $rep: $el s"
 }
 
 export BENCH_INPUT=$INPUT BENCH_DSN=$DSN BENCH_OUT=$RUN/p3.jsonl
@@ -139,25 +175,31 @@ for w in P1 P2 P3; do
     fresh_table P1
     psql_ -c "\\copy events FROM '$CSV' WITH (FORMAT csv)" && psql_ -c "VACUUM ANALYZE events" >/dev/null
   fi
-  for tool in $TOOLS; do
-    key=${w}_$tool
-    case $w/$tool in
-      */aetl) IN_FOR="" measure "$key" "$AETL" run -q --state "$RUN/$w.state" --from-start "$HERE/$(echo $w | tr P p).yaml" ;;
-      P1/psql) IN_FOR="" measure "$key" psql -X -q -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres -c "\\copy events FROM '$CSV' WITH (FORMAT csv)" ;;
-      P1/asyncpg) IN_FOR=$INPUT measure "$key" $PY "$HERE/py_asyncpg.py" copy "$DSN" ;;
-      P2/asyncpg) IN_FOR=$INPUT measure "$key" $PY "$HERE/py_asyncpg.py" executemany "$DSN" ;;
-      P3/psql) IN_FOR="" measure "$key" bash -c "psql -X -q -h 127.0.0.1 -p $PGPORT -U aetl -d postgres -c 'COPY (SELECT row_to_json(e) FROM events e) TO STDOUT' >'$RUN/p3.psql'" ;;
-      *) continue ;;
-    esac
-    log "  $tool: ${R[${key}_el]:-} s ${R[${key}_status]}"
+  # rounds: every tool once per round, BENCH_REPEAT rounds (A B C A B C ...)
+  for rep in $(seq 1 "$REPEAT"); do
+    for tool in $TOOLS; do
+      key=${w}_$tool
+      [ "${R[${key}_status]:-ok}" = ok ] || continue   # failed before: not run again
+      case $w/$tool in
+        */aetl) IN_FOR="" measure "$key" "$rep" "$AETL" run -q --state "$RUN/$w.state" --from-start "$HERE/$(echo $w | tr P p).yaml" ;;
+        P1/psql) IN_FOR="" measure "$key" "$rep" psql -X -q -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres -c "\\copy events FROM '$CSV' WITH (FORMAT csv)" ;;
+        P1/asyncpg) IN_FOR=$INPUT measure "$key" "$rep" $PY "$HERE/py_asyncpg.py" copy "$DSN" ;;
+        P2/asyncpg) IN_FOR=$INPUT measure "$key" "$rep" $PY "$HERE/py_asyncpg.py" executemany "$DSN" ;;
+        P3/psql) IN_FOR="" measure "$key" "$rep" bash -c "psql -X -q -h 127.0.0.1 -p $PGPORT -U aetl -d postgres -c 'COPY (SELECT row_to_json(e) FROM events e) TO STDOUT' >'$RUN/p3.psql'" ;;
+        *) continue ;;
+      esac
+      [ "${R[${key}_status]}" = ok ] || log "  $w / $tool / run $rep: ${R[${key}_status]}"
+    done
   done
 done
 
 # ---------------------------------------------------------------- report
 echo
-echo "postgres_bench: $(nproc) cores, $(uname -r), $N records ($IN_MB MiB JSONL), PostgreSQL $(psql_ -c 'SHOW server_version'), best of $REPEAT"
-ROWF='%-3s %-8s %9s %10s %8s %8s  %s\n'
-printf "$ROWF" wl tool "elapsed s" "rows/s" "RSS MB" "CPU s" "status / checks"
+echo "postgres_bench: $(nproc) cores, $(uname -r), $N records ($IN_MB MiB JSONL), PostgreSQL $(psql_ -c 'SHOW server_version')"
+echo "Each tool ran $REPEAT time(s) per workload, the tools taking turns; elapsed, RSS and CPU are medians,"
+echo "rows/s = records / median elapsed, 'runs s' the fastest and slowest run's elapsed."
+ROWF='%-3s %-8s %9s %10s %13s %8s %8s  %s\n'
+printf "$ROWF" wl tool "elapsed s" "rows/s" "runs s" "RSS MB" "CPU s" "status / checks"
 for w in P1 P2 P3; do
   ref=""
   for tool in $TOOLS; do
@@ -169,18 +211,23 @@ for w in P1 P2 P3; do
     if [ -n "$d" ]; then
       [ "${d%% *}" = "$N" ] && check="$N rows" || check="ROWS: ${d%% *}"
       if [ -z "$ref" ]; then ref=$d; else [ "$d" = "$ref" ] && check="$check, same rows" || check="$check, rows DIFFER"; fi
+      [ -n "${R[${key}_vary]:-}" ] && check="$check; ${R[${key}_vary]}"
     fi
-    printf "$ROWF" "$w" "$tool" "${R[${key}_el]:--}" \
-      "$(awk -v n="$N" -v e="${R[${key}_el]:-}" 'BEGIN { if (e == "" || e == 0) print "-"; else printf "%.0f", n / e }')" \
-      "$(awk -v k="${R[${key}_rss]:-}" 'BEGIN { if (k == "") print "-"; else printf "%.1f", k / 1024 }')" \
-      "${R[${key}_cpu]:--}" "${R[${key}_status]} ${check:+($check)}"
+    el=$(med "$key" el); rss=$(med "$key" rss); cpu=$(med "$key" cpu)
+    printf "$ROWF" "$w" "$tool" "$(awk -v e="$el" 'BEGIN { if (e == "") print "-"; else printf "%.2f", e }')" \
+      "$(awk -v n="$N" -v e="$el" 'BEGIN { if (e == "" || e == 0) print "-"; else printf "%.0f", n / e }')" \
+      "$(minmax "${R[${key}_els]:-}")" \
+      "$(awk -v k="$rss" 'BEGIN { if (k == "") print "-"; else printf "%.1f", k / 1024 }')" \
+      "$(awk -v c="$cpu" 'BEGIN { if (c == "") print "-"; else printf "%.2f", c }')" "${R[${key}_status]} ${check:+($check)}"
   done
 done
-ratio() { awk -v a="${R[$1]:-}" -v b="${R[$2]:-}" 'BEGIN { if (a == "" || b == "" || a == 0) print "-"; else printf "%.2f", b / a }'; }
+ratio() {  # AETL-KEY PEER-KEY -> aetl rows/s over the peer's, from the median elapsed times
+  awk -v a="$(med "$1" el)" -v b="$(med "$2" el)" 'BEGIN { if (a == "" || b == "" || a == 0) print "-"; else printf "%.2f", b / a }'
+}
 echo
-echo "  P1 aetl rows/s vs psql \\copy: $(ratio P1_aetl_el P1_psql_el)x (aim >= 0.90)"
-echo "  P2 aetl rows/s vs asyncpg executemany: $(ratio P2_aetl_el P2_asyncpg_el)x (aim >= 2)"
-echo "  P3 aetl rows/s vs psql COPY TO STDOUT: $(ratio P3_aetl_el P3_psql_el)x (aim >= 0.90)"
+echo "  P1 aetl rows/s vs psql \\copy (medians): $(ratio P1_aetl P1_psql)x (aim >= 0.90)"
+echo "  P2 aetl rows/s vs asyncpg executemany (medians): $(ratio P2_aetl P2_asyncpg)x (aim >= 2)"
+echo "  P3 aetl rows/s vs psql COPY TO STDOUT (medians): $(ratio P3_aetl P3_psql)x (aim >= 0.90)"
 echo
 echo "commands (input \$IN = $INPUT):"
 echo "  P1 aetl:    BENCH_INPUT=\$IN BENCH_DSN=... aetl run --state p1.state --from-start bench/p1.yaml"
