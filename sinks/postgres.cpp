@@ -17,13 +17,10 @@
 // transaction, under savepoints until the bad rows are found: they go to the
 // dead letter with PostgreSQL's message, the good rows land. Values only ever
 // travel as COPY data, never inside SQL text.
-// The rows' COPY encoding is in sinks/postgres/copy_rows.h; this file is the kind.
+// The rows' COPY encoding is in sinks/postgres/copy_rows.h, the exactly-once
+// checkpoint table in sinks/postgres/checkpoint_table.h; this file is the kind.
 #include <algorithm>
 #include <optional>
-#include <random>
-
-#include <unistd.h>
-
 #include <boost/asio/co_spawn.hpp>
 
 #include "engine/asio.h"
@@ -35,6 +32,7 @@
 #include "engine/json_scan.h"
 #include "config/kinds.h"
 #include "net/sql_table.h"
+#include "sinks/postgres/checkpoint_table.h"
 #include "sinks/postgres/copy_rows.h"
 #include "sinks/sql/sql_columns.h"
 #include "net/pg/pg_pool.h"
@@ -67,9 +65,12 @@ struct PostgresConfig {
 
 class PostgresSink final : public PipelineSink {
  public:
-  PostgresSink(RunContext& run, const PostgresConfig& cfg) : run_(run), cfg_(cfg) {
+  PostgresSink(RunContext& run, const PostgresConfig& cfg)
+      : run_(run),
+        cfg_(cfg),
+        checkpoints_((cfg.schema.empty() ? "" : quote_sql_ident(cfg.schema) + ".") + "aetl_checkpoints",
+                     run.pipeline_name) {
     target_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + quote_sql_ident(cfg_.table);
-    state_table_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + "aetl_checkpoints";
     columns_ = cfg_.columns;
     if (!columns_.empty()) compile_columns();
   }
@@ -90,10 +91,10 @@ class PostgresSink final : public PipelineSink {
       auto c = co_await connect_or_usage_error(ex);
       std::exception_ptr error;
       try {
-        co_await ensure_state_table(*c);
-        found = co_await read_checkpoint(*c);
+        co_await checkpoints_.ensure(*c);
+        found = co_await checkpoints_.read(*c);
       } catch (const PgError& e) {
-        error = std::make_exception_ptr(SetupError("postgres " + state_table_ + " (the checkpoint): " + e.what()));
+        error = std::make_exception_ptr(SetupError("postgres " + checkpoints_.name() + " (the checkpoint): " + e.what()));
       }
       if (error) std::rethrow_exception(error);
     };
@@ -116,7 +117,7 @@ class PostgresSink final : public PipelineSink {
     try {
       co_await look_up_table(*c);
       if (!columns_.empty()) encoder_.set_columns(columns_, table_columns_);  // now that the table's types are known
-      if (cfg_.exactly_once) co_await ensure_state_table(*c);
+      if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SetupError("postgres " + cfg_.table + ": " + e.what()));
     }
@@ -171,10 +172,10 @@ class PostgresSink final : public PipelineSink {
     auto c = co_await pool_->acquire();
     std::exception_ptr error;
     try {
-      std::string token = new_token();
-      if (!co_await compare_and_set(*c, checkpoint, token))
+      std::string token = checkpoints_.new_token();
+      if (!co_await checkpoints_.compare_and_set(*c, checkpoint, token))
         throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
-      stored_token_ = token;
+      checkpoints_.committed(token);
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SinkError(e.what(), e.kind == PgError::Kind::connection));
     } catch (...) {
@@ -195,55 +196,6 @@ class PostgresSink final : public PipelineSink {
     }
     if (error) std::rethrow_exception(error);
     co_return c;
-  }
-
-  asio::awaitable<void> ensure_state_table(PgConnection& c) {
-    // CREATE ... IF NOT EXISTS wants CREATE on the schema even when the table is
-    // there: look first, so a role with rights on the table alone is enough.
-    Params name{state_table_};
-    std::string_view exists = "SELECT to_regclass($1) IS NOT NULL";
-    pg::PgResult e = co_await c.exec_params(exists, name);
-    if (e.rows() == 1 && e.value(0, 0) == "t") co_return;
-    std::string sql = "CREATE TABLE IF NOT EXISTS " + state_table_ +
-                      " (pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
-                      " updated_at timestamptz NOT NULL DEFAULT now())";
-    co_await c.exec(sql);
-  }
-
-  asio::awaitable<std::optional<std::string>> read_checkpoint(PgConnection& c) {
-    co_await c.exec("BEGIN");
-    co_await lock_pipeline(c);  // a killed run's last COMMIT lands (or not) first
-    Params params{run_.pipeline_name};
-    std::string sql = "SELECT checkpoint, batch FROM " + state_table_ + " WHERE pipeline = $1";
-    pg::PgResult r = co_await c.exec_params(sql, params);
-    co_await c.exec("COMMIT");
-    if (r.rows() == 0) co_return std::nullopt;
-    stored_token_ = std::string(r.value(0, 1));
-    co_return std::string(r.value(0, 0));
-  }
-
-  /// Every commit writes a new token; a commit sets the checkpoint only where the
-  /// stored token is still the one this run read (or no row, if it read none) or
-  /// last wrote. False: another run committed meanwhile (or took the row).
-  asio::awaitable<bool> compare_and_set(PgConnection& c, const std::string& checkpoint, const std::string& token) {
-    if (stored_token_) {
-      Params params{run_.pipeline_name, checkpoint, token, *stored_token_};
-      std::string sql = "UPDATE " + state_table_ +
-                        " SET checkpoint = $2, batch = $3, updated_at = now() WHERE pipeline = $1 AND batch = $4";
-      pg::PgResult r = co_await c.exec_params(sql, params);
-      co_return r.affected() == 1;
-    }
-    Params params{run_.pipeline_name, checkpoint, token};
-    std::string sql = "INSERT INTO " + state_table_ +
-                      " (pipeline, checkpoint, batch) VALUES ($1, $2, $3) ON CONFLICT (pipeline) DO NOTHING";
-    pg::PgResult r = co_await c.exec_params(sql, params);
-    co_return r.affected() == 1;
-  }
-
-  std::string new_token() {
-    std::random_device rd;
-    uint64_t r = (uint64_t{rd()} << 32) | rd();
-    return fmt::format("{}-{:016x}-{}", ::getpid(), r, ++batches_);
   }
 
   /// The table's columns if it exists; a missing table is created at the first
@@ -360,30 +312,18 @@ class PostgresSink final : public PipelineSink {
 
   /// One transaction: the rows (bad ones split off under savepoints), the
   /// checkpoint if exactly once, commit.
-  /// Exactly once: the pipeline's transactions take one advisory lock, so a
-  /// COMMIT still on its way from a lost connection (or a killed run) lands, or
-  /// is rolled back, before anyone reads the checkpoint.
-  asio::awaitable<void> lock_pipeline(PgConnection& c) {
-    Params params{"aetl:" + run_.pipeline_name};
-    std::string_view sql = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-    co_await c.exec_params(sql, params);
-  }
-
   asio::awaitable<void> write_batch(PgConnection& c, const CopyRows& rows, WriteContext& wc) {
     if (!table_exists_) co_await create_table(c);
     if (!cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
     co_await c.exec("BEGIN");
     if (cfg_.exactly_once) {
-      co_await lock_pipeline(c);
+      co_await checkpoints_.lock(c);
       if (!last_token_.empty()) {
         // The connection broke during the last attempt: did its COMMIT land?
-        Params params{run_.pipeline_name};
-        std::string sql = "SELECT batch FROM " + state_table_ + " WHERE pipeline = $1";
-        pg::PgResult r = co_await c.exec_params(sql, params);
-        if (r.rows() == 1 && r.value(0, 0) == last_token_) {
+        if (co_await checkpoints_.holds(c, last_token_)) {
           co_await c.exec("COMMIT");
           wc.rejected = last_rejected_;
-          stored_token_ = last_token_;
+          checkpoints_.committed(last_token_);
           last_token_.clear();
           co_return;
         }
@@ -403,13 +343,13 @@ class PostgresSink final : public PipelineSink {
     if (bad) {
       co_await c.exec("ROLLBACK");
       co_await c.exec("BEGIN");
-      if (cfg_.exactly_once) co_await lock_pipeline(c);
+      if (cfg_.exactly_once) co_await checkpoints_.lock(c);
       co_await write_rows(c, rows, 0, rows.record.size(), rejected);
     }
     std::sort(rejected.begin(), rejected.end());
     if (cfg_.exactly_once) {
-      std::string token = new_token();
-      if (!co_await compare_and_set(c, wc.checkpoint_after(rejected), token)) {
+      std::string token = checkpoints_.new_token();
+      if (!co_await checkpoints_.compare_and_set(c, wc.checkpoint_after(rejected), token)) {
         co_await c.exec("ROLLBACK");
         throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
       }
@@ -417,7 +357,7 @@ class PostgresSink final : public PipelineSink {
       last_rejected_ = rejected;
     }
     co_await c.exec("COMMIT");
-    if (cfg_.exactly_once) stored_token_ = last_token_;
+    if (cfg_.exactly_once) checkpoints_.committed(last_token_);
     last_token_.clear();
     wc.rejected = std::move(rejected);
   }
@@ -485,7 +425,7 @@ class PostgresSink final : public PipelineSink {
   RunContext& run_;
   PostgresConfig cfg_;
   std::string target_;       // quoted, maybe schema-qualified
-  std::string state_table_;  // aetl_checkpoints beside it
+  PgCheckpointTable checkpoints_;  // exactly once: aetl_checkpoints beside it
   std::unique_ptr<pg::PgPool> pool_;
   std::vector<PgColumn> columns_;
   std::vector<PgColumn> table_columns_;
@@ -496,9 +436,7 @@ class PostgresSink final : public PipelineSink {
   std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
   std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)
   std::string last_token_;  // exactly once: the batch whose COMMIT is not known to have landed
-  std::optional<std::string> stored_token_;  // exactly once: the stored row's token, as read or last written
   std::vector<std::pair<size_t, std::string>> last_rejected_;
-  uint64_t batches_ = 0;
 };
 
 }  // namespace
