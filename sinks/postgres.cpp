@@ -17,15 +17,10 @@
 // transaction, under savepoints until the bad rows are found: they go to the
 // dead letter with PostgreSQL's message, the good rows land. Values only ever
 // travel as COPY data, never inside SQL text.
+// The rows' COPY encoding is in sinks/postgres/copy_rows.h, the exactly-once
+// checkpoint table in sinks/postgres/checkpoint_table.h; this file is the kind.
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstring>
 #include <optional>
-#include <random>
-
-#include <unistd.h>
-
 #include <boost/asio/co_spawn.hpp>
 
 #include "engine/asio.h"
@@ -33,11 +28,12 @@
 
 #include "engine/setup_error.h"
 #include "engine/blocking_pool.h"
-#include "engine/byte_scan.h"
 #include "expr/expression.h"
 #include "engine/json_scan.h"
 #include "config/kinds.h"
 #include "net/sql_table.h"
+#include "sinks/postgres/checkpoint_table.h"
+#include "sinks/postgres/copy_rows.h"
 #include "sinks/sql/sql_columns.h"
 #include "net/pg/pg_pool.h"
 #include "run/record_step.h"
@@ -67,68 +63,14 @@ struct PostgresConfig {
   std::chrono::milliseconds connect_timeout{10000};
 };
 
-
-/// COPY's text format: backslash, newline, carriage return and tab are escaped.
-void append_copy_text(std::string& out, std::string_view s) {
-  size_t plain = 0;
-  for (size_t i = find_copy_special(s, 0); i < s.size(); i = find_copy_special(s, i + 1)) {
-    char c = s[i];
-    out.append(s.data() + plain, i - plain);
-    out += c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\t";
-    plain = i + 1;
-  }
-  out.append(s.data() + plain, s.size() - plain);
-}
-
-/// How a column's values are sent in COPY's binary format (`text`: the text
-/// bytes, as text/varchar/json take them); `other`: the table is written in text.
-enum class BinaryKind : uint8_t { other, int2, int4, int8, float8, boolean, text, json, jsonb };
-
-BinaryKind binary_kind(std::string type) {
-  for (char& ch : type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  // varchar(n) is varchar; varchar(n)[] is an array (other).
-  if (auto paren = type.find('('); paren != std::string::npos && type.back() == ')' &&
-      (type.rfind("character varying", 0) == 0 || type.rfind("varchar", 0) == 0) &&
-      type.find_first_not_of("0123456789", paren + 1) == type.size() - 1)
-    type.resize(paren);
-  if (type == "smallint" || type == "int2") return BinaryKind::int2;
-  if (type == "integer" || type == "int" || type == "int4") return BinaryKind::int4;
-  if (type == "bigint" || type == "int8") return BinaryKind::int8;
-  if (type == "double precision" || type == "float8") return BinaryKind::float8;
-  if (type == "boolean" || type == "bool") return BinaryKind::boolean;
-  if (type == "text" || type == "character varying" || type == "varchar") return BinaryKind::text;
-  if (type == "json") return BinaryKind::json;
-  if (type == "jsonb") return BinaryKind::jsonb;
-  return BinaryKind::other;  // numeric, timestamps, real (rounding twice), ...: sent as text
-}
-
-template <class T>
-void append_big_endian(std::string& out, T v) {
-  char b[sizeof(T)];
-  for (size_t i = 0; i < sizeof(T); ++i) b[i] = static_cast<char>(static_cast<uint64_t>(v) >> (8 * (sizeof(T) - 1 - i)));
-  out.append(b, sizeof(T));
-}
-
-// COPY's binary format: a signature, flags and header extension length; each
-// tuple is a field count and (length, bytes) per field; -1 ends the data.
-constexpr std::string_view kBinaryHeader("PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
-constexpr std::string_view kBinaryTrailer("\377\377", 2);
-
-/// A batch turned into COPY rows ahead of its write (on the pool, while the
-/// previous batch commits).
-struct CopyRows {
-  bool binary = false;             // COPY's binary format (else text)
-  std::string data;                // one line (binary: one tuple) per row
-  std::vector<size_t> start;       // per row: where its line starts in `data` (+ one past the end)
-  std::vector<size_t> record;      // per row: its record's index in the batch
-  std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
-};
-
 class PostgresSink final : public PipelineSink {
  public:
-  PostgresSink(RunContext& run, const PostgresConfig& cfg) : run_(run), cfg_(cfg) {
+  PostgresSink(RunContext& run, const PostgresConfig& cfg)
+      : run_(run),
+        cfg_(cfg),
+        checkpoints_((cfg.schema.empty() ? "" : quote_sql_ident(cfg.schema) + ".") + "aetl_checkpoints",
+                     run.pipeline_name) {
     target_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + quote_sql_ident(cfg_.table);
-    state_table_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + "aetl_checkpoints";
     columns_ = cfg_.columns;
     if (!columns_.empty()) compile_columns();
   }
@@ -149,10 +91,10 @@ class PostgresSink final : public PipelineSink {
       auto c = co_await connect_or_usage_error(ex);
       std::exception_ptr error;
       try {
-        co_await ensure_state_table(*c);
-        found = co_await read_checkpoint(*c);
+        co_await checkpoints_.ensure(*c);
+        found = co_await checkpoints_.read(*c);
       } catch (const PgError& e) {
-        error = std::make_exception_ptr(SetupError("postgres " + state_table_ + " (the checkpoint): " + e.what()));
+        error = std::make_exception_ptr(SetupError("postgres " + checkpoints_.name() + " (the checkpoint): " + e.what()));
       }
       if (error) std::rethrow_exception(error);
     };
@@ -174,8 +116,8 @@ class PostgresSink final : public PipelineSink {
     auto c = co_await pool_->acquire();
     try {
       co_await look_up_table(*c);
-      if (!columns_.empty()) mark_json_columns();  // now that the table's types are known
-      if (cfg_.exactly_once) co_await ensure_state_table(*c);
+      if (!columns_.empty()) encoder_.set_columns(columns_, table_columns_);  // now that the table's types are known
+      if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SetupError("postgres " + cfg_.table + ": " + e.what()));
     }
@@ -186,7 +128,7 @@ class PostgresSink final : public PipelineSink {
   asio::awaitable<std::shared_ptr<void>> prepare(const Batch& batch) override {
     if (columns_.empty()) co_return nullptr;  // the first batch decides the columns
     auto rows = std::make_shared<CopyRows>();
-    auto job = [this, &batch, rows]() { make_rows(batch, *rows, *prep_eval_); };
+    auto job = [this, &batch, rows]() { encoder_.make_rows(batch, *rows, *prep_eval_); };
     co_await run_blocking(run_.stage.pool.pool(), job);
     co_return rows;
   }
@@ -197,7 +139,7 @@ class PostgresSink final : public PipelineSink {
       if (columns_.empty()) co_await columns_from(batch.front().data);
       rows = std::make_shared<CopyRows>();
       // Its own evaluator: prepare() may be working on the next batch meanwhile.
-      auto job = [this, &batch, rows]() { make_rows(batch, *rows, *write_eval_); };
+      auto job = [this, &batch, rows]() { encoder_.make_rows(batch, *rows, *write_eval_); };
       co_await run_blocking(run_.stage.pool.pool(), job);
     }
     std::unique_ptr<PgConnection> c;
@@ -230,10 +172,10 @@ class PostgresSink final : public PipelineSink {
     auto c = co_await pool_->acquire();
     std::exception_ptr error;
     try {
-      std::string token = new_token();
-      if (!co_await compare_and_set(*c, checkpoint, token))
+      std::string token = checkpoints_.new_token();
+      if (!co_await checkpoints_.compare_and_set(*c, checkpoint, token))
         throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
-      stored_token_ = token;
+      checkpoints_.committed(token);
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SinkError(e.what(), e.kind == PgError::Kind::connection));
     } catch (...) {
@@ -254,55 +196,6 @@ class PostgresSink final : public PipelineSink {
     }
     if (error) std::rethrow_exception(error);
     co_return c;
-  }
-
-  asio::awaitable<void> ensure_state_table(PgConnection& c) {
-    // CREATE ... IF NOT EXISTS wants CREATE on the schema even when the table is
-    // there: look first, so a role with rights on the table alone is enough.
-    Params name{state_table_};
-    std::string_view exists = "SELECT to_regclass($1) IS NOT NULL";
-    pg::PgResult e = co_await c.exec_params(exists, name);
-    if (e.rows() == 1 && e.value(0, 0) == "t") co_return;
-    std::string sql = "CREATE TABLE IF NOT EXISTS " + state_table_ +
-                      " (pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
-                      " updated_at timestamptz NOT NULL DEFAULT now())";
-    co_await c.exec(sql);
-  }
-
-  asio::awaitable<std::optional<std::string>> read_checkpoint(PgConnection& c) {
-    co_await c.exec("BEGIN");
-    co_await lock_pipeline(c);  // a killed run's last COMMIT lands (or not) first
-    Params params{run_.pipeline_name};
-    std::string sql = "SELECT checkpoint, batch FROM " + state_table_ + " WHERE pipeline = $1";
-    pg::PgResult r = co_await c.exec_params(sql, params);
-    co_await c.exec("COMMIT");
-    if (r.rows() == 0) co_return std::nullopt;
-    stored_token_ = std::string(r.value(0, 1));
-    co_return std::string(r.value(0, 0));
-  }
-
-  /// Every commit writes a new token; a commit sets the checkpoint only where the
-  /// stored token is still the one this run read (or no row, if it read none) or
-  /// last wrote. False: another run committed meanwhile (or took the row).
-  asio::awaitable<bool> compare_and_set(PgConnection& c, const std::string& checkpoint, const std::string& token) {
-    if (stored_token_) {
-      Params params{run_.pipeline_name, checkpoint, token, *stored_token_};
-      std::string sql = "UPDATE " + state_table_ +
-                        " SET checkpoint = $2, batch = $3, updated_at = now() WHERE pipeline = $1 AND batch = $4";
-      pg::PgResult r = co_await c.exec_params(sql, params);
-      co_return r.affected() == 1;
-    }
-    Params params{run_.pipeline_name, checkpoint, token};
-    std::string sql = "INSERT INTO " + state_table_ +
-                      " (pipeline, checkpoint, batch) VALUES ($1, $2, $3) ON CONFLICT (pipeline) DO NOTHING";
-    pg::PgResult r = co_await c.exec_params(sql, params);
-    co_return r.affected() == 1;
-  }
-
-  std::string new_token() {
-    std::random_device rd;
-    uint64_t r = (uint64_t{rd()} << 32) | rd();
-    return fmt::format("{}-{:016x}-{}", ::getpid(), r, ++batches_);
   }
 
   /// The table's columns if it exists; a missing table is created at the first
@@ -375,194 +268,7 @@ class PostgresSink final : public PipelineSink {
     write_eval_ = std::make_unique<expr::Evaluator>(*program_, /*exact_numbers=*/true);
     column_list_.clear();
     for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + quote_sql_ident(c.name);
-    mark_json_columns();
-  }
-
-  /// json/jsonb columns take each value as JSON text (declared, inferred, or the
-  /// table's type); rows go in COPY's binary format when every column has a kind
-  /// it sends as PostgreSQL would read the text (the server then parses less).
-  void mark_json_columns() {
-    json_column_.clear();
-    kinds_.clear();
-    binary_ = !columns_.empty();
-    for (const auto& c : columns_) {
-      std::string type = c.type.empty() ? "text" : c.type;
-      for (const auto& t : table_columns_)
-        if (t.name == c.name) type = t.type;
-      kinds_.push_back(binary_kind(type));
-      json_column_.push_back(kinds_.back() == BinaryKind::json || kinds_.back() == BinaryKind::jsonb);
-      if (kinds_.back() == BinaryKind::other) binary_ = false;
-    }
-  }
-
-  /// Pool thread: records into COPY rows (those the row step encoded already are
-  /// copied as they are). Binary if the table takes it and every row could be
-  /// encoded so; else the whole batch in text.
-  void make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
-    std::string error;
-    size_t made = 0;
-    for (const auto& r : batch) made += r.row.size;
-    rows.data.reserve(made + (made < batch.size() * 64 ? batch.size() * 64 : 0));
-    rows.start.reserve(batch.size() + 1);
-    rows.record.reserve(batch.size());
-    rows.binary = binary_;
-    bool as_text = false;
-    for (size_t k = 0; k < batch.size() && !as_text; ++k) {
-      const Record& r = batch[k];
-      if (r.row.empty() && !eval.bind(r.data, error)) {
-        rows.unreadable.emplace_back(k, error);
-        continue;
-      }
-      size_t at = rows.data.size();
-      if (!r.row.empty()) rows.data += r.row.view();  // made in the format binary_ says
-      else as_text = !append_row(eval, rows.data, binary_);
-      rows.start.push_back(at);
-      rows.record.push_back(k);
-    }
-    rows.start.push_back(rows.data.size());
-    if (!as_text) return;
-    // A value binary cannot carry as the text would be read (a string for an
-    // integer column): the batch goes in text, and the server judges it.
-    rows = CopyRows{};
-    for (size_t k = 0; k < batch.size(); ++k) {
-      if (!eval.bind(batch[k].data, error)) {
-        rows.unreadable.emplace_back(k, error);
-        continue;
-      }
-      rows.start.push_back(rows.data.size());
-      rows.record.push_back(k);
-      append_row(eval, rows.data, false);
-    }
-    rows.start.push_back(rows.data.size());
-  }
-
-  /// A number with a fraction part of zero (1.0, 1e3, -0.0) for an integer column:
-  /// the integer (as the sink has always sent it), when it fits int64.
-  static bool as_whole(const expr::Value& v, BinaryKind kind, int64_t& out) {
-    bool integer_column = kind == BinaryKind::int2 || kind == BinaryKind::int4 || kind == BinaryKind::int8;
-    if (!integer_column || v.type != expr::Value::Type::number || !std::isfinite(v.d) || v.d != std::trunc(v.d)) return false;
-    if (v.d < -9.2e18 || v.d > 9.2e18) return false;
-    out = static_cast<int64_t>(v.d);
-    return true;
-  }
-
-  /// The value as COPY's text format spells it before escaping (nullopt: NULL),
-  /// in `scratch` unless it is the value's own text.
-  std::optional<std::string_view> value_text(const expr::Value& v, BinaryKind kind, bool json, std::string& scratch) const {
-    char num[32];
-    if (int64_t i = 0; as_whole(v, kind, i)) {  // 1.0 or 1e3 for an integer column: 1, 1000
-      auto [p, ec] = std::to_chars(num, num + sizeof num, i);
-      scratch.assign(num, p);
-      return std::string_view(scratch);
-    }
-    switch (v.type) {
-      case expr::Value::Type::null: return std::nullopt;
-      case expr::Value::Type::boolean: return std::string_view(json ? (v.b ? "true" : "false") : (v.b ? "t" : "f"));
-      case expr::Value::Type::integer: {
-        auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
-        scratch.assign(num, p);
-        return std::string_view(scratch);
-      }
-      case expr::Value::Type::number: {
-        if (!std::isfinite(v.d)) return std::nullopt;
-        if (!v.raw.empty()) return v.raw;  // as written: a numeric column keeps every digit
-        auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
-        scratch.assign(num, p);
-        return std::string_view(scratch);
-      }
-      default:
-        if (!json) return v.s;  // text; arrays and objects as JSON text
-        scratch.clear();        // json/jsonb: the value as JSON ("plain" with its quotes)
-        expr::append_value_json(v, scratch);
-        return std::string_view(scratch);
-    }
-  }
-
-  /// Any thread: the bound record's row, in COPY's text format (with its newline)
-  /// or binary format. False (nothing appended) if a value cannot go in binary as
-  /// its text would be read: an integer column given a string or a fraction, a
-  /// boolean column given anything but a boolean, a value out of the column's range.
-  bool append_row(expr::Evaluator& eval, std::string& out, bool binary) const {
-    std::string scratch;
-    if (!binary) {
-      for (size_t c = 0; c < columns_.size(); ++c) {
-        if (c) out += '\t';
-        auto text = value_text(eval.eval(c), kinds_[c], json_column_[c], scratch);
-        if (text) append_copy_text(out, *text);
-        else out += "\\N";
-      }
-      out += '\n';
-      return true;
-    }
-    size_t start = out.size();
-    append_big_endian(out, static_cast<int16_t>(columns_.size()));
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      expr::Value v = eval.eval(c);
-      BinaryKind kind = kinds_[c];
-      if (int64_t whole = 0; as_whole(v, kind, whole)) v = expr::Value::integer_value(whole);
-      if (v.type == expr::Value::Type::null) {
-        append_big_endian(out, int32_t{-1});
-        continue;
-      }
-      bool fits = true;
-      switch (kind) {
-        case BinaryKind::int2:
-          fits = v.type == expr::Value::Type::integer && v.i >= INT16_MIN && v.i <= INT16_MAX;
-          if (fits) append_big_endian(out, int32_t{2}), append_big_endian(out, static_cast<int16_t>(v.i));
-          break;
-        case BinaryKind::int4:
-          fits = v.type == expr::Value::Type::integer && v.i >= INT32_MIN && v.i <= INT32_MAX;
-          if (fits) append_big_endian(out, int32_t{4}), append_big_endian(out, static_cast<int32_t>(v.i));
-          break;
-        case BinaryKind::int8:
-          fits = v.type == expr::Value::Type::integer;
-          if (fits) append_big_endian(out, int32_t{8}), append_big_endian(out, v.i);
-          break;
-        case BinaryKind::float8: {
-          fits = v.is_numeric();
-          double d = v.as_double();  // correctly rounded, as float8in reads the digits
-          // 1e-400 reads as 0 here but is out of range for float8in: the text decides.
-          std::string_view mantissa = v.raw.substr(0, v.raw.find_first_of("eE"));
-          if (d == 0 && mantissa.find_first_of("123456789") != std::string_view::npos) fits = false;
-          if (!fits) break;
-          if (!std::isfinite(d)) {
-            append_big_endian(out, int32_t{-1});
-            break;
-          }
-          uint64_t bits;
-          std::memcpy(&bits, &d, sizeof bits);
-          append_big_endian(out, int32_t{8});
-          append_big_endian(out, bits);
-          break;
-        }
-        case BinaryKind::boolean:
-          fits = v.type == expr::Value::Type::boolean;
-          if (fits) append_big_endian(out, int32_t{1}), out += static_cast<char>(v.b ? 1 : 0);
-          break;
-        case BinaryKind::text:
-        case BinaryKind::json:
-        case BinaryKind::jsonb: {
-          auto text = value_text(v, kind, json_column_[c], scratch);
-          if (!text) {
-            append_big_endian(out, int32_t{-1});
-            break;
-          }
-          bool jsonb = kind == BinaryKind::jsonb;
-          fits = text->size() < INT32_MAX - 1;
-          if (!fits) break;
-          append_big_endian(out, static_cast<int32_t>(text->size() + (jsonb ? 1 : 0)));
-          if (jsonb) out += '\1';  // jsonb's binary format: a version byte, then the text
-          out += *text;
-          break;
-        }
-        case BinaryKind::other: fits = false; break;
-      }
-      if (!fits) {
-        out.resize(start);
-        return false;
-      }
-    }
-    return true;
+    encoder_.set_columns(columns_, table_columns_);
   }
 
   /// Encodes records into COPY rows on the record-step lanes, as they come out of
@@ -579,7 +285,7 @@ class PostgresSink final : public PipelineSink {
       if (!rec.rows || !bind_step_record(eval, rec, error)) return Verdict::keep;  // make_rows says why
       size_t at = rec.rows->size();
       if (at > UINT32_MAX - (1u << 24)) return Verdict::keep;  // past what a slice reaches: make_rows encodes it
-      if (!sink_.append_row(eval, *rec.rows, sink_.binary_)) return Verdict::keep;  // make_rows sends the batch in text
+      if (!sink_.encoder_.append_row(eval, *rec.rows, sink_.encoder_.binary())) return Verdict::keep;  // make_rows sends the batch in text
       rec.row_at = static_cast<uint32_t>(at);
       rec.row_size = static_cast<uint32_t>(rec.rows->size() - at);
       return Verdict::keep;
@@ -606,30 +312,18 @@ class PostgresSink final : public PipelineSink {
 
   /// One transaction: the rows (bad ones split off under savepoints), the
   /// checkpoint if exactly once, commit.
-  /// Exactly once: the pipeline's transactions take one advisory lock, so a
-  /// COMMIT still on its way from a lost connection (or a killed run) lands, or
-  /// is rolled back, before anyone reads the checkpoint.
-  asio::awaitable<void> lock_pipeline(PgConnection& c) {
-    Params params{"aetl:" + run_.pipeline_name};
-    std::string_view sql = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-    co_await c.exec_params(sql, params);
-  }
-
   asio::awaitable<void> write_batch(PgConnection& c, const CopyRows& rows, WriteContext& wc) {
     if (!table_exists_) co_await create_table(c);
     if (!cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
     co_await c.exec("BEGIN");
     if (cfg_.exactly_once) {
-      co_await lock_pipeline(c);
+      co_await checkpoints_.lock(c);
       if (!last_token_.empty()) {
         // The connection broke during the last attempt: did its COMMIT land?
-        Params params{run_.pipeline_name};
-        std::string sql = "SELECT batch FROM " + state_table_ + " WHERE pipeline = $1";
-        pg::PgResult r = co_await c.exec_params(sql, params);
-        if (r.rows() == 1 && r.value(0, 0) == last_token_) {
+        if (co_await checkpoints_.holds(c, last_token_)) {
           co_await c.exec("COMMIT");
           wc.rejected = last_rejected_;
-          stored_token_ = last_token_;
+          checkpoints_.committed(last_token_);
           last_token_.clear();
           co_return;
         }
@@ -649,13 +343,13 @@ class PostgresSink final : public PipelineSink {
     if (bad) {
       co_await c.exec("ROLLBACK");
       co_await c.exec("BEGIN");
-      if (cfg_.exactly_once) co_await lock_pipeline(c);
+      if (cfg_.exactly_once) co_await checkpoints_.lock(c);
       co_await write_rows(c, rows, 0, rows.record.size(), rejected);
     }
     std::sort(rejected.begin(), rejected.end());
     if (cfg_.exactly_once) {
-      std::string token = new_token();
-      if (!co_await compare_and_set(c, wc.checkpoint_after(rejected), token)) {
+      std::string token = checkpoints_.new_token();
+      if (!co_await checkpoints_.compare_and_set(c, wc.checkpoint_after(rejected), token)) {
         co_await c.exec("ROLLBACK");
         throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
       }
@@ -663,7 +357,7 @@ class PostgresSink final : public PipelineSink {
       last_rejected_ = rejected;
     }
     co_await c.exec("COMMIT");
-    if (cfg_.exactly_once) stored_token_ = last_token_;
+    if (cfg_.exactly_once) checkpoints_.committed(last_token_);
     last_token_.clear();
     wc.rejected = std::move(rejected);
   }
@@ -704,7 +398,7 @@ class PostgresSink final : public PipelineSink {
 
   asio::awaitable<void> copy(PgConnection& c, std::string_view data, bool binary) {
     std::vector<std::string_view> pieces;
-    if (binary) pieces = {kBinaryHeader, data, kBinaryTrailer};
+    if (binary) pieces = {kCopyBinaryHeader, data, kCopyBinaryTrailer};
     else pieces = {data};
     std::string format = binary ? " (FORMAT binary)" : "";
     if (cfg_.key.empty()) {
@@ -731,22 +425,18 @@ class PostgresSink final : public PipelineSink {
   RunContext& run_;
   PostgresConfig cfg_;
   std::string target_;       // quoted, maybe schema-qualified
-  std::string state_table_;  // aetl_checkpoints beside it
+  PgCheckpointTable checkpoints_;  // exactly once: aetl_checkpoints beside it
   std::unique_ptr<pg::PgPool> pool_;
   std::vector<PgColumn> columns_;
   std::vector<PgColumn> table_columns_;
   bool table_exists_ = false;
   std::string column_list_;
-  std::vector<char> json_column_;  // per column: json or jsonb
-  std::vector<BinaryKind> kinds_;  // per column: how binary COPY sends it
-  bool binary_ = false;            // every column has a binary kind: rows go in binary
+  CopyEncoder encoder_;  // the columns' COPY rows (binary when every column allows)
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
   std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)
   std::string last_token_;  // exactly once: the batch whose COMMIT is not known to have landed
-  std::optional<std::string> stored_token_;  // exactly once: the stored row's token, as read or last written
   std::vector<std::pair<size_t, std::string>> last_rejected_;
-  uint64_t batches_ = 0;
 };
 
 }  // namespace

@@ -3,21 +3,11 @@
 //     lines: {paths: ["logs/*.jsonl", "more.jsonl.gz"], format: json}
 // Inputs are read in order (globs sorted bytewise), `.gz` decompressed on the fly,
 // a resumed run seeks to its checkpoint and skips lines already handled.
-#include <fcntl.h>
+// The reading itself (inputs, chunks, their decoding on the lanes) is in
+// sources/lines/; this file is the kind: the source, its fields, its builders.
 #include <glob.h>
-#include <poll.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <limits>
-#include <mutex>
-#include <chrono>
-#include <cerrno>
-#include <cstring>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -32,11 +22,15 @@
 #include "config/kinds.h"
 #include "run/dead_letters.h"
 #include "run/ordered_lanes.h"
-#include "run/cpu_ticks.h"
 #include "run/step_chain.h"
 #include "engine/shutdown.h"
+#include "sources/lines/chunk_work.h"
+#include "sources/lines/csv_decoding.h"
+#include "sources/lines/input_reader.h"
+#include "sources/lines/limit_budget.h"
 #include "sources/lines/line_chunks.h"
-#include "sources/lines/line_splitter.h"
+#include "sources/lines/open_input.h"
+#include "sources/lines/streamed_chunks.h"
 #include "engine/record_decoder.h"
 #include "sources/lines.h"
 
@@ -86,437 +80,13 @@ std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
   return unique;
 }
 
-bool ends_with(const std::string& s, const char* suffix) {
-  size_t n = std::strlen(suffix);
-  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
-
-/// One input being read: raw bytes from a file or stdin, or decompressed bytes.
-struct OpenInput {
-  std::string name;
-  int fd = -1;
-  gzFile gz = nullptr;
-  bool regular = false;
-  uint64_t size = 0;
-  ~OpenInput() {
-    if (gz) gzclose(gz);  // closes fd too
-    else if (fd > STDIN_FILENO) ::close(fd);
-  }
-};
-
-/// A chunk read on the pool: >0 bytes, 0 end, -1 stopped; throws on errors.
-ssize_t read_chunk(OpenInput& in, char* buf, size_t size, const RunControl& control) {
-  if (in.gz) {
-    int n = gzread(in.gz, buf, static_cast<unsigned>(size));
-    if (n < 0) {
-      int errnum = 0;
-      const char* msg = gzerror(in.gz, &errnum);
-      throw std::runtime_error(in.name + ": " + (errnum == Z_ERRNO ? std::strerror(errno) : msg));
-    }
-    return n;
-  }
-  for (;;) {
-    if (!in.regular) {
-      pollfd p{in.fd, POLLIN, 0};
-      int r = ::poll(&p, 1, 100);
-      if (r < 0 && errno != EINTR) throw std::runtime_error(in.name + ": " + std::strerror(errno));
-      if (control.stopping()) return -1;
-      if (r <= 0) continue;
-    }
-    ssize_t got = ::read(in.fd, buf, size);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (got < 0) throw std::runtime_error(in.name + ": read error: " + std::strerror(errno));
-    return got;
-  }
-}
-
-std::string too_long_message(size_t max_line) {
-  return "line longer than max_line (" + std::to_string(max_line) + " bytes)";
-}
-
-/// One chunk's way through the source, on a lane: its lines decoded into records
-/// (json and text here; csv in input order before), run through the record steps
-/// the source adopted, and the survivors copied out. Handed on in input order.
-struct InputReader;
-
-struct ChunkWork final : OrderedLanes::Job {
-  // Set before the job runs.
-  std::shared_ptr<InputReader> reader;  // files: the job reads its own chunk, in ticket order
-  uint64_t ticket = 0;
-  std::unique_ptr<LineChunk> chunk;  // json/text: the lines to decode
-  const InputMark* mark = nullptr;
-  uint32_t index = 0;
-  size_t max_line = 0;
-  bool raw = false;  // request lines: passed on undecoded
-  std::vector<std::unique_ptr<RecordDecoder>>* decoders = nullptr;  // one per lane
-  const StepChain* steps = nullptr;
-  std::vector<StepRecord> records;  // csv: decoded already
-  uint64_t lines = 0;               // input lines the chunk covered
-  // What the job made.
-  uint64_t decoded = 0;             // records the lines made
-  std::vector<Position> handled;    // blank lines, the csv header, lines inside a csv record
-  std::vector<FailedRecord> failed; // malformed lines
-  StageOutput stepped;              // what the steps did
-  Batch out;
-
-  void work(size_t lane) override;
-  void process(size_t lane) {
-    if (raw) {
-      if (chunk) pass_raw_lines();
-      return;
-    }
-    if (steps) steps->tally_for(stepped);
-    if (chunk) {
-      decode_lines(*(*decoders)[lane], lane);  // the steps run as each line is decoded
-    } else {
-      decoded = records.size();
-      if (steps) {
-        for (auto& r : records) r.rows = &rows;
-        steps->run(lane, records, stepped);
-      }
-    }
-    take_records(records, out, &rows);
-    if (chunk) collect_ack_ranges();
-    chunk.reset();  // the records pointed into it; freed here, off the loop
-  }
-
-  /// json/text: every line of the chunk is handled here except the records that
-  /// go on and the failures (acked once the dead letter has them), so the rest
-  /// is acked as runs of lines rather than one by one on the loop thread.
-  void collect_ack_ranges() {
-    std::vector<uint64_t> held;
-    held.reserve(out.size() + failed.size() + stepped.failed.size());
-    for (const auto& r : out) held.push_back(r.pos.line);
-    for (const auto& f : failed) held.push_back(f.record.pos.line);
-    for (const auto& f : stepped.failed) held.push_back(f.record.pos.line);
-    std::sort(held.begin(), held.end());
-    size_t h = 0;
-    bool open = false;
-    InputMark::Range run;
-    for (const auto& ref : chunk->lines) {
-      while (h < held.size() && held[h] < ref.number) ++h;
-      if (h < held.size() && held[h] == ref.number) {
-        if (open) ack_ranges.push_back(run);
-        open = false;
-        continue;
-      }
-      if (!open) run.first = ref.number;
-      run.last = ref.number;
-      run.end_offset = ref.end_offset;
-      open = true;
-    }
-    if (open) ack_ranges.push_back(run);
-    handled.clear();
-    stepped.dropped.clear();
-  }
-
-  std::vector<InputMark::Range> ack_ranges;  // json/text: lines handled in the job
-
-  /// Request lines: every line that is not blank goes on as written.
-  void pass_raw_lines() {
-    out.reserve(chunk->lines.size());
-    for (const auto& ref : chunk->lines) {
-      std::string_view line = chunk->text(ref);
-      if (!ref.too_long && line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-      Record r;
-      r.data.assign(line);
-      r.pos = Position{index, ref.number, ref.end_offset};
-      if (ref.too_long) r.outcome = Outcome::input_error;
-      out.push_back(std::move(r));
-    }
-    decoded = out.size();
-    collect_ack_ranges();
-    chunk.reset();
-  }
-
-  /// Decodes the chunk's lines; each record goes through the steps (if any) at
-  /// once, the first reading the parse the check of the line made (no second parse,
-  /// no second pass).
-  void decode_lines(RecordDecoder& decoder, size_t lane) {
-    records.reserve(chunk->lines.size());
-    std::string error;
-    for (const auto& ref : chunk->lines) {
-      Position pos{index, ref.number, ref.end_offset};
-      if (mark->is_done(pos.line)) continue;  // a resumed run did it already
-      std::string_view line = chunk->text(ref);
-      if (ref.too_long) {
-        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
-        continue;
-      }
-      Decoded d = decoder.decode(line, true);  // the chunk keeps padding after every line
-      if (d.kind == Decoded::skip) {
-        handled.push_back(pos);
-        continue;
-      }
-      if (d.kind != Decoded::record) {
-        failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
-        continue;
-      }
-      ++decoded;
-      StepRecord r;
-      r.pos = pos;
-      if (d.data.empty()) {  // json: the line itself, trimmed, in place
-        r.text = decoder.last_trimmed();
-        r.padded = true;
-      } else {
-        r.replace(std::move(d.data));
-      }
-      if (steps) {
-        r.parsed = decoder.last_parsed();
-        r.rows = &rows;
-        if (!steps->run_record(lane, r, stepped, error)) continue;
-      }
-      records.push_back(std::move(r));
-    }
-  }
-
-  std::string rows;        // what a sink's row step wrote for the records
-  uint64_t job_ticks = 0;  // cpu_ticks() the whole job took (the steps' share of its time)
-  double waited = 0;       // seconds spent waiting for the reading turn or for input
-};
-
-/// CSV lines become records in input order, as they are cut: a quoted field may
-/// span lines, and the header row is state.
-struct CsvDecoding {
-  CsvDecoding(const DecoderOptions& options, const InputMark* m, uint32_t i, size_t ml, const std::string& n)
-      : decoder(options), mark(m), index(i), max_line(ml), name(n) {}
-  RecordDecoder decoder;
-  const InputMark* mark;
-  uint32_t index;
-  size_t max_line;
-  std::string name;
-  uint64_t first_line = 0;  // the first line of the record being assembled
-
-  void decode(const LineChunk& chunk, ChunkWork& work) {
-    for (const auto& ref : chunk.lines) {
-      Position pos{index, ref.number, ref.end_offset};
-      bool first = first_line == 0;
-      if (first) first_line = ref.number;
-      Position rec_pos{index, first_line, ref.end_offset};
-      // A record spanning lines carries its first line; the others are handled with it.
-      if (!first) work.handled.push_back(pos);
-      std::string_view line = chunk.text(ref);
-      if (ref.too_long) {
-        first_line = 0;
-        if (mark->is_done(rec_pos.line)) continue;
-        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
-        continue;
-      }
-      Decoded d = decoder.decode_csv(line, ref.number, ref.crlf);
-      if (d.kind == Decoded::more) continue;
-      // Without a header no row can be read right: the input fails, rather than
-      // the next row becoming the keys.
-      if (d.kind == Decoded::error && !decoder.has_header()) throw std::runtime_error(name + ": the header row: " + d.data);
-      first_line = 0;
-      if (mark->is_done(rec_pos.line)) continue;  // a resumed run did it already
-      if (d.kind == Decoded::skip) {
-        work.handled.push_back(rec_pos);
-      } else if (d.kind == Decoded::error) {
-        work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
-      } else {
-        StepRecord r;
-        r.pos = rec_pos;
-        r.replace(std::move(d.data));
-        work.records.push_back(std::move(r));
-      }
-    }
-  }
-
-  /// The end of the input: a record still open is an error.
-  void finish(ChunkWork& work) {
-    if (!decoder.pending()) return;
-    work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
-                           "the input ends inside a quoted CSV field", 1, false});
-  }
-};
-
-/// Lines left to read under --limit (shared by the inputs, which are read one
-/// after the other); unlimited when no limit is set.
-struct LimitBudget {
-  std::atomic<uint64_t> left{std::numeric_limits<uint64_t>::max()};
-
-  /// Keeps the chunk within the budget: lines past it are left for the next run.
-  /// Returns false once the budget is spent.
-  bool take(LineChunk* chunk, ChunkWork& work, bool csv) {
-    uint64_t budget = left.load(std::memory_order_relaxed);
-    if (budget == std::numeric_limits<uint64_t>::max()) return true;
-    uint64_t taken = 0;
-    if (csv) {
-      if (work.records.size() > budget) work.records.resize(budget);
-      taken = work.records.size();
-    } else if (chunk) {
-      size_t keep = 0;
-      for (; keep < chunk->lines.size() && taken < budget; ++keep) {
-        const auto& ref = chunk->lines[keep];
-        if (!ref.too_long && !work.mark->is_done(ref.number)) ++taken;
-      }
-      chunk->lines.resize(keep);
-    }
-    left.store(budget - taken, std::memory_order_relaxed);
-    return budget - taken > 0;
-  }
-  bool spent() const { return left.load(std::memory_order_relaxed) == 0; }
-};
-
-/// The one-at-a-time part of reading a file, done by the lane jobs themselves:
-/// the job whose ticket has come reads and cuts the next chunk (csv: decodes it,
-/// in order) and then works on it in parallel with the others. No thread hop
-/// per chunk, and the reading never waits behind the lanes for a CPU.
-struct InputReader {
-  InputReader(OpenInput& i, size_t max_line, size_t chunk, const RunControl& c, LimitBudget& b)
-      : in(i), splitter(max_line), chunk_size(chunk), control(c), budget(b) {}
-  OpenInput& in;
-  ChunkSplitter splitter;
-  std::unique_ptr<CsvDecoding> csv;
-  size_t chunk_size;
-  const RunControl& control;
-  LimitBudget& budget;
-  std::atomic<bool> finished{false};  // read to the end (or stopped, or failed): later tickets read nothing
-
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t turn = 0;
-
-  /// Pool thread: waits for `ticket`'s turn and reads one chunk into `work`.
-  void read(uint64_t ticket, ChunkWork& work) {
-    std::unique_lock lock(mu);
-    auto wait_started = std::chrono::steady_clock::now();
-    cv.wait(lock, [&] { return turn == ticket; });
-    work.waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_started).count();
-    struct Next {  // the next ticket's turn comes however this one ends
-      InputReader& r;
-      ~Next() {
-        ++r.turn;
-        r.cv.notify_all();
-      }
-    } next{*this};
-    if (finished.load()) return;
-    if (control.stopping()) {  // no more chunks once a stop was asked for
-      finished = true;
-      return;
-    }
-    try {
-      auto chunk = std::make_unique<LineChunk>();
-      splitter.begin(*chunk, chunk_size);
-      auto read_started = std::chrono::steady_clock::now();
-      ssize_t n = read_chunk(in, chunk->free_space(), chunk->room(), control);
-      if (!in.regular)  // a pipe or terminal: the time waiting for input is not work
-        work.waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - read_started).count();
-      if (n < 0) {  // stopping
-        finished = true;
-        return;
-      }
-      chunk->filled += static_cast<size_t>(n);
-      splitter.cut(*chunk, n == 0);
-      if (csv) {
-        csv->decode(*chunk, work);
-        if (n == 0) csv->finish(work);
-      }
-      if (!budget.take(chunk.get(), work, csv != nullptr) || n == 0) finished = true;
-      work.lines += chunk->lines.size();
-      if (!csv) work.chunk = std::move(chunk);
-    } catch (...) {
-      finished = true;
-      throw;
-    }
-  }
-};
-
-void ChunkWork::work(size_t lane) {
-  uint64_t started = cpu_ticks();
-  if (reader) reader->read(ticket, *this);
-  if (!reader || chunk || !records.empty() || !failed.empty() || !handled.empty()) process(lane);
-  job_ticks = cpu_ticks() - started;
-}
-
-/// Streams an HTTP body into chunks without holding it: a chunk is cut whenever
-/// new data completes a line, and the transfer is paused while enough chunks
-/// wait to be worked on.
-class StreamedChunks final : public BodyConsumer {
- public:
-  StreamedChunks(size_t max_line, Wakeup& wake, const RunControl& control)
-      : splitter_(max_line), max_line_(max_line), wake_(wake), control_(control) {}
-
-  Verdict on_data(std::string_view data) override {
-    if (control_.stopping()) return Verdict::fail;  // ends the transfer: the run is stopping
-    if (ready_bytes_ >= kHighWater) {
-      paused_ = true;
-      return Verdict::pause;  // curl hands the same data again on resume
-    }
-    bytes_ += data.size();
-    if (!current_) {
-      current_ = std::make_unique<LineChunk>();
-      splitter_.begin(*current_, std::max(data.size(), kMinChunk));
-    }
-    if (current_->room() < data.size()) grow(data.size());
-    ChunkSplitter::append(*current_, data);
-    // Cut when a line is complete (records flow as they arrive), or when an
-    // unfinished line outgrows max_line (it is then skipped, not held).
-    if (std::memchr(data.data(), '\n', data.size()) || current_->filled > max_line_ + 1) cut(false);
-    return Verdict::accepted;
-  }
-  std::string failure_message() const override { return "stopped"; }
-
-  /// The transfer ended: what is left is the last line.
-  void finish() {
-    if (!current_) {
-      current_ = std::make_unique<LineChunk>();
-      splitter_.begin(*current_, 0);
-    }
-    cut(true);
-  }
-  std::vector<std::unique_ptr<LineChunk>> take() {
-    ready_bytes_ = 0;
-    return std::exchange(ready_, {});
-  }
-  bool has_ready() const { return !ready_.empty(); }
-  void resume_if_paused() {
-    if (!paused_) return;
-    paused_ = false;
-    resume();
-  }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  static constexpr size_t kMinChunk = 64 * 1024;
-  static constexpr size_t kHighWater = 1 << 20;
-
-  void cut(bool at_end) {
-    splitter_.cut(*current_, at_end);
-    ready_bytes_ += current_->filled;
-    ready_.push_back(std::move(current_));
-    wake_.notify();
-  }
-  /// An unfinished line spans calls: the chunk grows (doubling, so each byte is copied O(1) times).
-  void grow(size_t more) {
-    auto bigger = std::make_unique<LineChunk>();
-    size_t want = std::max(current_->capacity * 2, current_->filled + more);
-    bigger->buffer = std::make_unique_for_overwrite<char[]>(want + LineChunk::kPadding);
-    std::memset(bigger->buffer.get() + want, 0, LineChunk::kPadding);
-    bigger->capacity = want;
-    std::memcpy(bigger->buffer.get(), current_->buffer.get(), current_->filled);
-    bigger->filled = current_->filled;
-    current_ = std::move(bigger);
-  }
-
-  ChunkSplitter splitter_;
-  size_t max_line_;
-  Wakeup& wake_;
-  const RunControl& control_;
-  std::unique_ptr<LineChunk> current_;
-  std::vector<std::unique_ptr<LineChunk>> ready_;
-  size_t ready_bytes_ = 0;
-  bool paused_ = false;
-  uint64_t bytes_ = 0;
-};
-
 class LinesSource final : public Source {
  public:
   LinesSource(RunContext& run, PartStats& stats, std::shared_ptr<const LinesConfig> cfg)
       : run_(run), stats_(stats), cfg_(std::move(cfg)) {
     names_ = resolve_paths(*cfg_);
     // Open everything up front: a missing file fails the run before anything is written.
-    for (const auto& name : names_) inputs_.push_back(open_input(name));
+    for (const auto& name : names_) inputs_.push_back(check_input(name));
     for (const auto& url : cfg_->urls) {
       names_.push_back(url);
       inputs_.push_back(nullptr);  // fetched when its turn comes
@@ -527,7 +97,7 @@ class LinesSource final : public Source {
     for (uint32_t i = 0; i < names_.size(); ++i) {
       const InputMark* mark = nullptr;
       if (run_.resume && names_[i] != "-") mark = run_.resume->find(names_[i]);
-      if (mark && inputs_[i] && inputs_[i]->regular && !ends_with(names_[i], ".gz") && mark->offset > inputs_[i]->size) {
+      if (mark && inputs_[i] && inputs_[i]->regular && !gzip_named(names_[i]) && mark->offset > inputs_[i]->size) {
         spdlog::warn("{}: shorter than at the last checkpoint ({} < {} bytes): reading it from the start",
                      names_[i], inputs_[i]->size, mark->offset);
         mark = nullptr;
@@ -542,7 +112,7 @@ class LinesSource final : public Source {
     // from where the checkpoint left them.
     run_.input.known = !names_.empty();
     for (uint32_t i = 0; i < names_.size(); ++i) {
-      bool sized = inputs_[i] && names_[i] != "-" && inputs_[i]->regular && !ends_with(names_[i], ".gz");
+      bool sized = inputs_[i] && names_[i] != "-" && inputs_[i]->regular && !gzip_named(names_[i]);
       run_.input.known = run_.input.known && sized;
       if (sized) run_.input.total += inputs_[i]->size;
     }
@@ -588,48 +158,6 @@ class LinesSource final : public Source {
     }
   }
 
-  /// Checks an input up front (so a missing file fails the run before anything is
-  /// written) without keeping it open: a glob may match more files than the
-  /// process may have open at once. The file is opened when its turn comes.
-  std::unique_ptr<OpenInput> open_input(const std::string& name) {
-    auto in = std::make_unique<OpenInput>();
-    in->name = name;
-    int fd = name == "-" ? STDIN_FILENO : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw SetupError(name + ": " + std::strerror(errno));
-    struct stat st {};
-    int rc = ::fstat(fd, &st);
-    if (fd != STDIN_FILENO) ::close(fd);
-    if (rc == 0) {
-      if (S_ISDIR(st.st_mode)) throw SetupError(name + ": is a directory");
-      in->regular = S_ISREG(st.st_mode);
-      in->size = static_cast<uint64_t>(st.st_size);
-    }
-    if (ends_with(name, ".gz")) in->regular = true;  // gzread blocks like a file read
-    return in;
-  }
-
-  /// Opens an input for reading (and closes it with close_input()).
-  static void open_now(OpenInput& in) {
-    if (in.name == "-") {
-      in.fd = STDIN_FILENO;
-      return;
-    }
-    in.fd = ::open(in.name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in.fd < 0) throw std::runtime_error(in.name + ": " + std::strerror(errno));
-    if (ends_with(in.name, ".gz")) {
-      in.gz = gzdopen(in.fd, "rb");
-      if (!in.gz) throw std::runtime_error(in.name + ": cannot read as gzip");
-      gzbuffer(in.gz, 256 * 1024);
-    }
-  }
-
-  static void close_input(OpenInput& in) {
-    if (in.gz) gzclose(in.gz);  // closes fd too
-    else if (in.fd > STDIN_FILENO) ::close(in.fd);
-    in.gz = nullptr;
-    in.fd = -1;
-  }
-
   /// A job for one chunk of input `index`.
   std::shared_ptr<ChunkWork> new_work(uint32_t index) {
     auto work = std::make_shared<ChunkWork>();
@@ -654,20 +182,15 @@ class LinesSource final : public Source {
 
   asio::awaitable<void> read_input(uint32_t index, OrderedLanes& lanes) {
     OpenInput& in = *inputs_[index];
-    open_now(in);
+    open_input(in);
     const InputMark& mark = marks_[index];
     auto reader = std::make_shared<InputReader>(in, cfg_->max_line, cfg_->chunk, run_.stage.control, budget_);
     if (cfg_->decoder.format == LineFormat::csv)
       reader->csv = std::make_unique<CsvDecoding>(cfg_->decoder, &mark, index, cfg_->max_line, names_[index]);
     uint64_t start = mark.offset;
     if (start > 0) {
-      if (reader->csv) read_csv_header(in, reader->csv->decoder);
-      if (in.gz) {
-        if (gzseek(in.gz, static_cast<z_off_t>(start), SEEK_SET) < 0)
-          throw std::runtime_error(in.name + ": cannot skip to the checkpoint");
-      } else if (::lseek(in.fd, static_cast<off_t>(start), SEEK_SET) < 0) {
-        throw std::runtime_error(in.name + ": cannot seek to the checkpoint: " + std::strerror(errno));
-      }
+      if (reader->csv) read_csv_header(in, reader->csv->decoder, cfg_->max_line);
+      seek_input(in, start);
       reader->splitter.start_at(mark.line, start);
     }
     // Jobs are handed to the lanes until one finds the end; each reads its own chunk.
@@ -771,32 +294,6 @@ class LinesSource final : public Source {
                                                                                            : "HTTP " + std::to_string(response.status)));
     body.finish();
     co_await hand_on(body.take(), true);
-  }
-
-  /// A resumed CSV read needs the header row from the start of the file.
-  void read_csv_header(OpenInput& in, RecordDecoder& decoder) {
-    std::string buf(64 * 1024, '\0');
-    LineSplitter splitter(cfg_->max_line);
-    std::vector<Line> lines;
-    int fd = in.gz ? -1 : in.fd;
-    uint64_t at = 0;
-    while (!decoder.has_header()) {
-      ssize_t n = 0;
-      if (in.gz) {
-        n = gzread(in.gz, buf.data(), static_cast<unsigned>(buf.size()));
-      } else {
-        n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(at));
-        if (n > 0) at += static_cast<uint64_t>(n);
-      }
-      if (n <= 0) break;
-      splitter.feed(std::string_view(buf.data(), static_cast<size_t>(n)), lines);
-      for (auto& l : lines) {
-        decoder.decode_csv(l.text, l.number, l.crlf);
-        if (decoder.has_header()) break;
-      }
-      lines.clear();
-    }
-    if (in.gz) gzrewind(in.gz);
   }
 
   RunContext& run_;
