@@ -18,10 +18,7 @@
 
 namespace aetl {
 
-OpenInput::~OpenInput() {
-  if (gz) gzclose(gz);  // closes fd too
-  else if (fd > STDIN_FILENO) ::close(fd);
-}
+OpenInput::~OpenInput() { close_input(*this); }
 
 bool gzip_named(std::string_view name) { return name.ends_with(".gz"); }
 

@@ -25,7 +25,10 @@ struct OpenInput {
   gzFile_s* gz = nullptr;  ///< set for a `.gz` input; owns fd then
   bool regular = false;    ///< reads block like a file read (a file or `.gz`): no polling for data
   uint64_t size = 0;       ///< bytes on disk when checked (of the compressed file for `.gz`)
-  ~OpenInput();
+  OpenInput() = default;
+  OpenInput(const OpenInput&) = delete;
+  OpenInput& operator=(const OpenInput&) = delete;
+  ~OpenInput();  ///< closes what is still open (close_input)
 };
 
 /// True for a name read decompressed (ending in `.gz`): its size says nothing of

@@ -15,7 +15,6 @@ BodyConsumer::Verdict StreamedChunks::on_data(std::string_view data) {
     paused_ = true;
     return Verdict::pause;  // curl hands the same data again on resume
   }
-  bytes_ += data.size();
   if (!current_) {
     current_ = std::make_unique<LineChunk>();
     splitter_.begin(*current_, std::max(data.size(), kMinChunk));

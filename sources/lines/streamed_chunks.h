@@ -38,7 +38,6 @@ class StreamedChunks final : public BodyConsumer {
     paused_ = false;
     resume();
   }
-  uint64_t bytes() const { return bytes_; }
 
  private:
   static constexpr size_t kMinChunk = 64 * 1024;
@@ -56,7 +55,6 @@ class StreamedChunks final : public BodyConsumer {
   std::vector<std::unique_ptr<LineChunk>> ready_;
   size_t ready_bytes_ = 0;
   bool paused_ = false;
-  uint64_t bytes_ = 0;
 };
 
 }  // namespace aetl

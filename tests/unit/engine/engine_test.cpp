@@ -180,7 +180,7 @@ TEST_CASE("all records pass through the chain in order, batch by batch", "[engin
   PassThrough first, second;
   std::vector<aetl::Stage*> stages{&first, &second};
   Strings log;
-  RecordingDrain drain{log};
+  RecordingDrain drain{log, {}};
   RunResult outcome;
   start_chain(ctx, source, stages, drain, 2, outcome);
   settle(io);
@@ -206,7 +206,7 @@ TEST_CASE("a chain without stages runs the source straight into the drain", "[en
   FakeSource source(3, 2);
   std::vector<aetl::Stage*> stages;
   Strings log;
-  RecordingDrain drain{log};
+  RecordingDrain drain{log, {}};
   RunResult outcome;
   start_chain(ctx, source, stages, drain, 1, outcome);
   settle(io);
@@ -231,7 +231,7 @@ TEST_CASE("a stage that throws aborts the run and its exception comes out of run
   ThrowingStage stage(io, source, capacity);
   std::vector<aetl::Stage*> stages{&stage};
   Strings log;
-  RecordingDrain drain{log};
+  RecordingDrain drain{log, {}};
   RunResult outcome;
   start_chain(ctx, source, stages, drain, capacity, outcome);
 
@@ -270,7 +270,7 @@ TEST_CASE("a stage that throws while the source has room ends the run with its e
   ThrowingStage stage(io, source, 1);  // waits for all 3 sends to start
   std::vector<aetl::Stage*> stages{&stage};
   Strings log;
-  RecordingDrain drain{log};
+  RecordingDrain drain{log, {}};
   RunResult outcome;
   start_chain(ctx, source, stages, drain, 8, outcome);
   settle(io);
