@@ -13,9 +13,11 @@ void tune_allocator() {
     if (std::getenv(env) || (tunables && std::strstr(tunables, tunable))) return;
     mallopt(param, value);
   };
-  set(M_ARENA_MAX, 1, "MALLOC_ARENA_MAX", "malloc.arena_max");
+  set(M_ARENA_MAX, 2, "MALLOC_ARENA_MAX", "malloc.arena_max");
   set(M_MMAP_THRESHOLD, 4 << 20, "MALLOC_MMAP_THRESHOLD_", "malloc.mmap_threshold");
   set(M_TRIM_THRESHOLD, 64 << 20, "MALLOC_TRIM_THRESHOLD_", "malloc.trim_threshold");
 }
+
+void release_free_memory() { malloc_trim(0); }
 
 }  // namespace aetl

@@ -6,11 +6,15 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "engine/asio.h"
 #include <spdlog/spdlog.h>
 
 #include "engine/setup_error.h"
+#include "engine/allocator.h"
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
 #include "run/checkpoint_keeper.h"
@@ -45,6 +49,35 @@ std::vector<std::string> summary_lines(const RunContext& run, double seconds, co
   lines.push_back(tail);
   return lines;
 }
+
+/// Once a second while the run goes on, the heaps' free pages go back to the
+/// kernel (on the pool), so peak RSS does not creep with the input's size.
+class MemoryReleaser {
+ public:
+  explicit MemoryReleaser(RunContext& run) : run_(run), timer_(run.stage.io) {}
+  asio::awaitable<void> run() {
+    while (!done_) {
+      timer_.expires_after(std::chrono::seconds(1));
+      asio::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (done_) break;
+      auto trim = [] {
+        release_free_memory();
+        return 0;
+      };
+      co_await run_blocking(run_.stage.pool.pool(), trim);
+    }
+  }
+  void stop() {
+    done_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  RunContext& run_;
+  asio::steady_timer timer_;
+  bool done_ = false;
+};
 
 }  // namespace
 
@@ -188,6 +221,9 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     TaskGroup sink_part(io.get_executor());
     TaskGroup dl_parts(io.get_executor());
     keeping.spawn(guard(keeper.run()));
+    MemoryReleaser releaser(run);
+    TaskGroup releasing(io.get_executor());
+    releasing.spawn(releaser.run());
     sink_part.spawn(guard(driver.run()));
     dl_parts.spawn(guard(dead.run()));
     if (dl_driver) dl_parts.spawn(guard(dl_driver->run()));
@@ -197,6 +233,8 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     co_await dl_parts.wait_all();
     keeper.finish();
     co_await keeping.wait_all();
+    releaser.stop();
+    co_await releasing.wait_all();
     if (options.display) options.display->stopped();
     control.finish();
   };
