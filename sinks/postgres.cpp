@@ -334,8 +334,7 @@ class PostgresSink final : public PipelineSink {
     // split off under savepoints (a savepoint per batch costs on every batch).
     std::optional<PgError> bad;
     try {
-      std::string_view all(rows.data);
-      co_await copy(c, all, rows.binary);
+      co_await copy(c, rows, 0, rows.row.size());
     } catch (const PgError& e) {
       if (!e.bad_row()) throw;
       bad = e;
@@ -375,11 +374,10 @@ class PostgresSink final : public PipelineSink {
   asio::awaitable<void> write_rows(PgConnection& c, const CopyRows& rows, size_t from, size_t to,
                                    std::vector<std::pair<size_t, std::string>>& rejected) {
     if (from == to) co_return;
-    std::string_view data(rows.data.data() + rows.start[from], rows.start[to] - rows.start[from]);
     std::optional<PgError> bad;
     try {
       co_await c.exec("SAVEPOINT aetl_rows");
-      co_await copy(c, data, rows.binary);
+      co_await copy(c, rows, from, to);
       co_await c.exec("RELEASE SAVEPOINT aetl_rows");
     } catch (const PgError& e) {
       if (!e.bad_row()) throw;
@@ -396,10 +394,13 @@ class PostgresSink final : public PipelineSink {
     co_await write_rows(c, rows, mid, to, rejected);
   }
 
-  asio::awaitable<void> copy(PgConnection& c, std::string_view data, bool binary) {
+  /// Rows [from, to) of `rows` by COPY (into the staging table first with `key`).
+  asio::awaitable<void> copy(PgConnection& c, const CopyRows& rows, size_t from, size_t to) {
+    bool binary = rows.binary;
     std::vector<std::string_view> pieces;
-    if (binary) pieces = {kCopyBinaryHeader, data, kCopyBinaryTrailer};
-    else pieces = {data};
+    if (binary) pieces.push_back(kCopyBinaryHeader);
+    for (std::string_view p : rows.pieces(from, to)) pieces.push_back(p);
+    if (binary) pieces.push_back(kCopyBinaryTrailer);
     std::string format = binary ? " (FORMAT binary)" : "";
     if (cfg_.key.empty()) {
       std::string sql = "COPY " + target_ + " (" + column_list_ + ") FROM STDIN" + format;

@@ -107,14 +107,32 @@ void CopyEncoder::set_columns(const std::vector<TableColumn>& columns, const std
   }
 }
 
+std::vector<std::string_view> CopyRows::pieces(size_t from, size_t to) const {
+  std::vector<std::string_view> out;
+  for (size_t i = from; i < to; ++i) {
+    std::string_view r = row[i];
+    if (!out.empty() && out.back().data() + out.back().size() == r.data())
+      out.back() = std::string_view(out.back().data(), out.back().size() + r.size());
+    else if (!r.empty())
+      out.push_back(r);
+  }
+  return out;
+}
+
 void CopyEncoder::make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator& eval) const {
   std::string error;
-  size_t made = 0;
-  for (const auto& r : batch) made += r.row.size;
-  rows.data.reserve(made + (made < batch.size() * 64 ? batch.size() * 64 : 0));
-  rows.start.reserve(batch.size() + 1);
+  rows.row.reserve(batch.size());
   rows.record.reserve(batch.size());
   rows.binary = binary_;
+  // Where each row lies: in a record's slice (stable), or at an offset in
+  // rows.data (which may still move as it grows: resolved at the end).
+  struct Place {
+    const char* at = nullptr;  // null: in rows.data at `offset`
+    size_t offset = 0;
+    size_t size = 0;
+  };
+  std::vector<Place> places;
+  places.reserve(batch.size());
   bool as_text = false;
   for (size_t k = 0; k < batch.size() && !as_text; ++k) {
     const Record& r = batch[k];
@@ -122,27 +140,38 @@ void CopyEncoder::make_rows(const Batch& batch, CopyRows& rows, expr::Evaluator&
       rows.unreadable.emplace_back(k, error);
       continue;
     }
-    size_t at = rows.data.size();
-    if (!r.row.empty()) rows.data += r.row.view();  // made in the format binary_ says
-    else as_text = !append_row(eval, rows.data, binary_);
-    rows.start.push_back(at);
+    if (!r.row.empty()) {  // made in the format binary_ says
+      std::string_view v = r.row.view();
+      if (rows.keep.empty() || rows.keep.back() != r.row.buffer) rows.keep.push_back(r.row.buffer);
+      places.push_back({v.data(), 0, v.size()});
+    } else {
+      size_t at = rows.data.size();
+      as_text = !append_row(eval, rows.data, binary_);
+      places.push_back({nullptr, at, rows.data.size() - at});
+    }
     rows.record.push_back(k);
   }
-  rows.start.push_back(rows.data.size());
-  if (!as_text) return;
+  if (!as_text) {
+    for (const auto& p : places)
+      rows.row.emplace_back(p.at ? p.at : rows.data.data() + p.offset, p.size);
+    return;
+  }
   // A value binary cannot carry as the text would be read (a string for an
   // integer column): the batch goes in text, and the server judges it.
   rows = CopyRows{};
+  std::vector<size_t> start;
   for (size_t k = 0; k < batch.size(); ++k) {
     if (!eval.bind(batch[k].data, error)) {
       rows.unreadable.emplace_back(k, error);
       continue;
     }
-    rows.start.push_back(rows.data.size());
+    start.push_back(rows.data.size());
     rows.record.push_back(k);
     append_row(eval, rows.data, false);
   }
-  rows.start.push_back(rows.data.size());
+  start.push_back(rows.data.size());
+  for (size_t i = 0; i + 1 < start.size(); ++i)
+    rows.row.emplace_back(rows.data.data() + start[i], start[i + 1] - start[i]);
 }
 
 bool CopyEncoder::append_row(expr::Evaluator& eval, std::string& out, bool binary) const {

@@ -1,7 +1,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -24,10 +26,16 @@ inline constexpr std::string_view kCopyBinaryTrailer("\377\377", 2);
 /// data[start[i], start[i + 1]), so any run of rows can be sent on its own.
 struct CopyRows {
   bool binary = false;             // COPY's binary format (else text)
-  std::string data;                // one line (binary: one tuple) per row
-  std::vector<size_t> start;       // per row: where its line starts in `data` (+ one past the end)
+  std::vector<std::string_view> row;  // per row: its line (binary: its tuple), in `data` or in a
+                                      // record's row slice (made by the row step: not copied)
   std::vector<size_t> record;      // per row: its record's index in the batch
   std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
+  std::string data;                // the rows make_rows encoded itself
+  std::vector<std::shared_ptr<const std::string>> keep;  // the row slices' buffers, held
+
+  /// Rows [from, to) as few pieces as their places allow (neighbours in one
+  /// buffer join), for PgConnection::copy_in.
+  std::vector<std::string_view> pieces(size_t from, size_t to) const;
 };
 
 /// How a column's values are sent in COPY's binary format (`text`: the text
