@@ -101,9 +101,10 @@ std::optional<uint64_t> count_request_lines(const std::vector<std::string>& path
   std::vector<std::string> names = paths.empty() ? std::vector<std::string>{"-"} : paths;
   for (const auto& name : names) {
     if (name == "-" || (name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0)) return std::nullopt;
-    int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};  // looked at before opening: a FIFO is not opened a second time
+    if (::stat(name.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return std::nullopt;
-    struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
       return std::nullopt;

@@ -64,15 +64,19 @@ class CheckpointKeeper {
         continue;
       }
       if (finished_) break;
-      co_await wake_.wait(changed ? due : std::chrono::steady_clock::time_point::max());
+      // Woken by commits, and once an interval without them: records a filter
+      // dropped move the checkpoint on too (and release what waits for it).
+      co_await wake_.wait(changed ? due : std::chrono::steady_clock::now() + interval_);
     }
     // The last checkpoint also goes to an exactly-once sink, where the next run reads
     // it: records handled after its last batch (filtered out, dead-lettered) count too.
     if (exactly_once_sink_ && !run_.stage.control.aborted()) {
+      run_.checkpoints.taken();
       Checkpoint cp = run_.tracker.snapshot();
       cp.sink_lengths = run_.sink_lengths();
       try {
         co_await exactly_once_sink_->store_checkpoint(cp.to_json());
+        run_.checkpoints.saved();
       } catch (...) {
         failed_ = true;
         throw;
@@ -89,12 +93,13 @@ class CheckpointKeeper {
     Checkpoint cp = run_.tracker.snapshot();
     cp.sink_lengths = run_.sink_lengths();
     last_save_ = std::chrono::steady_clock::now();
-    run_.checkpoints.taken();
+    // With an exactly-once sink the next run reads the sink's checkpoint, not this one.
+    if (!exactly_once_sink_) run_.checkpoints.taken();
     try {
       co_await store_->save(run_.stage.pool, name_, cp.to_json());
       saved_version_ = version;
       ++saves_;
-      run_.checkpoints.saved();
+      if (!exactly_once_sink_) run_.checkpoints.saved();
     } catch (const std::exception& e) {
       if (!failed_) spdlog::error("{}", e.what());
       failed_ = true;

@@ -127,7 +127,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     resume = load_checkpoint(*store, *main_sink, spec.name, options.from_start);
   }
   run.resume = resume ? &*resume : nullptr;
-  run.checkpoints.gated = store != nullptr && !main_sink->exactly_once();
+  run.checkpoints.gated = store != nullptr;
 
   // Built in pipeline order (so the parts' lines keep it), then put together as the plan says.
   Plan plan = make_plan(spec);
@@ -266,6 +266,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     } catch (...) {
     }
     if (closed_early || setup_failed) summary.clear();  // a closed pipe ends the run quietly; a setup error never started it
+    else if (options.summary && error) summary.clear();  // the error is the last word, not a count of successes
     else if (options.summary) summary = options.summary(seconds);
     else summary = summary_lines(run, seconds, dead, checkpoint_where, keeper.failed());
     options.display->finished(summary);

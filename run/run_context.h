@@ -49,13 +49,14 @@ struct WorkCounts {
   uint64_t errors = 0;
 };
 
-/// The run's checkpoints as saved in the state store (not inside an exactly-once
-/// sink). Then a handled record is safe for good only once a checkpoint covering
-/// it is saved: a resumed run starts from the last saved checkpoint and cuts file
-/// sinks back to the lengths it recorded. Parts that act on handled records for
-/// good (the fetch ledger) follow these events. Loop thread only.
+/// The run's checkpoints as the next run reads them: saved in the state store, or
+/// committed by an exactly-once main sink (each of its writes, and the last one at
+/// the end). A handled record is safe for good only once a checkpoint covering it
+/// is saved: a resumed run starts from the last saved checkpoint and cuts file
+/// sinks (a dead-letter file too) back to the lengths it recorded. Parts that act
+/// on handled records for good (the fetch ledger) follow these events. Loop thread only.
 struct CheckpointEvents {
-  bool gated = false;  ///< checkpoints go to a state store (set before the parts are built)
+  bool gated = false;  ///< the run keeps checkpoints (set before the parts are built)
   std::vector<std::function<void()>> on_taken;  ///< a save took its snapshot of the tracker
   std::vector<std::function<void()>> on_saved;  ///< the save that took the last snapshot is durable
   void taken() const {

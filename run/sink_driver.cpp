@@ -68,7 +68,10 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
   for (int attempt = 1;; ++attempt) {
     WriteContext wc;
     wc.prepared = prepared;
+    // The main exactly-once sink's commits hold the checkpoint the next run reads.
+    const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink";
     if (sink_->exactly_once()) {
+      if (holds_checkpoint) run_.checkpoints.taken();  // the preview below is the snapshot
       auto preview = std::make_shared<AckTracker>(run_.tracker);
       auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
       auto positions = std::make_shared<std::vector<Position>>();
@@ -95,6 +98,7 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
       bool ok = co_await sink_->write(batch, wc);
       stats_.busy_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       if (!ok) co_return false;
+      if (holds_checkpoint) run_.checkpoints.saved();
       // Acknowledge: written records, and rejected ones go to the dead letter.
       size_t k = 0;
       for (size_t i = 0; i < batch.size(); ++i) {

@@ -6,6 +6,7 @@
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
 #include "config/kinds.h"
+#include "engine/record_decoder.h"
 #include "sinks/file/file_output.h"
 #include "sinks/jsonl.h"
 
@@ -18,10 +19,17 @@ struct JsonlConfig {
   bool fsync = true;
 };
 
+/// An appended file's last line that lacks its line break is a whole record when
+/// it is a JSON object (else it is what a killed run left half-written).
+bool is_json_object(std::string_view line, std::string_view) {
+  RecordDecoder decoder(DecoderOptions{});
+  return decoder.decode(line).kind == Decoded::record;
+}
+
 class JsonlFileSink final : public PipelineSink {
  public:
   JsonlFileSink(RunContext& run, const JsonlConfig& cfg)
-      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync) {}
+      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, is_json_object) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
     co_await out_.open(checkpointed_length(resume, key));

@@ -73,6 +73,7 @@ std::vector<std::string> resolve_paths(const LinesConfig& cfg) {
     out.insert(out.end(), hits.begin(), hits.end());
   }
   if (std::count(out.begin(), out.end(), "-") > 1) throw SetupError("-: standard input named more than once");
+  if (cfg.raw) return out;  // afetch reads a file named twice twice, as cat would
   // a file matched by two patterns is read once
   std::vector<std::string> unique;
   for (auto& p : out)
@@ -85,8 +86,9 @@ class LinesSource final : public Source {
   LinesSource(RunContext& run, PartStats& stats, std::shared_ptr<const LinesConfig> cfg)
       : run_(run), stats_(stats), cfg_(std::move(cfg)) {
     names_ = resolve_paths(*cfg_);
-    // Open everything up front: a missing file fails the run before anything is written.
-    for (const auto& name : names_) inputs_.push_back(check_input(name));
+    // Check everything up front: a missing file fails the run before anything is
+    // written. afetch's few inputs stay open, as cat would keep them.
+    for (const auto& name : names_) inputs_.push_back(check_input(name, cfg_->raw));
     for (const auto& url : cfg_->urls) {
       names_.push_back(url);
       inputs_.push_back(nullptr);  // fetched when its turn comes

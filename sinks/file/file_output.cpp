@@ -27,8 +27,8 @@ std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std:
   return it->second;
 }
 
-FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync)
-    : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync) {}
+FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync, CompleteLine complete_line)
+    : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync), complete_line_(std::move(complete_line)) {}
 
 namespace {
 
@@ -61,54 +61,81 @@ std::optional<uint64_t> FileOutput::durable_length() const {
 }
 
 asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
-  if (is_stdout()) {
-    fd_ = STDOUT_FILENO;
-    co_return;
-  }
   // The standard streams are written as they are: never truncated, not checkpointed.
-  if (path_ == "/dev/stdout" || path_ == "/dev/stderr") {
-    fd_ = ::dup(path_ == "/dev/stdout" ? STDOUT_FILENO : STDERR_FILENO);
+  if (is_stdout() || path_ == "/dev/stdout" || path_ == "/dev/stderr") {
+    fd_ = is_stdout() ? STDOUT_FILENO : ::dup(path_ == "/dev/stdout" ? STDOUT_FILENO : STDERR_FILENO);
     if (fd_ < 0) throw SetupError(path_ + ": " + std::strerror(errno));
-    stream_ = true;
+    stream_ = !is_stdout();
+    struct stat st {};
+    stream_file_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
     co_return;
   }
   std::string path = path_;
   bool append = append_;
+  const CompleteLine* complete_line = &complete_line_;
   struct Opened {
     int fd = -1;
     int err = 0;
     uint64_t size = 0;
     bool regular = false;
     uint64_t torn = 0;
+    bool line_break_added = false;
     std::string head;
   };
-  auto job = [path, append, resume_length]() {
+  auto job = [path, append, resume_length, complete_line]() {
     Opened o;
-    o.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    struct stat st {};
+    bool special = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+    bool readable = !special;  // a FIFO opened for reading too would swallow what we write
+    o.fd = special ? -1 : ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (o.fd < 0 && (special || errno == EACCES)) {
+      readable = false;
+      o.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    }
     if (o.fd < 0) {
       o.err = errno;
       return o;
     }
-    struct stat st {};
     if (::fstat(o.fd, &st) != 0) {
       o.err = errno;
       return o;
     }
     o.regular = S_ISREG(st.st_mode);
     o.size = static_cast<uint64_t>(st.st_size);
-    if (o.regular) {
-      uint64_t keep = resume_length ? *resume_length : append ? whole_lines_length(o.fd, o.size) : 0;
-      o.torn = !resume_length && append ? o.size - keep : 0;
-      if (keep > o.size) return o;  // reported by the caller
-      if (keep < o.size && ::ftruncate(o.fd, static_cast<off_t>(keep)) != 0) {
-        o.err = errno;
-        return o;
-      }
-      o.size = keep;
+    if (!o.regular) return o;
+    uint64_t keep = resume_length ? *resume_length : append ? o.size : 0;
+    if (keep > o.size) return o;  // reported by the caller
+    if (readable) {
       o.head.resize(static_cast<size_t>(std::min<uint64_t>(keep, 64 * 1024)));
       ssize_t n = ::pread(o.fd, o.head.data(), o.head.size(), 0);
       o.head.resize(n > 0 ? static_cast<size_t>(n) : 0);
     }
+    if (!resume_length && append && readable) {
+      uint64_t whole = whole_lines_length(o.fd, o.size);
+      std::string last(static_cast<size_t>(std::min<uint64_t>(o.size - whole, 16 << 20)), '\0');
+      bool complete = whole < o.size && last.size() == o.size - whole && *complete_line &&
+                      ::pread(o.fd, last.data(), last.size(), static_cast<off_t>(whole)) ==
+                          static_cast<ssize_t>(last.size()) &&
+                      (*complete_line)(last, o.head);
+      if (complete) {
+        if (::pwrite(o.fd, "\n", 1, static_cast<off_t>(o.size)) != 1) {
+          o.err = errno;
+          return o;
+        }
+        o.size += 1;
+        keep = o.size;
+        o.line_break_added = true;
+      } else {
+        keep = whole;
+        o.torn = o.size - whole;
+      }
+    }
+    if (keep < o.size && ::ftruncate(o.fd, static_cast<off_t>(keep)) != 0) {
+      o.err = errno;
+      return o;
+    }
+    o.size = keep;
+    if (o.head.size() > keep) o.head.resize(static_cast<size_t>(keep));
     return o;
   };
   Opened o = co_await run_blocking(ctx_.pool.pool(), job);
@@ -121,6 +148,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   if (o.torn)
     spdlog::warn("{}: cut {} byte{} of an unfinished last line (an earlier run was killed while writing it)", path_,
                  o.torn, o.torn == 1 ? "" : "s");
+  if (o.line_break_added) spdlog::warn("{}: its last line had no line break: added one before appending", path_);
   regular_ = o.regular;
   length_ = o.size;
   head_ = std::move(o.head);
@@ -129,12 +157,13 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
 asio::awaitable<bool> FileOutput::write(std::string data) {
   int fd = fd_;
   bool regular = regular_;
-  bool sync = fsync_ && regular;
+  bool whole = regular_ || stream_file_;  // written without polling
+  bool sync = fsync_ && whole;
   uint64_t at = length_;
   const RunControl* control = &ctx_.control;
   size_t size = data.size();
   // 0 ok, -1 closed pipe, -3 given up (aborted), else errno
-  auto job = [fd, regular, sync, at, control, data = std::move(data)]() -> int {
+  auto job = [fd, regular, whole, sync, at, control, data = std::move(data)]() -> int {
     const char* p = data.data();
     size_t left = data.size();
     off_t off = static_cast<off_t>(at);
@@ -142,6 +171,8 @@ asio::awaitable<bool> FileOutput::write(std::string data) {
       ssize_t n;
       if (regular) {
         n = ::pwrite(fd, p, left, off);
+      } else if (whole) {
+        n = ::write(fd, p, left);
       } else {
         pollfd pfd{fd, POLLOUT, 0};
         int r = ::poll(&pfd, 1, 200);
@@ -164,7 +195,7 @@ asio::awaitable<bool> FileOutput::write(std::string data) {
     }
     if (sync && ::fdatasync(fd) != 0 && errno != EINVAL && errno != EROFS) {
       int e = errno;
-      (void)::ftruncate(fd, static_cast<off_t>(at));
+      if (regular) (void)::ftruncate(fd, static_cast<off_t>(at));
       return e;
     }
     return 0;

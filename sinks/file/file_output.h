@@ -1,7 +1,9 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -16,15 +18,23 @@ namespace aetl {
 ///    to the length its checkpoint recorded, so what was written after the last
 ///    checkpoint is not there twice; a fresh run with `append` cuts an unfinished
 ///    last line (left by a run killed mid-write; its record was never acknowledged),
-///    with a warning.
+///    with a warning; a last line that only lacks its line break (`complete_line`
+///    says it is a whole record) gets one instead.
+///  - A file that exists and is not a plain file (a FIFO, a device) is opened
+///    write-only; so is a plain file we may write but not read (then nothing is
+///    cut and head() is empty).
 ///  - Each write goes to the durable length (a retried write overwrites a partial
 ///    one) and is fsync'd before it counts; durable_length() is what checkpoints record.
-///  - "-", /dev/stdout and /dev/stderr are never truncated nor checkpointed;
+///  - "-", /dev/stdout and /dev/stderr are never truncated nor checkpointed
+///    (when they are a plain file, each write is still fsync'd);
 ///    pipes and terminals are written in PIPE_BUF pieces after poll(); a
 ///    closed pipe ends the run quietly.
 class FileOutput {
  public:
-  FileOutput(StageContext& ctx, std::string path, bool append, bool fsync);
+  /// `complete_line(last, head)`: whether `last`, the file's last line without its
+  /// line break, is a whole record (`head`: the file's first bytes); null: never.
+  using CompleteLine = std::function<bool(std::string_view last, std::string_view head)>;
+  FileOutput(StageContext& ctx, std::string path, bool append, bool fsync, CompleteLine complete_line = nullptr);
   ~FileOutput();
 
   /// Throws SetupError for a file that cannot be opened or is shorter than the
@@ -47,9 +57,11 @@ class FileOutput {
   std::string path_;
   bool append_;
   bool fsync_;
+  CompleteLine complete_line_;
   int fd_ = -1;
-  bool regular_ = false;
+  bool regular_ = false;  // a plain file of ours: written at offsets, cut back on failure
   bool stream_ = false;  // /dev/stdout or /dev/stderr
+  bool stream_file_ = false;  // stdout or a stream that is a plain file: written whole, fsync'd
   uint64_t length_ = 0;  // durable bytes
   std::string head_;
 };

@@ -22,19 +22,19 @@ OpenInput::~OpenInput() { close_input(*this); }
 
 bool gzip_named(std::string_view name) { return name.ends_with(".gz"); }
 
-std::unique_ptr<OpenInput> check_input(const std::string& name) {
+std::unique_ptr<OpenInput> check_input(const std::string& name, bool keep_open) {
   auto in = std::make_unique<OpenInput>();
   in->name = name;
   int fd = name == "-" ? STDIN_FILENO : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw SetupError(name + ": " + std::strerror(errno));
+  in->fd = fd;  // closed by the destructor if this throws
   struct stat st {};
-  int rc = ::fstat(fd, &st);
-  if (fd != STDIN_FILENO) ::close(fd);
-  if (rc == 0) {
+  if (::fstat(fd, &st) == 0) {
     if (S_ISDIR(st.st_mode)) throw SetupError(name + ": is a directory");
     in->regular = S_ISREG(st.st_mode);
     in->size = static_cast<uint64_t>(st.st_size);
   }
+  if (!keep_open && in->regular) close_input(*in);
   if (gzip_named(name)) in->regular = true;  // gzread blocks like a file read
   return in;
 }
@@ -44,9 +44,9 @@ void open_input(OpenInput& in) {
     in.fd = STDIN_FILENO;
     return;
   }
-  in.fd = ::open(in.name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0) in.fd = ::open(in.name.c_str(), O_RDONLY | O_CLOEXEC);
   if (in.fd < 0) throw std::runtime_error(in.name + ": " + std::strerror(errno));
-  if (gzip_named(in.name)) {
+  if (gzip_named(in.name) && !in.gz) {
     in.gz = gzdopen(in.fd, "rb");
     if (!in.gz) throw std::runtime_error(in.name + ": cannot read as gzip");
     gzbuffer(in.gz, 256 * 1024);
@@ -76,6 +76,12 @@ ssize_t read_chunk(OpenInput& in, char* buf, size_t size, const RunControl& cont
       int errnum = 0;
       const char* msg = gzerror(in.gz, &errnum);
       throw std::runtime_error(in.name + ": " + (errnum == Z_ERRNO ? std::strerror(errno) : msg));
+    }
+    if (n == 0) {
+      int errnum = Z_OK;
+      gzerror(in.gz, &errnum);
+      // zlib hands out what it could decompress and notes the cut as Z_BUF_ERROR
+      if (errnum == Z_BUF_ERROR) throw std::runtime_error(in.name + ": unexpected end of the gzip stream (the file is cut short)");
     }
     return n;
   }
