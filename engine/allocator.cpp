@@ -14,7 +14,7 @@ void tune_allocator() {
     mallopt(param, value);
   };
   set(M_ARENA_MAX, 2, "MALLOC_ARENA_MAX", "malloc.arena_max");
-  set(M_MMAP_THRESHOLD, 4 << 20, "MALLOC_MMAP_THRESHOLD_", "malloc.mmap_threshold");
+  set(M_MMAP_THRESHOLD, 1 << 20, "MALLOC_MMAP_THRESHOLD_", "malloc.mmap_threshold");
   set(M_TRIM_THRESHOLD, 64 << 20, "MALLOC_TRIM_THRESHOLD_", "malloc.trim_threshold");
 }
 

@@ -12,16 +12,18 @@ namespace aetl {
 ///    rather than kept in the arena of the thread that first allocated it; one
 ///    arena made every thread queue on its lock (E2: 17% more CPU, 13% more
 ///    time), and release_free_memory() returns what the second one leaves;
-///  - a fixed mmap threshold of 4 MiB: glibc otherwise raises it to the size of the
-///    largest buffer freed so far (up to 32 MiB), after which such buffers are
-///    carved out of the heap between small records. Lower costs CPU: at 1 MiB, a
-///    postgres sink's COPY buffers were mapped and faulted in anew for every batch
-///    (E3: 40% more CPU);
+///  - a fixed mmap threshold of 1 MiB: glibc otherwise raises it to the size of the
+///    largest buffer freed so far (up to 32 MiB), after which such buffers (a
+///    batch's record vector, write buffers) are carved out of the heap between
+///    small records. At 4 MiB the postgres sink peaked at 59-63 MB (on 32 and
+///    320 MiB of input), at 1 MiB at 52-56 MB; the price is those buffers mapped
+///    and faulted in anew per batch: P1 (1M rows to postgres) 20% more CPU, the
+///    same wall time; E2 (sqlite) the same CPU and time;
 ///  - a trim threshold of 64 MiB: with the mmap threshold fixed, glibc would give
 ///    the heap's top back at every 128 KiB and fault it in again (20% more CPU).
 /// Peak RSS then stays within a few MB whatever the input's size (32 MiB or
-/// 320 MiB of input: jsonl 32 → 35 MB, sqlite 35 → 37, postgres 49 → 54), at the
-/// same speed. An explicit MALLOC_*_ variable or GLIBC_TUNABLES wins.
+/// 320 MiB of input: jsonl 33 → 40 MB, sqlite 40 → 42, postgres 52 → 56).
+/// An explicit MALLOC_*_ variable or GLIBC_TUNABLES wins.
 void tune_allocator();
 
 /// Gives the free pages inside the heaps back to the kernel (malloc_trim). With
