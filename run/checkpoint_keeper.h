@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -66,7 +67,8 @@ class CheckpointKeeper {
       if (finished_) break;
       // Woken by commits, and once an interval without them: records a filter
       // dropped move the checkpoint on too (and release what waits for it).
-      co_await wake_.wait(changed ? due : std::chrono::steady_clock::now() + interval_);
+      auto idle = std::max<std::chrono::milliseconds>(interval_, std::chrono::milliseconds(100));
+      co_await wake_.wait(changed ? due : std::chrono::steady_clock::now() + idle);
     }
     // The last checkpoint also goes to an exactly-once sink, where the next run reads
     // it: records handled after its last batch (filtered out, dead-lettered) count too.

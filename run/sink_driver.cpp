@@ -65,13 +65,15 @@ void SinkDriver::finish() {
 
 asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr<void> prepared) {
   std::mt19937_64 rng{std::random_device{}()};
+  // The main exactly-once sink's commits hold the checkpoint the next run reads.
+  // Taken once per batch: a retry's commit may land with the first attempt's
+  // snapshot (a reconnect finds it committed), and every later one covers it.
+  const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink";
+  if (holds_checkpoint) run_.checkpoints.taken();
   for (int attempt = 1;; ++attempt) {
     WriteContext wc;
     wc.prepared = prepared;
-    // The main exactly-once sink's commits hold the checkpoint the next run reads.
-    const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink";
     if (sink_->exactly_once()) {
-      if (holds_checkpoint) run_.checkpoints.taken();  // the preview below is the snapshot
       auto preview = std::make_shared<AckTracker>(run_.tracker);
       auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
       auto positions = std::make_shared<std::vector<Position>>();

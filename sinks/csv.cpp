@@ -47,25 +47,10 @@ void end_row(std::string& out, size_t row_start) {
   out += "\r\n";
 }
 
-/// An appended file's last line that lacks its line break is a whole row when it
-/// splits into as many fields as the header row (else it is what a killed run
-/// left half-written).
-std::function<bool(std::string_view, std::string_view)> whole_row(char delimiter) {
-  return [delimiter](std::string_view last, std::string_view head) {
-    auto fields_of = [delimiter](std::string_view row, std::vector<std::string>& fields) {
-      if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
-      return split_csv(row, delimiter, fields) == CsvSplit::whole;
-    };
-    std::vector<std::string> header, row;
-    std::string_view first = head.substr(0, head.find('\n'));
-    return fields_of(first, header) && fields_of(last, row) && row.size() == header.size();
-  };
-}
-
 class CsvSink final : public PipelineSink {
  public:
   CsvSink(RunContext& run, const CsvConfig& cfg)
-      : cfg_(cfg), pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, whole_row(cfg.delimiter)) {}
+      : cfg_(cfg), pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, FileOutputRules{nullptr, true}) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
     co_await out_.open(checkpointed_length(resume, key));

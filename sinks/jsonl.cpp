@@ -21,7 +21,7 @@ struct JsonlConfig {
 
 /// An appended file's last line that lacks its line break is a whole record when
 /// it is a JSON object (else it is what a killed run left half-written).
-bool is_json_object(std::string_view line, std::string_view) {
+bool is_json_object(std::string_view line) {
   RecordDecoder decoder(DecoderOptions{});
   return decoder.decode(line).kind == Decoded::record;
 }
@@ -29,7 +29,7 @@ bool is_json_object(std::string_view line, std::string_view) {
 class JsonlFileSink final : public PipelineSink {
  public:
   JsonlFileSink(RunContext& run, const JsonlConfig& cfg)
-      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, is_json_object) {}
+      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, FileOutputRules{is_json_object, false}) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
     co_await out_.open(checkpointed_length(resume, key));

@@ -87,8 +87,10 @@ class LinesSource final : public Source {
       : run_(run), stats_(stats), cfg_(std::move(cfg)) {
     names_ = resolve_paths(*cfg_);
     // Check everything up front: a missing file fails the run before anything is
-    // written. afetch's few inputs stay open, as cat would keep them.
-    for (const auto& name : names_) inputs_.push_back(check_input(name, cfg_->raw));
+    // written. afetch's first inputs stay open (one removed meanwhile is still
+    // read, as cat would); beyond those, far fewer descriptors than files.
+    constexpr size_t kKeptOpen = 64;
+    for (const auto& name : names_) inputs_.push_back(check_input(name, cfg_->raw && inputs_.size() < kKeptOpen));
     for (const auto& url : cfg_->urls) {
       names_.push_back(url);
       inputs_.push_back(nullptr);  // fetched when its turn comes

@@ -27,8 +27,8 @@ std::optional<uint64_t> checkpointed_length(const Checkpoint* resume, const std:
   return it->second;
 }
 
-FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync, CompleteLine complete_line)
-    : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync), complete_line_(std::move(complete_line)) {}
+FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fsync, FileOutputRules rules)
+    : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync), rules_(std::move(rules)) {}
 
 namespace {
 
@@ -72,25 +72,40 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   }
   std::string path = path_;
   bool append = append_;
-  const CompleteLine* complete_line = &complete_line_;
+  const FileOutputRules* rules = &rules_;
+  const RunControl* control = &ctx_.control;
   struct Opened {
     int fd = -1;
     int err = 0;
+    bool stopped = false;  // a FIFO had no reader before the run stopped
+    bool unreadable = false;
     uint64_t size = 0;
     bool regular = false;
     uint64_t torn = 0;
     bool line_break_added = false;
     std::string head;
   };
-  auto job = [path, append, resume_length, complete_line]() {
+  auto job = [path, append, resume_length, rules, control]() {
     Opened o;
     struct stat st {};
     bool special = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
     bool readable = !special;  // a FIFO opened for reading too would swallow what we write
-    o.fd = special ? -1 : ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (o.fd < 0 && (special || errno == EACCES)) {
-      readable = false;
-      o.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (special) {
+      // Without O_NONBLOCK a FIFO's open waits for a reader and no stop could end it.
+      while ((o.fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 && errno == ENXIO) {
+        if (control->stopping()) {
+          o.stopped = true;
+          return o;
+        }
+        ::usleep(50 * 1000);
+      }
+      if (o.fd >= 0) ::fcntl(o.fd, F_SETFL, ::fcntl(o.fd, F_GETFL) & ~O_NONBLOCK);
+    } else {
+      o.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+      if (o.fd < 0 && errno == EACCES) {
+        readable = false;
+        o.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+      }
     }
     if (o.fd < 0) {
       o.err = errno;
@@ -105,6 +120,10 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     if (!o.regular) return o;
     uint64_t keep = resume_length ? *resume_length : append ? o.size : 0;
     if (keep > o.size) return o;  // reported by the caller
+    if (!readable && keep > 0 && rules->needs_head) {
+      o.unreadable = true;
+      return o;
+    }
     if (readable) {
       o.head.resize(static_cast<size_t>(std::min<uint64_t>(keep, 64 * 1024)));
       ssize_t n = ::pread(o.fd, o.head.data(), o.head.size(), 0);
@@ -113,10 +132,10 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     if (!resume_length && append && readable) {
       uint64_t whole = whole_lines_length(o.fd, o.size);
       std::string last(static_cast<size_t>(std::min<uint64_t>(o.size - whole, 16 << 20)), '\0');
-      bool complete = whole < o.size && last.size() == o.size - whole && *complete_line &&
+      bool complete = whole < o.size && last.size() == o.size - whole && rules->complete_line &&
                       ::pread(o.fd, last.data(), last.size(), static_cast<off_t>(whole)) ==
                           static_cast<ssize_t>(last.size()) &&
-                      (*complete_line)(last, o.head);
+                      rules->complete_line(last);
       if (complete) {
         if (::pwrite(o.fd, "\n", 1, static_cast<off_t>(o.size)) != 1) {
           o.err = errno;
@@ -140,7 +159,12 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   };
   Opened o = co_await run_blocking(ctx_.pool.pool(), job);
   if (o.fd >= 0) fd_ = o.fd;
+  if (o.stopped) {
+    gone_ = true;
+    co_return;
+  }
   if (o.err) throw SetupError(path_ + ": " + std::strerror(o.err));
+  if (o.unreadable) throw SetupError(path_ + ": cannot read it, and appending needs its header row");
   if (resume_length && o.regular && *resume_length > o.size)
     throw SetupError(path_ + ": shorter than the checkpoint says (" + std::to_string(o.size) + " < " +
                      std::to_string(*resume_length) +
@@ -155,6 +179,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
 }
 
 asio::awaitable<bool> FileOutput::write(std::string data) {
+  if (gone_) co_return false;
   int fd = fd_;
   bool regular = regular_;
   bool whole = regular_ || stream_file_;  // written without polling
@@ -203,7 +228,8 @@ asio::awaitable<bool> FileOutput::write(std::string data) {
   int rc = co_await run_blocking(ctx_.pool.pool(), job);
   if (rc == -1 || rc == -3) co_return false;
   if (rc != 0) {
-    bool transient = rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == EAGAIN;
+    // A stream cannot take back what part of the batch reached it: no retry.
+    bool transient = regular_ && (rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == EAGAIN);
     throw SinkError((is_stdout() ? std::string("stdout") : path_) + ": " + std::strerror(rc), transient);
   }
   length_ += size;

@@ -13,6 +13,15 @@
 
 namespace aetl {
 
+/// What a sink's format adds to FileOutput's rules.
+struct FileOutputRules {
+  /// Whether `last`, an appended file's last line without its line break, is a
+  /// whole record (it then gets its line break); null: never (it is cut).
+  std::function<bool(std::string_view last)> complete_line;
+  /// An appended or resumed file must be readable (csv: its header row).
+  bool needs_head = false;
+};
+
 /// The output file of the jsonl and csv sinks, or stdout ("-").
 ///  - A fresh run truncates the file (unless `append`); a resumed run cuts it back
 ///    to the length its checkpoint recorded, so what was written after the last
@@ -21,8 +30,11 @@ namespace aetl {
 ///    with a warning; a last line that only lacks its line break (`complete_line`
 ///    says it is a whole record) gets one instead.
 ///  - A file that exists and is not a plain file (a FIFO, a device) is opened
-///    write-only; so is a plain file we may write but not read (then nothing is
-///    cut and head() is empty).
+///    write-only (a FIFO waits for its reader, or for the run to stop); so is a
+///    plain file we may write but not read (then nothing is cut and head() is
+///    empty; refused when Rules::needs_head).
+///  - Only a plain file of ours is retried after a failed write (it is cut back
+///    first); a stream (stdout, a pipe) cannot take a batch back: its errors are final.
 ///  - Each write goes to the durable length (a retried write overwrites a partial
 ///    one) and is fsync'd before it counts; durable_length() is what checkpoints record.
 ///  - "-", /dev/stdout and /dev/stderr are never truncated nor checkpointed
@@ -31,10 +43,7 @@ namespace aetl {
 ///    closed pipe ends the run quietly.
 class FileOutput {
  public:
-  /// `complete_line(last, head)`: whether `last`, the file's last line without its
-  /// line break, is a whole record (`head`: the file's first bytes); null: never.
-  using CompleteLine = std::function<bool(std::string_view last, std::string_view head)>;
-  FileOutput(StageContext& ctx, std::string path, bool append, bool fsync, CompleteLine complete_line = nullptr);
+  FileOutput(StageContext& ctx, std::string path, bool append, bool fsync, FileOutputRules rules);
   ~FileOutput();
 
   /// Throws SetupError for a file that cannot be opened or is shorter than the
@@ -57,7 +66,8 @@ class FileOutput {
   std::string path_;
   bool append_;
   bool fsync_;
-  CompleteLine complete_line_;
+  FileOutputRules rules_;
+  bool gone_ = false;  // stopped while a FIFO waited for its reader: nothing is written
   int fd_ = -1;
   bool regular_ = false;  // a plain file of ours: written at offsets, cut back on failure
   bool stream_ = false;  // /dev/stdout or /dev/stderr

@@ -80,7 +80,7 @@ def test_pipeline_ledger_survives_kill_9_rounds(server, tmp_path):
 name: ledger-crash
 source: {{lines: {{paths: [in.jsonl]}}}}
 stages:
-  - fetch: {{url: '{base}/delay/5/{{id}}', concurrency: 32, ledger: ledger.db, into: r}}
+  - fetch: {{url: '{base}/delay/10/{{id}}', concurrency: 32, ledger: ledger.db, into: r}}
   - select: {{id: id, status: r.status}}
 sink:
   jsonl: {{path: out.jsonl, batch: {{size: 200, linger: 20ms}}}}
@@ -105,7 +105,7 @@ settings: {{checkpoint_interval: 50ms}}
     # Fetched again: what a kill cut off before a saved checkpoint covered it (the
     # outcome waits for one: the resumed run cuts the file back to it) — about one
     # checkpoint interval of work and the transfers in flight per kill.
-    again = refetched(server, [f"/delay/5/k{i}" for i in range(N)])
+    again = refetched(server, [f"/delay/10/k{i}" for i in range(N)])
     assert again <= killed * 500, f"{again} fetched again over {killed} kills"
 
 

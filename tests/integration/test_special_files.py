@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import AFETCH, run_afetch, run_aetl
+from conftest import AETL, AFETCH, run_afetch, run_aetl
 
 
 def urls_of(run):
@@ -159,23 +160,92 @@ def test_a_complete_last_line_without_a_line_break_is_kept_when_appending(server
     assert [json.loads(l)["url"] for l in lines[1:]] == [server.url("/ok/a")]
 
 
-def test_csv_append_keeps_a_whole_last_row_and_cuts_a_torn_one(tmp_path):
+def csv_pipeline(tmp_path, out):
     src = tmp_path / "in.jsonl"
     src.write_text('{"a":1,"b":2}\n')
-    out = tmp_path / "out.csv"
     pipe = tmp_path / "p.yaml"
     pipe.write_text(f"source:\n  lines: {{paths: [{src}]}}\nsink:\n  csv: {{path: {out}, append: true}}\n")
-    out.write_bytes(b"a,b\r\n7,8")
-    r = run_aetl(["run", "-q", pipe], cwd=tmp_path)
-    assert r.code == 0, r.stderr
-    assert r.stderr == f"aetl: warning: {out}: its last line had no line break: added one before appending\n"
-    assert out.read_bytes() == b"a,b\r\n7,8\n1,2\r\n"
-    out.write_bytes(b"a,b\r\n7")
-    r = run_aetl(["run", "-q", "--from-start", pipe], cwd=tmp_path)
-    assert r.code == 0, r.stderr
-    assert r.stderr == (f"aetl: warning: {out}: cut 1 byte of an unfinished last line "
+    return pipe
+
+
+@pytest.mark.parametrize("before,kept,cut", [
+    (b"a,b\r\n12,34", b"a,b\r\n", 5),        # a row cut inside its last field (was 12,345)
+    (b"b,a", b"", 3),                          # a header cut short, or whole: no line break
+    (b'x,y\r\n1,"p\nq"', b'x,y\r\n1,"p\n', 2),  # (a quoted line break: cut at the last one)
+])
+def test_csv_append_cuts_whatever_follows_the_last_line_break(tmp_path, before, kept, cut):
+    out = tmp_path / "out.csv"
+    out.write_bytes(before)
+    r = run_aetl(["run", "-q", csv_pipeline(tmp_path, out)], cwd=tmp_path)
+    assert r.stderr == (f"aetl: warning: {out}: cut {cut} byte{'s' if cut > 1 else ''} of an unfinished last line "
                         "(an earlier run was killed while writing it)\n")
-    assert out.read_bytes() == b"a,b\r\n1,2\r\n"
+    if kept == b"a,b\r\n" or kept == b"":
+        assert r.code == 0, r.stderr
+        assert out.read_bytes() == (kept or b"a,b\r\n") + b"1,2\r\n"
+
+
+def test_csv_append_to_a_file_it_cannot_read_is_refused(tmp_path):
+    as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if os.geteuid() == 0 else []
+    work = tempfile.mkdtemp(prefix="aetl-wo-")
+    try:
+        os.chmod(work, 0o777)
+        out = os.path.join(work, "out.csv")
+        with open(out, "w") as f:
+            f.write("a,b\r\n7,8\r\n")
+        if as_nobody:
+            os.chown(out, 65534, 65534)
+        os.chmod(out, 0o200)
+        pipe = csv_pipeline(tmp_path, out)
+        os.chmod(pipe, 0o644)
+        src = tmp_path / "in.jsonl"
+        os.chmod(src, 0o644)
+        for d in (tmp_path, *tmp_path.parents):
+            if str(d) in ("/", "/tmp"):
+                break
+            os.chmod(d, os.stat(d).st_mode | 0o005)
+        p = subprocess.run([*as_nobody, str(AETL), "run", "-q", "--state", os.path.join(work, "s.db"), str(pipe)],
+                           capture_output=True, timeout=60, cwd=work)
+        assert p.returncode == 2, p.stderr
+        assert p.stderr.decode() == f"aetl: {out}: cannot read it, and appending needs its header row\n"
+        os.chmod(out, 0o600)
+        assert open(out).read() == "a,b\n7,8\n" or open(out, "rb").read() == b"a,b\r\n7,8\r\n"
+    finally:
+        shutil.rmtree(work)
+
+
+def test_a_fifo_output_without_a_reader_stops_at_the_first_sigint(server, write_urls, tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    urls = write_urls([server.url("/ok/a")])
+    proc = subprocess.Popen([str(AFETCH), str(urls), "-q", "--output", str(fifo)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert err.decode() == ("afetch: warning: interrupted: stopping; finishing work in flight "
+                            "(up to 5000 ms; again to abort)\n")
+
+
+def test_a_checkpoint_interval_of_zero_does_not_spin_while_waiting_for_input(tmp_path):
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text("source:\n  lines: {paths: [\"-\"]}\nsink:\n  jsonl: out.jsonl\n"
+                    "settings: {checkpoint_interval: 0s}\n")
+    proc = subprocess.Popen([str(AETL), "run", "-q", "--state", "s.db", str(pipe)], cwd=tmp_path,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    before = cpu_seconds(proc.pid)
+    time.sleep(1.5)
+    used = cpu_seconds(proc.pid) - before
+    proc.stdin.write(b'{"a":1}\n')
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert used < 0.5, f"{used:.2f} CPU seconds in 1.5 s of waiting"
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -184,3 +254,20 @@ def test_a_failed_write_prints_the_error_and_no_summary(server, write_urls):
     r = run_afetch([urls, "--no-progress", "--output", "/dev/full"])
     assert r.code == 1
     assert r.stderr == "afetch: error: /dev/full: No space left on device\n"
+
+
+def test_more_inputs_than_open_files_allowed_are_read(server, tmp_path):
+    import resource
+    names = []
+    for i in range(300):
+        f = tmp_path / f"u{i:03}.txt"
+        f.write_text(server.url(f"/ok/{i}") + "\n")
+        names.append(str(f))
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    p = subprocess.run([str(AFETCH), *names, "-q", "-j", "8"], capture_output=True, timeout=60, preexec_fn=few_files)
+    assert p.returncode == 0, p.stderr
+    got = [json.loads(l)["url"] for l in p.stdout.decode().splitlines()]
+    assert sorted(got) == sorted(server.url(f"/ok/{i}") for i in range(300))
