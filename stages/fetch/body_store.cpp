@@ -13,8 +13,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <stdexcept>
+#include <unordered_map>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -119,13 +122,32 @@ std::vector<std::string> body_path_segments(const UrlParts& url) {
   return segments;
 }
 
+/// A cached directory was removed while the run went on.
+struct StaleDirectory {};
+
+/// True when the directory open as `fd` was removed (no name links to it any more).
+bool stale_directory(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 /// Closed when the store and every job that still needs them are gone.
 struct BodyStore::Dirs {
   int dir_fd = -1;
   int partial_fd = -1;
   int run_fd = -1;  // this run's partial files; flock'd while the run lives
   std::string run_name;
+  /// Directories below DIR already walked (or made), by their path ending in '/':
+  /// a body's directory is opened once per run, not once per body. Entries are
+  /// never closed before the store is (a pool thread may be using one); one found
+  /// stale (removed behind our back) is retired and walked again.
+  std::mutex walked_mu;
+  std::unordered_map<std::string, int> walked;
+  std::vector<int> retired;
+  static constexpr size_t kMaxWalked = 4096;
   ~Dirs() {
+    for (auto& [rel, fd] : walked) ::close(fd);
+    for (int fd : retired) ::close(fd);
     if (run_fd >= 0) {
       ::unlinkat(partial_fd, run_name.c_str(), AT_REMOVEDIR);
       ::close(run_fd);
@@ -484,7 +506,7 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
   // `s` is only touched by this job until it returns (the transfer is over and no
   // write is in flight); a job that throws leaves `current` (and `write_offset`) for a
   // retry of commit(): out of descriptors, the caller retries on the loop's timers.
-  auto job = [=]() -> std::string {
+  auto attempt = [=]() -> std::string {
     const std::string& temp = s->temp_name;
     bool fresh = false;
     if (s->fd < 0) {
@@ -504,37 +526,60 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
     if (!fresh && ::ftruncate(fd, static_cast<off_t>(size)) != 0) fail("truncate", errno);
     if (!tag.empty()) ::fsetxattr(fd, kOwnerAttr, tag.data(), tag.size(), 0);  // unsupported: NAME.1 as ever
     if (durable && ::fsync(fd) != 0) fail("fsync", errno);
-    // Walk (or make) the directories below DIR without following symlinks.
-    int cur = ::dup(dir_fd);
-    if (cur < 0) fail("saving " + segments.front(), errno);
+    // The body's directory: walked before, or walked (made) now without following symlinks.
+    std::string dir_rel;
+    for (size_t k = 0; k + 1 < segments.size(); ++k) dir_rel += segments[k] + "/";
+    bool cached = false;  // cur belongs to dirs->walked: not closed here
+    int cur = -1;
+    {
+      std::lock_guard lock(dirs->walked_mu);
+      if (auto it = dirs->walked.find(dir_rel); it != dirs->walked.end()) {
+        cur = it->second;
+        cached = true;
+      }
+    }
+    auto close_cur = [&] {
+      if (!cached) ::close(cur);
+    };
     std::string rel;
     size_t i = 0;
-    constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    for (; i + 1 < segments.size(); ++i) {
-      const char* seg = segments[i].c_str();
-      int next = ::openat(cur, seg, kDirFlags);  // most often there already
-      int e = next < 0 ? errno : 0;
-      if (next < 0 && e == ENOENT) {
-        e = ::mkdirat(cur, seg, 0777) == 0 ? 0 : errno;
-        // A directory made here must outlive a crash as the file in it does.
-        if (e == 0 && durable && ::fsync(cur) != 0) {
-          e = errno;
+    if (cached) {
+      rel = dir_rel;
+      i = segments.size() - 1;
+    } else {
+      cur = ::dup(dir_fd);
+      if (cur < 0) fail("saving " + segments.front(), errno);
+      constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+      for (; i + 1 < segments.size(); ++i) {
+        const char* seg = segments[i].c_str();
+        int next = ::openat(cur, seg, kDirFlags);  // most often there already
+        int e = next < 0 ? errno : 0;
+        if (next < 0 && e == ENOENT) {
+          e = ::mkdirat(cur, seg, 0777) == 0 ? 0 : errno;
+          // A directory made here must outlive a crash as the file in it does.
+          if (e == 0 && durable && ::fsync(cur) != 0) {
+            e = errno;
+            ::close(cur);
+            fail("fsync " + (rel.empty() ? std::string(".") : rel), e);
+          }
+          if (e == 0 || e == EEXIST) {
+            next = ::openat(cur, seg, kDirFlags);
+            e = next < 0 ? errno : 0;
+          }
+        }
+        if (next < 0 && (e == ENOTDIR || e == ELOOP)) break;  // a file (or a symlink) is in the way: flatten the rest
+        if (next < 0) {
           ::close(cur);
-          fail("fsync " + (rel.empty() ? std::string(".") : rel), e);
+          fail("saving " + rel + segments[i], e);
         }
-        if (e == 0 || e == EEXIST) {
-          next = ::openat(cur, seg, kDirFlags);
-          e = next < 0 ? errno : 0;
-        }
-      }
-      if (next < 0 && (e == ENOTDIR || e == ELOOP)) break;  // a file (or a symlink) is in the way: flatten the rest
-      if (next < 0) {
         ::close(cur);
-        fail("saving " + rel + segments[i], e);
+        cur = next;
+        rel += segments[i] + "/";
       }
-      ::close(cur);
-      cur = next;
-      rel += segments[i] + "/";
+      if (i + 1 == segments.size()) {  // walked to the end: kept for the next body there
+        std::lock_guard lock(dirs->walked_mu);
+        if (dirs->walked.size() < Dirs::kMaxWalked) cached = dirs->walked.emplace(rel, cur).second;
+      }
     }
     std::string leaf = segments[i];
     for (size_t k = i + 1; k < segments.size(); ++k) leaf += "%2F" + segments[k];
@@ -550,6 +595,17 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
           moved = rc == 0;
         }
         if (no_rename2) rc = ::linkat(run_fd, temp.c_str(), cur, name.c_str(), 0);
+        if (rc != 0 && errno == ENOENT && cached && stale_directory(cur)) {
+          // removed behind our back since it was walked: walk (make) it again
+          {
+            std::lock_guard lock(dirs->walked_mu);
+            if (auto it = dirs->walked.find(rel); it != dirs->walked.end() && it->second == cur) {
+              dirs->retired.push_back(cur);
+              dirs->walked.erase(it);
+            }
+          }
+          throw StaleDirectory{};
+        }
         if (rc == 0 || errno != EEXIST) break;
         if (!tag.empty() && owned_by(cur, name, tag)) {  // this request's own file, left by an interrupted run
           rc = ::renameat(run_fd, temp.c_str(), cur, name.c_str());
@@ -559,7 +615,7 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
         name = leaf + "." + std::to_string(n);
       }
     } catch (...) {
-      ::close(cur);
+      close_cur();
       throw;
     }
     int saved = errno;
@@ -567,12 +623,19 @@ asio::awaitable<std::string> BodyStore::File::commit(const UrlParts& url, std::s
       rc = -1;
       saved = errno;
     }
-    ::close(cur);
+    close_cur();
     if (rc != 0) fail("saving " + rel + leaf, saved);
     if (!moved) ::unlinkat(run_fd, temp.c_str(), 0);
     ::close(fd);
     s->fd = -1;
     return rel + name;
+  };
+  auto job = [attempt]() -> std::string {
+    try {
+      return attempt();
+    } catch (const StaleDirectory&) {
+      return attempt();  // walks the directories again
+    }
   };
   std::string result = co_await run_blocking(store.pool_.pool(), job);
   s->current.clear();

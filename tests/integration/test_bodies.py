@@ -3,7 +3,9 @@ import json
 import os
 import resource
 import signal
+import shutil
 import subprocess
+import time
 
 from conftest import AFETCH, run_afetch
 
@@ -167,3 +169,25 @@ def test_a_body_the_disk_refuses_is_left_for_the_next_state_run_not_failed_for_g
     second = run_afetch(args[1:])
     assert second.code == 0 and second.records[0]["ok"]
     assert os.path.getsize(out / second.records[0]["path"]) == 4 << 20
+
+
+def test_a_body_directory_removed_during_the_run_is_made_again(server, write_urls, tmp_path):
+    # afetch keeps the directories it walked open; one removed behind its back is walked again
+    urls = write_urls([server.url(f"/delay/300/x/{i}") for i in range(4)])
+    out = tmp_path / "bodies"
+    proc = subprocess.Popen([str(AFETCH), str(urls), "-q", "-j", "1", "-o", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    host_dir = None
+    for _ in range(100):  # until the first body is saved
+        time.sleep(0.05)
+        found = list(out.glob("*/delay/300/x/0"))
+        if found:
+            host_dir = found[0].parents[3]
+            break
+    assert host_dir is not None
+    shutil.rmtree(host_dir / "delay")
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    recs = [json.loads(l) for l in stdout.decode().splitlines()]
+    assert all(r["ok"] for r in recs), recs
+    assert sorted(p.name for p in host_dir.glob("delay/300/x/*")) == ["1", "2", "3"]
