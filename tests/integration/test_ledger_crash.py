@@ -32,6 +32,17 @@ def kill_rounds(cmd, rng, cwd=None):
     return killed
 
 
+def pipeline_kill_rounds_then_finish(tmp_path, pipeline_file, rng):
+    """Kill rounds of `aetl run` on the pipeline, then one run to the end (which must
+    succeed); returns how many runs were killed (at least 5)."""
+    state = tmp_path / "state.sqlite"
+    killed = kill_rounds([AETL, "run", "-q", "--state", state, pipeline_file], rng, cwd=tmp_path)
+    final = run_aetl(["run", "-q", "--state", state, pipeline_file], cwd=tmp_path, timeout=300)
+    assert final.code == 0, final.stderr
+    assert killed >= 5, "the runs were too quick to be killed: make the input bigger"
+    return killed
+
+
 def ledger_rows(path):
     db = sqlite3.connect(path)
     try:
@@ -86,11 +97,7 @@ sink:
   jsonl: {{path: out.jsonl, batch: {{size: 200, linger: 20ms}}}}
 settings: {{checkpoint_interval: 50ms}}
 """)
-    cmd = [AETL, "run", "-q", "--state", tmp_path / "state.sqlite", p]
-    killed = kill_rounds(cmd, random.Random(22), cwd=tmp_path)
-    final = run_aetl(["run", "-q", "--state", tmp_path / "state.sqlite", p], cwd=tmp_path, timeout=300)
-    assert final.code == 0, final.stderr
-    assert killed >= 5, "the runs were too quick to be killed: make the input bigger"
+    killed = pipeline_kill_rounds_then_finish(tmp_path, p, random.Random(22))
 
     recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     ids = [r["id"] for r in recs]
@@ -134,11 +141,7 @@ dead_letter:
   jsonl: {{path: dead.jsonl, batch: {{size: 50, linger: 10ms}}}}
 settings: {{checkpoint_interval: 50ms}}
 """)
-    cmd = [AETL, "run", "-q", "--state", tmp_path / "state.sqlite", p]
-    killed = kill_rounds(cmd, random.Random(23), cwd=tmp_path)
-    final = run_aetl(["run", "-q", "--state", tmp_path / "state.sqlite", p], cwd=tmp_path, timeout=300)
-    assert final.code == 0, final.stderr
-    assert killed >= 5, "the runs were too quick to be killed: make the input bigger"
+    killed = pipeline_kill_rounds_then_finish(tmp_path, p, random.Random(23))
 
     db = sqlite3.connect(tmp_path / "out.db")
     ok = [r[0] for r in db.execute("SELECT id FROM t")]
