@@ -50,9 +50,12 @@ asio::awaitable<void> SinkDriver::push(Batch batch) {
   if (batch.empty()) co_return;
   if (pending_count_ == 0) first_pending_ = std::chrono::steady_clock::now();
   stats_.in += batch.size();
-  for (const auto& r : batch) pending_bytes_ += r.data.size() + r.row.size;
+  size_t bytes = 0;
+  for (const auto& r : batch) bytes += r.data.size() + r.row.size;
+  pending_bytes_ += bytes;
   pending_count_ += batch.size();
   pending_.push_back(std::move(batch));
+  pending_batch_bytes_.push_back(bytes);
   stats_.in_flight = pending_count_;
   wake_.notify();
 }
@@ -120,7 +123,14 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
       }
       ++stats_.batches;
       if (on_commit) on_commit();
-      auto free_it = [b = std::move(batch)]() mutable { Batch().swap(b); };  // freed off the loop thread
+      // The records are freed off the loop thread; the vector comes back empty to
+      // gather a later write in (megabytes, else mapped and faulted in afresh).
+      auto free_it = [this, b = std::move(batch)]() mutable {
+        b.clear();
+        asio::post(run_.stage.io, [this, b = std::move(b)]() mutable {
+          if (b.capacity() > spare_.capacity()) spare_ = std::move(b);
+        });
+      };
       asio::post(run_.stage.pool.pool(), std::move(free_it));
       co_return true;
     } catch (const SinkError& e) {
@@ -163,6 +173,15 @@ Batch SinkDriver::take_pending() {
   for (size_t b = 0; b < pending_.size(); ++b) {
     const Batch& pb = pending_[b];
     size_t i = b == 0 ? front_taken_ : 0;
+    // A whole batch that fits is taken without visiting its records (each a cache
+    // miss on this thread: they were made on the lanes').
+    if (i == 0 && !full && !pb.empty() && n + pb.size() <= batching_.size &&
+        bytes + pending_batch_bytes_[b] <= batching_.bytes) {
+      n += pb.size();
+      bytes += pending_batch_bytes_[b];
+      prev = &pb.back();
+      continue;
+    }
     for (; i < pb.size(); ++i) {
       const Record& r = pb[i];
       full = full || n >= batching_.size || (n > 0 && bytes + r.data.size() + r.row.size > batching_.bytes);
@@ -179,8 +198,10 @@ Batch SinkDriver::take_pending() {
   if (front_taken_ == 0 && pending_.front().size() == n) {  // one whole batch: passed on as it is
     batch = std::move(pending_.front());
     pending_.pop_front();
+    pending_batch_bytes_.pop_front();
     return batch;
   }
+  batch.swap(spare_);  // empty, with the capacity of an earlier write: no fresh pages to fault in
   batch.reserve(n);
   while (n > 0) {
     Batch& front = pending_.front();
@@ -191,6 +212,7 @@ Batch SinkDriver::take_pending() {
     n -= k;
     if (front_taken_ == front.size()) {
       pending_.pop_front();
+      pending_batch_bytes_.pop_front();
       front_taken_ = 0;
     }
   }

@@ -61,6 +61,8 @@ class SinkDriver {
   Batch take_pending();
 
   std::deque<Batch> pending_;   // batches as they came; the first may be partly taken
+  std::deque<size_t> pending_batch_bytes_;  // the bytes of each pending batch when it came
+  Batch spare_;                 // empty: the vector of an earlier write, for take_pending()
   size_t front_taken_ = 0;      // records of pending_.front() taken already
   size_t pending_count_ = 0;    // records pending
   size_t pending_bytes_ = 0;
