@@ -68,9 +68,12 @@ class CsvSink final : public PipelineSink {
 
   asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
     // Formatted on the pool (one batch at a time, so the evaluator is never shared).
-    auto format = [this, &batch, &wc]() { return format_batch(batch, wc); };
-    std::string buffer = co_await run_blocking(pool_.pool(), format);
-    bool ok = co_await out_.write(std::move(buffer));
+    auto format = [this, &batch, &wc]() {
+      format_batch(batch, wc, buffer_);
+      return 0;
+    };
+    co_await run_blocking(pool_.pool(), format);
+    bool ok = co_await out_.write(buffer_);
     if (ok && header_in_buffer_) header_written_ = true;
     co_return ok;
   }
@@ -80,8 +83,9 @@ class CsvSink final : public PipelineSink {
   std::string describe() const override { return "csv " + out_.path(); }
 
  private:
-  std::string format_batch(const Batch& batch, WriteContext& wc) {
-    std::string buffer;
+  /// Into `buffer` (cleared first; its capacity kept from write to write).
+  void format_batch(const Batch& batch, WriteContext& wc, std::string& buffer) {
+    buffer.clear();
     header_in_buffer_ = false;
     if (columns_.empty()) {  // the first record with fields gives the columns
       for (const auto& r : batch) {
@@ -95,7 +99,7 @@ class CsvSink final : public PipelineSink {
       if (columns_.empty()) {  // nothing to make columns of: not written, not lost
         for (size_t k = 0; k < batch.size(); ++k)
           wc.rejected.emplace_back(k, "no fields to make CSV columns of (set columns:)");
-        return buffer;
+        return;
       }
     }
     header_in_buffer_ = !header_written_;
@@ -129,7 +133,6 @@ class CsvSink final : public PipelineSink {
       }
       end_row(buffer, row_start);
     }
-    return buffer;
   }
 
   void set_columns(const std::vector<std::string>& names) {
@@ -142,6 +145,7 @@ class CsvSink final : public PipelineSink {
   CsvConfig cfg_;
   BlockingPool& pool_;
   FileOutput out_;
+  std::string buffer_;  // the write being made; written one at a time
   std::vector<std::string> columns_;
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> eval_;

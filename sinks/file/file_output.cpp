@@ -178,7 +178,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
   head_ = std::move(o.head);
 }
 
-asio::awaitable<bool> FileOutput::write(std::string data) {
+asio::awaitable<bool> FileOutput::write(const std::string& data) {
   if (gone_) co_return false;
   int fd = fd_;
   bool regular = regular_;
@@ -188,7 +188,8 @@ asio::awaitable<bool> FileOutput::write(std::string data) {
   const RunControl* control = &ctx_.control;
   size_t size = data.size();
   // 0 ok, -1 closed pipe, -3 given up (aborted), else errno
-  auto job = [fd, regular, whole, sync, at, control, data = std::move(data)]() -> int {
+  // `data` outlives the job: this coroutine waits for it.
+  auto job = [fd, regular, whole, sync, at, control, &data]() -> int {
     const char* p = data.data();
     size_t left = data.size();
     off_t off = static_cast<off_t>(at);

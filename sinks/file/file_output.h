@@ -51,7 +51,8 @@ class FileOutput {
   asio::awaitable<void> open(std::optional<uint64_t> resume_length);
   /// False: the reader went away (or the run aborted while it would not read).
   /// Throws SinkError (a full disk is transient: retried).
-  asio::awaitable<bool> write(std::string data);
+  /// `data` is only read (the caller keeps it, and its capacity, for the next write).
+  asio::awaitable<bool> write(const std::string& data);
   asio::awaitable<void> close();
 
   bool is_stdout() const { return path_ == "-"; }
