@@ -341,14 +341,14 @@ struct BodyStore::File::Shared {
   std::function<void()> resume;
 };
 
-BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool resumable)
+BodyStore::BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool resumable, TempFiles temps)
     : dir_(std::move(dir)), io_(io), pool_(pool), resumable_(resumable), dirs_(std::make_shared<Dirs>()) {
   make_dirs(dir_, resumable);
   dirs_->dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirs_->dir_fd < 0) throw SetupError(errno_text(dir_));
   open_run_dir(*dirs_, dir_);
   clean_dead_runs(*dirs_);
-  dirs_->anonymous = anonymous_temps_work(dirs_->dir_fd);
+  dirs_->anonymous = temps == TempFiles::unnamed_if_possible && anonymous_temps_work(dirs_->dir_fd);
 }
 
 BodyStore::~BodyStore() = default;

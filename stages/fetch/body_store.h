@@ -66,7 +66,12 @@ class BodyStore {
   /// Creates DIR and its missing parents (as mkdir -p), its partial-file directory,
   /// and cleans dead runs' partial files. Throws SetupError if DIR cannot be
   /// created (a file in the way, no permission) or opened.
-  BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool resumable);
+  /// How temporary body files are made: unnamed in DIR (O_TMPFILE) where the file
+  /// system allows, else named in the run's partial directory; `named` always the
+  /// latter (the fallback, chosen by tests).
+  enum class TempFiles { unnamed_if_possible, named };
+  BodyStore(std::string dir, asio::io_context& io, BlockingPool& pool, bool resumable,
+            TempFiles temps = TempFiles::unnamed_if_possible);
   ~BodyStore();
 
   class File;

@@ -210,7 +210,9 @@ struct Fixture {
   aetl::BlockingPool pool{2};
   std::unique_ptr<BodyStore> store;
 
-  explicit Fixture(bool durable = false) { store = std::make_unique<BodyStore>(dir, io, pool, durable); }
+  explicit Fixture(bool durable = false, BodyStore::TempFiles temps = BodyStore::TempFiles::unnamed_if_possible) {
+    store = std::make_unique<BodyStore>(dir, io, pool, durable, temps);
+  }
 
   std::string save(const UrlParts& u, std::vector<std::string> chunks, std::string owner = {}) {
     auto f = asio::co_spawn(io, ::save(*store, u, std::move(chunks), std::move(owner)), asio::use_future);
@@ -238,6 +240,14 @@ struct Fixture {
   }
 };
 
+/// The file tests run with either kind of temporary file.
+struct UnnamedTemps {
+  static constexpr auto temps = BodyStore::TempFiles::unnamed_if_possible;
+};
+struct NamedTemps {
+  static constexpr auto temps = BodyStore::TempFiles::named;
+};
+
 std::vector<std::string> list_tree(const std::string& root) {
   std::vector<std::string> out;
   for (auto& e : fs::recursive_directory_iterator(root)) out.push_back(fs::relative(e.path(), root).string());
@@ -247,16 +257,16 @@ std::vector<std::string> list_tree(const std::string& root) {
 
 }  // namespace
 
-TEST_CASE("a body is saved under DIR at its URL's path", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a body is saved under DIR at its URL's path", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   auto u = url("https", "example.com", "443", "/a/b.txt");
   CHECK(fx.save(u, "hello") == "example.com/a/b.txt");
   CHECK(aetl::test::read_file(fx.dir + "/example.com/a/b.txt") == "hello");
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("saving two bodies for the same URL keeps both: the second gets NAME.1", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("saving two bodies for the same URL keeps both: the second gets NAME.1", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   auto u = url("https", "example.com", "443", "/a/b.txt");
   CHECK(fx.save(u, "first") == "example.com/a/b.txt");
   CHECK(fx.save(u, "second") == "example.com/a/b.txt.1");
@@ -267,8 +277,8 @@ TEST_CASE("saving two bodies for the same URL keeps both: the second gets NAME.1
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("the partial-file directory is empty afterwards and removed with the store", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("the partial-file directory is empty afterwards and removed with the store", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   fx.save(url("http", "h", "80", "/one"), "1");
   fx.save(url("http", "h", "80", "/two"), std::vector<std::string>{"t", "w", "o"});
   CHECK(fx.partial_empty());
@@ -278,8 +288,8 @@ TEST_CASE("the partial-file directory is empty afterwards and removed with the s
   CHECK(list_tree(fx.dir) == std::vector<std::string>{"h", "h/one", "h/two"});
 }
 
-TEST_CASE("a symlink planted in DIR pointing outside is not followed", "[body_store][files][security]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a symlink planted in DIR pointing outside is not followed", "[body_store][files][security]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string outside = fx.tmp / "outside";
   fs::create_directory(outside);
   // The host directory is a symlink to a directory outside DIR.
@@ -296,8 +306,8 @@ TEST_CASE("a symlink planted in DIR pointing outside is not followed", "[body_st
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("a symlink planted deeper in DIR is not followed either", "[body_store][files][security]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a symlink planted deeper in DIR is not followed either", "[body_store][files][security]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string outside = fx.tmp / "outside";
   fs::create_directory(outside);
   fs::create_directories(fx.dir + "/example.com");
@@ -309,8 +319,8 @@ TEST_CASE("a symlink planted deeper in DIR is not followed either", "[body_store
   CHECK(aetl::test::read_file(fx.dir + "/" + rel) == "data");
 }
 
-TEST_CASE("a symlink planted at the file's own name is neither followed nor replaced", "[body_store][files][security]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a symlink planted at the file's own name is neither followed nor replaced", "[body_store][files][security]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string outside = fx.tmp / "outside";
   fs::create_directory(outside);
   fs::create_directories(fx.dir + "/example.com");
@@ -323,16 +333,16 @@ TEST_CASE("a symlink planted at the file's own name is neither followed nor repl
   CHECK(aetl::test::read_file(fx.dir + "/" + rel) == "page");
 }
 
-TEST_CASE("a file in the way of a directory makes the name flat", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a file in the way of a directory makes the name flat", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   CHECK(fx.save(url("http", "h", "80", "/a"), "file a") == "h/a");
   CHECK(fx.save(url("http", "h", "80", "/a/b"), "file a/b") == "h/a%2Fb");
   CHECK(aetl::test::read_file(fx.dir + "/h/a") == "file a");
   CHECK(aetl::test::read_file(fx.dir + "/h/a%2Fb") == "file a/b");
 }
 
-TEST_CASE("a large body streamed in many chunks is saved byte for byte", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a large body streamed in many chunks is saved byte for byte", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string body;
   for (size_t i = 0; i < 1'500'000; ++i) body.push_back(static_cast<char>((i * 7 + i / 251) & 0xff));
   std::vector<std::string> chunks;
@@ -346,23 +356,23 @@ TEST_CASE("a large body streamed in many chunks is saved byte for byte", "[body_
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("begin() starts the body over for a retry", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("begin() starts the body over for a retry", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string first(300'000, 'x');  // big enough to be written before the retry
   std::string rel = fx.run(save_after_retry(*fx.store, url("http", "h", "80", "/r"), first, "second try"));
   CHECK(aetl::test::read_file(fx.dir + "/" + rel) == "second try");
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("an empty body is saved as an empty file", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("an empty body is saved as an empty file", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string rel = fx.save(url("http", "h", "80", "/empty"), std::vector<std::string>{});
   CHECK(rel == "h/empty");
   CHECK(fs::file_size(fx.dir + "/h/empty") == 0);
 }
 
-TEST_CASE("a discarded body leaves nothing behind", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a discarded body leaves nothing behind", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   fx.run(open_and_discard(*fx.store, "unwanted"));
   CHECK(fx.partial_empty());
   fx.store.reset();
@@ -370,15 +380,15 @@ TEST_CASE("a discarded body leaves nothing behind", "[body_store][files]") {
   CHECK(list_tree(fx.dir).empty());
 }
 
-TEST_CASE("a body dropped without commit or discard is cleaned up", "[body_store][files]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a body dropped without commit or discard is cleaned up", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   fx.run(open_and_drop(*fx.store, "dropped"));
   fx.pool.join();  // the clean-up runs on the pool
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("a durable store saves the same way", "[body_store][files]") {
-  Fixture fx(/*durable=*/true);
+TEMPLATE_TEST_CASE("a durable store saves the same way", "[body_store][files]", UnnamedTemps, NamedTemps) {
+  Fixture fx(true, TestType::temps);
   auto u = url("https", "example.com", "443", "/d");
   CHECK(fx.save(u, "one") == "example.com/d");
   CHECK(fx.save(u, "two") == "example.com/d.1");
@@ -402,9 +412,9 @@ TEST_CASE("missing parents of DIR are created, as mkdir -p does", "[body_store]"
   CHECK(fs::is_directory(tmp / "a/b/c"));
 }
 
-TEST_CASE("in a resumable store a request's body replaces the file it left; another request's gets NAME.1",
-          "[body_store][files][resume]") {
-  Fixture fx(/*resumable=*/true);
+TEMPLATE_TEST_CASE("in a resumable store a request's body replaces the file it left; another request's gets NAME.1",
+          "[body_store][files][resume]", UnnamedTemps, NamedTemps) {
+  Fixture fx(true, TestType::temps);
   auto u = url("http", "h", "80", "/same");
   CHECK(fx.save(u, {"first"}, "GET http://h/same") == "h/same");
   CHECK(fx.save(u, {"again"}, "GET http://h/same") == "h/same");  // fetched again after a kill
@@ -417,14 +427,14 @@ TEST_CASE("in a resumable store a request's body replaces the file it left; anot
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("a store that is not resumable never replaces a file, whoever saved it", "[body_store][files][resume]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a store that is not resumable never replaces a file, whoever saved it", "[body_store][files][resume]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   auto u = url("http", "h", "80", "/same");
   CHECK(fx.save(u, {"first"}, "GET http://h/same") == "h/same");
   CHECK(fx.save(u, {"again"}, "GET http://h/same") == "h/same.1");
 }
 
-TEST_CASE("a store cleans the partial files of dead runs and keeps those of live ones", "[body_store][files][resume]") {
+TEMPLATE_TEST_CASE("a store cleans the partial files of dead runs and keeps those of live ones", "[body_store][files][resume]", UnnamedTemps, NamedTemps) {
   aetl::test::TempDir tmp;
   std::string partial = tmp / "out/.afetch-partial";
   fs::create_directories(partial + "/run-1-dead");
@@ -450,11 +460,11 @@ TEST_CASE("a store cleans the partial files of dead runs and keeps those of live
   ::close(live);
 }
 
-TEST_CASE("a burst of data while a write runs is taken whole, none handed back to curl, and saved in order",
-          "[body_store][files]") {
+TEMPLATE_TEST_CASE("a burst of data while a write runs is taken whole, none handed back to curl, and saved in order",
+          "[body_store][files]", UnnamedTemps, NamedTemps) {
   // A compressed body decoded from one read arrives with no chance to wait: every
   // chunk must be taken (curl keeps nothing), and the bytes must land in order.
-  Fixture fx;
+  Fixture fx(false, TestType::temps);
   auto run = [&]() -> asio::awaitable<std::string> {
     auto file = co_await fx.store->open();
     file->set_resume([] {});
@@ -554,9 +564,9 @@ asio::awaitable<std::string> commit_through_fd_shortage(BodyStore& store, FdHog&
 
 }  // namespace
 
-TEST_CASE("a large body whose temporary file cannot be created for want of descriptors is kept and saved later",
-          "[body_store][files][emfile]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("a large body whose temporary file cannot be created for want of descriptors is kept and saved later",
+          "[body_store][files][emfile]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string first = pattern(300'000, 1), second = pattern(270'000, 2), third = pattern(5'000, 3);
   std::string rel;
   fx.save(url("http", "h", "80", "/warm"), pattern(300'000, 0));  // asio makes its reactor's descriptors lazily
@@ -569,9 +579,9 @@ TEST_CASE("a large body whose temporary file cannot be created for want of descr
   CHECK(fx.partial_empty());
 }
 
-TEST_CASE("commit out of descriptors throws a transient error naming the temporary file, and a retry saves the body",
-          "[body_store][files][emfile]") {
-  Fixture fx;
+TEMPLATE_TEST_CASE("commit out of descriptors throws a transient error naming the temporary file, and a retry saves the body",
+          "[body_store][files][emfile]", UnnamedTemps, NamedTemps) {
+  Fixture fx(false, TestType::temps);
   std::string body = pattern(400'000, 7);
   std::string first_error, rel;
   fx.save(url("http", "h", "80", "/warm"), pattern(300'000, 0));  // asio makes its reactor's descriptors lazily
