@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/parsed_record.h"
+#include "engine/json_memory.h"
 #include "engine/json_scan.h"
 #include "engine/json_writer.h"
 
@@ -25,7 +26,9 @@ struct RecordDecoder::Validator {
       padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
       at = padded.data();
     }
-    return parser.parse(at, text.size(), false).get(parsed.root);
+    auto e = parser.parse(at, text.size(), false).get(parsed.root);
+    throw_if_out_of_memory(e, parser);
+    return e;
   }
 };
 
@@ -290,8 +293,9 @@ Decoded RecordDecoder::recheck(std::string_view line, int parse_error) {
     v.walked.resize(line.size() + simdjson::SIMDJSON_PADDING);
     od::document doc;
     od::object obj;
-    if (!v.walker.iterate(v.walked.data(), line.size(), v.walked.size()).get(doc) && !doc.get_object().get(obj) &&
-        walk_valid_object(obj) && json_value_end(line, 0) == line.size())
+    auto walk = v.walker.iterate(v.walked.data(), line.size(), v.walked.size()).get(doc);
+    throw_if_out_of_memory(walk, v.walker);
+    if (!walk && !doc.get_object().get(obj) && walk_valid_object(obj) && json_value_end(line, 0) == line.size())
       err = simdjson::SUCCESS;
   }
   if (err) {

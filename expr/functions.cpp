@@ -1,5 +1,6 @@
 // The expression language's functions and comparisons over bound values.
 #include "expr/evaluator_impl.h"
+#include "engine/json_memory.h"
 
 namespace aetl::expr {
 template <class Fn>
@@ -7,7 +8,9 @@ bool EvaluatorImpl::for_each_element(std::string_view raw_array, Fn&& fn) {
   aux_buf.assign(raw_array);
   aux_buf.resize(raw_array.size() + simdjson::SIMDJSON_PADDING);
   od::document doc;
-  if (aux_parser.iterate(aux_buf.data(), raw_array.size(), aux_buf.size()).get(doc)) return false;
+  auto e = aux_parser.iterate(aux_buf.data(), raw_array.size(), aux_buf.size()).get(doc);
+  throw_if_out_of_memory(e, aux_parser);
+  if (e) return false;
   od::array arr;
   if (doc.get_array().get(arr)) return false;
   // Elements are read into values whose text lives in aux_buf: copy what must survive.

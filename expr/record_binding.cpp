@@ -1,6 +1,7 @@
 // Binds records with simdjson On-Demand (one pass, only the named fields decoded),
 // or from a DOM parse or a projection that came with the record.
 #include "expr/evaluator_impl.h"
+#include "engine/json_memory.h"
 
 namespace aetl::expr {
 
@@ -255,6 +256,7 @@ bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
   }
   od::document doc;
   auto e = parser.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING).get(doc);
+  throw_if_out_of_memory(e, parser);
   od::object obj;
   if (!e) e = doc.get_object().get(obj);
   if (e) {

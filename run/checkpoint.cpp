@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include "engine/json_writer.h"
+#include "engine/json_memory.h"
 
 namespace aetl {
 
@@ -48,7 +49,9 @@ std::string Checkpoint::to_json() const {
 Checkpoint Checkpoint::from_json(std::string_view text) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(text.data(), text.size()).get(root)) throw std::runtime_error("checkpoint is not JSON");
+  auto parsed = parser.parse(text.data(), text.size()).get(root);
+  throw_if_out_of_memory(parsed, parser);
+  if (parsed) throw std::runtime_error("checkpoint is not JSON");
   Checkpoint cp;
   try {
     for (auto item : root["inputs"].get_array()) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "engine/hash.h"
+#include "engine/json_memory.h"
 
 namespace aetl {
 namespace {
@@ -75,6 +76,7 @@ std::optional<ParsedRequest> parse_object(std::string_view line, const RequestDe
   thread_local dom::parser parser;
   dom::element root;
   if (auto e = parser.parse(line.data(), line.size()).get(root)) {
+    throw_if_out_of_memory(e, parser);
     error = std::string("invalid JSON: ") + error_message(e);
     return std::nullopt;
   }

@@ -4,6 +4,7 @@
 
 #include "net/http/url_check.h"
 #include "engine/json_writer.h"
+#include "engine/json_memory.h"
 
 namespace aetl {
 namespace {
@@ -13,6 +14,7 @@ std::optional<std::string> minified_json(const std::string& body, std::string& e
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element element;
   if (auto e = parser.parse(body).get(element)) {
+    throw_if_out_of_memory(e, parser);
     error = std::string("body is not valid JSON: ") + simdjson::error_message(e);
     return std::nullopt;
   }

@@ -13,6 +13,7 @@
 #include "run/run_context.h"
 #include "stages/fetch/fetch_request.h"
 #include "stages/fetch/ledger_follower.h"
+#include "engine/json_memory.h"
 
 namespace aetl {
 namespace {
@@ -115,7 +116,9 @@ class RequestTemplates::Job final : public FetchJob {
     if (!body_.data.empty()) {
       simdjson::dom::parser parser;
       simdjson::dom::element root;
-      is_json = !parser.parse(body_.data).get(root);
+      auto e = parser.parse(body_.data).get(root);
+      throw_if_out_of_memory(e, parser);
+      is_json = !e;
       if (is_json) w.raw(simdjson::minify(root));
     }
     if (!is_json) {
