@@ -38,7 +38,9 @@ void ChunkWork::process(size_t lane) {
   }
   take_records(records, out, &rows);
   if (chunk) collect_ack_ranges();
-  chunk.reset();  // the records pointed into it; freed here, off the loop
+  // The records pointed into it: given back (or freed) here, off the loop.
+  if (chunk && reader) reader->recycle(std::move(chunk));
+  chunk.reset();
 }
 
 void ChunkWork::collect_ack_ranges() {

@@ -27,7 +27,15 @@ void InputReader::read(uint64_t ticket, ChunkWork& work) {
     return;
   }
   try {
-    auto chunk = std::make_unique<LineChunk>();
+    std::unique_ptr<LineChunk> chunk;
+    {
+      std::lock_guard spare_lock(spare_mu);
+      if (!spare.empty()) {
+        chunk = std::move(spare.back());
+        spare.pop_back();
+      }
+    }
+    if (!chunk) chunk = std::make_unique<LineChunk>();
     splitter.begin(*chunk, chunk_size);
     auto read_started = std::chrono::steady_clock::now();
     ssize_t n = read_chunk(in, chunk->free_space(), chunk->room(), control);
@@ -50,6 +58,11 @@ void InputReader::read(uint64_t ticket, ChunkWork& work) {
     finished = true;
     throw;
   }
+}
+
+void InputReader::recycle(std::unique_ptr<LineChunk> chunk) {
+  std::lock_guard lock(spare_mu);
+  if (spare.size() < kSpareChunks) spare.push_back(std::move(chunk));
 }
 
 }  // namespace aetl

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "sources/lines/csv_decoding.h"
 #include "sources/lines/line_chunks.h"
@@ -37,6 +38,16 @@ struct InputReader {
   std::mutex mu;
   std::condition_variable cv;
   uint64_t turn = 0;
+  /// Chunks whose records have been taken out, for the next reads: a chunk's
+  /// buffer and line table are allocated once per lane, not once per read (fresh
+  /// buffers of this size are faulted in anew each time). At most kSpareChunks.
+  /// Its own lock: `mu` is held through a whole read.
+  std::mutex spare_mu;
+  std::vector<std::unique_ptr<LineChunk>> spare;
+  static constexpr size_t kSpareChunks = 8;
+
+  /// Pool thread: a chunk whose records are all copied out, to be read into again.
+  void recycle(std::unique_ptr<LineChunk> chunk);
 
   /// Pool thread: waits for `ticket`'s turn and reads one chunk into `work`
   /// (json/text: its chunk; csv: its decoded records). A read error is thrown

@@ -8,7 +8,11 @@ namespace aetl {
 void ChunkSplitter::begin(LineChunk& chunk, size_t want) {
   // A long unfinished line doubles the room, so it is copied O(1) times per byte.
   size_t data = carry_.size() + std::max(want, carry_.size());
-  chunk.buffer = std::make_unique_for_overwrite<char[]>(data + LineChunk::kPadding);
+  if (!chunk.buffer || chunk.allocated < data + LineChunk::kPadding) {
+    chunk.buffer.reset();
+    chunk.buffer = std::make_unique_for_overwrite<char[]>(data + LineChunk::kPadding);
+    chunk.allocated = data + LineChunk::kPadding;
+  }
   std::memset(chunk.buffer.get() + data, 0, LineChunk::kPadding);
   chunk.capacity = data;
   chunk.filled = carry_.size();

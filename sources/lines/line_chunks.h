@@ -25,6 +25,7 @@ struct LineChunk {
   static constexpr size_t kPadding = 64;
 
   std::unique_ptr<char[]> buffer;
+  size_t allocated = 0; ///< bytes the buffer has (a recycled chunk's may exceed capacity + kPadding)
   size_t capacity = 0;  ///< bytes of data the buffer can hold (plus kPadding)
   size_t filled = 0;
   std::vector<Ref> lines;
@@ -51,6 +52,7 @@ class ChunkSplitter {
     at_start_ = offset == 0;
   }
   /// Starts a chunk with room for at least `want` new bytes after the carried part.
+  /// A recycled chunk's buffer is used again when it is big enough.
   void begin(LineChunk& chunk, size_t want);
   /// Appends bytes to a chunk begun with enough room (streamed input).
   static void append(LineChunk& chunk, std::string_view bytes);
