@@ -4,21 +4,28 @@
 
 #include <new>
 
+#include "engine/nothrow_new.h"
+
 namespace aetl {
 
-/// simdjson reports an allocation that failed as the error MEMALLOC, and may
-/// leave the parser half set up: a buffer sized, the next one null, and the next
-/// parse then writes through the null one (seen under injected malloc failures).
-/// Call this after every parse with a parser that is used again. On MEMALLOC the
-/// parser is replaced by a fresh one and std::bad_alloc is thrown, so running out
-/// of memory ends the run the way it does everywhere else ("out of memory;
-/// stopped", exit 1), never as "invalid JSON", which would dead-letter a good
-/// record.
-template <class Parser>
-void throw_if_out_of_memory(simdjson::error_code e, Parser& parser) {
-  if (e != simdjson::MEMALLOC) return;
-  parser = Parser{};
-  throw std::bad_alloc();
+/// Runs `parse` (a call of `parser` returning a simdjson::error_code) and makes
+/// running out of memory inside it an exception. simdjson reports a failed
+/// allocation as MEMALLOC, or (the On-Demand parser's string buffer) not at all,
+/// and may leave the parser half set up: a later parse then writes through a null
+/// buffer. So on MEMALLOC, or when any nothrow allocation on this thread failed
+/// during the parse, the parser is replaced by a fresh one and std::bad_alloc is
+/// thrown: out of memory ends the run as it does everywhere else ("out of memory;
+/// stopped", exit 1), never as "invalid JSON", which would dead-letter a good record.
+/// Use it for every parse with a parser that is used again.
+template <class Parser, class Parse>
+simdjson::error_code parse_or_throw(Parser& parser, Parse&& parse) {
+  clear_nothrow_failure();
+  simdjson::error_code e = parse();
+  if (e == simdjson::MEMALLOC || nothrow_failure()) {
+    parser = Parser{};
+    throw std::bad_alloc();
+  }
+  return e;
 }
 
 }  // namespace aetl

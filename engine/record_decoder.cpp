@@ -26,9 +26,7 @@ struct RecordDecoder::Validator {
       padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
       at = padded.data();
     }
-    auto e = parser.parse(at, text.size(), false).get(parsed.root);
-    throw_if_out_of_memory(e, parser);
-    return e;
+    return parse_or_throw(parser, [&] { return parser.parse(at, text.size(), false).get(parsed.root); });
   }
 };
 
@@ -293,8 +291,7 @@ Decoded RecordDecoder::recheck(std::string_view line, int parse_error) {
     v.walked.resize(line.size() + simdjson::SIMDJSON_PADDING);
     od::document doc;
     od::object obj;
-    auto walk = v.walker.iterate(v.walked.data(), line.size(), v.walked.size()).get(doc);
-    throw_if_out_of_memory(walk, v.walker);
+    auto walk = parse_or_throw(v.walker, [&] { return v.walker.iterate(v.walked.data(), line.size(), v.walked.size()).get(doc); });
     if (!walk && !doc.get_object().get(obj) && walk_valid_object(obj) && json_value_end(line, 0) == line.size())
       err = simdjson::SUCCESS;
   }

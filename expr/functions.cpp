@@ -8,8 +8,7 @@ bool EvaluatorImpl::for_each_element(std::string_view raw_array, Fn&& fn) {
   aux_buf.assign(raw_array);
   aux_buf.resize(raw_array.size() + simdjson::SIMDJSON_PADDING);
   od::document doc;
-  auto e = aux_parser.iterate(aux_buf.data(), raw_array.size(), aux_buf.size()).get(doc);
-  throw_if_out_of_memory(e, aux_parser);
+  auto e = parse_or_throw(aux_parser, [&] { return aux_parser.iterate(aux_buf.data(), raw_array.size(), aux_buf.size()).get(doc); });
   if (e) return false;
   od::array arr;
   if (doc.get_array().get(arr)) return false;

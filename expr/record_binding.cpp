@@ -255,8 +255,8 @@ bool EvaluatorImpl::bind(std::string_view json, bool padded, std::string& err) {
     text = std::string_view(buf.data(), json.size());
   }
   od::document doc;
-  auto e = parser.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING).get(doc);
-  throw_if_out_of_memory(e, parser);
+  auto e = parse_or_throw(
+      parser, [&] { return parser.iterate(text.data(), text.size(), text.size() + simdjson::SIMDJSON_PADDING).get(doc); });
   od::object obj;
   if (!e) e = doc.get_object().get(obj);
   if (e) {

@@ -49,8 +49,7 @@ std::string Checkpoint::to_json() const {
 Checkpoint Checkpoint::from_json(std::string_view text) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  auto parsed = parser.parse(text.data(), text.size()).get(root);
-  throw_if_out_of_memory(parsed, parser);
+  auto parsed = parse_or_throw(parser, [&] { return parser.parse(text.data(), text.size()).get(root); });
   if (parsed) throw std::runtime_error("checkpoint is not JSON");
   Checkpoint cp;
   try {

@@ -1,5 +1,7 @@
 #include "run/checkpoint_keeper.h"
 
+#include <new>
+
 #include "engine/setup_error.h"
 
 namespace aetl {
@@ -7,6 +9,8 @@ namespace aetl {
 std::unique_ptr<StateStore> open_state_store(const std::string& path) {
   try {
     return std::make_unique<StateStore>(path);
+  } catch (const std::bad_alloc&) {
+    throw;  // out of memory, not a broken store
   } catch (const std::exception& e) {
     throw SetupError(e.what());
   }
@@ -24,6 +28,8 @@ std::optional<Checkpoint> load_checkpoint(StateStore& store, PipelineSink& main_
   if (!saved) return std::nullopt;
   try {
     return Checkpoint::from_json(*saved);
+  } catch (const std::bad_alloc&) {
+    throw;  // out of memory: the checkpoint is fine, --from-start would throw it away
   } catch (const std::exception& e) {
     throw SetupError(store.path() + ": " + e.what() + " (run with --from-start to begin again)");
   }

@@ -61,6 +61,9 @@ void InputReader::read(uint64_t ticket, ChunkWork& work) {
 }
 
 void InputReader::recycle(std::unique_ptr<LineChunk> chunk) {
+  // One grown by a long line (or holding a long table of short ones) is freed:
+  // kept, it would hold that much for the rest of the input.
+  if (chunk->allocated > 2 * (chunk_size + LineChunk::kPadding) || chunk->lines.capacity() > chunk_size / 8) return;
   std::lock_guard lock(spare_mu);
   if (spare.size() < kSpareChunks) spare.push_back(std::move(chunk));
 }

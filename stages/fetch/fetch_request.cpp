@@ -75,8 +75,7 @@ std::optional<ParsedRequest> parse_object(std::string_view line, const RequestDe
 
   thread_local dom::parser parser;
   dom::element root;
-  if (auto e = parser.parse(line.data(), line.size()).get(root)) {
-    throw_if_out_of_memory(e, parser);
+  if (auto e = parse_or_throw(parser, [&] { return parser.parse(line.data(), line.size()).get(root); })) {
     error = std::string("invalid JSON: ") + error_message(e);
     return std::nullopt;
   }

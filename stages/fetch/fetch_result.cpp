@@ -13,8 +13,7 @@ namespace {
 std::optional<std::string> minified_json(const std::string& body, std::string& error) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element element;
-  if (auto e = parser.parse(body).get(element)) {
-    throw_if_out_of_memory(e, parser);
+  if (auto e = parse_or_throw(parser, [&] { return parser.parse(body).get(element); })) {
     error = std::string("body is not valid JSON: ") + simdjson::error_message(e);
     return std::nullopt;
   }

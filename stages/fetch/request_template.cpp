@@ -116,8 +116,7 @@ class RequestTemplates::Job final : public FetchJob {
     if (!body_.data.empty()) {
       simdjson::dom::parser parser;
       simdjson::dom::element root;
-      auto e = parser.parse(body_.data).get(root);
-      throw_if_out_of_memory(e, parser);
+      auto e = parse_or_throw(parser, [&] { return parser.parse(body_.data).get(root); });
       is_json = !e;
       if (is_json) w.raw(simdjson::minify(root));
     }
