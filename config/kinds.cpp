@@ -30,6 +30,8 @@ SinkBuilder parse_sqlite_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 extern const KindFields sqlite_sink_fields;
 SinkBuilder parse_postgres_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 extern const KindFields postgres_sink_fields;
+SinkBuilder parse_redis_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
+extern const KindFields redis_sink_fields;
 
 const std::vector<SourceKind>& source_kinds() {
   static const std::vector<SourceKind> table = {
@@ -58,6 +60,8 @@ const std::vector<SinkKind>& sink_kinds() {
       {"sqlite", "batched transactions into an SQLite table", sqlite_sink_fields, parse_sqlite_sink, true},
       {"postgres", "batched COPY into a PostgreSQL table, on the event loop", postgres_sink_fields,
        parse_postgres_sink, true},
+      {"redis", "XADD into a Redis stream, a pipelined batch at a time, on the event loop", redis_sink_fields,
+       parse_redis_sink},
   };
   return table;
 }

@@ -71,7 +71,7 @@ def test_a_part_alone_explains_every_kind_of_it():
     res = run_aetl(["explain", "sink"])
     assert res.code == 0 and res.stderr == ""
     heads = [l.split(":")[0] for l in out(res).splitlines() if l and not l.startswith(" ")]
-    assert heads == ["sink jsonl", "sink csv", "sink sqlite", "sink postgres"]
+    assert heads == ["sink jsonl", "sink csv", "sink sqlite", "sink postgres", "sink redis"]
 
 
 def test_explain_says_a_section_key_is_required_in_its_section():
