@@ -117,7 +117,7 @@ namespace {
 const FieldSpec kFields[] = {
     {"url", FieldType::string, "redis://127.0.0.1:6379/0",
      "redis://[user:password@]host[:port][/db] or unix:/path[?db=N]; no password: REDISCLI_AUTH",
-     "\"redis://:${REDIS_PASSWORD}@queue.internal:6379/0\""},
+     "\"redis://queue.internal:6379/2\""},
     {"stream", FieldType::string, "required", "the stream's key; created by the first XADD", "jobs"},
     {"field", FieldType::string, "data", "the entry field that holds the record's JSON", "payload"},
     {"maxlen", FieldType::integer, "", "trim the stream to about this many entries (MAXLEN ~): removes entries "

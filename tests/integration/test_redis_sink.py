@@ -204,3 +204,18 @@ def test_kill_9_rounds_lose_nothing(tmp_path, redis, stream):
     assert killed > 0
     assert len(set(ids)) == n, f"{n - len(set(ids))} ids lost"
     assert len(ids) >= n  # at-least-once: a batch in flight at a kill may be added again
+
+
+def test_the_sample_pushes_each_url_as_a_request(tmp_path, redis):
+    root = Path(__file__).resolve().parents[2]
+    sample = (root / "samples/pipelines/urls-to-redis.yaml").read_text()
+    assert 'url: "redis://127.0.0.1:6379/0"' in sample
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples/urls.txt").write_text((root / "samples/urls.txt").read_text())
+    p = tmp_path / "sample.yaml"
+    p.write_text(sample.replace("redis://127.0.0.1:6379/0", redis.url))
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    urls = [l for l in (root / "samples/urls.txt").read_text().splitlines() if l and l[0] not in "#{"]
+    assert len(urls) == 5
+    assert [e["url"] for e in entries(redis, "afetch:requests")] == urls
