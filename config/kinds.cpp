@@ -10,6 +10,8 @@ SourceBuilder parse_lines_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields lines_source_fields;
 SourceBuilder parse_postgres_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields postgres_source_fields;
+SourceBuilder parse_redis_source(const ConfigValue&, ConfigProblems&);
+extern const KindFields redis_source_fields;
 // stages/
 StageBuilder parse_filter_stage(const ConfigValue&, ConfigProblems&);
 extern const KindFields filter_stage_fields;
@@ -38,6 +40,8 @@ const std::vector<SourceKind>& source_kinds() {
       {"lines", "lines of files, globs, stdin or an HTTP body; json, text or csv", lines_source_fields,
        parse_lines_source, true},
       {"postgres", "the rows of a PostgreSQL query, streamed", postgres_source_fields, parse_postgres_source},
+      {"redis", "a worker of a Redis Streams consumer group: XREADGROUP, XACK once handled", redis_source_fields,
+       parse_redis_source},
   };
   return table;
 }

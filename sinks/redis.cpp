@@ -80,8 +80,9 @@ class RedisSink final : public PipelineSink {
       auto timeout = cfg_.timeout + std::chrono::milliseconds(batch.size() / 100);
       std::vector<RedisReply> replies = co_await conn_->pipeline(commands_, timeout);
       for (const auto& reply : replies)
-        if (reply.is_error()) throw RedisError("redis " + cfg_.url.where() + ": XADD " + cfg_.stream + ": " + reply.str,
-                                               RedisError::Kind::reply);
+        if (reply.is_error())
+          throw RedisError("redis " + cfg_.url.where() + ": XADD " + cfg_.stream + ": " + reply.str,
+                           redis::is_transient_error(reply) ? RedisError::Kind::connection : RedisError::Kind::reply);
     } catch (const RedisError& e) {
       // A lost connection is retried (with the sink's backoff, on a new one); an
       // error reply (the key changed type, the server is out of memory) ends the run.

@@ -212,6 +212,11 @@ asio::awaitable<std::vector<RedisReply>> RedisConnection::pipeline(const std::ve
   co_return co_await impl_->send(commands, timeout);
 }
 
+bool is_transient_error(const RedisReply& r) {
+  std::string_view code = r.error_code();
+  return code == "LOADING" || code == "BUSY" || code == "TRYAGAIN" || code == "MASTERDOWN";
+}
+
 const RedisReply& expect_ok(const RedisReply& r, const std::string& what) {
   if (r.is_error()) throw RedisError(what + ": " + r.str, RedisError::Kind::reply);
   return r;
@@ -270,17 +275,20 @@ asio::awaitable<std::unique_ptr<RedisConnection>> RedisConnection::connect(asio:
     if (!url.user.empty()) auth.push_back(url.user);
     auth.push_back(url.password);
     RedisReply r = co_await conn->command(auth, left());
+    if (r.is_error() && is_transient_error(r)) throw fail(r.str);
     if (r.is_error()) throw RedisError("redis " + url.where() + ": AUTH refused: " + r.str, RedisError::Kind::auth);
   }
   if (url.db != 0) {
     std::string db = std::to_string(url.db);
     RedisCommand select{std::string_view("SELECT"), std::string_view(db)};
     RedisReply r = co_await conn->command(select, left());
+    if (r.is_error() && is_transient_error(r)) throw fail(r.str);
     if (r.is_error()) throw RedisError("redis " + url.where() + ": SELECT refused: " + r.str, RedisError::Kind::auth);
   }
   // A server that needs a password answers the first command with NOAUTH.
   RedisCommand ping{std::string_view("PING")};
   RedisReply pong = co_await conn->command(ping, left());
+  if (pong.is_error() && is_transient_error(pong)) throw fail(pong.str);  // a restarted server loading its data
   if (pong.is_error()) {
     bool auth = pong.error_code() == "NOAUTH";
     throw RedisError("redis " + url.where() + ": " + (auth ? "the server needs a password (in the URL or REDISCLI_AUTH): " : "") + pong.str,

@@ -75,6 +75,11 @@ class RedisConnection {
   std::shared_ptr<Impl> impl_;
 };
 
+/// An error reply that passes with time (LOADING: a restarted server reading
+/// its data; BUSY: a script running; TRYAGAIN, MASTERDOWN): retry, as after a
+/// lost connection.
+bool is_transient_error(const RedisReply& r);
+
 /// Throws RedisError(reply) naming `what` when `r` is an error reply.
 const RedisReply& expect_ok(const RedisReply& r, const std::string& what);
 

@@ -1,0 +1,500 @@
+// The `redis` source: a worker of a Redis Streams consumer group. Entries are
+// read with XREADGROUP (the group is created if missing), each becomes a record
+// (its field `field` holds the record's JSON object), and an entry is
+// acknowledged (XACK) only once its record is handled for good: written by the
+// sink or the dead letter, or dropped by a filter, and covered by a saved
+// checkpoint when the run keeps one. Entries a consumer left pending longer than
+// `claim_idle` (it died, or it is stuck) are claimed (XPENDING + XCLAIM) and
+// processed here; entries this worker holds are claimed again to itself every
+// third of `claim_idle`, so a live worker busy on them keeps them. An entry
+// delivered more than `max_deliveries` times, or one that cannot become a record,
+// goes to the dead letter with the reason and is acknowledged once it is there.
+//   source:
+//     redis: {url: "redis://queue:6379/0", stream: jobs, group: workers}
+// Delivery: at-least-once (a worker killed between the sink's commit and the
+// XACK leaves the entry pending; another claims it and writes it again).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/kinds.h"
+#include "engine/channel.h"
+#include "engine/record_decoder.h"
+#include "engine/setup_error.h"
+#include "engine/shutdown.h"
+#include "engine/task_group.h"
+#include "net/redis/redis_connection.h"
+#include "run/checkpoint.h"
+#include "run/dead_letters.h"
+#include "run/handled_follower.h"
+#include "run/run_context.h"
+
+namespace aetl {
+namespace {
+
+using redis::RedisCommand;
+using redis::RedisConnection;
+using redis::RedisError;
+using redis::RedisReply;
+using Clock = std::chrono::steady_clock;
+
+struct RedisSourceConfig {
+  redis::RedisUrl url;
+  std::string stream;
+  std::string group;
+  std::string consumer;  // empty: host-pid
+  std::string start = "0";
+  std::string field = "data";
+  size_t count = 100;
+  std::chrono::milliseconds block{1000};
+  std::chrono::milliseconds claim_idle{60000};
+  int64_t max_deliveries = 5;
+  std::chrono::milliseconds stop_when_idle{0};  // 0: run until stopped
+  std::chrono::milliseconds timeout{5000};
+};
+
+std::string default_consumer() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) std::strcpy(host, "host");
+  return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+/// One entry as read: its ID and its fields.
+struct Entry {
+  std::string id;
+  const RedisReply* fields = nullptr;  // [f1, v1, f2, v2, ...]; null: deleted meanwhile
+};
+
+/// The entries of an XREADGROUP/XCLAIM reply ([[id, [f, v, ...]], ...]).
+std::vector<Entry> entries_of(const RedisReply& list) {
+  std::vector<Entry> out;
+  for (const auto& e : list.elements) {
+    if (e.type != RedisReply::Type::array || e.elements.size() < 2) continue;
+    Entry entry;
+    entry.id = e.elements[0].str;
+    if (e.elements[1].type == RedisReply::Type::array) entry.fields = &e.elements[1];
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+class RedisSource final : public Source {
+ public:
+  RedisSource(RunContext& run, PartStats& stats, std::shared_ptr<const RedisSourceConfig> cfg)
+      : run_(run), stats_(stats), cfg_(std::move(cfg)), consumer_(cfg_->consumer.empty() ? default_consumer() : cfg_->consumer),
+        name_("redis " + cfg_->url.where() + " stream " + cfg_->stream + " group " + cfg_->group),
+        follower_(run.tracker, run.checkpoints, [this](uint32_t, uint64_t first, uint64_t last) { for_good(first, last); }) {
+    // The stream and the group's pending list are the state: nothing to resume
+    // from a checkpoint (positions are this run's own numbers).
+    run_.tracker.add_input(0, name_, nullptr);
+    run_.stage.input_names = {name_};
+  }
+
+  asio::awaitable<void> run(BatchChannel& out) override {
+    auto ex = run_.stage.io.get_executor();
+    std::exception_ptr error;
+    try {
+      reader_ = co_await RedisConnection::connect(ex, cfg_->url, cfg_->timeout);
+      control_ = co_await RedisConnection::connect(ex, cfg_->url, cfg_->timeout);
+      co_await create_group();
+    } catch (const RedisError& e) {
+      error = std::make_exception_ptr(SetupError("source redis: " + std::string(e.what())));
+    }
+    if (error) std::rethrow_exception(error);
+
+    TaskGroup upkeep(ex);
+    upkeep.spawn(keep_up_or_abort());
+    try {
+      co_await read_entries(out);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    reading_done_ = true;
+    if (!error) {
+      co_await send_batch(out, Batch{});
+      // The records still in the pipeline are written (or fail) after this;
+      // their entries are acknowledged as they become handled for good.
+      co_await wait_for_in_flight();
+    }
+    done_ = true;
+    wake_.cancel();
+    co_await upkeep.wait_all();
+    if (error) std::rethrow_exception(error);
+    if (upkeep.first_error()) std::rethrow_exception(upkeep.first_error());
+  }
+
+ private:
+  asio::awaitable<void> create_group() {
+    RedisCommand type{std::string_view("TYPE"), std::string_view(cfg_->stream)};
+    RedisReply t = co_await control_->command(type, cfg_->timeout);
+    redis::expect_ok(t, "TYPE " + cfg_->stream);
+    if (t.str != "stream" && t.str != "none")
+      throw RedisError(cfg_->url.where() + ": key '" + cfg_->stream + "' holds a " + t.str + ", not a stream",
+                       RedisError::Kind::reply);
+    RedisCommand create{std::string_view("XGROUP"), std::string_view("CREATE"), std::string_view(cfg_->stream),
+                        std::string_view(cfg_->group), std::string_view(cfg_->start), std::string_view("MKSTREAM")};
+    RedisReply r = co_await control_->command(create, cfg_->timeout);
+    if (r.is_error() && r.error_code() != "BUSYGROUP")
+      throw RedisError(cfg_->url.where() + ": XGROUP CREATE " + cfg_->stream + " " + cfg_->group + ": " + r.str,
+                       RedisError::Kind::reply);
+    if (!r.is_error()) spdlog::info("source redis: created group '{}' on stream '{}' at {}", cfg_->group, cfg_->stream, cfg_->start);
+  }
+
+  /// Reads until stopped (or idle for stop_when_idle): first this consumer's own
+  /// pending entries (a worker restarted under a fixed name), then new ones, with
+  /// a claim of other consumers' idle entries every half claim_idle.
+  asio::awaitable<void> read_entries(BatchChannel& out) {
+    std::string from = "0";  // own pending entries first
+    auto last_claim = Clock::now();
+    last_activity_ = Clock::now();
+    while (!run_.stage.control.stopping()) {
+      if (run_.limit && emitted_ >= run_.limit) break;
+      if (Clock::now() - last_claim >= cfg_->claim_idle / 2) {
+        co_await claim_idle_entries(out);
+        last_claim = Clock::now();
+      }
+      std::string count = std::to_string(want());
+      std::string block = std::to_string(cfg_->block.count());
+      RedisCommand read{"XREADGROUP", "GROUP", cfg_->group, consumer_, "COUNT", count};
+      if (from == ">") {
+        read.push_back("BLOCK");
+        read.push_back(block);
+      }
+      read.push_back("STREAMS");
+      read.push_back(cfg_->stream);
+      read.push_back(from);
+      RedisReply r = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block);
+      if (r.is_error()) throw RedisError(cfg_->url.where() + ": XREADGROUP: " + r.str, RedisError::Kind::reply);
+      std::vector<Entry> got;
+      if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].elements.size() >= 2)
+        got = entries_of(r.elements[0].elements[1]);
+      if (from == "0" && got.empty()) from = ">";  // own pending ones done
+      if (got.empty()) {
+        if (cfg_->stop_when_idle.count() > 0 && in_flight_.empty() && Clock::now() - last_activity_ >= cfg_->stop_when_idle &&
+            co_await nothing_pending())
+          break;
+        continue;
+      }
+      if (from == "0") from = got.back().id;  // the next page of own pending entries
+      last_activity_ = Clock::now();
+      co_await emit(out, got, /*claimed=*/false);
+    }
+  }
+
+  size_t want() const {
+    size_t n = cfg_->count;
+    if (run_.limit) n = std::min<uint64_t>(n, run_.limit - emitted_);
+    return std::max<size_t>(n, 1);
+  }
+
+  /// Turns entries into records (or dead letters) and sends them on; waits while
+  /// the pipeline has no room, so no more is read than it can take.
+  asio::awaitable<void> emit(BatchChannel& out, const std::vector<Entry>& got, bool claimed) {
+    Batch batch;
+    batch.reserve(got.size());
+    for (const auto& e : got) {
+      if (!e.fields) {  // deleted (XDEL, trimmed) while pending: nothing to do
+        acks_.push_back(e.id);
+        continue;
+      }
+      uint64_t seq = ++seq_;
+      in_flight_[seq] = InFlight{e.id, Clock::now()};
+      ++emitted_;
+      ++stats_.in;
+      Record rec;
+      rec.pos = Position{0, seq, seq};
+      std::string reason;
+      const std::string* value = nullptr;
+      for (size_t i = 0; i + 1 < e.fields->elements.size(); i += 2)
+        if (e.fields->elements[i].str == cfg_->field) value = &e.fields->elements[i + 1].str;
+      if (!value) {
+        reason = "no field '" + cfg_->field + "'";
+      } else {
+        Decoded d = decoder_.decode(*value);  // checked as a lines source checks a line
+        if (d.kind == Decoded::record) {
+          rec.data = d.data.empty() ? *value : std::move(d.data);  // invalid UTF-8 escaped
+          batch.push_back(std::move(rec));
+          continue;
+        }
+        reason = "field '" + cfg_->field + "': " + (d.kind == Decoded::skip ? std::string("empty") : d.data);
+      }
+      ++stats_.failed;
+      rec.data = value ? *value : std::string();
+      run_.dead_letters.push(FailedRecord{std::move(rec), "source redis",
+                                          "stream " + cfg_->stream + " entry " + e.id + ": " + reason, 1, false});
+      co_await run_.dead_letters.wait_room();
+    }
+    (void)claimed;
+    stats_.out += batch.size();
+    if (!batch.empty()) co_await send_batch(out, std::move(batch));
+  }
+
+  /// Claims entries other consumers left pending longer than claim_idle. One
+  /// delivered max_deliveries times already goes to the dead letter instead.
+  asio::awaitable<void> claim_idle_entries(BatchChannel& out) {
+    std::string idle = std::to_string(cfg_->claim_idle.count());
+    std::string count = std::to_string(want());
+    std::string start = "-";
+    for (int pages = 0; pages < 100 && !run_.stage.control.stopping(); ++pages) {
+      RedisCommand pending{"XPENDING", cfg_->stream, cfg_->group, "IDLE", idle, start, "+", count};
+      RedisReply p = co_await command_with_retry(control_, pending, cfg_->timeout);
+      if (p.is_error() || p.elements.empty()) co_return;
+      std::vector<std::string> take, poison;
+      std::map<std::string, long long> deliveries;
+      for (const auto& row : p.elements) {
+        if (row.elements.size() < 4) continue;
+        const std::string& id = row.elements[0].str;
+        if (row.elements[1].str == consumer_ && holds(id)) continue;  // ours and in the pipeline: renewed, not lost
+        deliveries[id] = row.elements[3].integer;
+        take.push_back(id);
+      }
+      start = "(" + p.elements.back().elements[0].str;
+      if (!take.empty()) {
+        RedisCommand claim{"XCLAIM", cfg_->stream, cfg_->group, consumer_, idle};
+        for (const auto& id : take) claim.push_back(id);
+        RedisReply c = co_await command_with_retry(control_, claim, cfg_->timeout);
+        if (!c.is_error()) {
+          std::vector<Entry> got = entries_of(c);
+          std::vector<Entry> fresh;
+          for (auto& e : got) {
+            ++claimed_;
+            if (deliveries[e.id] >= cfg_->max_deliveries) poison_entry(e, deliveries[e.id] + 1);
+            else fresh.push_back(std::move(e));
+          }
+          if (!got.empty()) spdlog::info("source redis: claimed {} entr{} idle for {} ms or more", got.size(),
+                                         got.size() == 1 ? "y" : "ies", cfg_->claim_idle.count());
+          co_await run_.dead_letters.wait_room();
+          if (!fresh.empty()) co_await emit(out, fresh, true);
+        }
+      }
+      if (p.elements.size() < want()) co_return;
+    }
+  }
+
+  void poison_entry(const Entry& e, long long delivered) {
+    uint64_t seq = ++seq_;
+    in_flight_[seq] = InFlight{e.id, Clock::now()};
+    ++emitted_;
+    ++stats_.in;
+    ++stats_.failed;
+    Record rec;
+    rec.pos = Position{0, seq, seq};
+    if (e.fields)
+      for (size_t i = 0; i + 1 < e.fields->elements.size(); i += 2)
+        if (e.fields->elements[i].str == cfg_->field) rec.data = e.fields->elements[i + 1].str;
+    bool is_json = decoder_.decode(rec.data).kind == Decoded::record;
+    run_.dead_letters.push(FailedRecord{std::move(rec), "source redis",
+                                        "stream " + cfg_->stream + " entry " + e.id + ": delivered " +
+                                            std::to_string(delivered) + " times (max_deliveries " +
+                                            std::to_string(cfg_->max_deliveries) + ")",
+                                        static_cast<int>(delivered), is_json});
+  }
+
+  bool holds(const std::string& id) const {
+    for (const auto& [seq, f] : in_flight_)
+      if (f.id == id) return true;
+    return false;
+  }
+
+  asio::awaitable<bool> nothing_pending() {
+    RedisCommand summary{"XPENDING", cfg_->stream, cfg_->group};
+    RedisReply r = co_await command_with_retry(control_, summary, cfg_->timeout);
+    co_return !r.is_error() && !r.elements.empty() && r.elements[0].integer == 0;
+  }
+
+  /// Records handled for good: their entries are acknowledged (by keep_up()).
+  void for_good(uint64_t first, uint64_t last) {
+    for (auto it = in_flight_.lower_bound(first); it != in_flight_.end() && it->first <= last;) {
+      acks_.push_back(std::move(it->second.id));
+      it = in_flight_.erase(it);
+    }
+    wake_.cancel();
+  }
+
+  /// keep_up(), and if it fails (acknowledgements could not be sent) the run
+  /// stops: nothing would be acknowledged any more.
+  asio::awaitable<void> keep_up_or_abort() {
+    std::exception_ptr error;
+    try {
+      co_await keep_up();
+    } catch (...) {
+      error = std::current_exception();
+      run_.stage.control.request_abort();
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+  /// In the background on the second connection: XACKs what is handled for good,
+  /// and claims again (to itself) the entries this worker holds, so others do not
+  /// take them while it is alive.
+  asio::awaitable<void> keep_up() {
+    auto last_renew = Clock::now();
+    for (;;) {
+      if (!acks_.empty()) {
+        std::vector<std::string> ids;
+        ids.swap(acks_);
+        RedisCommand ack{"XACK", cfg_->stream, cfg_->group};
+        for (const auto& id : ids) ack.push_back(id);
+        RedisReply r = co_await command_with_retry(control_, ack, cfg_->timeout);
+        if (r.is_error()) throw RedisError(cfg_->url.where() + ": XACK: " + r.str, RedisError::Kind::reply);
+        acked_ += ids.size();
+        continue;
+      }
+      if (done_) co_return;
+      if (Clock::now() - last_renew >= cfg_->claim_idle / 3 && !in_flight_.empty()) {
+        co_await renew_claims();
+        last_renew = Clock::now();
+      }
+      wake_.expires_after(std::chrono::milliseconds(50));
+      asio::error_code ec;
+      co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  asio::awaitable<void> renew_claims() {
+    RedisCommand renew{"XCLAIM", cfg_->stream, cfg_->group, consumer_, "0"};
+    std::vector<std::string> ids;
+    for (const auto& [seq, f] : in_flight_) ids.push_back(f.id);
+    for (const auto& id : ids) renew.push_back(id);
+    renew.push_back("JUSTID");
+    RedisReply r = co_await command_with_retry(control_, renew, cfg_->timeout);
+    if (!r.is_error()) renewed_ += r.elements.size();
+  }
+
+  /// Waits until every record sent on is handled for good or failed for good
+  /// (no dead letter), or the run aborts.
+  asio::awaitable<void> wait_for_in_flight() {
+    while (!in_flight_.empty() && !run_.stage.control.aborted()) {
+      if (run_.tracker.failed() >= in_flight_.size()) break;  // failed with no dead letter: left pending
+      asio::steady_timer t(run_.stage.io.get_executor(), std::chrono::milliseconds(20));
+      asio::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  /// A command on `conn`, made again on a new connection (with backoff) after a
+  /// lost one (a server restart); gives up after about 15 s of tries.
+  asio::awaitable<RedisReply> command_with_retry(std::unique_ptr<RedisConnection>& conn, const RedisCommand& cmd,
+                                                 std::chrono::milliseconds timeout) {
+    auto ex = run_.stage.io.get_executor();
+    std::chrono::milliseconds delay{200};
+    for (int attempt = 1;; ++attempt) {
+      std::exception_ptr error;
+      try {
+        if (!conn || conn->broken()) conn = co_await RedisConnection::connect(ex, cfg_->url, cfg_->timeout);
+        RedisReply r = co_await conn->command(cmd, timeout);
+        if (!redis::is_transient_error(r)) co_return r;
+        throw RedisError(cfg_->url.where() + ": " + r.str, RedisError::Kind::connection);
+      } catch (const RedisError& e) {
+        if (e.kind != RedisError::Kind::connection || attempt > 10 || run_.stage.control.aborted()) throw;
+        spdlog::warn("source redis: {} (attempt {}, connecting again in {} ms)", e.what(), attempt, delay.count());
+      }
+      asio::steady_timer t(ex, delay);
+      asio::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    }
+  }
+
+  struct InFlight {
+    std::string id;
+    Clock::time_point since;
+  };
+
+  RunContext& run_;
+  PartStats& stats_;
+  std::shared_ptr<const RedisSourceConfig> cfg_;
+  std::string consumer_;
+  std::string name_;
+  std::unique_ptr<RedisConnection> reader_;   // XREADGROUP (may block)
+  std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
+  std::map<uint64_t, InFlight> in_flight_;    // by record position: entries not yet acknowledged
+  std::vector<std::string> acks_;
+  uint64_t seq_ = 0;
+  uint64_t emitted_ = 0;
+  uint64_t acked_ = 0, claimed_ = 0, renewed_ = 0;
+  Clock::time_point last_activity_;
+  bool reading_done_ = false;
+  bool done_ = false;
+  asio::steady_timer wake_{run_.stage.io.get_executor()};
+  RecordDecoder decoder_{DecoderOptions{}};
+  HandledFollower follower_;
+};
+
+}  // namespace
+
+namespace {
+const FieldSpec kFields[] = {
+    {"url", FieldType::string, "redis://127.0.0.1:6379/0",
+     "redis://[user:password@]host[:port][/db] or unix:/path[?db=N]; no password: REDISCLI_AUTH",
+     "\"redis://queue.internal:6379/2\""},
+    {"stream", FieldType::string, "required", "the stream's key", "jobs"},
+    {"group", FieldType::string, "required", "the consumer group; created (with the stream) if missing", "workers"},
+    {"consumer", FieldType::string, "", "this worker's name in the group (default: host-pid)", "worker-1"},
+    {"start", FieldType::string, "0", "where a group created here starts: 0 (the whole stream), $ (new entries) or an ID",
+     "$"},
+    {"field", FieldType::string, "data", "the entry field that holds the record's JSON object", "payload"},
+    {"count", FieldType::integer, "100", "entries read at a time", "500"},
+    {"block", FieldType::duration, "1s", "how long one read waits for new entries", "5s"},
+    {"claim_idle", FieldType::duration, "60s", "claim entries other consumers left pending this long", "5m"},
+    {"max_deliveries", FieldType::integer, "5", "an entry delivered this many times goes to the dead letter", "3"},
+    {"stop_when_idle", FieldType::duration, "", "end the run when nothing came for this long and nothing is pending "
+     "(default: run until stopped)", "10s"},
+    {"timeout", FieldType::duration, "5s", "how long connecting and each reply may take", "10s"},
+};
+const std::string_view kExamples[] = {
+    "{url: \"redis://127.0.0.1:6379/0\", stream: jobs, group: workers}",
+    "{url: \"redis://queue:6379/1\", stream: jobs, group: workers, consumer: w1, start: $, field: payload, count: 500, "
+    "block: 5s, claim_idle: 5m, max_deliveries: 3, stop_when_idle: 10s, timeout: 10s}",
+};
+}  // namespace
+extern const KindFields redis_source_fields{kFields, kExamples};
+
+SourceBuilder parse_redis_source(const ConfigValue& node, ConfigProblems& problems) {
+  ConfigReader r(node, problems, {kFields});
+  if (!r.ok()) return {};
+  auto cfg = std::make_shared<RedisSourceConfig>();
+  size_t before = problems.size();
+  std::string url_text = "redis://127.0.0.1:6379/0";
+  auto url = r.string("url");
+  if (url) url_text = url->text;
+  try {
+    cfg->url = redis::parse_redis_url(url_text);
+  } catch (const std::invalid_argument& e) {
+    if (url) problems.add(url->where, std::string("url: ") + e.what());
+  }
+  auto nonempty = [&](const char* key, std::string& to, bool required) {
+    if (auto s = r.string(key, required)) {
+      if (s->text.empty()) problems.add(s->where, std::string(key) + ": empty");
+      to = s->text;
+    }
+  };
+  nonempty("stream", cfg->stream, true);
+  nonempty("group", cfg->group, true);
+  nonempty("consumer", cfg->consumer, false);
+  nonempty("start", cfg->start, false);
+  nonempty("field", cfg->field, false);
+  if (auto n = r.integer("count", 1, 100000)) cfg->count = static_cast<size_t>(*n);
+  if (auto d = r.duration("block")) cfg->block = std::max(*d, std::chrono::milliseconds(1));
+  if (auto d = r.duration("claim_idle")) cfg->claim_idle = std::max(*d, std::chrono::milliseconds(100));
+  if (auto n = r.integer("max_deliveries", 1, 1000000)) cfg->max_deliveries = *n;
+  if (auto d = r.duration("stop_when_idle")) cfg->stop_when_idle = *d;
+  if (auto d = r.duration("timeout")) cfg->timeout = *d;
+  r.finish();
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run) -> std::unique_ptr<Source> {
+    return std::make_unique<RedisSource>(run, run.add_part("redis"), cfg);
+  };
+}
+
+}  // namespace aetl

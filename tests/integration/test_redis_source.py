@@ -1,0 +1,219 @@
+"""The redis source (a consumer-group worker) against a real redis-server
+started by the tests. Workers are separate processes; an entry is acknowledged
+only once its record is handled for good, entries of dead or paused workers are
+claimed by the others, a poison entry reaches the dead letter after
+max_deliveries, and a server restart loses nothing. Oracle: the unique ids of
+the entries pushed, counted (and counted distinct) in the sink at the end, and
+XPENDING empty."""
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import AETL, run_aetl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from redis_server import RedisServer  # noqa: E402
+
+
+@pytest.fixture()
+def redis():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def push(server, stream, ids, field="data"):
+    """XADDs one entry per id ({"id": i}) through redis-cli's pipe mode."""
+    lines = "".join(f'XADD {stream} * {field} "{{\\"id\\": {i}}}"\n' for i in ids)
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(server.port)], input=lines, text=True, check=True,
+                   capture_output=True)
+
+
+def pending(server, stream, group):
+    return int(server.cli("XPENDING", stream, group).splitlines()[0])
+
+
+def worker_yaml(tmp_path, server, sink, name="w.yaml", extra=""):
+    p = tmp_path / name
+    p.write_text(f"""name: worker
+source:
+  redis: {{url: "{server.url}", stream: jobs, group: g, claim_idle: 1s, block: 200ms{", " + extra if extra else ""}}}
+sink:
+  {sink}
+dead_letter:
+  jsonl: {{path: {tmp_path}/dl.jsonl, append: true}}
+""")
+    return p
+
+
+def start_worker(tmp_path, pipeline, n):
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
+    return subprocess.Popen([str(AETL), "run", "-q", "--state", str(tmp_path / f"w{n}.state"), str(pipeline)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def table_ids(db):
+    con = sqlite3.connect(db)
+    try:
+        return [r[0] for r in con.execute("SELECT id FROM t")]
+    finally:
+        con.close()
+
+
+def test_a_worker_takes_every_entry_once_and_acknowledges_it(tmp_path, redis):
+    push(redis, "jobs", range(3000))
+    redis.cli("XADD", "jobs", "*", "data", "not json")
+    redis.cli("XADD", "jobs", "*", "other", "x")
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl}}", extra="stop_when_idle: 500ms")
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    ids = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert ids == list(range(3000))
+    dl = [json.loads(l) for l in (tmp_path / "dl.jsonl").read_text().splitlines()]
+    assert [d["error"].split(": ", 1)[1] for d in dl] == ["field 'data': not a JSON object", "no field 'data'"]
+    assert all(d["error"].startswith("stream jobs entry ") and d["stage"] == "source redis" for d in dl)
+    assert pending(redis, "jobs", "g") == 0
+    # a second worker finds nothing new and ends
+    r = run_aetl(["run", "-q", "--state", "s2.db", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 0  # a fresh run truncates; nothing came
+
+
+def test_bad_setup_is_one_line_and_exit_2(tmp_path, redis):
+    redis.cli("SET", "jobs", "a string")
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl}}")
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert r.code == 2
+    assert r.stderr == f"aetl: source redis: 127.0.0.1:{redis.port}/0: key 'jobs' holds a string, not a stream\n"
+
+
+def test_kill_9_rounds_among_three_workers_lose_and_double_nothing(tmp_path, redis):
+    """Three workers into one SQLite table (upserted by id); one at a time is
+    killed with SIGKILL at a random moment and started again, 30 times. Its
+    entries are claimed by the others after claim_idle. At the end a last worker
+    drains what is left: every id once in the table, nothing pending."""
+    n = 6000
+    push(redis, "jobs", range(n))
+    db = tmp_path / "out.db"
+    sink = f"sqlite: {{path: {db}, table: t, key: [id], batch: {{size: 200, linger: 20ms}}}}"
+    p = worker_yaml(tmp_path, redis, sink, extra="count: 50")
+    rng = random.Random(21)
+    workers = [start_worker(tmp_path, p, i) for i in range(3)]
+    killed = 0
+    deadline = time.time() + 60
+    for _ in range(30):
+        time.sleep(rng.uniform(0.05, 0.25))
+        i = rng.randrange(3)
+        workers[i].send_signal(signal.SIGKILL)
+        workers[i].wait(timeout=30)
+        killed += 1
+        workers[i] = start_worker(tmp_path, p, i)
+        assert time.time() < deadline, "the rounds took too long"
+    for w in workers:
+        w.send_signal(signal.SIGTERM)
+    for w in workers:
+        _, err = w.communicate(timeout=60)
+        assert w.returncode in (0, 130, -signal.SIGTERM), err.decode()  # -15: before its handlers were set
+    last = worker_yaml(tmp_path, redis, sink, name="last.yaml", extra="count: 50, stop_when_idle: 1500ms")
+    r = run_aetl(["run", "-q", "--state", "last.state", last], cwd=tmp_path, timeout=120)
+    assert r.code == 0, r.stderr
+    ids = table_ids(db)
+    assert killed == 30
+    assert len(ids) == n and len(set(ids)) == n, f"{n - len(set(ids))} lost"
+    assert pending(redis, "jobs", "g") == 0
+    assert not (tmp_path / "dl.jsonl").exists() or (tmp_path / "dl.jsonl").read_text() == ""
+
+
+def test_a_paused_worker_loses_its_entries_to_the_others_and_doubles_nothing(tmp_path, redis):
+    n = 2000
+    push(redis, "jobs", range(n))
+    out = tmp_path / "out.jsonl"
+    # the paused worker writes into its own file, the other into another: together
+    # they hold each id at least once; with the claims, ids written twice are only
+    # those the paused one had already written before its pause
+    pa = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/a.jsonl}}", name="a.yaml", extra="count: 20")
+    pb = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/b.jsonl}}", name="b.yaml",
+                     extra="count: 20, stop_when_idle: 3s")
+    a = start_worker(tmp_path, pa, "a")
+    time.sleep(0.3)
+    a.send_signal(signal.SIGSTOP)
+    b = start_worker(tmp_path, pb, "b")
+    _, err = b.communicate(timeout=120)
+    assert b.returncode == 0, err.decode()
+    a.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    a.send_signal(signal.SIGTERM)
+    _, err = a.communicate(timeout=60)
+    assert a.returncode in (0, 130), err.decode()
+    ids_a = [json.loads(l)["id"] for l in (tmp_path / "a.jsonl").read_text().splitlines()]
+    ids_b = [json.loads(l)["id"] for l in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert set(ids_a) | set(ids_b) == set(range(n))
+    assert pending(redis, "jobs", "g") == 0
+
+
+def test_a_poison_entry_goes_to_the_dead_letter_after_max_deliveries(tmp_path, redis):
+    push(redis, "jobs", range(10))
+    redis.cli("XGROUP", "CREATE", "jobs", "g", "0")
+    # a consumer that keeps dying on entry 3: read by "ghost", delivered 3 times
+    first = redis.cli("XREADGROUP", "GROUP", "g", "ghost", "COUNT", "4", "STREAMS", "jobs", ">").splitlines()
+    poison_id = [l for l in first if "-" in l and l[0].isdigit()][3]
+    for _ in range(2):
+        redis.cli("XCLAIM", "jobs", "g", "ghost", "0", poison_id)
+    time.sleep(1.1)  # idle past claim_idle
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl}}",
+                    extra="max_deliveries: 3, stop_when_idle: 1500ms")
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    ids = sorted(json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines())
+    assert ids == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    dl = [json.loads(l) for l in (tmp_path / "dl.jsonl").read_text().splitlines()]
+    assert len(dl) == 1
+    assert dl[0]["error"] == f"stream jobs entry {poison_id}: delivered 4 times (max_deliveries 3)"
+    assert dl[0]["record"] == {"id": 3}
+    assert pending(redis, "jobs", "g") == 0
+
+
+def test_a_server_restart_mid_run_loses_nothing(tmp_path, redis):
+    n = 4000
+    push(redis, "jobs", range(n))
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl, batch: {{size: 100, linger: 10ms}}}}",
+                    extra="count: 20, stop_when_idle: 2s")
+    w = subprocess.Popen([str(AETL), "run", "--state", str(tmp_path / "s.db"), str(p)], cwd=tmp_path,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    redis.restart(down_for=0.5)
+    _, err = w.communicate(timeout=120)
+    assert w.returncode == 0, err.decode()
+    ids = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert set(ids) == set(range(n)), f"{n - len(set(ids))} lost"
+    assert pending(redis, "jobs", "g") == 0
+
+
+def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest(tmp_path, redis):
+    n = 100000
+    push(redis, "jobs", range(n))
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl, batch: {{size: 100, linger: 10ms}}}}",
+                    extra="count: 10")
+    w = start_worker(tmp_path, p, 0)
+    out = tmp_path / "out.jsonl"
+    deadline = time.time() + 30
+    while (not out.exists() or out.stat().st_size == 0) and time.time() < deadline:
+        time.sleep(0.02)
+    w.send_signal(signal.SIGTERM)
+    _, err = w.communicate(timeout=60)
+    assert w.returncode == 130, err.decode()
+    ids = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert 0 < len(ids) < n
+    assert pending(redis, "jobs", "g") == 0  # what it read, it wrote and acknowledged
+    # the rest is still there for the others
+    info = redis.cli("XINFO", "GROUPS", "jobs").splitlines()
+    lag = int(info[info.index("lag") + 1]) if "lag" in info else None
+    assert lag == n - len(ids)
