@@ -9,24 +9,10 @@ namespace aetl {
 
 LedgerFollower::LedgerFollower(std::unique_ptr<FetchState> ledger, AckTracker& tracker, CheckpointEvents& checkpoints,
                                asio::any_io_executor ex, std::string name)
-    : ledger_(std::move(ledger)), ex_(std::move(ex)), name_(std::move(name)), gated_(checkpoints.gated) {
-  std::weak_ptr<bool> alive = alive_;
-  tracker.on_handled([this, alive](uint32_t source, uint64_t first, uint64_t last) {
-    if (alive.lock()) handled(source, first, last);
-  });
-  if (!gated_) return;
-  checkpoints.on_taken.push_back([this, alive] {
-    if (!alive.lock()) return;
-    for (auto& row : handled_) in_save_.push_back(std::move(row));
-    handled_.clear();
-  });
-  checkpoints.on_saved.push_back([this, alive] {
-    if (!alive.lock()) return;
-    for (auto& row : in_save_) ready_.push_back(std::move(row));
-    in_save_.clear();
-    write();
-  });
-}
+    : ledger_(std::move(ledger)),
+      ex_(std::move(ex)),
+      name_(std::move(name)),
+      follower_(tracker, checkpoints, [this](uint32_t source, uint64_t first, uint64_t last) { handled(source, first, last); }) {}
 
 LedgerFollower::~LedgerFollower() {
   *alive_ = false;
@@ -46,9 +32,8 @@ void LedgerFollower::handled(uint32_t source, uint64_t first, uint64_t last) {
   auto it = waiting_.lower_bound({source, first});
   auto end = waiting_.upper_bound({source, last});
   if (it == end) return;
-  FetchState::Rows& to = gated_ ? handled_ : ready_;
   for (auto k = it; k != end; ++k)
-    for (auto& row : k->second) to.push_back(std::move(row));
+    for (auto& row : k->second) ready_.push_back(std::move(row));
   waiting_.erase(it, end);
   write();
 }

@@ -11,6 +11,7 @@
 #include "engine/asio.h"
 
 #include "engine/record.h"
+#include "run/handled_follower.h"
 #include "stages/fetch/fetch_state.h"
 
 namespace aetl {
@@ -44,6 +45,7 @@ class LedgerFollower {
   void expect(const Position& pos, std::string key, Outcome outcome);
 
  private:
+  /// Records handled for good (HandledFollower): their outcomes are written.
   void handled(uint32_t source, uint64_t first, uint64_t last);
   void write();
 
@@ -51,13 +53,11 @@ class LedgerFollower {
   asio::any_io_executor ex_;
   std::string name_;
   std::map<std::pair<uint32_t, uint64_t>, FetchState::Rows> waiting_;  // by (input, line)
-  bool gated_;
-  FetchState::Rows handled_;   // gated: handled, not yet in a checkpoint's snapshot
-  FetchState::Rows in_save_;   // gated: in the snapshot of a save not yet durable
   FetchState::Rows ready_;
   bool writing_ = false;
   bool failed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  HandledFollower follower_;  // last: calls handled() until it is destroyed
 };
 
 }  // namespace aetl
