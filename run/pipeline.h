@@ -54,7 +54,7 @@ struct Pipeline {
   std::vector<StagePart> stages;
   SinkPart sink;
   std::optional<SinkPart> dead_letter;
-  size_t channel_capacity = 2;  ///< batches between two parts (each ~512 KiB of input)
+  size_t channel_capacity = 2;  ///< batches between two parts (each ~256 KiB of input)
   std::chrono::milliseconds checkpoint_interval{1000};
 };
 

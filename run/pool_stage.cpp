@@ -53,6 +53,9 @@ asio::awaitable<void> PoolStage::run(BatchChannel& in, BatchChannel& out) {
   std::exception_ptr error;
   try {
     for (;;) {
+      // Input pausing (a queue, a pipe, a slow stage before): what the lanes
+      // finished goes on now rather than when the next batch comes.
+      if (!in.ready()) co_await lanes.finish();
       Batch batch = co_await receive_batch(in);
       if (batch.empty()) break;
       if (run_.stage.control.aborted()) continue;  // drain: nothing unfinished is written

@@ -43,7 +43,7 @@ struct LinesConfig {
   DecoderOptions decoder;
   size_t max_line = 16 << 20;
   bool allow_empty = false;
-  size_t chunk = 512 * 1024;  // input read per job: with the channels' batches, what the source holds
+  size_t chunk = 256 * 1024;  // input read per job: with the channels' batches, what the source holds
   /// afetch's request lines: paths are taken as named (no globs), and each line
   /// that is not blank goes on as it is (not decoded); a line over max_line goes
   /// on as an input_error record holding its first bytes.

@@ -34,6 +34,9 @@ void url_encode(std::string_view s, std::string& out) {
 }
 
 std::string render(const Template& t, expr::Evaluator& eval, Encode encode) {
+  // A URL template that is one expression alone (`{url}`) takes the value as the
+  // whole URL: encoding it would turn "https://" into "https%3A%2F%2F".
+  if (encode == Encode::url && t.pieces.size() == 1 && t.pieces[0].expr >= 0) encode = Encode::none;
   std::string out;
   std::string tmp;
   for (const auto& p : t.pieces) {

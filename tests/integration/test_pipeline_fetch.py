@@ -161,3 +161,32 @@ def test_ledger_that_is_not_a_database_is_a_setup_error(aetl, pipeline, tmp_path
     res = aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
     assert res.code == 2
     assert res.stderr == "aetl: fetch#1: ledger: ledger.db: file is not a database\n"
+
+
+def test_a_stage_after_fetch_passes_results_on_while_the_input_pauses(pipeline, tmp_path, server):
+    """A regression: `select` after `fetch` (a stage on the pool behind another
+    stage) held what it finished until the next batch came, so with a queue or a
+    pipe that pauses the results waited for the end of the input."""
+    import select as select_module
+    import subprocess
+    from conftest import AETL
+    p = pipeline("""name: paused
+source: {lines: {paths: ["-"]}}
+stages:
+  - fetch: {url: '{url}', into: http}
+  - select: {url: url, status: http.status}
+sink:
+  jsonl: {path: "-", batch: {linger: 10ms}}
+""")
+    proc = subprocess.Popen([str(AETL), "run", "-q", "--state", str(tmp_path / "s.db"), str(p)], cwd=tmp_path,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write((json.dumps({"url": server.url("/ok/1")}) + "\n").encode())
+        proc.stdin.flush()
+        ready, _, _ = select_module.select([proc.stdout], [], [], 20)  # the input stays open meanwhile
+        assert ready, "no result while the input was still open"
+        assert json.loads(proc.stdout.readline()) == {"url": server.url("/ok/1"), "status": 200}
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr.read().decode()

@@ -217,3 +217,24 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest(tmp_path, redis)
     info = redis.cli("XINFO", "GROUPS", "jobs").splitlines()
     lag = int(info[info.index("lag") + 1]) if "lag" in info else None
     assert lag == n - len(ids)
+
+
+def test_the_worker_sample_fetches_what_the_producer_sample_pushed(tmp_path, redis, server):
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples-out").mkdir()
+    (tmp_path / "samples/urls.txt").write_text(f"# two URLs\n{server.url('/ok/1')}\n{server.url('/status/404')}\n")
+    for name in ("urls-to-redis.yaml", "redis-worker.yaml"):
+        text = (root / "samples/pipelines" / name).read_text()
+        assert 'url: "redis://127.0.0.1:6379/0"' in text
+        (tmp_path / name).write_text(text.replace("redis://127.0.0.1:6379/0", redis.url).replace("stop_when_idle: 5s",
+                                                                                                "stop_when_idle: 1s"))
+    r = run_aetl(["run", "-q", "--state", "p.state", "urls-to-redis.yaml"], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    r = run_aetl(["run", "-q", "--state", "w.state", "redis-worker.yaml"], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    got = [json.loads(l) for l in (tmp_path / "samples-out/fetched.jsonl").read_text().splitlines()]
+    failed = [json.loads(l) for l in (tmp_path / "samples-out/fetched-failed.jsonl").read_text().splitlines()]
+    assert got == [{"url": server.url("/ok/1"), "status": 200}]
+    assert [f["record"]["url"] for f in failed] == [server.url("/status/404")]
+    assert pending(redis, "afetch:requests", "fetchers") == 0
