@@ -38,7 +38,8 @@ def push(server, stream, ids, field="data"):
 
 
 def pending(server, stream, group):
-    return int(server.cli("XPENDING", stream, group).splitlines()[0])
+    out = server.cli("XPENDING", stream, group)
+    return 0 if out.startswith("NOGROUP") else int(out.splitlines()[0])
 
 
 def worker_yaml(tmp_path, server, sink, name="w.yaml", extra=""):
@@ -238,3 +239,32 @@ def test_the_worker_sample_fetches_what_the_producer_sample_pushed(tmp_path, red
     assert got == [{"url": server.url("/ok/1"), "status": 200}]
     assert [f["record"]["url"] for f in failed] == [server.url("/status/404")]
     assert pending(redis, "afetch:requests", "fetchers") == 0
+
+
+def test_a_busy_worker_keeps_its_entries_past_claim_idle(tmp_path, redis, server):
+    """Each record takes 2.5 s (a slow URL) against a claim_idle of 1 s: the worker
+    renews its claim while it works, so a second worker claims nothing."""
+    urls = [server.url(f"/delay/2500/{i}") for i in range(4)]
+    lines = "".join(f'XADD jobs * data "{{\\"url\\": \\"{u}\\"}}"\n' for u in urls)
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port)], input=lines, text=True, check=True,
+                   capture_output=True)
+    stages = "stages:\n  - fetch: {url: '{url}', into: http, concurrency: 8}\n  - select: {url: url, status: http.status}\n"
+    for name, extra in (("a", "count: 10"), ("b", "count: 10, stop_when_idle: 1s")):
+        text = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/{name}.jsonl}}", name=f"{name}.yaml",
+                           extra=extra).read_text()
+        (tmp_path / f"{name}.yaml").write_text(text.replace("sink:", stages + "sink:"))
+    a = start_worker(tmp_path, tmp_path / "a.yaml", "a")
+    deadline = time.time() + 20
+    while pending(redis, "jobs", "g") < 4 and time.time() < deadline:  # a has taken all four
+        time.sleep(0.05)
+    b = start_worker(tmp_path, tmp_path / "b.yaml", "b")
+    _, err = b.communicate(timeout=60)  # ends once a acknowledged everything
+    assert b.returncode == 0, err.decode()
+    a.send_signal(signal.SIGTERM)
+    _, err = a.communicate(timeout=60)
+    assert a.returncode in (0, 130), err.decode()
+    got_a = [json.loads(l)["url"] for l in (tmp_path / "a.jsonl").read_text().splitlines()]
+    got_b = (tmp_path / "b.jsonl").read_text()
+    assert sorted(got_a) == sorted(urls)
+    assert got_b == ""
+    assert pending(redis, "jobs", "g") == 0
