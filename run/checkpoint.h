@@ -64,8 +64,15 @@ class AckTracker {
   /// lines at once); `end_offset` is the one of line `last`. For lines that never
   /// left the source's jobs, so none of them was split.
   void ack_range(uint32_t source, uint64_t first, uint64_t last, uint64_t end_offset);
-  /// A record that failed with no dead letter: not acked, but counted.
-  void fail(const Position&) { ++failed_; }
+  /// A record that failed with no dead letter: not acked, but counted (and told
+  /// to the on_failed hooks: it will not be handled in this run).
+  void fail(const Position& pos) {
+    ++failed_;
+    for (const auto& hook : hooks_.failed) hook(pos);
+  }
+  /// Calls `hook` with each record that fails with no dead letter.
+  using FailedHook = std::function<void(const Position&)>;
+  void on_failed(FailedHook hook) { hooks_.failed.push_back(std::move(hook)); }
   /// True if a resumed run already handled this line.
   bool already_done(const Position& pos) const;
 
@@ -103,6 +110,7 @@ class AckTracker {
     Hooks(const Hooks&) {}
     Hooks& operator=(const Hooks&) { return *this; }
     std::vector<HandledHook> list;
+    std::vector<FailedHook> failed;
   };
 
   std::vector<Input> inputs_;

@@ -5,9 +5,13 @@
 
 namespace aetl {
 
-HandledFollower::HandledFollower(AckTracker& tracker, CheckpointEvents& checkpoints, ForGood for_good)
+HandledFollower::HandledFollower(AckTracker& tracker, CheckpointEvents& checkpoints, ForGood for_good, Failed failed)
     : for_good_(std::move(for_good)), gated_(checkpoints.gated) {
   std::weak_ptr<bool> alive = alive_;
+  if (failed)
+    tracker.on_failed([alive, failed](const Position& pos) {
+      if (alive.lock()) failed(pos.source, pos.line);
+    });
   tracker.on_handled([this, alive](uint32_t source, uint64_t first, uint64_t last) {
     if (!alive.lock()) return;
     if (gated_) {

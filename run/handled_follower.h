@@ -22,7 +22,10 @@ class HandledFollower {
  public:
   /// `for_good` is called with each run of lines (of input `source`, first..last).
   using ForGood = std::function<void(uint32_t source, uint64_t first, uint64_t last)>;
-  HandledFollower(AckTracker& tracker, CheckpointEvents& checkpoints, ForGood for_good);
+  /// `failed` (optional): a record failed with no dead letter; it will never be
+  /// handled in this run.
+  using Failed = std::function<void(uint32_t source, uint64_t line)>;
+  HandledFollower(AckTracker& tracker, CheckpointEvents& checkpoints, ForGood for_good, Failed failed = {});
   ~HandledFollower();
   HandledFollower(const HandledFollower&) = delete;
   HandledFollower& operator=(const HandledFollower&) = delete;

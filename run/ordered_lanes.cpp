@@ -59,6 +59,13 @@ asio::awaitable<void> OrderedLanes::finish() {
   }
 }
 
+asio::awaitable<bool> OrderedLanes::emit_next() {
+  if (window_.empty()) co_return false;
+  while (!window_.front()->done) co_await done_.wait();
+  co_await emit_front();
+  co_return true;
+}
+
 asio::awaitable<void> OrderedLanes::wait_idle() { co_await running_.wait_all(); }
 
 }  // namespace aetl

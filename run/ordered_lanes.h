@@ -43,6 +43,8 @@ class OrderedLanes {
   asio::awaitable<void> emit_ready();
   /// Waits for every job and hands each on.
   asio::awaitable<void> finish();
+  /// Waits for the oldest job and hands it on; false when no job is left.
+  asio::awaitable<bool> emit_next();
   /// Waits until no job runs any more (after an error: nothing is handed on).
   asio::awaitable<void> wait_idle();
   size_t lanes() const { return lanes_; }

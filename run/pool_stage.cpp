@@ -54,8 +54,10 @@ asio::awaitable<void> PoolStage::run(BatchChannel& in, BatchChannel& out) {
   try {
     for (;;) {
       // Input pausing (a queue, a pipe, a slow stage before): what the lanes
-      // finished goes on now rather than when the next batch comes.
-      if (!in.ready()) co_await lanes.finish();
+      // finish goes on as it finishes, oldest first, rather than when the next
+      // batch comes; the others keep running meanwhile.
+      while (!in.ready() && co_await lanes.emit_next()) {
+      }
       Batch batch = co_await receive_batch(in);
       if (batch.empty()) break;
       if (run_.stage.control.aborted()) continue;  // drain: nothing unfinished is written

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <unordered_set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,7 +94,9 @@ class RedisSource final : public Source {
   RedisSource(RunContext& run, PartStats& stats, std::shared_ptr<const RedisSourceConfig> cfg)
       : run_(run), stats_(stats), cfg_(std::move(cfg)), consumer_(cfg_->consumer.empty() ? default_consumer() : cfg_->consumer),
         name_("redis " + cfg_->url.where() + " stream " + cfg_->stream + " group " + cfg_->group),
-        follower_(run.tracker, run.checkpoints, [this](uint32_t, uint64_t first, uint64_t last) { for_good(first, last); }) {
+        follower_(
+            run.tracker, run.checkpoints, [this](uint32_t, uint64_t first, uint64_t last) { for_good(first, last); },
+            [this](uint32_t, uint64_t line) { failed_for_now(line); }) {
     // The stream and the group's pending list are the state: nothing to resume
     // from a checkpoint (positions are this run's own numbers).
     run_.tracker.add_input(0, name_, nullptr);
@@ -150,56 +153,50 @@ class RedisSource final : public Source {
     if (!r.is_error()) spdlog::info("source redis: created group '{}' on stream '{}' at {}", cfg_->group, cfg_->stream, cfg_->start);
   }
 
-  /// Reads until stopped (or idle for stop_when_idle): first this consumer's own
-  /// pending entries (a worker restarted under a fixed name), then new ones, with
-  /// a claim of other consumers' idle entries every half claim_idle.
+  /// Reads new entries until stopped (or idle for stop_when_idle), with a claim
+  /// of idle pending entries at the start and every half claim_idle. Entries this
+  /// consumer left pending in an earlier life (a fixed `consumer` name) come back
+  /// through the claims too, so their deliveries are counted (max_deliveries).
   asio::awaitable<void> read_entries(BatchChannel& out) {
-    std::string from = "0";  // own pending entries first
-    auto last_claim = Clock::now();
+    auto last_claim = Clock::now() - cfg_->claim_idle;  // claim at once
     last_activity_ = Clock::now();
-    while (!run_.stage.control.stopping()) {
-      if (run_.limit && emitted_ >= run_.limit) break;
+    std::string block = std::to_string(cfg_->block.count());
+    while (!run_.stage.control.stopping() && !limit_reached()) {
       if (Clock::now() - last_claim >= cfg_->claim_idle / 2) {
         co_await claim_idle_entries(out);
         last_claim = Clock::now();
+        if (limit_reached()) break;
       }
       std::string count = std::to_string(want());
-      std::string block = std::to_string(cfg_->block.count());
-      RedisCommand read{"XREADGROUP", "GROUP", cfg_->group, consumer_, "COUNT", count};
-      if (from == ">") {
-        read.push_back("BLOCK");
-        read.push_back(block);
-      }
-      read.push_back("STREAMS");
-      read.push_back(cfg_->stream);
-      read.push_back(from);
+      RedisCommand read{"XREADGROUP", "GROUP", cfg_->group, consumer_, "COUNT", count, "BLOCK", block,
+                        "STREAMS", cfg_->stream, ">"};
       RedisReply r = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block);
       if (r.is_error()) throw RedisError(cfg_->url.where() + ": XREADGROUP: " + r.str, RedisError::Kind::reply);
       std::vector<Entry> got;
       if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].elements.size() >= 2)
         got = entries_of(r.elements[0].elements[1]);
-      if (from == "0" && got.empty()) from = ">";  // own pending ones done
       if (got.empty()) {
         if (cfg_->stop_when_idle.count() > 0 && in_flight_.empty() && Clock::now() - last_activity_ >= cfg_->stop_when_idle &&
             co_await nothing_pending())
           break;
         continue;
       }
-      if (from == "0") from = got.back().id;  // the next page of own pending entries
       last_activity_ = Clock::now();
-      co_await emit(out, got, /*claimed=*/false);
+      co_await emit(out, got);
     }
   }
 
+  bool limit_reached() const { return run_.limit && emitted_ >= run_.limit; }
+
   size_t want() const {
     size_t n = cfg_->count;
-    if (run_.limit) n = std::min<uint64_t>(n, run_.limit - emitted_);
+    if (run_.limit) n = std::min<uint64_t>(n, run_.limit > emitted_ ? run_.limit - emitted_ : 0);
     return std::max<size_t>(n, 1);
   }
 
   /// Turns entries into records (or dead letters) and sends them on; waits while
   /// the pipeline has no room, so no more is read than it can take.
-  asio::awaitable<void> emit(BatchChannel& out, const std::vector<Entry>& got, bool claimed) {
+  asio::awaitable<void> emit(BatchChannel& out, const std::vector<Entry>& got) {
     Batch batch;
     batch.reserve(got.size());
     for (const auto& e : got) {
@@ -207,8 +204,9 @@ class RedisSource final : public Source {
         acks_.push_back(e.id);
         continue;
       }
+      if (held_.count(e.id)) continue;  // in the pipeline already (claimed while held): once is enough
       uint64_t seq = ++seq_;
-      in_flight_[seq] = InFlight{e.id, Clock::now()};
+      hold(seq, e.id);
       ++emitted_;
       ++stats_.in;
       Record rec;
@@ -234,7 +232,6 @@ class RedisSource final : public Source {
                                           "stream " + cfg_->stream + " entry " + e.id + ": " + reason, 1, false});
       co_await run_.dead_letters.wait_room();
     }
-    (void)claimed;
     stats_.out += batch.size();
     if (!batch.empty()) co_await send_batch(out, std::move(batch));
   }
@@ -243,9 +240,10 @@ class RedisSource final : public Source {
   /// delivered max_deliveries times already goes to the dead letter instead.
   asio::awaitable<void> claim_idle_entries(BatchChannel& out) {
     std::string idle = std::to_string(cfg_->claim_idle.count());
-    std::string count = std::to_string(want());
     std::string start = "-";
-    for (int pages = 0; pages < 100 && !run_.stage.control.stopping(); ++pages) {
+    for (int pages = 0; pages < 100 && !run_.stage.control.stopping() && !limit_reached(); ++pages) {
+      size_t page = want();
+      std::string count = std::to_string(page);
       RedisCommand pending{"XPENDING", cfg_->stream, cfg_->group, "IDLE", idle, start, "+", count};
       RedisReply p = co_await command_with_retry(control_, pending, cfg_->timeout);
       if (p.is_error() || p.elements.empty()) co_return;
@@ -254,7 +252,7 @@ class RedisSource final : public Source {
       for (const auto& row : p.elements) {
         if (row.elements.size() < 4) continue;
         const std::string& id = row.elements[0].str;
-        if (row.elements[1].str == consumer_ && holds(id)) continue;  // ours and in the pipeline: renewed, not lost
+        if (held_.count(id)) continue;  // ours and in the pipeline: renewed, not lost
         deliveries[id] = row.elements[3].integer;
         take.push_back(id);
       }
@@ -274,16 +272,17 @@ class RedisSource final : public Source {
           if (!got.empty()) spdlog::info("source redis: claimed {} entr{} idle for {} ms or more", got.size(),
                                          got.size() == 1 ? "y" : "ies", cfg_->claim_idle.count());
           co_await run_.dead_letters.wait_room();
-          if (!fresh.empty()) co_await emit(out, fresh, true);
+          if (!fresh.empty()) co_await emit(out, fresh);
         }
       }
-      if (p.elements.size() < want()) co_return;
+      if (p.elements.size() < page) co_return;
     }
   }
 
   void poison_entry(const Entry& e, long long delivered) {
+    if (held_.count(e.id)) return;
     uint64_t seq = ++seq_;
-    in_flight_[seq] = InFlight{e.id, Clock::now()};
+    hold(seq, e.id);
     ++emitted_;
     ++stats_.in;
     ++stats_.failed;
@@ -300,25 +299,38 @@ class RedisSource final : public Source {
                                         static_cast<int>(delivered), is_json});
   }
 
-  bool holds(const std::string& id) const {
-    for (const auto& [seq, f] : in_flight_)
-      if (f.id == id) return true;
-    return false;
+  void hold(uint64_t seq, const std::string& id) {
+    in_flight_[seq] = InFlight{id, Clock::now()};
+    held_.insert(id);
+    failed_.erase(id);  // claimed again after a failure
   }
 
   asio::awaitable<bool> nothing_pending() {
     RedisCommand summary{"XPENDING", cfg_->stream, cfg_->group};
     RedisReply r = co_await command_with_retry(control_, summary, cfg_->timeout);
-    co_return !r.is_error() && !r.elements.empty() && r.elements[0].integer == 0;
+    // Entries this run failed (no dead letter) stay pending on purpose.
+    co_return !r.is_error() && !r.elements.empty() && r.elements[0].integer <= static_cast<long long>(failed_.size());
   }
 
   /// Records handled for good: their entries are acknowledged (by keep_up()).
   void for_good(uint64_t first, uint64_t last) {
     for (auto it = in_flight_.lower_bound(first); it != in_flight_.end() && it->first <= last;) {
+      held_.erase(it->second.id);
       acks_.push_back(std::move(it->second.id));
       it = in_flight_.erase(it);
     }
     wake_.cancel();
+  }
+
+  /// A record failed with no dead letter: its entry stays pending, no longer
+  /// renewed, so it is claimed again after claim_idle (here or by another worker)
+  /// and counts towards max_deliveries.
+  void failed_for_now(uint64_t line) {
+    auto it = in_flight_.find(line);
+    if (it == in_flight_.end()) return;
+    held_.erase(it->second.id);
+    failed_.insert(it->second.id);
+    in_flight_.erase(it);
   }
 
   /// keep_up(), and if it fails (acknowledgements could not be sent) the run
@@ -340,6 +352,11 @@ class RedisSource final : public Source {
   asio::awaitable<void> keep_up() {
     auto last_renew = Clock::now();
     for (;;) {
+      // Renewals first: a steady flow of acknowledgements must not delay them past claim_idle.
+      if (Clock::now() - last_renew >= cfg_->claim_idle / 3 && !in_flight_.empty()) {
+        co_await renew_claims();
+        last_renew = Clock::now();
+      }
       if (!acks_.empty()) {
         std::vector<std::string> ids;
         ids.swap(acks_);
@@ -351,10 +368,6 @@ class RedisSource final : public Source {
         continue;
       }
       if (done_) co_return;
-      if (Clock::now() - last_renew >= cfg_->claim_idle / 3 && !in_flight_.empty()) {
-        co_await renew_claims();
-        last_renew = Clock::now();
-      }
       wake_.expires_after(std::chrono::milliseconds(50));
       asio::error_code ec;
       co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -375,7 +388,6 @@ class RedisSource final : public Source {
   /// (no dead letter), or the run aborts.
   asio::awaitable<void> wait_for_in_flight() {
     while (!in_flight_.empty() && !run_.stage.control.aborted()) {
-      if (run_.tracker.failed() >= in_flight_.size()) break;  // failed with no dead letter: left pending
       asio::steady_timer t(run_.stage.io.get_executor(), std::chrono::milliseconds(20));
       asio::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -419,6 +431,8 @@ class RedisSource final : public Source {
   std::unique_ptr<RedisConnection> reader_;   // XREADGROUP (may block)
   std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
   std::map<uint64_t, InFlight> in_flight_;    // by record position: entries not yet acknowledged
+  std::unordered_set<std::string> held_;      // their IDs
+  std::unordered_set<std::string> failed_;    // entries whose record failed with no dead letter: left pending
   std::vector<std::string> acks_;
   uint64_t seq_ = 0;
   uint64_t emitted_ = 0;

@@ -19,14 +19,24 @@ std::string mask_passwords(std::string_view text) {
   for (size_t scheme_end = text.find("://"); scheme_end != std::string_view::npos;
        scheme_end = text.find("://", scheme_end + 3)) {
     size_t start = scheme_end + 3;
-    size_t end = text.find_first_of("/?#\" \t\r\n", start);
+    size_t scheme_start = scheme_end;
+    while (scheme_start > 0 && std::isalpha(static_cast<unsigned char>(text[scheme_start - 1]))) --scheme_start;
+    // redis:// URLs hold passwords as they come (a '/' or '?' in them, or the
+    // password alone before the '@'): their user info ends at the URL's last '@'.
+    bool redis = text.substr(scheme_start, scheme_end - scheme_start) == "redis";
+    size_t end = text.find_first_of(redis ? "\"' \t\r\n" : "/?#\"' \t\r\n", start);
     if (end == std::string_view::npos) end = text.size();
     std::string_view authority = text.substr(start, end - start);
     size_t at = authority.rfind('@');
     if (at == std::string_view::npos) continue;
-    size_t colon = authority.find(':');
-    if (colon == std::string_view::npos || colon + 1 >= at) continue;  // no password
-    out.append(text.substr(done, start + colon + 1 - done)).append("***");
+    size_t colon = authority.substr(0, at).find(':');
+    if (colon == std::string_view::npos) {
+      if (!redis || at == 0) continue;  // a user name alone (redis://secret@host: a password)
+      out.append(text.substr(done, start - done)).append("***");
+    } else {
+      if (colon + 1 >= at) continue;  // no password
+      out.append(text.substr(done, start + colon + 1 - done)).append("***");
+    }
     done = start + at;
   }
   if (done == 0) return std::string(text);

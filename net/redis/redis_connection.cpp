@@ -151,6 +151,7 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<std::vector<RedisReply>> send(const std::vector<RedisCommand>& commands,
                                                std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();  // alive across the wait, whoever owns it meanwhile
     if (broken || !ac) throw lost();
     auto pending = std::make_shared<Pending>(ex, commands.size());
     std::vector<const char*> argv;

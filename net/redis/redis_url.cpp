@@ -48,16 +48,14 @@ std::string redact_redis_url(std::string_view url) {
   size_t scheme = url.find("://");
   if (scheme == std::string_view::npos) return std::string(url);
   size_t start = scheme + 3;
-  size_t end = url.find('/', start);
-  std::string_view authority = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-  size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string_view userinfo = authority.substr(0, at);
+  size_t at = url.rfind('@');  // the last: a password may hold '/', '?', '#' or '@'
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  std::string_view userinfo = url.substr(start, at - start);
   size_t colon = userinfo.find(':');
   std::string redacted(url.substr(0, start));
   if (colon == std::string_view::npos) redacted += "***";  // redis://password@host
   else redacted += std::string(userinfo.substr(0, colon)) + ":***";
-  redacted += url.substr(start + at);
+  redacted += url.substr(at);
   return redacted;
 }
 
@@ -82,13 +80,16 @@ RedisUrl parse_redis_url(std::string_view url) {
     }
   } else if (url.rfind("redis://", 0) == 0) {
     std::string_view rest = url.substr(8);
+    size_t at = rest.rfind('@');  // the last: a password may hold '/' or '@' (better escaped as %2F, %40)
+    std::string_view userinfo;
+    if (at != std::string_view::npos) {
+      userinfo = rest.substr(0, at);
+      rest = rest.substr(at + 1);
+    }
     size_t slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
     std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-    size_t at = authority.rfind('@');
     if (at != std::string_view::npos) {
-      std::string_view userinfo = authority.substr(0, at);
-      authority = authority.substr(at + 1);
       size_t colon = userinfo.find(':');
       bool ok = true;
       if (colon == std::string_view::npos) {

@@ -268,3 +268,48 @@ def test_a_busy_worker_keeps_its_entries_past_claim_idle(tmp_path, redis, server
     assert sorted(got_a) == sorted(urls)
     assert got_b == ""
     assert pending(redis, "jobs", "g") == 0
+
+
+def test_a_worker_restarted_under_its_name_takes_its_old_entries_once_and_new_ones_too(tmp_path, redis):
+    """A regression: a worker with a fixed consumer name that still owned pending
+    entries read them again and again and never read new ones."""
+    push(redis, "jobs", range(300))
+    redis.cli("XGROUP", "CREATE", "jobs", "g", "0")
+    redis.cli("XREADGROUP", "GROUP", "g", "w1", "COUNT", "300", "STREAMS", "jobs", ">")  # w1 "dies" holding them
+    push(redis, "jobs", range(300, 400))  # new entries meanwhile
+    time.sleep(1.1)  # idle past claim_idle
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl}}",
+                    extra="consumer: w1, count: 10, stop_when_idle: 1500ms")
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    ids = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(ids) == list(range(400))
+    assert pending(redis, "jobs", "g") == 0
+
+
+def test_with_no_dead_letter_a_bad_entry_stays_pending_and_the_run_ends(tmp_path, redis):
+    push(redis, "jobs", [1])
+    redis.cli("XADD", "jobs", "*", "data", "not json")
+    push(redis, "jobs", [2])
+    p = tmp_path / "p.yaml"
+    p.write_text(f"""name: nodl
+source:
+  redis: {{url: "{redis.url}", stream: jobs, group: g, claim_idle: 10s, block: 200ms, stop_when_idle: 500ms}}
+sink:
+  jsonl: {{path: {tmp_path}/out.jsonl}}
+""")
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path, timeout=60)
+    assert r.code == 1, r.stderr  # a record failed with no dead letter
+    assert [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()] == [1, 2]
+    assert pending(redis, "jobs", "g") == 1  # left for a later claim, not acknowledged
+
+
+def test_limit_holds_for_claimed_entries_too(tmp_path, redis):
+    push(redis, "jobs", range(50))
+    redis.cli("XGROUP", "CREATE", "jobs", "g", "0")
+    redis.cli("XREADGROUP", "GROUP", "g", "dead", "COUNT", "50", "STREAMS", "jobs", ">")
+    time.sleep(1.1)
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl}}", extra="count: 7, stop_when_idle: 500ms")
+    r = run_aetl(["run", "-q", "--state", "s.db", "--limit", "10", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10

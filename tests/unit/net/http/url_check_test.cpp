@@ -164,6 +164,10 @@ TEST_CASE("the password of a URL is masked, the user name and the rest are kept"
   CHECK(mask_passwords("GET http://:pw@h/x #0123") == "GET http://:***@h/x #0123");
   CHECK(mask_passwords("a http://u:1@h/ and https://v:2@i/") == "a http://u:***@h/ and https://v:***@i/");
   CHECK(mask_passwords("{\"url\":\"http://u:pw@h\"}") == "{\"url\":\"http://u:***@h\"}");
+  // redis URLs: a password with '/' in it, or a password alone
+  CHECK(mask_passwords("  redis: {url: \"redis://:s3cr/et@127.0.0.1:6379/0\"}") ==
+        "  redis: {url: \"redis://:***@127.0.0.1:6379/0\"}");
+  CHECK(mask_passwords("redis://s3cret@h/1") == "redis://***@h/1");
 }
 
 TEST_CASE("URLs without a password are left as they are", "[url][secrets]") {

@@ -36,6 +36,11 @@ TEST_CASE("redis URLs: host, port, database, user and password", "[redis]") {
   CHECK(u.db == 3);
   CHECK(u.where() == "10.0.0.5:6380/3");
 
+  u = parse_redis_url("redis://:s3cr/e@t@h:1/2");  // '/' and '@' in a password: up to the last '@'
+  CHECK(u.password == "s3cr/e@t");
+  CHECK(u.host == "h");
+  CHECK(u.db == 2);
+
   u = parse_redis_url("redis://:only-pw@h:1/");
   CHECK(u.user.empty());
   CHECK(u.password == "only-pw");
@@ -73,5 +78,8 @@ TEST_CASE("redis URLs: what is wrong is said, the password never", "[redis]") {
   CHECK(error_of("unix:/r.sock?timeout=1") ==
         "redis URL 'unix:/r.sock?timeout=1': the only query a unix socket takes is db=N (a whole number)");
   CHECK(redact_redis_url("redis://a:b@h/1") == "redis://a:***@h/1");
+  CHECK(redact_redis_url("redis://:s3cr/et@h:1/0") == "redis://:***@h:1/0");
+  CHECK(redact_redis_url("redis://s3cr/et?#@h") == "redis://***@h");
+  CHECK(error_of("redis://:s3cr/et@h:0") == "redis URL 'redis://:***@h:0': the port must be a number from 1 to 65535");
   CHECK(redact_redis_url("redis://h/1") == "redis://h/1");
 }
