@@ -105,7 +105,9 @@ def test_kill_9_rounds_among_three_workers_lose_and_double_nothing(tmp_path, red
     push(redis, "jobs", range(n))
     db = tmp_path / "out.db"
     sink = f"sqlite: {{path: {db}, table: t, key: [id], batch: {{size: 200, linger: 20ms}}}}"
-    p = worker_yaml(tmp_path, redis, sink, extra="count: 50")
+    # every restart claims what the killed ones held: deliveries pile up, and
+    # the poison limit is tested on its own
+    p = worker_yaml(tmp_path, redis, sink, extra="count: 50, max_deliveries: 1000")
     rng = random.Random(21)
     workers = [start_worker(tmp_path, p, i) for i in range(3)]
     killed = 0
@@ -123,7 +125,7 @@ def test_kill_9_rounds_among_three_workers_lose_and_double_nothing(tmp_path, red
     for w in workers:
         _, err = w.communicate(timeout=60)
         assert w.returncode in (0, 130, -signal.SIGTERM), err.decode()  # -15: before its handlers were set
-    last = worker_yaml(tmp_path, redis, sink, name="last.yaml", extra="count: 50, stop_when_idle: 1500ms")
+    last = worker_yaml(tmp_path, redis, sink, name="last.yaml", extra="count: 50, max_deliveries: 1000, stop_when_idle: 1500ms")
     r = run_aetl(["run", "-q", "--state", "last.state", last], cwd=tmp_path, timeout=120)
     assert r.code == 0, r.stderr
     ids = table_ids(db)
