@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/kinds.h"
+#include "config/redis_url_field.h"
 #include "engine/setup_error.h"
 #include "net/redis/redis_connection.h"
 #include "run/pipeline_sink.h"
@@ -25,7 +26,6 @@ using redis::RedisError;
 using redis::RedisReply;
 
 struct RedisSinkConfig {
-  std::string url_text;
   redis::RedisUrl url;
   std::string stream;
   std::string field = "data";
@@ -116,9 +116,7 @@ class RedisSink final : public PipelineSink {
 
 namespace {
 const FieldSpec kFields[] = {
-    {"url", FieldType::string, "redis://127.0.0.1:6379/0",
-     "redis://[user:password@]host[:port][/db] or unix:/path[?db=N]; no password: REDISCLI_AUTH",
-     "\"redis://queue.internal:6379/2\""},
+    kRedisUrlField,
     {"stream", FieldType::string, "required", "the stream's key; created by the first XADD", "jobs"},
     {"field", FieldType::string, "data", "the entry field that holds the record's JSON", "payload"},
     {"maxlen", FieldType::integer, "", "trim the stream to about this many entries (MAXLEN ~): removes entries "
@@ -143,14 +141,7 @@ SinkBuilder parse_redis_sink(const ConfigValue& node, ConfigProblems& problems, 
   size_t before = problems.size();
   ConfigReader r(node, problems, {kFields, sink_common_fields()});
   if (!r.ok()) return {};
-  cfg->url_text = "redis://127.0.0.1:6379/0";
-  std::optional<ConfigString> url = r.string("url");
-  if (url) cfg->url_text = url->text;
-  try {
-    cfg->url = redis::parse_redis_url(cfg->url_text);
-  } catch (const std::invalid_argument& e) {
-    if (url) problems.add(url->where, std::string("url: ") + e.what());
-  }
+  cfg->url = read_redis_url(r, problems);
   if (auto s = r.string("stream", true)) {
     cfg->stream = s->text;
     if (cfg->stream.empty()) problems.add(s->where, "stream: an empty key");

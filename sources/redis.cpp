@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/kinds.h"
+#include "config/redis_url_field.h"
 #include "engine/channel.h"
 #include "engine/record_decoder.h"
 #include "engine/setup_error.h"
@@ -449,9 +450,7 @@ class RedisSource final : public Source {
 
 namespace {
 const FieldSpec kFields[] = {
-    {"url", FieldType::string, "redis://127.0.0.1:6379/0",
-     "redis://[user:password@]host[:port][/db] or unix:/path[?db=N]; no password: REDISCLI_AUTH",
-     "\"redis://queue.internal:6379/2\""},
+    kRedisUrlField,
     {"stream", FieldType::string, "required", "the stream's key", "jobs"},
     {"group", FieldType::string, "required", "the consumer group; created (with the stream) if missing", "workers"},
     {"consumer", FieldType::string, "", "this worker's name in the group (default: host-pid)", "worker-1"},
@@ -479,14 +478,7 @@ SourceBuilder parse_redis_source(const ConfigValue& node, ConfigProblems& proble
   if (!r.ok()) return {};
   auto cfg = std::make_shared<RedisSourceConfig>();
   size_t before = problems.size();
-  std::string url_text = "redis://127.0.0.1:6379/0";
-  auto url = r.string("url");
-  if (url) url_text = url->text;
-  try {
-    cfg->url = redis::parse_redis_url(url_text);
-  } catch (const std::invalid_argument& e) {
-    if (url) problems.add(url->where, std::string("url: ") + e.what());
-  }
+  cfg->url = read_redis_url(r, problems);
   auto nonempty = [&](const char* key, std::string& to, bool required) {
     if (auto s = r.string(key, required)) {
       if (s->text.empty()) problems.add(s->where, std::string(key) + ": empty");
