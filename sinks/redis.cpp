@@ -88,11 +88,9 @@ class RedisSink final : public PipelineSink {
       // error reply (the key changed type, the server is out of memory) ends the run.
       bool transient = e.kind == RedisError::Kind::connection || e.kind == RedisError::Kind::auth;
       if (transient && conn_) conn_.reset();
-      // The driver names the sink (and so the server) before the message.
-      std::string message = e.what();
-      std::string prefix = "redis " + cfg_.url.where() + ": ";
-      if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
-      error = std::make_exception_ptr(SinkError(message, transient));
+      // The message names the server; the driver's retry warnings put describe()
+      // (the stream) before it, and the last error is the message alone.
+      error = std::make_exception_ptr(SinkError(e.what(), transient));
     }
     if (error) std::rethrow_exception(error);
     co_return true;
@@ -102,7 +100,7 @@ class RedisSink final : public PipelineSink {
     conn_.reset();
     co_return;
   }
-  std::string describe() const override { return "redis " + cfg_.url.where() + " stream " + cfg_.stream; }
+  std::string describe() const override { return "redis stream " + cfg_.stream; }
 
  private:
   RunContext& run_;

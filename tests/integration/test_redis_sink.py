@@ -219,3 +219,32 @@ def test_the_sample_pushes_each_url_as_a_request(tmp_path, redis):
     urls = [l for l in (root / "samples/urls.txt").read_text().splitlines() if l and l[0] not in "#{"]
     assert len(urls) == 5
     assert [e["url"] for e in entries(redis, "afetch:requests")] == urls
+
+
+def test_a_server_that_never_comes_back_ends_the_run_after_the_retry_budget(tmp_path, stream):
+    server = RedisServer().start()
+    try:
+        p = tmp_path / "p.yaml"
+        p.write_text(f"""name: gone
+source: {{lines: {{paths: ["-"]}}}}
+sink:
+  redis: {{url: "{server.url}", stream: {stream}, batch: {{size: 1, linger: 1ms}}, retry: {{max: 2, backoff: 50ms..100ms}}}}
+""")
+        proc = subprocess.Popen([str(AETL), "run", "-q", "--state", str(tmp_path / "s.db"), str(p)], cwd=tmp_path,
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc.stdin.write(b'{"id": 1}\n')
+        proc.stdin.flush()
+        deadline = time.time() + 20
+        while time.time() < deadline and server.cli("XLEN", stream).strip() != "1":
+            time.sleep(0.05)
+        port = server.port
+        server.stop()  # for good
+        proc.stdin.write(b'{"id": 2}\n')
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+        err = proc.stderr.read().decode()
+        assert proc.returncode == 1, err
+        assert err.splitlines()[-1] == f"aetl: error: redis 127.0.0.1:{port}/0: Connection refused", err
+        assert f"aetl: warning: redis stream {stream}: redis 127.0.0.1:{port}/0: Connection refused (attempt 1, retrying in " in err
+    finally:
+        server.stop()
