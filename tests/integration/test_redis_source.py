@@ -146,11 +146,16 @@ def test_a_paused_worker_loses_its_entries_to_the_others_and_doubles_nothing(tmp
     pb = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/b.jsonl}}", name="b.yaml",
                      extra="count: 20, stop_when_idle: 3s")
     a = start_worker(tmp_path, pa, "a")
-    time.sleep(0.3)
-    a.send_signal(signal.SIGSTOP)
+    out_a = tmp_path / "a.jsonl"
+    deadline = time.time() + 30
+    while (not out_a.exists() or out_a.stat().st_size == 0) and time.time() < deadline:
+        time.sleep(0.005)
+    a.send_signal(signal.SIGSTOP)  # in the middle: it holds entries it has not acknowledged
+    held = pending(redis, "jobs", "g")
     b = start_worker(tmp_path, pb, "b")
     _, err = b.communicate(timeout=120)
     assert b.returncode == 0, err.decode()
+    assert pending(redis, "jobs", "g") == 0  # a is still stopped: b took over what a held
     a.send_signal(signal.SIGCONT)
     time.sleep(0.5)
     a.send_signal(signal.SIGTERM)
@@ -159,6 +164,7 @@ def test_a_paused_worker_loses_its_entries_to_the_others_and_doubles_nothing(tmp
     ids_a = [json.loads(l)["id"] for l in (tmp_path / "a.jsonl").read_text().splitlines()]
     ids_b = [json.loads(l)["id"] for l in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert set(ids_a) | set(ids_b) == set(range(n))
+    assert held > 0, "the paused worker held nothing"
     assert pending(redis, "jobs", "g") == 0
 
 
@@ -195,6 +201,7 @@ def test_a_server_restart_mid_run_loses_nothing(tmp_path, redis):
     redis.restart(down_for=0.5)
     _, err = w.communicate(timeout=120)
     assert w.returncode == 0, err.decode()
+    assert "connecting again" in err.decode(), err.decode()  # the restart hit the worker, and it came back
     ids = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert set(ids) == set(range(n)), f"{n - len(set(ids))} lost"
     assert pending(redis, "jobs", "g") == 0
