@@ -41,7 +41,7 @@ const std::vector<SourceKind>& source_kinds() {
        parse_lines_source, true},
       {"postgres", "the rows of a PostgreSQL query, streamed", postgres_source_fields, parse_postgres_source},
       {"redis", "a worker of a Redis Streams consumer group: XREADGROUP, XACK once handled", redis_source_fields,
-       parse_redis_source},
+       parse_redis_source, false, true},
   };
   return table;
 }

@@ -42,6 +42,7 @@ struct SourceKind {
   const KindFields& fields;
   SourceBuilder (*parse)(const ConfigValue& node, ConfigProblems& problems);
   bool runs_steps = false;  ///< runs record steps in its own lanes (see run/plan.h)
+  bool queue = false;       ///< its position lives in a queue (see Pipeline::SourcePart::queue)
 };
 struct StageKind {
   std::string_view key;

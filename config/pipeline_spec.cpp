@@ -112,6 +112,7 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
       spec.source.kind = std::string(kind->key);
       spec.source.build = kind->parse(*body, problems);
       spec.source.runs_steps = kind->runs_steps;
+      spec.source.queue = kind->queue;
     }
   }
 

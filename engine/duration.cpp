@@ -33,6 +33,7 @@ std::optional<Millis> parse_duration(std::string_view text) {
   else if (unit == "us") ms = value / 1000;
   else if (unit == "m" || unit == "min") ms = value * 60'000;
   else if (unit == "h") ms = value * 3'600'000;
+  else if (unit == "d") ms = value * 86'400'000;
   else return std::nullopt;
   if (ms > 1e12) return std::nullopt;
   return Millis(static_cast<int64_t>(std::ceil(ms)));

@@ -45,6 +45,16 @@ std::string format_metrics(const RunContext& run, const std::string& pipeline, d
          [](const PartStats& s) { return s.failed; });
   family("aetl_busy_seconds_total", "counter", "Time each part spent working on batches.",
          [](const PartStats& s) { return fmt::format("{:.6f}", s.busy_seconds); });
+  bool any_events = false;
+  for (const auto& part : run.parts) any_events = any_events || !part->events.empty();
+  if (any_events) {
+    out += "# HELP aetl_part_events_total Events a part counts of its own (entries acked, claimed, ...).\n"
+           "# TYPE aetl_part_events_total counter\n";
+    for (const auto& part : run.parts)
+      for (const auto& [event, n] : part->events)
+        out += fmt::format("aetl_part_events_total{{pipeline=\"{}\",part=\"{}\",event=\"{}\"}} {}\n", p,
+                           label_value(part->name), label_value(event), n);
+  }
   out += fmt::format(
       "# HELP aetl_run_duration_seconds How long the last run took.\n# TYPE aetl_run_duration_seconds gauge\n"
       "aetl_run_duration_seconds{{pipeline=\"{}\"}} {:.3f}\n",

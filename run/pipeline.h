@@ -37,6 +37,11 @@ struct Pipeline {
     std::string kind;
     SourceBuilder build;
     bool runs_steps = false;  ///< the source can run record steps inside its own lanes
+    /// The source's position lives in a queue (entries acknowledged once handled,
+    /// redelivered otherwise): the run keeps no state store, no lock and no
+    /// checkpoint, and an exactly-once sink records each record's delivery ID
+    /// (RunContext::delivery_id) in its transaction instead of a checkpoint.
+    bool queue = false;
   };
   struct StagePart {
     std::string kind;

@@ -92,7 +92,9 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   run.pipeline_name = spec.name;
   run.limit = options.limit;
   run.dry_run = options.dry_run;
-  const bool keeps_state = !options.dry_run && !options.stateless;
+  run.queue_source = spec.source.queue;
+  // A queue source's position is the queue's own (its unacknowledged entries).
+  const bool keeps_state = !options.dry_run && !options.stateless && !spec.source.queue;
 
   if (options.prepare) options.prepare(run);
 
@@ -254,7 +256,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
 
   if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
   // An exactly-once sink holds the checkpoint the next run reads.
-  std::string checkpoint_where = driver.sink().exactly_once() ? driver.sink().describe() : state_path;
+  std::string checkpoint_where = driver.sink().exactly_once() && keeps_state ? driver.sink().describe() : state_path;
   const bool closed_early = control.reason() == StopReason::downstream_closed;
   if (options.display) {
     std::vector<std::string> summary;

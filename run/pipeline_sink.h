@@ -60,6 +60,13 @@ struct WriteContext {
   std::function<std::string(const std::vector<std::pair<size_t, std::string>>&)> checkpoint_after;
   /// What prepare() made of this batch (nullptr if the sink does not prepare).
   std::shared_ptr<void> prepared;
+  /// With a queue source, for exactly-once sinks (instead of checkpoint_after):
+  /// per record, the identity of its delivery. The sink records each written
+  /// record's ID in the batch's transaction, and skips a record whose ID is there
+  /// already (an earlier delivery committed it), listing its index in `redelivered`.
+  /// A refused record's ID is not kept.
+  std::vector<std::string> delivery_ids;
+  std::vector<size_t> redelivered;
 };
 
 /// A sink kind at run time. The driver batches, retries and acknowledges; the

@@ -28,6 +28,9 @@ struct PartStats {
   uint64_t in_flight = 0;
   uint64_t batches = 0;
   double busy_seconds = 0;  ///< time spent working on batches
+  /// Events a part counts of its own, by name (the redis source: "acked",
+  /// "claimed", ...; an exactly-once sink: "redelivered"), for the metrics.
+  std::map<std::string, uint64_t> events;
 };
 
 /// The size of the source's input, for the progress display's percent and ETA
@@ -78,6 +81,13 @@ struct RunContext {
   const Checkpoint* resume = nullptr;  ///< the checkpoint a resumed run starts from
   uint64_t limit = 0;                  ///< --limit: records the source reads at most (0: all)
   bool dry_run = false;
+  /// The source is a queue (Pipeline::SourcePart::queue); set before the parts are built.
+  bool queue_source = false;
+  /// Set by a queue source: the identity of the delivery a record came from (the
+  /// stream and entry ID), the same on every redelivery of it. Records split from
+  /// one delivery reach the sink one after another (the engine keeps order), so the
+  /// sink driver numbers them. Valid until the record is handled. Loop thread.
+  std::function<std::string(const Position&)> delivery_id;
   std::vector<std::unique_ptr<PartStats>> parts;
   InputSize input;
   CheckpointEvents checkpoints;

@@ -66,17 +66,36 @@ void SinkDriver::finish() {
   room_.notify();
 }
 
+std::vector<std::string> SinkDriver::delivery_ids(const Batch& batch) {
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (const auto& r : batch) {
+    bool same = r.pos.source == last_delivered_.source && r.pos.line == last_delivered_.line && split_number_ > 0;
+    split_number_ = same ? split_number_ + 1 : 1;
+    last_delivered_ = r.pos;
+    std::string id = run_.delivery_id(r.pos);
+    if (split_number_ > 1) id += "#" + std::to_string(split_number_);
+    ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
 asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr<void> prepared) {
   std::mt19937_64 rng{std::random_device{}()};
   // The main exactly-once sink's commits hold the checkpoint the next run reads.
   // Taken once per batch: a retry's commit may land with the first attempt's
   // snapshot (a reconnect finds it committed), and every later one covers it.
-  const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink";
+  const bool by_delivery = sink_->exactly_once() && key_ == "sink" && run_.delivery_id;
+  const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink" && !by_delivery;
   if (holds_checkpoint) run_.checkpoints.taken();
+  std::vector<std::string> ids;
+  if (by_delivery) ids = delivery_ids(batch);
   for (int attempt = 1;; ++attempt) {
     WriteContext wc;
     wc.prepared = prepared;
-    if (sink_->exactly_once()) {
+    if (by_delivery) {
+      wc.delivery_ids = ids;
+    } else if (sink_->exactly_once()) {
       auto preview = std::make_shared<AckTracker>(run_.tracker);
       auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
       auto positions = std::make_shared<std::vector<Position>>();
@@ -104,6 +123,11 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
       stats_.busy_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       if (!ok) co_return false;
       if (holds_checkpoint) run_.checkpoints.saved();
+      if (!wc.redelivered.empty()) {
+        stats_.events["redelivered"] += wc.redelivered.size();
+        spdlog::info("{}: {} record{} committed by an earlier delivery, not written again", sink_->describe(),
+                     wc.redelivered.size(), wc.redelivered.size() == 1 ? "" : "s");
+      }
       // Acknowledge: written records, and rejected ones go to the dead letter.
       size_t k = 0;
       for (size_t i = 0; i < batch.size(); ++i) {

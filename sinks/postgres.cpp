@@ -34,6 +34,8 @@
 #include "net/sql_table.h"
 #include "sinks/postgres/checkpoint_table.h"
 #include "sinks/postgres/copy_rows.h"
+#include "sinks/postgres/delivery_table.h"
+#include "sinks/sql/delivery_ids.h"
 #include "sinks/sql/sql_columns.h"
 #include "net/pg/pg_pool.h"
 #include "run/record_step.h"
@@ -57,6 +59,7 @@ struct PostgresConfig {
   std::vector<PgColumn> columns;  // empty: the first record's fields
   std::vector<std::string> key;
   bool exactly_once = false;
+  std::chrono::milliseconds remember_deliveries{kRememberDeliveriesDefault};
   bool create = true;
   size_t pool_min = 1;
   size_t pool_max = 2;
@@ -69,13 +72,17 @@ class PostgresSink final : public PipelineSink {
       : run_(run),
         cfg_(cfg),
         checkpoints_((cfg.schema.empty() ? "" : quote_sql_ident(cfg.schema) + ".") + "aetl_checkpoints",
-                     run.pipeline_name) {
+                     run.pipeline_name),
+        deliveries_((cfg.schema.empty() ? "" : quote_sql_ident(cfg.schema) + ".") + std::string(kDeliveryTable),
+                    run.pipeline_name) {
     target_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + quote_sql_ident(cfg_.table);
     columns_ = cfg_.columns;
     if (!columns_.empty()) compile_columns();
   }
 
   std::string describe() const override { return "postgres " + cfg_.table; }
+  /// Exactly once with a queue source: delivery IDs instead of a checkpoint.
+  bool by_delivery() const { return cfg_.exactly_once && run_.queue_source; }
 
   /// With the columns known up front, records are encoded on the step lanes.
   std::shared_ptr<RecordStep> row_step() override {
@@ -117,7 +124,8 @@ class PostgresSink final : public PipelineSink {
     try {
       co_await look_up_table(*c);
       if (!columns_.empty()) encoder_.set_columns(columns_, table_columns_);  // now that the table's types are known
-      if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
+      if (by_delivery()) co_await deliveries_.ensure(*c);
+      else if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
     } catch (const PgError& e) {
       error = std::make_exception_ptr(SetupError("postgres " + cfg_.table + ": " + e.what()));
     }
@@ -315,6 +323,10 @@ class PostgresSink final : public PipelineSink {
   asio::awaitable<void> write_batch(PgConnection& c, const CopyRows& rows, WriteContext& wc) {
     if (!table_exists_) co_await create_table(c);
     if (!cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
+    if (!wc.delivery_ids.empty()) {
+      co_await write_batch_by_delivery(c, rows, wc);
+      co_return;
+    }
     co_await c.exec("BEGIN");
     if (cfg_.exactly_once) {
       co_await checkpoints_.lock(c);
@@ -329,23 +341,11 @@ class PostgresSink final : public PipelineSink {
         }
       }
     }
-    std::vector<std::pair<size_t, std::string>> rejected = rows.unreadable;
-    // The whole batch at once; only if a row is refused, again with the bad rows
-    // split off under savepoints (a savepoint per batch costs on every batch).
-    std::optional<PgError> bad;
-    try {
-      co_await copy(c, rows, 0, rows.row.size());
-    } catch (const PgError& e) {
-      if (!e.bad_row()) throw;
-      bad = e;
-    }
-    if (bad) {
-      co_await c.exec("ROLLBACK");
-      co_await c.exec("BEGIN");
+    std::vector<std::pair<size_t, std::string>> rejected;
+    auto lock_again = [&]() -> asio::awaitable<void> {
       if (cfg_.exactly_once) co_await checkpoints_.lock(c);
-      co_await write_rows(c, rows, 0, rows.record.size(), rejected);
-    }
-    std::sort(rejected.begin(), rejected.end());
+    };
+    co_await write_rows_of_batch(c, rows, rejected, lock_again);
     if (cfg_.exactly_once) {
       std::string token = checkpoints_.new_token();
       if (!co_await checkpoints_.compare_and_set(c, wc.checkpoint_after(rejected), token)) {
@@ -359,6 +359,79 @@ class PostgresSink final : public PipelineSink {
     if (cfg_.exactly_once) checkpoints_.committed(last_token_);
     last_token_.clear();
     wc.rejected = std::move(rejected);
+  }
+
+  /// Exactly once with a queue source: the rows of records no earlier delivery
+  /// committed, then the IDs of those written, last before COMMIT (so a worker
+  /// stopped mid-batch holds none of them, except idle right before its COMMIT,
+  /// which the server ends). If one was kept meanwhile by another worker's commit,
+  /// the batch is rolled back and made again without it.
+  asio::awaitable<void> write_batch_by_delivery(PgConnection& c, const CopyRows& all_rows, WriteContext& wc) {
+    if (!c.has("aetl_idle_timeout")) {
+      // A batch's statements follow one another with no wait between them, so a
+      // live worker is never idle in its transaction for long.
+      co_await c.exec("SET idle_in_transaction_session_timeout = '15s'");
+      c.made("aetl_idle_timeout");
+    }
+    for (int attempt = 1;; ++attempt) {
+      co_await c.exec("BEGIN");
+      co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
+      std::vector<bool> kept = co_await deliveries_.find(c, wc.delivery_ids);
+      CopyRows rows;  // views into all_rows' buffers
+      rows.binary = all_rows.binary;
+      for (size_t i = 0; i < all_rows.row.size(); ++i) {
+        if (kept[all_rows.record[i]]) continue;
+        rows.row.push_back(all_rows.row[i]);
+        rows.record.push_back(all_rows.record[i]);
+      }
+      for (const auto& u : all_rows.unreadable)
+        if (!kept[u.first]) rows.unreadable.push_back(u);
+      std::vector<std::pair<size_t, std::string>> rejected;
+      auto nothing = []() -> asio::awaitable<void> { co_return; };
+      co_await write_rows_of_batch(c, rows, rejected, nothing);
+      // A refused record's ID is not kept: a later delivery of it is judged again.
+      std::vector<bool> refused(kept.size());
+      for (const auto& r : rejected) refused[r.first] = true;
+      std::vector<std::string> written;
+      for (size_t k = 0; k < kept.size(); ++k)
+        if (!kept[k] && !refused[k]) written.push_back(wc.delivery_ids[k]);
+      if (!co_await deliveries_.keep(c, written)) {
+        co_await c.exec("ROLLBACK");
+        if (attempt >= 5) throw SinkError("the same entries keep being committed by another worker", true);
+        continue;
+      }
+      co_await c.exec("COMMIT");
+      for (size_t k = 0; k < kept.size(); ++k)
+        if (kept[k]) wc.redelivered.push_back(k);
+      wc.rejected = std::move(rejected);
+      co_return;
+    }
+  }
+
+  /// In the open transaction: all of `rows` at once; only if a row is refused,
+  /// again (after ROLLBACK, BEGIN and `again_begun`) with the bad rows split off
+  /// under savepoints (a savepoint per batch costs on every batch). `rejected`
+  /// gets the unreadable records and the refused rows' records, sorted.
+  template <class AgainBegun>
+  asio::awaitable<void> write_rows_of_batch(PgConnection& c, const CopyRows& rows,
+                                            std::vector<std::pair<size_t, std::string>>& rejected, AgainBegun again_begun) {
+    rejected = rows.unreadable;
+    std::optional<PgError> bad;
+    if (!rows.row.empty()) {
+      try {
+        co_await copy(c, rows, 0, rows.row.size());
+      } catch (const PgError& e) {
+        if (!e.bad_row()) throw;
+        bad = e;
+      }
+    }
+    if (bad) {
+      co_await c.exec("ROLLBACK");
+      co_await c.exec("BEGIN");
+      co_await again_begun();
+      co_await write_rows(c, rows, 0, rows.record.size(), rejected);
+    }
+    std::sort(rejected.begin(), rejected.end());
   }
 
   asio::awaitable<void> make_staging(PgConnection& c) {
@@ -427,6 +500,7 @@ class PostgresSink final : public PipelineSink {
   PostgresConfig cfg_;
   std::string target_;       // quoted, maybe schema-qualified
   PgCheckpointTable checkpoints_;  // exactly once: aetl_checkpoints beside it
+  PgDeliveryTable deliveries_;     // exactly once with a queue source: aetl_deliveries beside it
   std::unique_ptr<pg::PgPool> pool_;
   std::vector<PgColumn> columns_;
   std::vector<PgColumn> table_columns_;
@@ -454,6 +528,7 @@ const FieldSpec kFields[] = {
      "[id]"},
     {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
      "true"},
+    kRememberDeliveriesField,
     {"create", FieldType::boolean, "true", "create a missing table (false: a missing table is an error)", "false"},
     {"connect_timeout", FieldType::duration, "10s", "how long connecting may take", "5s"},
     {"pool.min", FieldType::integer, "1", "connections opened before the run starts", "2"},
@@ -461,7 +536,7 @@ const FieldSpec kFields[] = {
 };
 const std::string_view kExamples[] = {
     "{dsn: \"host=localhost dbname=shop\", table: public.events, columns: {id: bigint, payload: jsonb}, key: [id], "
-    "exactly_once: true, create: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
+    "exactly_once: true, remember_deliveries: 30d, create: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
     "{table: events, columns: [id, payload]}",
 };
 const FieldDefault kCommonDefaults[] = {
@@ -494,6 +569,7 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
   read_columns_and_key(r, problems, is_postgres_type, "bigint, text, varchar(20), numeric(10,2), jsonb, text[]", cfg->columns,
                        cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
+  if (auto d = r.duration("remember_deliveries")) cfg->remember_deliveries = std::max(*d, std::chrono::milliseconds(1000));
   if (auto e = r.boolean("create")) cfg->create = *e;
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
   if (auto p = r.section("pool")) {

@@ -6,6 +6,7 @@
 //       columns: {id: INTEGER, url: TEXT, status: INTEGER}   # or a list, or left out
 //       key: [id]                 # upsert: replays are idempotent
 //       exactly_once: true        # the checkpoint commits with each batch
+//                                 # (with a queue source: the entries' IDs, sinks/sql/delivery_ids.h)
 //       batch: {size: 5000, linger: 200ms}
 // Each column takes the record's top-level field of the same name. Without
 // `columns`, the first record's fields give the columns and their types.
@@ -26,6 +27,7 @@
 #include "config/kinds.h"
 #include "net/sql_table.h"
 #include "run/record_step.h"
+#include "sinks/sql/delivery_ids.h"
 #include "sinks/sql/sql_columns.h"
 #include "sinks/sqlite/sqlite_row.h"
 
@@ -40,6 +42,7 @@ struct SqliteConfig {
   std::vector<Column> columns;  // empty: from the first record
   std::vector<std::string> key;
   bool exactly_once = false;
+  std::chrono::milliseconds remember_deliveries{kRememberDeliveriesDefault};
   std::string synchronous = "FULL";
 };
 
@@ -67,6 +70,8 @@ class SqliteSink final : public PipelineSink {
     sqlite3_finalize(insert_);
     sqlite3_finalize(insert_checkpoint_);
     sqlite3_finalize(update_checkpoint_);
+    sqlite3_finalize(insert_delivery_);
+    sqlite3_finalize(delete_delivery_);
     sqlite3_close(db_);
   }
 
@@ -192,7 +197,8 @@ class SqliteSink final : public PipelineSink {
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=" + cfg_.synchronous);
-    if (cfg_.exactly_once) ensure_checkpoint_table();
+    if (by_delivery()) ensure_delivery_table();
+    else if (cfg_.exactly_once) ensure_checkpoint_table();
     if (!cfg_.columns.empty()) prepare(cfg_.columns);
   }
 
@@ -320,17 +326,29 @@ class SqliteSink final : public PipelineSink {
     }
     exec("BEGIN IMMEDIATE");
     try {
+      const bool ids = !wc.delivery_ids.empty();
+      if (ids) forget_old_deliveries();
       std::string error;
       std::string scratch;
       auto* rows = static_cast<const PreparedRows*>(wc.prepared.get());
       size_t columns = columns_.size();
       for (size_t k = 0; k < batch.size(); ++k) {
         const Record& r = batch[k];
+        if (ids && !remember_delivery(wc.delivery_ids[k])) {
+          wc.redelivered.push_back(k);
+          continue;
+        }
+        size_t refused = wc.rejected.size();
+        // A refused record's ID is not kept: a later delivery of it is judged again.
+        auto forget_if_refused = [&] {
+          if (ids && wc.rejected.size() != refused) forget_delivery(wc.delivery_ids[k]);
+        };
         if (!r.row.empty()) {
           bind_sqlite_row(insert_, r.row.view(), columns);
         } else if (rows) {
           if (rows->start[k] == PreparedRows::kNone) {
             wc.rejected.emplace_back(k, rows->errors[k]);
+            forget_if_refused();
             continue;
           }
           bind_sqlite_row(insert_, std::string_view(rows->data).substr(rows->start[k]), columns);
@@ -339,6 +357,7 @@ class SqliteSink final : public PipelineSink {
           error.clear();
           if (!eval_->bind(r.data, error) || !append_sqlite_row(*eval_, columns, scratch)) {
             wc.rejected.emplace_back(k, error.empty() ? "a text longer than 2 GiB" : error);
+            forget_if_refused();
             continue;
           }
           bind_sqlite_row(insert_, scratch, columns);
@@ -349,6 +368,7 @@ class SqliteSink final : public PipelineSink {
         int primary = rc & 0xff;
         if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG) {
           wc.rejected.emplace_back(k, sqlite3_errmsg(db_));
+          forget_if_refused();
           continue;
         }
         throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
@@ -359,8 +379,62 @@ class SqliteSink final : public PipelineSink {
     } catch (...) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       wc.rejected.clear();
+      wc.redelivered.clear();
       throw;
     }
+  }
+
+  /// Exactly once with a queue source: delivery IDs instead of a checkpoint.
+  bool by_delivery() const { return cfg_.exactly_once && run_.queue_source; }
+
+  void ensure_delivery_table() {
+    exec("CREATE TABLE IF NOT EXISTS " + std::string(kDeliveryTable) +
+         " (pipeline TEXT NOT NULL, id TEXT NOT NULL, committed_at INTEGER NOT NULL,"
+         " PRIMARY KEY (pipeline, id)) WITHOUT ROWID");
+  }
+
+  sqlite3_stmt* statement(sqlite3_stmt*& st, const std::string& sql) {
+    if (!st && sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      throw SinkError(sqlite3_errmsg(db_), false);
+    return st;
+  }
+
+  /// In the open transaction: keeps `id`; false if it was kept already.
+  bool remember_delivery(const std::string& id) {
+    sqlite3_stmt* st = statement(insert_delivery_, "INSERT OR IGNORE INTO " + std::string(kDeliveryTable) +
+                                                       " (pipeline, id, committed_at) VALUES (?1, ?2, unixepoch())");
+    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
+    return sqlite3_changes(db_) == 1;
+  }
+
+  void forget_delivery(const std::string& id) {
+    sqlite3_stmt* st =
+        statement(delete_delivery_, "DELETE FROM " + std::string(kDeliveryTable) + " WHERE pipeline = ?1 AND id = ?2");
+    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
+  }
+
+  /// In the open transaction, at most once per kForgetEvery: drops IDs older than remember_deliveries.
+  void forget_old_deliveries() {
+    auto now = std::chrono::steady_clock::now();
+    if (last_forget_ && now - *last_forget_ < kForgetEvery) return;
+    auto keep = std::chrono::duration_cast<std::chrono::seconds>(cfg_.remember_deliveries).count();
+    sqlite3_stmt* st = nullptr;
+    std::string sql = "DELETE FROM " + std::string(kDeliveryTable) + " WHERE pipeline = ?1 AND committed_at < unixepoch() - ?2";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) throw SinkError(sqlite3_errmsg(db_), false);
+    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, keep);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
+    last_forget_ = now;
   }
 
   /// The checkpoint table, with the generation column every commit compares and
@@ -441,6 +515,9 @@ class SqliteSink final : public PipelineSink {
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* insert_checkpoint_ = nullptr;
   sqlite3_stmt* update_checkpoint_ = nullptr;
+  sqlite3_stmt* insert_delivery_ = nullptr;
+  sqlite3_stmt* delete_delivery_ = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> last_forget_;
   std::optional<int64_t> generation_;  // exactly once: the stored row's, as read or last written
   int64_t next_generation_ = 0;        // what the open transaction makes it
   std::vector<Column> columns_;
@@ -461,11 +538,12 @@ const FieldSpec kFields[] = {
     {"key", FieldType::list, "", "primary key columns: rows are upserted, so replays are idempotent", "[id]"},
     {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
      "true"},
+    kRememberDeliveriesField,
     {"synchronous", FieldType::choice, "full", "SQLite's durability setting: full, normal or off", "normal"},
 };
 const std::string_view kExamples[] = {
     "{path: out.db, table: errors, columns: {id: INTEGER, url: TEXT}, key: [id], exactly_once: true, "
-    "synchronous: normal}",
+    "remember_deliveries: 30d, synchronous: normal}",
     "{path: out.db, table: t, columns: [id, url]}",
 };
 const FieldDefault kCommonDefaults[] = {{"batch.size", "5000"}, {"batch.linger", "200ms"}};
@@ -489,6 +567,7 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
     problems.add(r.raw("columns")->where, "columns: '" + clash->first + "' and '" + clash->second +
                                               "' would be one column (SQLite column names ignore case)");
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
+  if (auto d = r.duration("remember_deliveries")) cfg->remember_deliveries = std::max(*d, std::chrono::milliseconds(1000));
   if (auto s = r.choice("synchronous", {"full", "normal", "off"})) {
     cfg->synchronous = *s == "full" ? "FULL" : *s == "normal" ? "NORMAL" : "OFF";
   }

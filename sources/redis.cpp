@@ -102,6 +102,12 @@ class RedisSource final : public Source {
     // from a checkpoint (positions are this run's own numbers).
     run_.tracker.add_input(0, name_, nullptr);
     run_.stage.input_names = {name_};
+    // What an exactly-once sink keeps to turn away a second delivery of an entry.
+    run_.delivery_id = [this](const Position& pos) {
+      auto it = in_flight_.find(pos.line);
+      if (it == in_flight_.end()) throw std::logic_error("source redis: no entry for record " + std::to_string(pos.line));
+      return cfg_->stream + " " + it->second.id;
+    };
   }
 
   asio::awaitable<void> run(BatchChannel& out) override {
@@ -183,6 +189,7 @@ class RedisSource final : public Source {
         continue;
       }
       last_activity_ = Clock::now();
+      stats_.events["read"] += got.size();
       co_await emit(out, got);
     }
   }
@@ -228,6 +235,7 @@ class RedisSource final : public Source {
         reason = "field '" + cfg_->field + "': " + (d.kind == Decoded::skip ? std::string("empty") : d.data);
       }
       ++stats_.failed;
+      ++stats_.events["dead_lettered"];
       rec.data = value ? *value : std::string();
       run_.dead_letters.push(FailedRecord{std::move(rec), "source redis",
                                           "stream " + cfg_->stream + " entry " + e.id + ": " + reason, 1, false});
@@ -266,7 +274,7 @@ class RedisSource final : public Source {
           std::vector<Entry> got = entries_of(c);
           std::vector<Entry> fresh;
           for (auto& e : got) {
-            ++claimed_;
+            ++stats_.events["claimed"];
             if (deliveries[e.id] >= cfg_->max_deliveries) poison_entry(e, deliveries[e.id] + 1);
             else fresh.push_back(std::move(e));
           }
@@ -287,6 +295,7 @@ class RedisSource final : public Source {
     ++emitted_;
     ++stats_.in;
     ++stats_.failed;
+    ++stats_.events["dead_lettered"];
     Record rec;
     rec.pos = Position{0, seq, seq};
     if (e.fields)
@@ -365,7 +374,7 @@ class RedisSource final : public Source {
         for (const auto& id : ids) ack.push_back(id);
         RedisReply r = co_await command_with_retry(control_, ack, cfg_->timeout);
         if (r.is_error()) throw RedisError(cfg_->url.where() + ": XACK: " + r.str, RedisError::Kind::reply);
-        acked_ += ids.size();
+        stats_.events["acked"] += ids.size();
         continue;
       }
       if (done_) co_return;
@@ -382,7 +391,7 @@ class RedisSource final : public Source {
     for (const auto& id : ids) renew.push_back(id);
     renew.push_back("JUSTID");
     RedisReply r = co_await command_with_retry(control_, renew, cfg_->timeout);
-    if (!r.is_error()) renewed_ += r.elements.size();
+    if (!r.is_error()) stats_.events["renewed"] += r.elements.size();
   }
 
   /// Waits until every record sent on is handled for good or failed for good
@@ -437,7 +446,6 @@ class RedisSource final : public Source {
   std::vector<std::string> acks_;
   uint64_t seq_ = 0;
   uint64_t emitted_ = 0;
-  uint64_t acked_ = 0, claimed_ = 0, renewed_ = 0;
   Clock::time_point last_activity_;
   bool reading_done_ = false;
   bool done_ = false;

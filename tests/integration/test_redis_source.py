@@ -31,15 +31,11 @@ def redis():
 
 
 def push(server, stream, ids, field="data"):
-    """XADDs one entry per id ({"id": i}) through redis-cli's pipe mode."""
-    lines = "".join(f'XADD {stream} * {field} "{{\\"id\\": {i}}}"\n' for i in ids)
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(server.port)], input=lines, text=True, check=True,
-                   capture_output=True)
+    server.push(stream, ids, field)
 
 
 def pending(server, stream, group):
-    out = server.cli("XPENDING", stream, group)
-    return 0 if out.startswith("NOGROUP") else int(out.splitlines()[0])
+    return server.pending(stream, group)
 
 
 def worker_yaml(tmp_path, server, sink, name="w.yaml", extra=""):

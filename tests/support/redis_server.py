@@ -55,16 +55,30 @@ class RedisServer:
             time.sleep(0.05)
         raise RuntimeError("redis-server did not answer within 20 s")
 
+    def push(self, stream, ids, field="data"):
+        """XADDs one entry per id ({"id": i}) through redis-cli's pipe mode."""
+        lines = "".join(f'XADD {stream} * {field} "{{\\"id\\": {i}}}"\n' for i in ids)
+        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)], input=lines, text=True, check=True,
+                       capture_output=True, env=self._env())
+
+    def pending(self, stream, group):
+        """How many entries the group has delivered and not acknowledged."""
+        out = self.cli("XPENDING", stream, group)
+        return 0 if out.startswith("NOGROUP") else int(out.splitlines()[0])
+
     def cli(self, *args):
         """Runs one command through redis-cli; returns its output (raw, one value per line)."""
-        env = dict(os.environ)
-        if self.password:
-            env["REDISCLI_AUTH"] = self.password
         res = subprocess.run(["redis-cli", "--raw", "-h", "127.0.0.1", "-p", str(self.port), *map(str, args)],
-                             check=True, capture_output=True, text=True, env=env, timeout=30)
+                             check=True, capture_output=True, text=True, env=self._env(), timeout=30)
         if res.stdout.startswith("NOAUTH") or res.stdout.startswith("ERR"):
             raise subprocess.CalledProcessError(1, args, res.stdout)
         return res.stdout
+
+    def _env(self):
+        env = dict(os.environ)
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password
+        return env
 
     def restart(self, down_for=0.0):
         """Stops the server (it writes its append-only file) and starts it again on

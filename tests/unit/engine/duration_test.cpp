@@ -32,6 +32,7 @@ TEST_CASE("durations are read in ms, s, m, h and us", "[duration]") {
   CHECK(ms("2m") == 120'000);
   CHECK(ms("2min") == 120'000);
   CHECK(ms("1h") == 3'600'000);
+  CHECK(ms("7d") == 604'800'000);
   CHECK(ms("0.5h") == 1'800'000);
   CHECK(ms("2000us") == 2);
 }

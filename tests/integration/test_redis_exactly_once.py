@@ -1,0 +1,229 @@
+"""Workers of a Redis Streams group into an exactly-once SQL sink (sqlite,
+postgres): the IDs of the entries a batch writes commit in its transaction, so
+an entry delivered again (a worker killed between COMMIT and XACK, a paused
+worker whose entries another took over) writes nothing twice. Real
+redis-server and PostgreSQL, started by the tests. Oracle: the unique ids of
+the entries pushed, counted and counted distinct in the table at the end, and
+XPENDING empty. Workers on one host share no state file (a queue source keeps
+none), so they are started without --state."""
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import AETL, run_aetl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from pg_server import PgServer  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+
+
+@pytest.fixture()
+def redis():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+_tables = [0]
+
+
+class Sqlite:
+    def __init__(self, tmp_path):
+        self.db = tmp_path / "out.db"
+
+    def sink(self, extra=""):
+        return f"sqlite: {{path: {self.db}, table: t, exactly_once: true, batch: {{size: 100, linger: 20ms}}{extra}}}"
+
+    def rows(self, columns="id"):
+        con = sqlite3.connect(self.db)
+        try:
+            return [r if len(r) > 1 else r[0] for r in con.execute(f"SELECT {columns} FROM t")]
+        finally:
+            con.close()
+
+    def kept_ids(self):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute("SELECT count(*) FROM aetl_deliveries").fetchone()[0]
+        finally:
+            con.close()
+
+
+class Postgres:
+    def __init__(self, pg):
+        _tables[0] += 1
+        self.pg = pg
+        self.table = f"eo{_tables[0]}"
+        self.pipeline = f"worker{_tables[0]}"
+
+    def sink(self, extra=""):
+        return (f'postgres: {{dsn: "{self.pg.dsn}", table: {self.table}, exactly_once: true, '
+                f"batch: {{size: 100, linger: 20ms}}{extra}}}")
+
+    def rows(self, columns="id"):
+        out = self.pg.psql(f"SELECT {columns} FROM {self.table}")
+        return [tuple(int(v) for v in l.split("|")) if "|" in l else int(l) for l in out.split()]
+
+    def kept_ids(self):
+        return int(self.pg.psql(f"SELECT count(*) FROM aetl_deliveries WHERE pipeline = '{self.pipeline}'"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request, tmp_path):
+    if request.param == "sqlite":
+        t = Sqlite(tmp_path)
+        t.pipeline = "worker"
+        return t
+    return Postgres(request.getfixturevalue("pg"))
+
+
+def worker_yaml(tmp_path, server, target, name="w.yaml", extra="", stages="", sink_extra=""):
+    p = tmp_path / name
+    p.write_text(f"""name: {target.pipeline}
+source:
+  redis: {{url: "{server.url}", stream: jobs, group: g, claim_idle: 1s, block: 200ms{", " + extra if extra else ""}}}
+{stages}sink:
+  {target.sink(sink_extra)}
+dead_letter:
+  jsonl: {{path: {tmp_path}/dl.jsonl, append: true}}
+""")
+    return p
+
+
+def start_worker(tmp_path, pipeline):
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
+    return subprocess.Popen([str(AETL), "run", "-q", str(pipeline)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def drain(tmp_path, server, target, **kw):
+    """One more worker, to the end of the stream; returns its run."""
+    p = worker_yaml(tmp_path, server, target, name="drain.yaml",
+                    extra="count: 50, max_deliveries: 1000, stop_when_idle: 1500ms", **kw)
+    r = run_aetl(["run", str(p)], cwd=tmp_path, timeout=120)
+    assert r.code == 0, r.stderr
+    return r
+
+
+def test_kill_9_rounds_among_three_workers_write_every_entry_exactly_once(tmp_path, redis, target):
+    """Three workers into one table with no key (a second write would be a
+    second row); one at a time is killed with SIGKILL at a random moment and
+    started again, 30 times; the entries it held are claimed by the others.
+    Workers killed between their COMMIT and their XACK leave entries whose rows
+    are in: their next delivery writes nothing."""
+    n = 6000
+    redis.push("jobs", range(n))
+    p = worker_yaml(tmp_path, redis, target, extra="count: 50, max_deliveries: 1000")
+    rng = random.Random(12)
+    workers = [start_worker(tmp_path, p) for _ in range(3)]
+    deadline = time.time() + 90
+    for _ in range(30):
+        time.sleep(rng.uniform(0.05, 0.25))
+        i = rng.randrange(3)
+        workers[i].send_signal(signal.SIGKILL)
+        workers[i].wait(timeout=30)
+        workers[i] = start_worker(tmp_path, p)
+        assert time.time() < deadline, "the rounds took too long"
+    for w in workers:
+        w.send_signal(signal.SIGTERM)
+    for w in workers:
+        _, err = w.communicate(timeout=60)
+        assert w.returncode in (0, 130, -signal.SIGTERM), err.decode()
+    drain(tmp_path, redis, target)
+    ids = target.rows()
+    assert len(set(ids)) == n, f"{n - len(set(ids))} lost"
+    assert len(ids) == n, f"{len(ids) - n} doubled"
+    assert target.kept_ids() == n
+    assert redis.pending("jobs", "g") == 0
+    assert not (tmp_path / "dl.jsonl").exists() or (tmp_path / "dl.jsonl").read_text() == ""
+
+
+def test_entries_delivered_again_after_their_commit_write_nothing(tmp_path, redis, target):
+    """The crash between COMMIT and XACK, made certain: the group is set back
+    to the start of the stream (XGROUP SETID 0), so every entry is delivered
+    again; none is written again, and the run says so."""
+    redis.push("jobs", range(500))
+    drain(tmp_path, redis, target)
+    assert redis.cli("XGROUP", "SETID", "jobs", "g", "0").strip() == "OK"
+    r = drain(tmp_path, redis, target)
+    assert sorted(target.rows()) == list(range(500))
+    assert "committed by an earlier delivery, not written again" in r.stderr
+    assert redis.pending("jobs", "g") == 0
+
+
+def test_records_split_from_one_entry_are_each_written_once(tmp_path, redis, target):
+    """A jq stage makes two records of each entry: each has its own ID (the
+    entry's, then the entry's with #2), so both are written, once."""
+    redis.push("jobs", range(300))
+    stages = "stages:\n  - jq: '.id as $i | ({id: $i, k: 1}, {id: $i, k: 2})'\n"
+    drain(tmp_path, redis, target, stages=stages)
+    redis.cli("XGROUP", "SETID", "jobs", "g", "0")
+    drain(tmp_path, redis, target, stages=stages)
+    rows = target.rows("id, k")
+    assert sorted(rows) == sorted((i, k) for i in range(300) for k in (1, 2))
+
+
+def test_a_paused_worker_writes_nothing_its_successor_wrote(tmp_path, redis, pg):
+    """Worker a is stopped (SIGSTOP) while it holds entries; b claims them after
+    claim_idle and writes them; a is resumed and goes on with the batch it held:
+    its rows for entries b committed are not written. (PostgreSQL: a stopped
+    inside its transaction has it ended by the server after 15 s. SQLite is left
+    out: a writer stopped inside its transaction holds the file's lock, and the
+    others wait for it.)"""
+    target = Postgres(pg)
+    n = 2000
+    redis.push("jobs", range(n))
+    pa = worker_yaml(tmp_path, redis, target, name="a.yaml", extra="count: 20")
+    a = start_worker(tmp_path, pa)
+    deadline = time.time() + 30
+    while redis.pending("jobs", "g") == 0 and time.time() < deadline:
+        time.sleep(0.002)
+    a.send_signal(signal.SIGSTOP)
+    held = redis.pending("jobs", "g")
+    pb = worker_yaml(tmp_path, redis, target, name="b.yaml", extra="count: 20, stop_when_idle: 3s")
+    b = start_worker(tmp_path, pb)
+    _, err = b.communicate(timeout=120)
+    assert b.returncode == 0, err.decode()
+    assert redis.pending("jobs", "g") == 0  # a is still stopped: b took over what a held
+    a.send_signal(signal.SIGCONT)
+    time.sleep(1.0)
+    a.send_signal(signal.SIGTERM)
+    _, err = a.communicate(timeout=60)
+    assert a.returncode in (0, 130), err.decode()
+    ids = target.rows()
+    assert held > 0, "the paused worker held nothing"
+    assert len(set(ids)) == n and len(ids) == n, f"{len(ids) - len(set(ids))} doubled"
+
+
+def test_a_refused_record_is_dead_lettered_and_judged_again_when_delivered_again(tmp_path, redis):
+    """A row the table refuses goes to the dead letter and its ID is not kept:
+    delivered again, it is judged again (and refused again), while the others
+    are not written twice."""
+    target = Sqlite(tmp_path)
+    target.pipeline = "worker"
+    con = sqlite3.connect(target.db)
+    con.execute("CREATE TABLE t (id INTEGER CHECK (id <> 7))")
+    con.commit()
+    con.close()
+    redis.push("jobs", range(20))
+    drain(tmp_path, redis, target)
+    redis.cli("XGROUP", "SETID", "jobs", "g", "0")
+    drain(tmp_path, redis, target)
+    assert sorted(target.rows()) == [i for i in range(20) if i != 7]
+    dead = (tmp_path / "dl.jsonl").read_text().splitlines()
+    assert len(dead) == 2 and all('"id": 7' in l or '"id":7' in l for l in dead), dead
+    assert target.kept_ids() == 19
