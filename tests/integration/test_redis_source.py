@@ -237,9 +237,11 @@ def test_the_worker_sample_fetches_what_the_producer_sample_pushed(tmp_path, red
                                                                                                 "stop_when_idle: 1s"))
     r = run_aetl(["run", "-q", "--state", "p.state", "urls-to-redis.yaml"], cwd=tmp_path)
     assert r.code == 0, r.stderr
-    r = run_aetl(["run", "-q", "--state", "w.state", "redis-worker.yaml"], cwd=tmp_path)
+    r = run_aetl(["run", "-q", "redis-worker.yaml"], cwd=tmp_path)
     assert r.code == 0, r.stderr
-    got = [json.loads(l) for l in (tmp_path / "samples-out/fetched.jsonl").read_text().splitlines()]
+    con = sqlite3.connect(tmp_path / "samples-out/fetched.db")
+    got = [{"url": u, "status": s} for u, s in con.execute("SELECT url, status FROM fetched")]
+    con.close()
     failed = [json.loads(l) for l in (tmp_path / "samples-out/fetched-failed.jsonl").read_text().splitlines()]
     assert got == [{"url": server.url("/ok/1"), "status": 200}]
     assert [f["record"]["url"] for f in failed] == [server.url("/status/404")]
