@@ -20,6 +20,7 @@
 #include "cli/fd_limit.h"
 #include "cli/logging.h"
 #include "cli/run_progress.h"
+#include "commands/fetch_streams.h"
 #include "commands/shared_http.h"
 #include "engine/duration.h"
 #include "engine/setup_error.h"
@@ -68,6 +69,7 @@ struct FetchFlags {
   std::string max_line = "16MiB";
   bool quiet = false;
   bool no_progress = false;
+  StreamFlags streams;
 };
 
 Millis duration_flag(const std::string& flag, const std::string& text) {
@@ -196,11 +198,47 @@ size_t fitting_concurrency(const FetchFlags& f) {
   return fits;
 }
 
+/// afetch --push: request lines → JSON request objects → the stream.
+ExitCode run_push(const FetchFlags& f, const RequestDefaults& defaults, size_t max_line, Millis grace) {
+  Pipeline spec;
+  spec.name = "afetch-push";
+  spec.source.kind = "lines";
+  spec.source.build = request_lines_source(f.inputs, max_line);
+  spec.stages.push_back(push_stage(defaults));
+  spec.sink = stream_sink(f.streams, f.streams.push);
+  RunProgress display(!f.quiet && !f.no_progress && logging::stderr_is_terminal(), !f.quiet);
+  RunOptions o;
+  o.stateless = true;
+  o.grace = grace;
+  o.display = &display;
+  RunContext* ctx = nullptr;  // for the summary, called while the run still exists
+  o.prepare = [&ctx](RunContext& run) { ctx = &run; };
+  o.summary = [&](double seconds) {
+    uint64_t pushed = 0, bad = 0;
+    for (const auto& p : ctx->parts) {
+      if (p->name == "sink redis") pushed = p->out;
+      if (p->name == "push") bad = p->failed;
+    }
+    std::string line = fmt::format("pushed {} request{} into stream {} in {:.1f} s ({:.0f}/s)", pushed,
+                                   pushed == 1 ? "" : "s", f.streams.push, seconds, seconds > 0 ? pushed / seconds : 0);
+    if (bad) line += fmt::format("; {} bad input line{}", bad, bad == 1 ? "" : "s");
+    return std::vector<std::string>{line};
+  };
+  RunOutcome outcome = run_pipeline_spec(spec, o);
+  if (outcome.closed_early) return ExitCode::ok;
+  ExitCode code = ExitCode::ok;
+  if (outcome.failed_records) code = worst(code, ExitCode::usage);  // logged with file and line
+  else if (outcome.failed) code = worst(code, ExitCode::failures);
+  if (outcome.interrupted) code = worst(code, ExitCode::interrupted);
+  return code;
+}
+
 ExitCode run_fetch(const FetchFlags& f) {
   // --- check and convert every flag before anything starts
   if (f.concurrency == 0) throw SetupError("--concurrency must be at least 1");
   if (f.retry < 0) throw SetupError("--retry must be 0 or more");
   if (f.append && f.output == "-") throw SetupError("--append needs --output FILE");
+  check_stream_flags(f.streams, !f.inputs.empty(), f.state, f.output, f.append);
   const size_t concurrency = fitting_concurrency(f);
   FetchStageOptions stage_options;
   stage_options.limits.concurrency = concurrency;
@@ -269,6 +307,7 @@ ExitCode run_fetch(const FetchFlags& f) {
     lock = std::make_unique<RunLock>(f.state, f.wait, busy, waiting);
   }
 
+  if (f.streams.pushing()) return run_push(f, defaults, max_line, grace);
   if (f.insecure) spdlog::warn("--insecure: TLS certificates are not verified");
 
   // --- afetch is the pipeline lines → fetch → jsonl
@@ -281,22 +320,31 @@ ExitCode run_fetch(const FetchFlags& f) {
   fetch.stats = &stats;
   Pipeline spec;
   spec.name = "afetch";
-  spec.source.kind = "lines";
-  spec.source.build = request_lines_source(f.inputs, max_line);
+  const bool worker = f.streams.working();
+  if (worker) {
+    spec.source = stream_source(f.streams, concurrency);
+  } else {
+    spec.source.kind = "lines";
+    spec.source.build = request_lines_source(f.inputs, max_line);
+  }
   spec.stages.push_back({"fetch", "fetch", request_lines_stage(std::move(fetch)), false});
-  // Result lines go out as they complete; with --state each batch is fsync'd
-  // before its outcomes are recorded in the ledger.
-  spec.sink.kind = "jsonl";
-  spec.sink.build = jsonl_file_sink(f.output, f.append, !f.state.empty());
-  spec.sink.common.batching.size = 100000;
-  spec.sink.common.batching.bytes = 2 << 20;
-  spec.sink.common.batching.linger = std::chrono::milliseconds(20);
-  spec.sink.common.retry.max_retries = 0;  // a full disk ends the run at once: --state makes the rerun cheap
-  spec.channel_capacity = 4;
+  if (!f.streams.to_stream.empty()) {
+    spec.sink = stream_sink(f.streams, f.streams.to_stream);
+  } else {
+    // Result lines go out as they complete; with --state (or as a worker, whose
+    // entries are acknowledged once written) each batch is fsync'd first.
+    spec.sink.kind = "jsonl";
+    spec.sink.build = jsonl_file_sink(f.output, f.append, !f.state.empty() || worker);
+    spec.sink.common.batching.size = 100000;
+    spec.sink.common.batching.bytes = 2 << 20;
+    spec.sink.common.batching.linger = std::chrono::milliseconds(20);
+    spec.sink.common.retry.max_retries = 0;  // a full disk ends the run at once: --state makes the rerun cheap
+  }
+  spec.channel_capacity = worker ? 1 : 4;  // a worker holds little it does not work on
 
   bool show_progress = !f.quiet && !f.no_progress && logging::stderr_is_terminal();
   std::optional<RequestCounter> counter;
-  if (show_progress) counter.emplace(f.inputs);
+  if (show_progress && !worker) counter.emplace(f.inputs);
   RunProgress display(show_progress, !f.quiet);
   RunOptions o;
   o.stateless = true;
@@ -372,6 +420,7 @@ std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   app.add_option("--max-line", f->max_line, "Longest input line accepted")->capture_default_str();
   app.add_flag("-q,--quiet", f->quiet, "No progress display and no summary");
   app.add_flag("--no-progress", f->no_progress, "No progress display (the summary is still printed)");
+  add_stream_flags(app, f->streams);
   return [f] { return run_fetch(*f); };
 }
 

@@ -292,6 +292,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     }
     outcome.failed = true;
   }
+  outcome.failed_records = tracker.failed();
   if (tracker.failed() > 0 || keeper.failed()) outcome.failed = true;
   if (control.reason() == StopReason::deadline) outcome.failed = true;
   if (control.reason() == StopReason::signal) outcome.interrupted = true;

@@ -41,6 +41,7 @@ struct RunOutcome {
   bool interrupted = false;  ///< stopped by SIGINT/SIGTERM
   bool taken_over = false;   ///< another run committed to the exactly-once sink meanwhile
   bool closed_early = false; ///< the sink's reader went away (a closed pipe): a quiet stop, no summary
+  uint64_t failed_records = 0; ///< records that failed with no dead letter
 };
 
 /// Runs a checked pipeline to its end. Errors in the setup (a missing input file,

@@ -12,6 +12,7 @@
 
 #include "config/kinds.h"
 #include "config/redis_url_field.h"
+#include "sinks/redis.h"
 #include "engine/setup_error.h"
 #include "net/redis/redis_connection.h"
 #include "run/pipeline_sink.h"
@@ -25,13 +26,6 @@ using redis::RedisConnection;
 using redis::RedisError;
 using redis::RedisReply;
 
-struct RedisSinkConfig {
-  redis::RedisUrl url;
-  std::string stream;
-  std::string field = "data";
-  int64_t maxlen = 0;  // 0: no trimming
-  std::chrono::milliseconds timeout{5000};
-};
 
 class RedisSink final : public PipelineSink {
  public:
@@ -153,7 +147,11 @@ SinkBuilder parse_redis_sink(const ConfigValue& node, ConfigProblems& problems, 
   read_sink_common(r, common);
   r.finish();
   if (problems.size() != before) return {};
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<RedisSink>(run, *cfg); };
+  return redis_sink(*cfg);
+}
+
+SinkBuilder redis_sink(const RedisSinkConfig& cfg) {
+  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<RedisSink>(run, cfg); };
 }
 
 }  // namespace aetl

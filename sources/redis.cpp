@@ -30,6 +30,7 @@
 
 #include "config/kinds.h"
 #include "config/redis_url_field.h"
+#include "sources/redis.h"
 #include "engine/channel.h"
 #include "engine/record_decoder.h"
 #include "engine/setup_error.h"
@@ -49,21 +50,6 @@ using redis::RedisConnection;
 using redis::RedisError;
 using redis::RedisReply;
 using Clock = std::chrono::steady_clock;
-
-struct RedisSourceConfig {
-  redis::RedisUrl url;
-  std::string stream;
-  std::string group;
-  std::string consumer;  // empty: host-pid
-  std::string start = "0";
-  std::string field = "data";
-  size_t count = 100;
-  std::chrono::milliseconds block{1000};
-  std::chrono::milliseconds claim_idle{60000};
-  int64_t max_deliveries = 5;
-  std::chrono::milliseconds stop_when_idle{0};  // 0: run until stopped
-  std::chrono::milliseconds timeout{5000};
-};
 
 std::string default_consumer() {
   char host[256] = {};
@@ -506,6 +492,10 @@ SourceBuilder parse_redis_source(const ConfigValue& node, ConfigProblems& proble
   if (auto d = r.duration("timeout")) cfg->timeout = *d;
   r.finish();
   if (problems.size() != before) return {};
+  return redis_source(cfg);
+}
+
+SourceBuilder redis_source(std::shared_ptr<const RedisSourceConfig> cfg) {
   return [cfg](RunContext& run) -> std::unique_ptr<Source> {
     return std::make_unique<RedisSource>(run, run.add_part("redis"), cfg);
   };

@@ -1,0 +1,23 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "net/redis/redis_url.h"
+#include "run/pipeline.h"
+
+namespace aetl {
+
+/// The `redis` sink's settings (its YAML fields; see sinks/redis.cpp).
+struct RedisSinkConfig {
+  redis::RedisUrl url;
+  std::string stream;
+  std::string field = "data";
+  int64_t maxlen = 0;  ///< 0: no trimming
+  std::chrono::milliseconds timeout{5000};
+};
+
+/// The sink as a command builds it (afetch's --push and --to-stream).
+SinkBuilder redis_sink(const RedisSinkConfig& cfg);
+
+}  // namespace aetl
