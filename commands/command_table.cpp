@@ -7,6 +7,7 @@
 #include "commands/completion_command.h"
 #include "commands/explain_command.h"
 #include "commands/fetch_command.h"
+#include "commands/queue_command.h"
 #include "commands/run_command.h"
 
 namespace aetl {
@@ -19,6 +20,8 @@ const std::vector<CommandRow>& command_table() {
       {"list", "List the source, stage and sink kinds of pipeline files", &setup_list_command},
       {"explain", "Print the fields of one kind (name, type, default, description, example)", &setup_explain_command,
        &explain_words},
+      {"queue", "Show a Redis stream's state: length, groups, pending entries, consumers, lag, dead letters",
+       &setup_queue_command},
       {"completion", "Print the shell completion script for aetl and afetch: bash, zsh or fish",
        &setup_completion_command, &completion_words},
   };

@@ -79,6 +79,37 @@ class MemoryReleaser {
   bool done_ = false;
 };
 
+/// --metrics-out while the run lasts: the counters so far, every 10 s (a worker
+/// or a long run is watched as it goes; the file is written again at the end).
+class LiveMetrics {
+ public:
+  LiveMetrics(RunContext& run, const std::string& path, const std::string& pipeline,
+              std::chrono::steady_clock::time_point started)
+      : run_(run), path_(path), pipeline_(pipeline), started_(started), timer_(run.stage.io) {}
+  asio::awaitable<void> run() {
+    while (!done_ && !path_.empty()) {
+      timer_.expires_after(std::chrono::seconds(10));
+      asio::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (done_) break;
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+      write_metrics(path_, run_, pipeline_, seconds, !run_.stage.control.aborted());
+    }
+  }
+  void stop() {
+    done_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  RunContext& run_;
+  const std::string& path_;
+  const std::string& pipeline_;
+  std::chrono::steady_clock::time_point started_;
+  asio::steady_timer timer_;
+  bool done_ = false;
+};
+
 }  // namespace
 
 RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
@@ -224,8 +255,10 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     TaskGroup dl_parts(io.get_executor());
     keeping.spawn(guard(keeper.run()));
     MemoryReleaser releaser(run);
+    LiveMetrics live_metrics(run, options.metrics_out, spec.name, started);
     TaskGroup releasing(io.get_executor());
     releasing.spawn(releaser.run());
+    releasing.spawn(live_metrics.run());
     sink_part.spawn(guard(driver.run()));
     dl_parts.spawn(guard(dead.run()));
     if (dl_driver) dl_parts.spawn(guard(dl_driver->run()));
@@ -236,6 +269,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     keeper.finish();
     co_await keeping.wait_all();
     releaser.stop();
+    live_metrics.stop();
     co_await releasing.wait_all();
     if (options.display) options.display->stopped();
     control.finish();
