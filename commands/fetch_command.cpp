@@ -248,6 +248,7 @@ ExitCode run_fetch(const FetchFlags& f) {
     if (!r) throw SetupError("--rate: invalid rate '" + f.rate + "' (examples: 50/s, 600/m)");
     stage_options.limits.rate = *r;
   }
+  share_rate(f.streams, stage_options.limits);
   auto backoff = parse_duration_range(f.retry_backoff);
   if (!backoff) throw SetupError("--retry-backoff: expected MIN..MAX such as 250ms..30s, got '" + f.retry_backoff + "'");
   stage_options.limits.retry = RetryPolicy{f.retry, backoff->first, backoff->second};

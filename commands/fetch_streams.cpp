@@ -8,6 +8,7 @@
 #include "engine/duration.h"
 #include "engine/setup_error.h"
 #include "net/redis/redis_url.h"
+#include "net/redis/shared_rate_limiter.h"
 #include "run/step_chain.h"
 #include "sinks/redis.h"
 #include "sources/redis.h"
@@ -51,6 +52,9 @@ void add_stream_flags(CLI::App& app, StreamFlags& f) {
   app.add_option("--max-deliveries", f.max_deliveries, "A request delivered this often is not fetched again (logged, left pending)")
       ->capture_default_str()
       ->group(group);
+  app.add_option("--share-rate", f.share_rate,
+                 "Share --rate with every afetch using this NAME through the --redis server (a fleet-wide rate)")
+      ->group(group);
   app.add_option("--stop-when-idle", f.stop_when_idle, "End when no request came for this long (default: run until stopped)")
       ->group(group);
 }
@@ -66,11 +70,18 @@ void check_stream_flags(const StreamFlags& f, bool inputs, const std::string& st
   if (!f.to_stream.empty() && (output != "-" || append)) throw SetupError("--to-stream and --output: choose one");
   if (f.pushing() && output != "-") throw SetupError("--output: --push writes no result lines");
   if (f.max_deliveries < 1) throw SetupError("--max-deliveries must be at least 1");
-  if (f.pushing() || f.working()) redis_url_flag(f.redis);
+  if (f.pushing() || f.working() || !f.share_rate.empty()) redis_url_flag(f.redis);
+  if (!f.share_rate.empty() && f.pushing()) throw SetupError("--share-rate: --push fetches nothing");
   if (f.working()) {
     duration_of("--claim-idle", f.claim_idle);
     if (!f.stop_when_idle.empty()) duration_of("--stop-when-idle", f.stop_when_idle);
   }
+}
+
+void share_rate(const StreamFlags& f, AttemptLimits& limits) {
+  if (f.share_rate.empty()) return;
+  if (limits.rate <= 0) throw SetupError("--share-rate needs --rate (the rate to share)");
+  limits.shared_rate = redis::shared_rate_gate(redis_url_flag(f.redis), f.share_rate, limits.rate, limits.burst);
 }
 
 Pipeline::SourcePart stream_source(const StreamFlags& f, size_t count) {

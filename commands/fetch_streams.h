@@ -2,6 +2,7 @@
 #include <string>
 
 #include "run/pipeline.h"
+#include "stages/fetch/attempt_policy.h"
 #include "stages/fetch/fetch_request.h"
 
 namespace CLI {
@@ -23,6 +24,7 @@ struct StreamFlags {
   std::string claim_idle = "60s";
   int max_deliveries = 5;
   std::string stop_when_idle;
+  std::string share_rate;   ///< name of a --rate shared through Redis
 
   bool pushing() const { return !push.empty(); }
   bool working() const { return !from_stream.empty(); }
@@ -35,6 +37,10 @@ void add_stream_flags(CLI::App& app, StreamFlags& flags);
 /// `state`, `output` and `append` as typed); throws SetupError.
 void check_stream_flags(const StreamFlags& flags, bool inputs, const std::string& state, const std::string& output,
                         bool append);
+
+/// With --share-rate: `limits`' rate is kept in Redis under that name, shared by
+/// every afetch (and fetch stage) using it. Throws SetupError without --rate.
+void share_rate(const StreamFlags& flags, AttemptLimits& limits);
 
 /// The worker's source: the stream through the consumer group (a queue part),
 /// reading `count` entries at a time (the worker's concurrency: a worker holds

@@ -22,6 +22,8 @@
 #include "engine/asio.h"
 
 #include "config/kinds.h"
+#include "config/redis_url_field.h"
+#include "net/redis/shared_rate_limiter.h"
 #include "engine/semaphore.h"
 #include "engine/setup_error.h"
 #include "engine/shutdown.h"
@@ -259,6 +261,10 @@ const FieldSpec kFields[] = {
     {"concurrency", FieldType::integer, "32", "requests in flight (afetch -j has the same default)", "64"},
     {"per_host", FieldType::integer, "0", "requests in flight per host:port (0: no extra limit)", "4"},
     {"rate", FieldType::rate, "", "requests started per second at most (none: no limit)", "50/s"},
+    {"share_rate.url", FieldType::string, "redis://127.0.0.1:6379/0",
+     "keep `rate` in this Redis server, shared by every process with the same key (redis:// or unix:)",
+     "\"redis://queue:6379/0\""},
+    {"share_rate.key", FieldType::string, "required", "the shared rate's name (its Redis key is aetl:rate:KEY)", "geo-api"},
     {"retry.max", FieldType::integer, "2",
      "retries after the first attempt (connection errors, timeouts, 429, 5xx); `retry: N` is short for it", "5"},
     {"retry.backoff", FieldType::duration_range, "250ms..30s", "waits between attempts, full jitter, capped",
@@ -275,6 +281,7 @@ const FieldSpec kFields[] = {
 const std::string_view kExamples[] = {
     "{url: 'http://geo.internal/ip/{ip}', concurrency: 32, per_host: 4, rate: 50/s, retry: {max: 5, backoff: "
     "200ms..30s}, ordered: true, into: geo, keep_failures: true, ledger: seen.db}",
+    "{url: 'https://api.example.com/v1/{id}', rate: 50/s, share_rate: {url: \"redis://queue:6379/0\", key: api}}",
     "{url: 'https://api.example.com/items', method: POST, headers: {Content-Type: application/json}, body: "
     "'{{\"id\": {id}}}', retry: 3}",
 };
@@ -306,6 +313,17 @@ StageBuilder parse_fetch_stage(const ConfigValue& node, ConfigProblems& problems
   if (auto n = r.integer("concurrency", 1, 10000)) cfg->limits.concurrency = static_cast<size_t>(*n);
   if (auto n = r.integer("per_host", 0, 10000)) cfg->limits.per_host = static_cast<size_t>(*n);
   if (auto rate = r.rate("rate")) cfg->limits.rate = *rate;
+  if (auto share = r.section("share_rate")) {
+    redis::RedisUrl url = read_redis_url(*share, problems);
+    std::string key;
+    if (auto k = share->string("key", true)) {
+      if (k->text.empty()) problems.add(k->where, "share_rate.key: empty");
+      key = k->text;
+    }
+    share->finish();
+    if (cfg->limits.rate <= 0) problems.add(share->where(), "share_rate: needs rate: (the rate to share)");
+    cfg->limits.shared_rate = redis::shared_rate_gate(url, key, cfg->limits.rate, cfg->limits.burst);
+  }
   if (auto retry = r.retry("retry", cfg->limits.retry)) cfg->limits.retry = *retry;
   if (auto o = r.boolean("ordered")) cfg->ordered = *o;
   if (auto into = r.string("into")) {

@@ -49,11 +49,12 @@ class HostPermit {
 
 struct AttemptPolicy::Gates {
   Gates(asio::any_io_executor ex, const AttemptLimits& l) : in_flight(ex, l.concurrency), hosts(ex, l.per_host) {
-    if (l.rate > 0) rate.emplace(ex, l.rate, l.burst);
+    if (l.shared_rate) rate = l.shared_rate(ex);
+    else if (l.rate > 0) rate = std::make_unique<RateLimiter>(ex, l.rate, l.burst);
   }
   AsyncSemaphore in_flight;
   KeyedLimiter hosts;
-  std::optional<RateLimiter> rate;
+  std::unique_ptr<RateGate> rate;
 };
 
 bool is_retryable(const HttpResponse& r) {

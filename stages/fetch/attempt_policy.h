@@ -17,6 +17,7 @@
 namespace aetl {
 
 class RunControl;
+class RateGate;
 
 /// Transfers in flight by default, for afetch -j and the pipeline fetch stage alike.
 inline constexpr size_t kDefaultFetchConcurrency = 32;
@@ -27,6 +28,9 @@ struct AttemptLimits {
   size_t per_host = 0;                            ///< per host:port; 0 = no extra limit
   double rate = 0;                                ///< attempts started per second; 0 = unlimited
   double burst = 1;
+  /// Set: the rate is kept by the gate this makes (shared with other processes,
+  /// net/redis/shared_rate_limiter.h) instead of a local RateLimiter.
+  std::function<std::unique_ptr<RateGate>(asio::any_io_executor)> shared_rate;
   RetryPolicy retry;                              ///< retries after the first attempt, backoff bounds
 };
 

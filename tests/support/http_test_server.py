@@ -62,10 +62,13 @@ class State:
         self.total = 0
         self.paths = {}
         self.retries = {}
+        self.times = []  # when each counted request arrived (Unix time), the first 100000
 
     def count(self, target):
         self.total += 1
         self.paths[target] = self.paths.get(target, 0) + 1
+        if len(self.times) < 100000:
+            self.times.append(time.time())
 
 
 STATE = State()
@@ -370,7 +373,7 @@ async def ep_badjson(req, m, conn):
 
 async def ep_stats(req, m, conn):
     """Request counters as JSON."""
-    doc = {"total": STATE.total, "paths": STATE.paths}
+    doc = {"total": STATE.total, "paths": STATE.paths, "times": STATE.times}
     return Response(body=json.dumps(doc), ctype="application/json")
 
 
