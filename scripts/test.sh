@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 scripts/build.sh
 (cd build && ctest --output-on-failure)
-AETL_BIN="$PWD/build/aetl" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
+AETL_BIN="$PWD/build/aetl" /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/integration "$@"  # -rs: why a test was skipped

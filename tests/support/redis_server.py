@@ -22,25 +22,31 @@ def free_port():
 
 
 class RedisServer:
-    def __init__(self, password=None, appendonly=True):
+    def __init__(self, password=None, appendonly=True, also_bind=()):
+        """also_bind: more addresses to listen on (the host's ends of the tests'
+        virtual links; protected mode is then off, as for any server reached
+        from other hosts)."""
         if not shutil.which("redis-server"):
             raise RuntimeError("redis-server not found (apt-get install redis-server)")
         self.dir = tempfile.mkdtemp(prefix="aetl-redis-")
         self.port = free_port()
         self.password = password
         self.appendonly = appendonly
+        self.also_bind = list(also_bind)
         self.socket = os.path.join(self.dir, "redis.sock")
         auth = f":{password}@" if password else ""
         self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.proc = None
 
     def start(self):
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *self.also_bind, "--dir", self.dir,
                 "--unixsocket", self.socket, "--unixsocketperm", "700", "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
                 "--daemonize", "no", "--logfile", os.path.join(self.dir, "log")]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.also_bind:
+            args += ["--protected-mode", "no"]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
