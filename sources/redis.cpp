@@ -395,7 +395,9 @@ class RedisSource final : public Source {
   asio::awaitable<RedisReply> command_with_retry(std::unique_ptr<RedisConnection>& conn, const RedisCommand& cmd,
                                                  std::chrono::milliseconds timeout) {
     auto ex = run_.stage.io.get_executor();
-    std::chrono::milliseconds delay{200};
+    const RetryPolicy& retry = cfg_->retry;
+    std::chrono::milliseconds delay = retry.min_backoff;
+    auto since = Clock::now();
     for (int attempt = 1;; ++attempt) {
       std::exception_ptr error;
       try {
@@ -404,13 +406,22 @@ class RedisSource final : public Source {
         if (!redis::is_transient_error(r)) co_return r;
         throw RedisError(cfg_->url.where() + ": " + r.str, RedisError::Kind::connection);
       } catch (const RedisError& e) {
-        if (e.kind != RedisError::Kind::connection || attempt > 10 || run_.stage.control.aborted()) throw;
-        spdlog::warn("source redis: {} (attempt {}, connecting again in {} ms)", e.what(), attempt, delay.count());
+        if (e.kind != RedisError::Kind::connection || run_.stage.control.aborted()) throw;
+        if (attempt > retry.max_retries) {
+          auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - since).count();
+          error = std::make_exception_ptr(RedisError(
+              "source redis: " + std::string(e.what()) + " (gave up after " + std::to_string(attempt) + " tries in " +
+                  std::to_string(secs) + " s)",
+              RedisError::Kind::reply));
+        } else {
+          spdlog::warn("source redis: {} (attempt {}, connecting again in {} ms)", e.what(), attempt, delay.count());
+        }
       }
+      if (error) std::rethrow_exception(error);
       asio::steady_timer t(ex, delay);
       asio::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+      delay = std::min(delay * 2, retry.max_backoff);
     }
   }
 
@@ -458,11 +469,14 @@ const FieldSpec kFields[] = {
     {"stop_when_idle", FieldType::duration, "", "end the run when nothing came for this long and nothing is pending "
      "(default: run until stopped)", "10s"},
     {"timeout", FieldType::duration, "5s", "how long connecting and each reply may take", "10s"},
+    {"retry.max", FieldType::integer, "10", "tries again after a lost connection, then the run stops", "30"},
+    {"retry.backoff", FieldType::duration_range, "200ms..5s", "the waits between tries, doubling", "1s..10s"},
 };
 const std::string_view kExamples[] = {
     "{url: \"redis://127.0.0.1:6379/0\", stream: jobs, group: workers}",
     "{url: \"redis://queue:6379/1\", stream: jobs, group: workers, consumer: w1, start: $, field: payload, count: 500, "
-    "block: 5s, claim_idle: 5m, max_deliveries: 3, stop_when_idle: 10s, timeout: 10s}",
+    "block: 5s, claim_idle: 5m, max_deliveries: 3, stop_when_idle: 10s, timeout: 10s, retry: {max: 30, backoff: "
+    "1s..10s}}",
 };
 }  // namespace
 extern const KindFields redis_source_fields{kFields, kExamples};
@@ -490,6 +504,7 @@ SourceBuilder parse_redis_source(const ConfigValue& node, ConfigProblems& proble
   if (auto n = r.integer("max_deliveries", 1, 1000000)) cfg->max_deliveries = *n;
   if (auto d = r.duration("stop_when_idle")) cfg->stop_when_idle = *d;
   if (auto d = r.duration("timeout")) cfg->timeout = *d;
+  if (auto retry = r.retry("retry", cfg->retry)) cfg->retry = *retry;
   r.finish();
   if (problems.size() != before) return {};
   return redis_source(cfg);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/retry.h"
 #include "net/redis/redis_url.h"
 #include "run/pipeline.h"
 
@@ -23,6 +24,9 @@ struct RedisSourceConfig {
   int64_t max_deliveries = 5;
   std::chrono::milliseconds stop_when_idle{0};  ///< 0: run until stopped
   std::chrono::milliseconds timeout{5000};
+  /// Commands after a lost connection: tries again this often, the waits doubling
+  /// from min_backoff to max_backoff (no jitter), then the run stops.
+  RetryPolicy retry{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
 };
 
 /// The source as a command builds it (afetch's worker mode). The pipeline part

@@ -8,6 +8,7 @@ XPENDING empty."""
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -320,3 +321,21 @@ def test_limit_holds_for_claimed_entries_too(tmp_path, redis):
     r = run_aetl(["run", "-q", "--state", "s.db", "--limit", "10", p], cwd=tmp_path)
     assert r.code == 0, r.stderr
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10
+
+
+def test_a_server_that_never_comes_back_ends_the_run_with_one_line(tmp_path, redis):
+    redis.push("jobs", range(10))
+    p = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/out.jsonl}}",
+                    extra="retry: {max: 2, backoff: 100ms..200ms}")
+    w = start_worker(tmp_path, p, "x")
+    deadline = time.time() + 30
+    while pending(redis, "jobs", "g") + 0 == 0 and not (tmp_path / "out.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    redis.proc.kill()  # gone for good
+    redis.proc.wait(timeout=30)
+    _, err = w.communicate(timeout=60)
+    assert w.returncode == 1
+    last = err.decode().splitlines()[-1]
+    assert re.fullmatch(rf"aetl: error: source redis: redis 127\.0\.0\.1:{redis.port}/0: Connection refused "
+                        r"\(gave up after 3 tries in \d+ s\)", last), last
+    assert [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()] == list(range(10))
