@@ -18,6 +18,7 @@
 #                              concurrency, Celery -c with -P gevent)
 #   BENCH_REPEAT=2             runs of each fleet, the tools taking turns (A B A B)
 #   BENCH_TOOLS="aetl celery"
+#   BENCH_WORKLOADS="a b"
 #   BENCH_DIR=/tmp/aetl-workers-bench
 #   BENCH_NO_INSTALL=1         do not apt-get install missing peers
 #
@@ -61,6 +62,7 @@ WORKERS=${BENCH_WORKERS:-"1 2 4"}
 CONC=${BENCH_CONCURRENCY:-500}
 REPEAT=${BENCH_REPEAT:-2}
 TOOLS=${BENCH_TOOLS:-"aetl celery"}
+WORKLOADS=${BENCH_WORKLOADS:-"a b"}
 W=${BENCH_DIR:-/tmp/aetl-workers-bench}
 PY=/usr/bin/python3
 
@@ -129,7 +131,7 @@ PG_STDIN=${PG[1]}
 export PGPASSWORD=${DSN##*password=}; PGPASSWORD=${PGPASSWORD%% *}
 PGPORT=${DSN#*port=}; PGPORT=${PGPORT%% *}
 export BENCH_DSN=$DSN BENCH_PG_DSN=$DSN
-psql_() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres "$@"; }
+psql_() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres "$@"; }
 
 cleanup() {
   jobs -p | xargs -r kill 2>/dev/null
@@ -209,7 +211,8 @@ fleet() {  # WORKLOAD TOOL WORKERS ROUND: one timed run
     sleep 0.1
   done
   t1=$(now)
-  for i in "${pids[@]}"; do pkill -TERM -P "$i" 2>/dev/null; kill -TERM "$i" 2>/dev/null; done
+  # the workers, not /usr/bin/time around them (it writes their peak RSS as they end)
+  for i in "${pids[@]}"; do pkill -TERM -P "$i" 2>/dev/null; done
   wait "${pids[@]}" 2>/dev/null
   if [ "${got:-0}" -lt "$want" ]; then
     R[${key}_status]="failed ($got of $want rows: $(head -c 200 "$RUN/err.1" | tr '\n' ' '))"
@@ -226,7 +229,7 @@ fleet() {  # WORKLOAD TOOL WORKERS ROUND: one timed run
   log "  ($w) $tool x$n / run $rep: $want in $el s, peak RSS ${rss:-?} KiB"
 }
 
-for w in a b; do
+for w in $WORKLOADS; do
   log "workload ($w)"
   for n in $WORKERS; do
     for rep in $(seq 1 "$REPEAT"); do

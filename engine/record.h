@@ -43,7 +43,23 @@ struct Record {
   /// The sink's encoding of `data`, made ahead in the record-step lanes by the
   /// sink's row step (empty: the sink encodes `data` itself when it writes).
   SharedSlice row;
+  /// Which of the records split from one input this is (split_part()): 0 for an
+  /// input's first or only record. Kept through later stages, so that `pos` and
+  /// `part` name a record the same way on every delivery of its input.
+  uint64_t part = 0;
 };
+
+/// The part number of output `k` (0-based) of a record of part `parent` that a
+/// stage split: the first output keeps its parent's number, the others get
+/// numbers that depend only on the parent's and on k (a split of a split too).
+inline uint64_t split_part(uint64_t parent, size_t k) {
+  if (k == 0) return parent;
+  uint64_t z = parent * 0x9e3779b97f4a7c15ull + k;  // splitmix64 of (parent, k)
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return z ? z : 1;
+}
 
 /// Records travel between stages in batches; an empty batch marks the end of a stream.
 using Batch = std::vector<Record>;

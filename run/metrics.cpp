@@ -56,15 +56,15 @@ std::string format_metrics(const RunContext& run, const std::string& pipeline, d
                            label_value(part->name), label_value(event), n);
   }
   out += fmt::format(
-      "# HELP aetl_run_duration_seconds How long the last run took.\n# TYPE aetl_run_duration_seconds gauge\n"
+      "# HELP aetl_run_duration_seconds How long the last run took (while a run lasts: so far).\n# TYPE aetl_run_duration_seconds gauge\n"
       "aetl_run_duration_seconds{{pipeline=\"{}\"}} {:.3f}\n",
       p, seconds);
   out += fmt::format(
-      "# HELP aetl_run_success Whether the last run ended without errors (1) or not (0).\n"
+      "# HELP aetl_run_success Whether the last run ended without errors (1) or not (0); while a run lasts, whether it has had none so far.\n"
       "# TYPE aetl_run_success gauge\naetl_run_success{{pipeline=\"{}\"}} {}\n",
       p, success ? 1 : 0);
   out += fmt::format(
-      "# HELP aetl_run_last_timestamp_seconds When the last run ended (Unix time).\n"
+      "# HELP aetl_run_last_timestamp_seconds When the last run ended (Unix time); while a run lasts, when this was written.\n"
       "# TYPE aetl_run_last_timestamp_seconds gauge\naetl_run_last_timestamp_seconds{{pipeline=\"{}\"}} {:.3f}\n",
       p, now_unix);
   return out;

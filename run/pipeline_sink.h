@@ -64,7 +64,8 @@ struct WriteContext {
   /// per record, the identity of its delivery. The sink records each written
   /// record's ID in the batch's transaction, and skips a record whose ID is there
   /// already (an earlier delivery committed it), listing its index in `redelivered`.
-  /// A refused record's ID is not kept.
+  /// A refused record's ID is not kept; a record with an empty ID is written
+  /// and nothing is kept for it.
   std::vector<std::string> delivery_ids;
   std::vector<size_t> redelivered;
 };

@@ -19,6 +19,7 @@ struct StepRecord {
   std::string_view text;  ///< the JSON object
   std::string owned;      ///< holds `text` once the record was rewritten (or moved in)
   Position pos;
+  uint64_t part = 0;      ///< Record::part
   bool padded = false;    ///< kRecordPadding readable bytes follow `text` (parsed in place)
   /// Set only while the first step looks at a record the source has just parsed
   /// (to check it): the step may read that parse instead of parsing again.
@@ -41,6 +42,7 @@ struct StepRecord {
     owned = std::move(o.owned);
     text = own ? std::string_view(owned) : o.text;
     pos = o.pos;
+    part = o.part;
     padded = o.padded;
     parsed = o.parsed;
     projected = o.projected;
@@ -58,6 +60,7 @@ struct StepRecord {
   static StepRecord from(Record&& r) {
     StepRecord s;
     s.pos = r.pos;
+    s.part = r.part;
     s.owned = std::move(r.data);
     s.text = s.owned;
     s.padded = s.owned.capacity() - s.owned.size() >= expr::kRecordPadding;

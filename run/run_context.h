@@ -84,9 +84,10 @@ struct RunContext {
   /// The source is a queue (Pipeline::SourcePart::queue); set before the parts are built.
   bool queue_source = false;
   /// Set by a queue source: the identity of the delivery a record came from (the
-  /// stream and entry ID), the same on every redelivery of it. Records split from
-  /// one delivery reach the sink one after another (the engine keeps order), so the
-  /// sink driver numbers them. Valid until the record is handled. Loop thread.
+  /// stream and entry ID), the same on every redelivery of it; the sink driver
+  /// adds the record's part (Record::part) for records a stage split. Empty when
+  /// the source no longer knows the position (the record is then written without
+  /// one, never skipped). Loop thread.
   std::function<std::string(const Position&)> delivery_id;
   std::vector<std::unique_ptr<PartStats>> parts;
   InputSize input;

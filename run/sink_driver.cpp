@@ -70,11 +70,8 @@ std::vector<std::string> SinkDriver::delivery_ids(const Batch& batch) {
   std::vector<std::string> ids;
   ids.reserve(batch.size());
   for (const auto& r : batch) {
-    bool same = r.pos.source == last_delivered_.source && r.pos.line == last_delivered_.line && split_number_ > 0;
-    split_number_ = same ? split_number_ + 1 : 1;
-    last_delivered_ = r.pos;
     std::string id = run_.delivery_id(r.pos);
-    if (split_number_ > 1) id += "#" + std::to_string(split_number_);
+    if (!id.empty() && r.part) id += "#" + std::to_string(r.part);
     ids.push_back(std::move(id));
   }
   return ids;

@@ -47,8 +47,8 @@ class SinkDriver {
 
  private:
   asio::awaitable<bool> write_with_retry(Batch& batch, std::shared_ptr<void> prepared);
-  /// The records' delivery IDs (RunContext::delivery_id); the second and later
-  /// records split from one delivery get "#2", "#3", ... after it.
+  /// The records' delivery IDs (RunContext::delivery_id); a part split from a
+  /// delivery's record gets "#" and its Record::part after it.
   std::vector<std::string> delivery_ids(const Batch& batch);
   /// One write running in the background while the next batch is gathered and prepared.
   asio::awaitable<void> write_in_background(std::shared_ptr<Batch> batch, std::shared_ptr<void> prepared);
@@ -65,8 +65,6 @@ class SinkDriver {
 
   std::deque<Batch> pending_;   // batches as they came; the first may be partly taken
   std::deque<size_t> pending_batch_bytes_;  // the bytes of each pending batch when it came
-  Position last_delivered_{};  // delivery_ids(): the last record's position and its number
-  uint64_t split_number_ = 0;
   Batch spare_;                 // empty: the vector of an earlier write, for take_pending()
   size_t front_taken_ = 0;      // records of pending_.front() taken already
   size_t pending_count_ = 0;    // records pending

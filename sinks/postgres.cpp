@@ -314,7 +314,7 @@ class PostgresSink final : public PipelineSink {
       sql += ")";
     }
     sql += ")";
-    co_await c.exec(sql);
+    co_await pg::create_if_missing(c, sql);
     table_exists_ = true;
   }
 
@@ -375,7 +375,7 @@ class PostgresSink final : public PipelineSink {
     }
     for (int attempt = 1;; ++attempt) {
       co_await c.exec("BEGIN");
-      co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
+      bool forgot = co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
       std::vector<bool> kept = co_await deliveries_.find(c, wc.delivery_ids);
       CopyRows rows;  // views into all_rows' buffers
       rows.binary = all_rows.binary;
@@ -387,20 +387,23 @@ class PostgresSink final : public PipelineSink {
       for (const auto& u : all_rows.unreadable)
         if (!kept[u.first]) rows.unreadable.push_back(u);
       std::vector<std::pair<size_t, std::string>> rejected;
-      auto nothing = []() -> asio::awaitable<void> { co_return; };
-      co_await write_rows_of_batch(c, rows, rejected, nothing);
+      auto forget_again = [&]() -> asio::awaitable<void> {  // the ROLLBACK undid it
+        forgot = co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
+      };
+      co_await write_rows_of_batch(c, rows, rejected, forget_again);
       // A refused record's ID is not kept: a later delivery of it is judged again.
       std::vector<bool> refused(kept.size());
       for (const auto& r : rejected) refused[r.first] = true;
       std::vector<std::string> written;
       for (size_t k = 0; k < kept.size(); ++k)
-        if (!kept[k] && !refused[k]) written.push_back(wc.delivery_ids[k]);
+        if (!kept[k] && !refused[k] && !wc.delivery_ids[k].empty()) written.push_back(wc.delivery_ids[k]);
       if (!co_await deliveries_.keep(c, written)) {
         co_await c.exec("ROLLBACK");
         if (attempt >= 5) throw SinkError("the same entries keep being committed by another worker", true);
         continue;
       }
       co_await c.exec("COMMIT");
+      if (forgot) deliveries_.forgotten();
       for (size_t k = 0; k < kept.size(); ++k)
         if (kept[k]) wc.redelivered.push_back(k);
       wc.rejected = std::move(rejected);

@@ -327,21 +327,22 @@ class SqliteSink final : public PipelineSink {
     exec("BEGIN IMMEDIATE");
     try {
       const bool ids = !wc.delivery_ids.empty();
-      if (ids) forget_old_deliveries();
+      const bool forgot = ids && forget_old_deliveries();
       std::string error;
       std::string scratch;
       auto* rows = static_cast<const PreparedRows*>(wc.prepared.get());
       size_t columns = columns_.size();
       for (size_t k = 0; k < batch.size(); ++k) {
         const Record& r = batch[k];
-        if (ids && !remember_delivery(wc.delivery_ids[k])) {
+        const bool keep_id = ids && !wc.delivery_ids[k].empty();
+        if (keep_id && !remember_delivery(wc.delivery_ids[k])) {
           wc.redelivered.push_back(k);
           continue;
         }
         size_t refused = wc.rejected.size();
         // A refused record's ID is not kept: a later delivery of it is judged again.
         auto forget_if_refused = [&] {
-          if (ids && wc.rejected.size() != refused) forget_delivery(wc.delivery_ids[k]);
+          if (keep_id && wc.rejected.size() != refused) forget_delivery(wc.delivery_ids[k]);
         };
         if (!r.row.empty()) {
           bind_sqlite_row(insert_, r.row.view(), columns);
@@ -375,6 +376,7 @@ class SqliteSink final : public PipelineSink {
       }
       if (cfg_.exactly_once && wc.checkpoint_after) save_checkpoint(wc.checkpoint_after(wc.rejected));
       exec("COMMIT");
+      if (forgot) last_forget_ = std::chrono::steady_clock::now();
       if (cfg_.exactly_once && wc.checkpoint_after) generation_ = next_generation_;
     } catch (...) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -421,10 +423,11 @@ class SqliteSink final : public PipelineSink {
     if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
   }
 
-  /// In the open transaction, at most once per kForgetEvery: drops IDs older than remember_deliveries.
-  void forget_old_deliveries() {
+  /// In the open transaction, at most once per kForgetEvery (counted from its
+  /// commit): drops IDs older than remember_deliveries. True if it did.
+  bool forget_old_deliveries() {
     auto now = std::chrono::steady_clock::now();
-    if (last_forget_ && now - *last_forget_ < kForgetEvery) return;
+    if (last_forget_ && now - *last_forget_ < kForgetEvery) return false;
     auto keep = std::chrono::duration_cast<std::chrono::seconds>(cfg_.remember_deliveries).count();
     sqlite3_stmt* st = nullptr;
     std::string sql = "DELETE FROM " + std::string(kDeliveryTable) + " WHERE pipeline = ?1 AND committed_at < unixepoch() - ?2";
@@ -434,7 +437,7 @@ class SqliteSink final : public PipelineSink {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) throw SinkError(sqlite3_errmsg(db_), transient_code(rc));
-    last_forget_ = now;
+    return true;
   }
 
   /// The checkpoint table, with the generation column every commit compares and

@@ -17,7 +17,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 #include <memory>
 #include <string>
@@ -66,6 +68,7 @@ struct Entry {
 /// The entries of an XREADGROUP/XCLAIM reply ([[id, [f, v, ...]], ...]).
 std::vector<Entry> entries_of(const RedisReply& list) {
   std::vector<Entry> out;
+  out.reserve(list.elements.size());
   for (const auto& e : list.elements) {
     if (e.type != RedisReply::Type::array || e.elements.size() < 2) continue;
     Entry entry;
@@ -75,6 +78,54 @@ std::vector<Entry> entries_of(const RedisReply& list) {
   }
   return out;
 }
+
+/// The entries a worker holds, by record position: positions are handed out one
+/// after another (1, 2, 3, ...), so a deque indexed from the oldest held one
+/// (one string per entry, no node per entry: a worker reads tens of thousands a second).
+class HeldEntries {
+ public:
+  /// Holds the entry of the next position, `seq` (one more than the last).
+  void add(uint64_t seq, const std::string& id) {
+    if (slots_.empty()) base_ = seq;
+    slots_.push_back({id, true});
+    ++live_;
+  }
+  const std::string* find(uint64_t seq) const {
+    if (seq < base_ || seq - base_ >= slots_.size() || !slots_[seq - base_].live) return nullptr;
+    return &slots_[seq - base_].id;
+  }
+  /// Lets go of the entries of positions first..last, handing each ID to `f`.
+  template <class F>
+  void take(uint64_t first, uint64_t last, F&& f) {
+    if (slots_.empty()) return;
+    for (uint64_t s = std::max(first, base_); s <= last && s - base_ < slots_.size(); ++s) {
+      Slot& slot = slots_[s - base_];
+      if (!slot.live) continue;
+      slot.live = false;
+      --live_;
+      f(std::move(slot.id));
+    }
+    while (!slots_.empty() && !slots_.front().live) {
+      slots_.pop_front();
+      ++base_;
+    }
+  }
+  bool empty() const { return live_ == 0; }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& s : slots_)
+      if (s.live) f(s.id);
+  }
+
+ private:
+  struct Slot {
+    std::string id;
+    bool live;
+  };
+  std::deque<Slot> slots_;
+  uint64_t base_ = 0;
+  size_t live_ = 0;
+};
 
 class RedisSource final : public Source {
  public:
@@ -90,9 +141,14 @@ class RedisSource final : public Source {
     run_.stage.input_names = {name_};
     // What an exactly-once sink keeps to turn away a second delivery of an entry.
     run_.delivery_id = [this](const Position& pos) {
-      auto it = in_flight_.find(pos.line);
-      if (it == in_flight_.end()) throw std::logic_error("source redis: no entry for record " + std::to_string(pos.line));
-      return cfg_->stream + " " + it->second.id;
+      const std::string* id = in_flight_.find(pos.line);
+      if (!id)
+        if (auto f = failed_ids_.find(pos.line); f != failed_ids_.end()) id = &f->second;
+      if (!id) {  // not expected: then the record is written (at least once), never skipped
+        spdlog::warn("source redis: no entry ID for record {} (written without exactly-once)", pos.line);
+        return std::string();
+      }
+      return cfg_->stream + " " + *id;
     };
   }
 
@@ -296,7 +352,7 @@ class RedisSource final : public Source {
   }
 
   void hold(uint64_t seq, const std::string& id) {
-    in_flight_[seq] = InFlight{id, Clock::now()};
+    in_flight_.add(seq, id);
     held_.insert(id);
     failed_.erase(id);  // claimed again after a failure
   }
@@ -310,11 +366,10 @@ class RedisSource final : public Source {
 
   /// Records handled for good: their entries are acknowledged (by keep_up()).
   void for_good(uint64_t first, uint64_t last) {
-    for (auto it = in_flight_.lower_bound(first); it != in_flight_.end() && it->first <= last;) {
-      held_.erase(it->second.id);
-      acks_.push_back(std::move(it->second.id));
-      it = in_flight_.erase(it);
-    }
+    in_flight_.take(first, last, [this](std::string&& id) {
+      held_.erase(id);
+      acks_.push_back(std::move(id));
+    });
     wake_.cancel();
   }
 
@@ -322,11 +377,11 @@ class RedisSource final : public Source {
   /// renewed, so it is claimed again after claim_idle (here or by another worker)
   /// and counts towards max_deliveries.
   void failed_for_now(uint64_t line) {
-    auto it = in_flight_.find(line);
-    if (it == in_flight_.end()) return;
-    held_.erase(it->second.id);
-    failed_.insert(it->second.id);
-    in_flight_.erase(it);
+    in_flight_.take(line, line, [this, line](std::string&& id) {
+      held_.erase(id);
+      failed_.insert(id);
+      failed_ids_[line] = std::move(id);  // other parts of its record may still reach the sink
+    });
   }
 
   /// keep_up(), and if it fails (acknowledgements could not be sent) the run
@@ -373,7 +428,7 @@ class RedisSource final : public Source {
   asio::awaitable<void> renew_claims() {
     RedisCommand renew{"XCLAIM", cfg_->stream, cfg_->group, consumer_, "0"};
     std::vector<std::string> ids;
-    for (const auto& [seq, f] : in_flight_) ids.push_back(f.id);
+    in_flight_.for_each([&ids](const std::string& id) { ids.push_back(id); });
     for (const auto& id : ids) renew.push_back(id);
     renew.push_back("JUSTID");
     RedisReply r = co_await command_with_retry(control_, renew, cfg_->timeout);
@@ -425,10 +480,6 @@ class RedisSource final : public Source {
     }
   }
 
-  struct InFlight {
-    std::string id;
-    Clock::time_point since;
-  };
 
   RunContext& run_;
   PartStats& stats_;
@@ -437,9 +488,10 @@ class RedisSource final : public Source {
   std::string name_;
   std::unique_ptr<RedisConnection> reader_;   // XREADGROUP (may block)
   std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
-  std::map<uint64_t, InFlight> in_flight_;    // by record position: entries not yet acknowledged
+  HeldEntries in_flight_;                     // by record position: entries not yet acknowledged
   std::unordered_set<std::string> held_;      // their IDs
   std::unordered_set<std::string> failed_;    // entries whose record failed with no dead letter: left pending
+  std::unordered_map<uint64_t, std::string> failed_ids_;  // their IDs by position, for the delivery IDs
   std::vector<std::string> acks_;
   uint64_t seq_ = 0;
   uint64_t emitted_ = 0;

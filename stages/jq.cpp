@@ -138,10 +138,11 @@ class JqStage final : public PoolStage {
         continue;
       }
       if (outputs.size() > 1) out.splits.emplace_back(r.pos, static_cast<uint32_t>(outputs.size()));
-      for (auto& o : outputs) {
+      for (size_t k = 0; k < outputs.size(); ++k) {
         Record x;
         x.pos = r.pos;
-        x.data = std::move(o);
+        x.part = split_part(r.part, k);
+        x.data = std::move(outputs[k]);
         out.out.push_back(std::move(x));
       }
     }

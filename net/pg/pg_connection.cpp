@@ -445,4 +445,12 @@ std::string redact_conninfo(std::string_view conninfo) {
   return out;
 }
 
+asio::awaitable<void> create_if_missing(PgConnection& c, const std::string& sql) {
+  try {
+    co_await c.exec(sql);
+  } catch (const PgError& e) {
+    if (e.sqlstate != "23505" && e.sqlstate != "42P07") throw;
+  }
+}
+
 }  // namespace aetl::pg

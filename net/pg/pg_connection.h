@@ -126,4 +126,9 @@ class PgConnection {
 /// The connection string without its password, for messages.
 std::string redact_conninfo(std::string_view conninfo);
 
+/// Runs a CREATE ... IF NOT EXISTS outside a transaction. Sessions creating the
+/// same object at once can make it fail (a unique violation in the catalogue,
+/// 23505, or 42P07): the object then exists, which is what was asked.
+asio::awaitable<void> create_if_missing(PgConnection& c, const std::string& sql);
+
 }  // namespace aetl::pg

@@ -14,14 +14,16 @@ namespace aetl::redis {
 namespace {
 
 // KEYS[1]: the bucket (its theoretical arrival time, in microseconds of the
-// server's clock). ARGV: interval and tolerance in microseconds, expiry in ms.
-// Returns how many microseconds the caller waits before its slot.
+// server's clock). ARGV: interval and tolerance in microseconds, and how long
+// (ms) the key outlives its last reserved slot. Returns how many microseconds the
+// caller waits before its slot.
 constexpr const char* kScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-redis.call('SET', KEYS[1], tat + tonumber(ARGV[1]), 'PX', ARGV[3])
+local next = tat + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], next, 'PX', math.floor((next - now) / 1000) + tonumber(ARGV[3]))
 local wait = tat - tonumber(ARGV[2]) - now
 if wait < 0 then wait = 0 end
 return wait
@@ -45,8 +47,8 @@ SharedRateLimiter::SharedRateLimiter(asio::any_io_executor ex, RedisUrl url, std
   double interval = 1e6 / per_second;
   interval_us_ = std::to_string(static_cast<long long>(std::llround(interval)));
   tolerance_us_ = std::to_string(static_cast<long long>(std::llround(interval * (std::max(burst, 1.0) - 1))));
-  // Idle for a minute past the last reservation: the key goes.
-  ttl_ms_ = std::to_string(static_cast<long long>(std::llround(interval * std::max(burst, 1.0) / 1000)) + 60000);
+  // A minute past the last slot reserved: the key goes.
+  ttl_ms_ = "60000";
 }
 
 SharedRateLimiter::~SharedRateLimiter() = default;

@@ -25,7 +25,7 @@ asio::awaitable<void> PgCheckpointTable::ensure(PgConnection& c) {
   std::string sql = "CREATE TABLE IF NOT EXISTS " + name_ +
                     " (pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
                     " updated_at timestamptz NOT NULL DEFAULT now())";
-  co_await c.exec(sql);
+  co_await pg::create_if_missing(c, sql);
 }
 
 asio::awaitable<std::optional<std::string>> PgCheckpointTable::read(PgConnection& c) {

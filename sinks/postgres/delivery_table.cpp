@@ -36,7 +36,7 @@ asio::awaitable<void> PgDeliveryTable::ensure(PgConnection& c) {
   std::string sql = "CREATE TABLE IF NOT EXISTS " + name_ +
                     " (pipeline text NOT NULL, id text NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(),"
                     " PRIMARY KEY (pipeline, id))";
-  co_await c.exec(sql);
+  co_await pg::create_if_missing(c, sql);
 }
 
 asio::awaitable<std::vector<bool>> PgDeliveryTable::find(PgConnection& c, const std::vector<std::string>& ids) {
@@ -58,13 +58,13 @@ asio::awaitable<bool> PgDeliveryTable::keep(PgConnection& c, const std::vector<s
   co_return r.affected() >= 0 && static_cast<size_t>(r.affected()) == ids.size();
 }
 
-asio::awaitable<void> PgDeliveryTable::forget_older_than(PgConnection& c, std::chrono::milliseconds keep) {
+asio::awaitable<bool> PgDeliveryTable::forget_older_than(PgConnection& c, std::chrono::milliseconds keep) {
   auto now = std::chrono::steady_clock::now();
-  if (last_forget_ && now - *last_forget_ < kForgetEvery) co_return;
+  if (last_forget_ && now - *last_forget_ < kForgetEvery) co_return false;
   Params params{pipeline_, std::to_string(keep.count())};
   std::string sql = "DELETE FROM " + name_ + " WHERE pipeline = $1 AND committed_at < now() - $2::bigint * interval '1 millisecond'";
   co_await c.exec_params(sql, params);
-  last_forget_ = now;
+  co_return true;
 }
 
 }  // namespace aetl

@@ -33,8 +33,11 @@ class PgDeliveryTable {
   /// makes this wait for its end (the server ends a transaction whose client
   /// stopped after this statement: idle_in_transaction_session_timeout).
   asio::awaitable<bool> keep(pg::PgConnection& c, const std::vector<std::string>& ids);
-  /// In an open transaction, at most once per kForgetEvery: drops IDs kept longer than `keep`.
-  asio::awaitable<void> forget_older_than(pg::PgConnection& c, std::chrono::milliseconds keep);
+  /// In an open transaction, at most once per kForgetEvery (counted from a commit
+  /// that did it): drops IDs kept longer than `keep`. True if it did; call
+  /// forgotten() once that transaction has committed.
+  asio::awaitable<bool> forget_older_than(pg::PgConnection& c, std::chrono::milliseconds keep);
+  void forgotten() { last_forget_ = std::chrono::steady_clock::now(); }
 
  private:
   std::string name_;

@@ -27,10 +27,8 @@ std::string request_object_json(const ParsedRequest& parsed) {
   const HttpRequest& r = parsed.request;
   std::string out = "{\"url\":";
   append_json_string(out, r.url);
-  if (r.method != "GET") {
-    out += ",\"method\":";
-    append_json_string(out, r.method);
-  }
+  out += ",\"method\":";  // always: a body without a method would be read as a POST
+  append_json_string(out, r.method);
   if (!r.headers.empty()) {
     out += ",\"headers\":{";
     for (size_t i = 0; i < r.headers.size(); ++i) {

@@ -197,6 +197,7 @@ FetchMode::Made RequestLines::make(Record& record) {
   out.data = input_error_json(record.data, name, record.pos.line, error);
   out.outcome = Outcome::input_error;
   out.pos = record.pos;
+  out.part = record.part;
   ++stats_.input_errors;
   made.pass_on = std::move(out);
   return made;

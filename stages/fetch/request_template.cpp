@@ -134,6 +134,7 @@ class RequestTemplates::Job final : public FetchJob {
     w.end_object();
     Record out;
     out.pos = record_.pos;
+    out.part = record_.part;
     out.data = with_field(record_.data, cfg.into, cfg.into_json, value);
     ++mode_.stats_.out;
     f.record = std::move(out);

@@ -47,7 +47,7 @@ def test_push_makes_each_request_line_an_entry_with_the_flags_applied(tmp_path, 
     assert r.code == 0, r.stderr
     assert r.stdout == b""
     assert entries(redis, "jobs") == [
-        {"url": server.url("/ok/1"), "headers": {"X-Trace": "t1"}},
+        {"url": server.url("/ok/1"), "method": "GET", "headers": {"X-Trace": "t1"}},
         {"url": server.url("/headers"), "method": "PUT",
          "headers": {"X-Trace": "t1", "Content-Type": "application/json"}, "body": '{"a":1}', "id": 7},
     ]
@@ -167,3 +167,14 @@ def test_an_unreachable_server_is_one_line_and_exit_2(tmp_path):
     r = run_afetch(["--redis", "redis://127.0.0.1:1/0", "--push", "jobs", reqs])
     assert r.code == 2
     assert r.stderr.count("\n") == 1 and "127.0.0.1:1" in r.stderr, r.stderr
+
+
+def test_a_pushed_get_with_a_body_stays_a_get(tmp_path, redis, server):
+    r = run_afetch(["-q", "--redis", redis.url, "--push", "jobs", "-X", "GET", "-d", "q=1", "-"],
+                   input_bytes=(server.url("/headers") + "\n").encode())
+    assert r.code == 0, r.stderr
+    assert entries(redis, "jobs")[0]["method"] == "GET"
+    r = run_afetch(["-q", "--redis", redis.url, "--from-stream", "jobs", "--body", "json", "--stop-when-idle", "300ms"])
+    assert r.code == 0, r.stderr
+    (result,) = r.records
+    assert result["body"]["method"] == "GET" and result["body"]["body"] == "q=1"

@@ -227,3 +227,60 @@ def test_a_refused_record_is_dead_lettered_and_judged_again_when_delivered_again
     dead = (tmp_path / "dl.jsonl").read_text().splitlines()
     assert len(dead) == 2 and all('"id": 7' in l or '"id":7' in l for l in dead), dead
     assert target.kept_ids() == 19
+
+
+def test_split_records_fetched_out_of_order_are_each_written_once(tmp_path, redis, server):
+    """jq splits each entry into two requests, and an unordered fetch lets them
+    come back in any order, mixed with other entries' parts: each part keeps its
+    own number, so all are written, and a second delivery writes none again."""
+    n = 40
+    lines = "".join(
+        f'XADD jobs * data "{{\\"id\\": {i}, \\"urls\\": [\\"{server.url(f"/delay/{(i * 7) % 40}/{i}")}\\", '
+        f'\\"{server.url(f"/ok/{i}")}\\"]}}"\n' for i in range(n))
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port)], input=lines, text=True, check=True,
+                   capture_output=True)
+    target = Sqlite(tmp_path)
+    target.pipeline = "worker"
+    stages = ("stages:\n  - jq: '.id as $i | .urls | to_entries[] | {id: $i, k: .key, u: .value}'\n"
+              "  - fetch: {url: '{u}', concurrency: 16, into: http}\n  - select: {id: id, k: k, status: http.status}\n")
+    drain(tmp_path, redis, target, stages=stages)
+    redis.cli("XGROUP", "SETID", "jobs", "g", "0")
+    drain(tmp_path, redis, target, stages=stages)
+    assert sorted(target.rows("id, k")) == sorted((i, k) for i in range(n) for k in (0, 1))
+
+
+def test_a_split_part_failing_with_no_dead_letter_leaves_the_entry_pending_and_the_rest_written(tmp_path, redis, server):
+    lines = "".join(
+        f'XADD jobs * data "{{\\"id\\": {i}, \\"urls\\": [\\"{server.url("/status/404")}\\", '
+        f'\\"{server.url(f"/delay/100/{i}")}\\"]}}"\n' for i in range(5))
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port)], input=lines, text=True, check=True,
+                   capture_output=True)
+    target = Sqlite(tmp_path)
+    p = tmp_path / "w.yaml"
+    p.write_text(f"""name: worker
+source:
+  redis: {{url: "{redis.url}", stream: jobs, group: g, claim_idle: 60s, block: 100ms, stop_when_idle: 500ms}}
+stages:
+  - jq: '.id as $i | .urls | to_entries[] | {{id: $i, k: .key, u: .value}}'
+  - fetch: {{url: '{{u}}', retry: 0, ordered: true, into: http}}
+  - select: {{id: id, k: k}}
+sink:
+  {target.sink()}
+""")
+    r = run_aetl(["run", p], cwd=tmp_path, timeout=60)
+    assert r.code == 1, r.stderr
+    assert "no entry" not in r.stderr and "no entry ID" not in r.stderr
+    assert sorted(target.rows("id, k")) == [(i, 1) for i in range(5)]
+    assert redis.pending("jobs", "g") == 5  # left for another delivery (the 404 parts failed)
+
+
+def test_postgres_workers_started_together_all_make_their_tables(tmp_path, redis, pg):
+    target = Postgres(pg)
+    redis.push("jobs", range(200))
+    p = worker_yaml(tmp_path, redis, target, extra="stop_when_idle: 1s")
+    pg.psql("DROP TABLE IF EXISTS aetl_deliveries")
+    workers = [start_worker(tmp_path, p) for _ in range(6)]
+    for w in workers:
+        _, err = w.communicate(timeout=60)
+        assert w.returncode == 0, err.decode()
+    assert sorted(target.rows()) == list(range(200))
