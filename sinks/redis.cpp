@@ -5,7 +5,9 @@
 // An entry holds the record's JSON in one field (`field`, default "data"), which
 // is what the `redis` source reads back. At-least-once: a batch is acknowledged
 // once the server has answered every XADD of it; a batch retried after a lost
-// connection may add some entries twice (their records are the same).
+// connection may add some entries twice (their records are the same). With
+// `exactly_once: true` a batch is added by one script with the checkpoint (or,
+// from a queue source, with its delivery IDs): sinks/redis/stream_commit.h.
 #include <exception>
 #include <memory>
 #include <string>
@@ -17,6 +19,11 @@
 #include "net/redis/redis_connection.h"
 #include "run/pipeline_sink.h"
 #include "run/run_context.h"
+#include "sinks/redis/stream_commit.h"
+#include "sinks/sql/delivery_ids.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace aetl {
 namespace {
@@ -30,7 +37,41 @@ using redis::RedisReply;
 class RedisSink final : public PipelineSink {
  public:
   RedisSink(RunContext& run, const RedisSinkConfig& cfg)
-      : run_(run), cfg_(cfg), maxlen_(cfg.maxlen ? std::to_string(cfg.maxlen) : std::string()) {}
+      : run_(run),
+        cfg_(cfg),
+        maxlen_(cfg.maxlen ? std::to_string(cfg.maxlen) : std::string()),
+        commits_(cfg.stream, cfg.field, maxlen_, run.pipeline_name) {}
+
+  bool exactly_once() const override { return cfg_.exactly_once; }
+
+  std::optional<std::string> stored_checkpoint() override {
+    if (!cfg_.exactly_once || run_.queue_source) return std::nullopt;
+    // Before the run's loop starts: a connection of its own, on a loop of its own.
+    asio::io_context io;
+    std::optional<std::string> found;
+    std::exception_ptr error;
+    auto read = [&]() -> asio::awaitable<void> {
+      try {
+        auto c = co_await RedisConnection::connect(io.get_executor(), cfg_.url, cfg_.timeout);
+        found = co_await commits_.read_checkpoint(*c, cfg_.timeout);
+        c->close();
+      } catch (const RedisError& e) {
+        error = std::make_exception_ptr(SetupError("redis " + cfg_.url.where() + " (the checkpoint): " + e.what()));
+      }
+    };
+    asio::co_spawn(io, read(), asio::detached);
+    io.run();
+    if (error) std::rethrow_exception(error);
+    return found;
+  }
+
+  asio::awaitable<void> store_checkpoint(std::string checkpoint) override {
+    if (!cfg_.exactly_once) co_return;
+    Batch none;
+    WriteContext wc;
+    wc.checkpoint_after = [&checkpoint](const std::vector<std::pair<size_t, std::string>>&) { return checkpoint; };
+    co_await write(none, wc);
+  }
 
   asio::awaitable<void> open(const Checkpoint*, const std::string&) override {
     // Before the run starts: a wrong URL, password or key type is exit 2, at once.
@@ -49,11 +90,15 @@ class RedisSink final : public PipelineSink {
     if (error) std::rethrow_exception(error);
   }
 
-  asio::awaitable<bool> write(const Batch& batch, WriteContext&) override {
+  asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
     std::exception_ptr error;
     try {
       if (!conn_ || conn_->broken())  // lost in an earlier write: the driver's retry brings us here again
         conn_ = co_await RedisConnection::connect(run_.stage.io.get_executor(), cfg_.url, cfg_.timeout);
+      if (cfg_.exactly_once) {
+        co_await write_exactly_once(batch, wc);
+        co_return true;
+      }
       commands_.clear();
       commands_.reserve(batch.size());
       for (const auto& r : batch) {
@@ -90,6 +135,20 @@ class RedisSink final : public PipelineSink {
     co_return true;
   }
 
+  /// One script per batch: with delivery IDs (a queue source) or with the checkpoint.
+  asio::awaitable<void> write_exactly_once(const Batch& batch, WriteContext& wc) {
+    if (!wc.delivery_ids.empty()) {
+      auto remember = std::chrono::duration_cast<std::chrono::seconds>(cfg_.remember_deliveries);
+      wc.redelivered = co_await commits_.add_new(*conn_, batch, wc.delivery_ids, remember, cfg_.timeout);
+      co_return;
+    }
+    if (!wc.checkpoint_after) throw std::logic_error("redis sink: exactly once with neither checkpoint nor IDs");
+    std::string checkpoint = wc.checkpoint_after(wc.rejected);
+    auto outcome = co_await commits_.commit(*conn_, batch, checkpoint, cfg_.timeout);
+    if (outcome == StreamCommit::Outcome::taken_over)
+      throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
+  }
+
   asio::awaitable<void> close() override {
     conn_.reset();
     co_return;
@@ -102,6 +161,7 @@ class RedisSink final : public PipelineSink {
   std::string maxlen_;
   std::unique_ptr<RedisConnection> conn_;
   std::vector<RedisCommand> commands_;  // views into the batch's records, for one write
+  StreamCommit commits_;                // exactly once
 };
 
 }  // namespace
@@ -114,10 +174,14 @@ const FieldSpec kFields[] = {
     {"maxlen", FieldType::integer, "", "trim the stream to about this many entries (MAXLEN ~): removes entries "
      "still pending in a consumer group too", "1000000"},
     {"timeout", FieldType::duration, "5s", "how long connecting and each batch's replies may take", "10s"},
+    {"exactly_once", FieldType::boolean, "false",
+     "add each batch with the checkpoint (or, from a queue source, its entries' IDs) in one atomic script", "true"},
+    kRememberDeliveriesField,
 };
 const std::string_view kExamples[] = {
     "{url: \"redis://127.0.0.1:6379/0\", stream: jobs}",
-    "{url: \"unix:/run/redis/redis-server.sock?db=2\", stream: results, field: payload, maxlen: 1000000, timeout: 10s}",
+    "{url: \"unix:/run/redis/redis-server.sock?db=2\", stream: results, field: payload, maxlen: 1000000, timeout: 10s, "
+    "exactly_once: true, remember_deliveries: 30d}",
 };
 const FieldDefault kCommonDefaults[] = {
     {"batch.size", "1000"}, {"batch.linger", "100ms"}, {"retry.max", "10"}, {"retry.backoff", "200ms..5s"}};
@@ -144,6 +208,8 @@ SinkBuilder parse_redis_sink(const ConfigValue& node, ConfigProblems& problems, 
   }
   if (auto n = r.integer("maxlen", 1, int64_t(1) << 50)) cfg->maxlen = *n;
   if (auto t = r.duration("timeout")) cfg->timeout = *t;
+  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
+  if (auto d = r.duration("remember_deliveries")) cfg->remember_deliveries = std::max(*d, std::chrono::milliseconds(1000));
   read_sink_common(r, common);
   r.finish();
   if (problems.size() != before) return {};

@@ -15,6 +15,8 @@ struct RedisSinkConfig {
   std::string field = "data";
   int64_t maxlen = 0;  ///< 0: no trimming
   std::chrono::milliseconds timeout{5000};
+  bool exactly_once = false;  ///< see sinks/redis/stream_commit.h
+  std::chrono::milliseconds remember_deliveries{std::chrono::hours(24 * 7)};
 };
 
 /// The sink as a command builds it (afetch's --push and --to-stream).
