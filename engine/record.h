@@ -50,11 +50,11 @@ struct Record {
 };
 
 /// The part number of output `k` (0-based) of a record of part `parent` that a
-/// stage split: the first output keeps its parent's number, the others get
-/// numbers that depend only on the parent's and on k (a split of a split too).
+/// stage split into several (a record that stays one keeps its number): it
+/// depends only on the parent's number and on k, so the parts of a split of a
+/// split differ too. Not 0.
 inline uint64_t split_part(uint64_t parent, size_t k) {
-  if (k == 0) return parent;
-  uint64_t z = parent * 0x9e3779b97f4a7c15ull + k;  // splitmix64 of (parent, k)
+  uint64_t z = parent * 0x9e3779b97f4a7c15ull + k + 1;  // splitmix64 of (parent, k)
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;

@@ -52,6 +52,7 @@ void DeadLetters::push(FailedRecord f) {
   }
   Record r;
   r.pos = f.record.pos;
+  r.part = f.record.part;
   r.data = to_json(f, input);
   queue_.push_back(std::move(r));
   wake_.notify();

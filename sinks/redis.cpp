@@ -20,7 +20,6 @@
 #include "run/pipeline_sink.h"
 #include "run/run_context.h"
 #include "sinks/redis/stream_commit.h"
-#include "sinks/sql/delivery_ids.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -57,6 +56,8 @@ class RedisSink final : public PipelineSink {
         c->close();
       } catch (const RedisError& e) {
         error = std::make_exception_ptr(SetupError("redis " + cfg_.url.where() + " (the checkpoint): " + e.what()));
+      } catch (...) {
+        error = std::current_exception();
       }
     };
     asio::co_spawn(io, read(), asio::detached);
@@ -176,12 +177,14 @@ const FieldSpec kFields[] = {
     {"timeout", FieldType::duration, "5s", "how long connecting and each batch's replies may take", "10s"},
     {"exactly_once", FieldType::boolean, "false",
      "add each batch with the checkpoint (or, from a queue source, its entries' IDs) in one atomic script", "true"},
-    kRememberDeliveriesField,
+    {"remember_deliveries", FieldType::duration, "1d",
+     "with exactly_once from a queue source: how long the IDs added are kept (in the server's memory, about 100 "
+     "bytes each); a worker paused longer could add its entries twice", "6h"},
 };
 const std::string_view kExamples[] = {
     "{url: \"redis://127.0.0.1:6379/0\", stream: jobs}",
     "{url: \"unix:/run/redis/redis-server.sock?db=2\", stream: results, field: payload, maxlen: 1000000, timeout: 10s, "
-    "exactly_once: true, remember_deliveries: 30d}",
+    "exactly_once: true, remember_deliveries: 6h}",
 };
 const FieldDefault kCommonDefaults[] = {
     {"batch.size", "1000"}, {"batch.linger", "100ms"}, {"retry.max", "10"}, {"retry.backoff", "200ms..5s"}};

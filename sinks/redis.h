@@ -16,7 +16,7 @@ struct RedisSinkConfig {
   int64_t maxlen = 0;  ///< 0: no trimming
   std::chrono::milliseconds timeout{5000};
   bool exactly_once = false;  ///< see sinks/redis/stream_commit.h
-  std::chrono::milliseconds remember_deliveries{std::chrono::hours(24 * 7)};
+  std::chrono::milliseconds remember_deliveries{std::chrono::hours(24)};  ///< held in the server's memory
 };
 
 /// The sink as a command builds it (afetch's --push and --to-stream).

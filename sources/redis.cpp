@@ -81,7 +81,8 @@ std::vector<Entry> entries_of(const RedisReply& list) {
 
 /// The entries a worker holds, by record position: positions are handed out one
 /// after another (1, 2, 3, ...), so a deque indexed from the oldest held one
-/// (one string per entry, no node per entry: a worker reads tens of thousands a second).
+/// (one string per entry, no node per entry: a worker reads tens of thousands a
+/// second). Slots let go of behind a held one stay (empty, ~40 bytes) until it goes.
 class HeldEntries {
  public:
   /// Holds the entry of the next position, `seq` (one more than the last).
@@ -382,6 +383,9 @@ class RedisSource final : public Source {
       failed_.insert(id);
       failed_ids_[line] = std::move(id);  // other parts of its record may still reach the sink
     });
+    // Parts left the pipeline long before a million more records were read (it
+    // holds a few batches): older IDs are of no more use.
+    if (seq_ > kFailedIdsKept) failed_ids_.erase(failed_ids_.begin(), failed_ids_.lower_bound(seq_ - kFailedIdsKept));
   }
 
   /// keep_up(), and if it fails (acknowledgements could not be sent) the run
@@ -491,7 +495,8 @@ class RedisSource final : public Source {
   HeldEntries in_flight_;                     // by record position: entries not yet acknowledged
   std::unordered_set<std::string> held_;      // their IDs
   std::unordered_set<std::string> failed_;    // entries whose record failed with no dead letter: left pending
-  std::unordered_map<uint64_t, std::string> failed_ids_;  // their IDs by position, for the delivery IDs
+  std::map<uint64_t, std::string> failed_ids_;  // their IDs by position, for the delivery IDs
+  static constexpr uint64_t kFailedIdsKept = 1'000'000;
   std::vector<std::string> acks_;
   uint64_t seq_ = 0;
   uint64_t emitted_ = 0;

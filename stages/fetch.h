@@ -30,6 +30,7 @@ class FetchJob {
   std::string host;  ///< host:port, for per_host
   std::string key;   ///< identity in the ledger (request_key); empty: not tracked
   Position pos;      ///< the input record's
+  uint64_t part = 0; ///< the input record's Record::part
 
   /// Readies the body's destination before the first attempt; false: no attempt
   /// is made (finish() then reports why).

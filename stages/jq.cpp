@@ -141,7 +141,7 @@ class JqStage final : public PoolStage {
       for (size_t k = 0; k < outputs.size(); ++k) {
         Record x;
         x.pos = r.pos;
-        x.part = split_part(r.part, k);
+        x.part = outputs.size() > 1 ? split_part(r.part, k) : r.part;
         x.data = std::move(outputs[k]);
         out.out.push_back(std::move(x));
       }

@@ -15,28 +15,30 @@ using redis::RedisReply;
 namespace {
 
 // KEYS: the stream, the checkpoint hash. ARGV: field, maxlen ('' none), the
-// expected token ('' none stored), the new token, the token of an attempt whose
-// reply was lost ('' none), the checkpoint, then the records.
+// expected token ('' none stored), this batch's token (the same on every attempt
+// at it), the checkpoint, then the records.
 constexpr const char* kCommitScript = R"lua(#!lua
 local cur = redis.call('HGET', KEYS[2], 'token')
-if cur and ARGV[5] ~= '' and cur == ARGV[5] then return 'landed' end
+if cur and cur == ARGV[4] then return 'landed' end
 if (cur or '') ~= ARGV[3] then return 'taken' end
-for i = 7, #ARGV do
+for i = 6, #ARGV do
   if ARGV[2] ~= '' then
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', ARGV[1], ARGV[i])
   else
     redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
   end
 end
-redis.call('HSET', KEYS[2], 'checkpoint', ARGV[6], 'token', ARGV[4])
+redis.call('HSET', KEYS[2], 'checkpoint', ARGV[5], 'token', ARGV[4])
 return 'ok'
 )lua";
 
 // KEYS: the stream, the IDs' sorted set. ARGV: field, maxlen ('' none), now (s),
-// forget IDs scored before this ('' not now), then (ID, record) pairs. Returns
-// per record 1 (added) or 0 (its ID was kept: left out).
+// forget IDs scored before this (at most 1000 a call, so no call blocks the
+// server long), then (ID, record) pairs. Returns per record 1 (added) or 0 (its
+// ID was kept: left out).
 constexpr const char* kAddNewScript = R"lua(#!lua
-if ARGV[4] ~= '' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4]) end
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4], 'LIMIT', 0, 1000)
+if #old > 0 then redis.call('ZREM', KEYS[2], unpack(old)) end
 local added = {}
 for i = 5, #ARGV, 2 do
   if ARGV[i] == '' or redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[i]) == 1 then
@@ -52,8 +54,6 @@ for i = 5, #ARGV, 2 do
 end
 return added
 )lua";
-
-constexpr auto kForgetEvery = std::chrono::minutes(10);
 
 void check(const RedisReply& r, const std::string& what) {
   if (!r.is_error()) return;
@@ -84,16 +84,17 @@ asio::awaitable<std::optional<std::string>> StreamCommit::read_checkpoint(redis:
 asio::awaitable<StreamCommit::Outcome> StreamCommit::commit(redis::RedisConnection& c, const Batch& batch,
                                                             const std::string& checkpoint,
                                                             std::chrono::milliseconds timeout) {
-  std::random_device rd;
-  std::string token = fmt::format("{}-{:08x}{:08x}-{}", ::getpid(), rd(), rd(), ++tokens_);
+  // Every attempt at one batch carries the same token: an attempt that finds it
+  // stored knows an earlier one landed, however many replies were lost.
+  if (attempt_.empty()) {
+    std::random_device rd;
+    attempt_ = fmt::format("{}-{:08x}{:08x}-{}", ::getpid(), rd(), rd(), ++tokens_);
+  }
+  std::string token = attempt_;  // the command holds views: its strings stay put until the reply
   std::string expected = expected_.value_or("");
-  std::string previous = attempt_;  // the command holds views: its strings stay put until the reply
-  RedisCommand eval{"EVAL", kCommitScript, "2", stream_, checkpoint_key_, field_, maxlen_, expected, token, previous,
-                    checkpoint};
+  RedisCommand eval{"EVAL", kCommitScript, "2", stream_, checkpoint_key_, field_, maxlen_, expected, token, checkpoint};
   eval.reserve(eval.size() + batch.size());
   for (const auto& r : batch) eval.push_back(r.data);
-  // A lost reply: the next attempt asks whether this one landed.
-  attempt_ = token;
   RedisReply reply = co_await c.command(eval, timeout + std::chrono::milliseconds(batch.size() / 100));
   check(reply, "redis " + stream_ + ": the commit script");
   if (reply.str == "taken") {
@@ -101,7 +102,7 @@ asio::awaitable<StreamCommit::Outcome> StreamCommit::commit(redis::RedisConnecti
     co_return Outcome::taken_over;
   }
   if (reply.str == "landed") {
-    expected_ = previous;  // the earlier attempt's token is the stored one
+    expected_ = token;
     attempt_.clear();
     co_return Outcome::landed_before;
   }
@@ -116,9 +117,7 @@ asio::awaitable<std::vector<size_t>> StreamCommit::add_new(redis::RedisConnectio
                                                            std::chrono::milliseconds timeout) {
   auto now_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
   std::string now = std::to_string(now_s.count());
-  std::string forget_before;
-  auto steady = std::chrono::steady_clock::now();
-  if (!last_forget_ || steady - *last_forget_ >= kForgetEvery) forget_before = std::to_string((now_s - remember).count());
+  std::string forget_before = std::to_string((now_s - remember).count());
   RedisCommand eval{"EVAL", kAddNewScript, "2", stream_, deliveries_key_, field_, maxlen_, now, forget_before};
   eval.reserve(eval.size() + 2 * batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -127,7 +126,6 @@ asio::awaitable<std::vector<size_t>> StreamCommit::add_new(redis::RedisConnectio
   }
   RedisReply reply = co_await c.command(eval, timeout + std::chrono::milliseconds(batch.size() / 100));
   check(reply, "redis " + stream_ + ": the add script");
-  if (!forget_before.empty()) last_forget_ = steady;
   std::vector<size_t> left_out;
   for (size_t i = 0; i < reply.elements.size() && i < batch.size(); ++i)
     if (reply.elements[i].integer == 0) left_out.push_back(i);

@@ -17,8 +17,9 @@ namespace aetl {
 ///    the hash aetl:checkpoint:PIPELINE {checkpoint, token}. The script adds the
 ///    entries and sets the checkpoint only where the stored token is the one this
 ///    run read or last wrote; another token means another run of the pipeline
-///    committed meanwhile (taken over). A retry after a lost reply finds its own
-///    attempt's token there: that attempt landed, and nothing is added again.
+///    committed meanwhile (taken over). Every attempt at a batch carries the same
+///    token: a retry after lost replies that finds it stored knows the batch
+///    landed, and nothing is added again.
 ///  - With delivery IDs (a queue source): the sorted set aetl:deliveries:PIPELINE
 ///    holds the IDs added (scored by the time, for remember_deliveries); a record
 ///    whose ID is there is not added again.
@@ -37,7 +38,7 @@ class StreamCommit {
 
   /// Adds the records of `batch` whose ID (`ids`, one per record; empty: always
   /// added, none kept) is not kept yet. Returns the indices of those it left
-  /// out. IDs kept longer than `remember` are dropped, at most every 10 minutes.
+  /// out. IDs kept longer than `remember` are dropped, up to 1000 a call.
   asio::awaitable<std::vector<size_t>> add_new(redis::RedisConnection& c, const Batch& batch,
                                                const std::vector<std::string>& ids, std::chrono::seconds remember,
                                                std::chrono::milliseconds timeout);
@@ -46,9 +47,8 @@ class StreamCommit {
   std::string stream_, field_, maxlen_;
   std::string checkpoint_key_, deliveries_key_;
   std::optional<std::string> expected_;  // the stored token as read or last written (none: no checkpoint yet)
-  std::string attempt_;                  // the token of an attempt whose reply was lost
+  std::string attempt_;                  // the token of the batch being committed (kept across its attempts)
   uint64_t tokens_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> last_forget_;
 };
 
 }  // namespace aetl

@@ -138,6 +138,7 @@ class RequestLines::Job final : public FetchJob {
     Record out;
     out.data = fetch_result_json(result);
     out.pos = pos;
+    out.part = part;
     out.outcome = f.outcome;
     ++stats.done;
     result.ok ? ++stats.ok : ++stats.failed;
@@ -188,6 +189,7 @@ FetchMode::Made RequestLines::make(Record& record) {
     job->host = std::move(host);
     job->key = std::move(key);
     job->pos = record.pos;
+    job->part = record.part;
     made.job = std::move(job);
     return made;
   }

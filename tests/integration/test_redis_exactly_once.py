@@ -284,3 +284,18 @@ def test_postgres_workers_started_together_all_make_their_tables(tmp_path, redis
         _, err = w.communicate(timeout=60)
         assert w.returncode == 0, err.decode()
     assert sorted(target.rows()) == list(range(200))
+
+
+def test_a_split_of_a_split_gives_every_part_its_own_id(tmp_path, redis, target):
+    """Two jq stages that both split: the parts (first of the first, second of
+    the second) and (second of the first, first of the second) must not share an
+    ID, or one would be taken for a redelivery and never written."""
+    lines = "".join(f'XADD jobs * data "{{\\"id\\": {i}, \\"xs\\": [1, 2]}}"\n' for i in range(20))
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port)], input=lines, text=True, check=True,
+                   capture_output=True)
+    stages = ("stages:\n  - jq: '.id as $i | .xs[] | {id: $i, x: .}'\n"
+              "  - jq: '(. + {k: 0}), (. + {k: 1})'\n  - select: {id: id, k: x}\n")
+    drain(tmp_path, redis, target, stages=stages)
+    redis.cli("XGROUP", "SETID", "jobs", "g", "0")
+    drain(tmp_path, redis, target, stages=stages)
+    assert sorted(target.rows()) == sorted([i for i in range(20) for _ in range(4)])

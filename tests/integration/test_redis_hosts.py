@@ -140,10 +140,18 @@ def test_a_partitioned_host_loses_its_entries_to_the_other_and_doubles_nothing(t
     pa = worker_yaml(tmp_path, a, redis, "a.yaml", extra="stop_when_idle: 2s")
     pb = worker_yaml(tmp_path, b, redis, "b.yaml", extra="stop_when_idle: 4s")
     wa = start_on(a, tmp_path, pa)
-    deadline = time.time() + 30
-    while redis.pending("jobs", "g") == 0 and time.time() < deadline:
-        time.sleep(0.01)
-    a.partition(down=True)  # a holds entries and cannot reach the server
+    held = 0
+    for _ in range(50):  # until a is cut off while it holds entries it has not acknowledged
+        deadline = time.time() + 30
+        while redis.pending("jobs", "g") == 0 and time.time() < deadline:
+            time.sleep(0.01)
+        a.partition(down=True)
+        time.sleep(0.05)
+        held = redis.pending("jobs", "g")
+        if held:
+            break
+        a.partition(down=False)
+    assert held > 0, "a never held entries when cut off"
     try:
         wb = start_on(b, tmp_path, pb, "--metrics-out", str(tmp_path / "b.prom"))
         time.sleep(3)  # past claim_idle: b takes a's entries over
