@@ -453,4 +453,13 @@ asio::awaitable<void> create_if_missing(PgConnection& c, const std::string& sql)
   }
 }
 
+asio::awaitable<void> ensure_table(PgConnection& c, const std::string& name, const std::string& columns) {
+  std::vector<std::optional<std::string>> params{name};
+  std::string_view exists = "SELECT to_regclass($1) IS NOT NULL";
+  PgResult e = co_await c.exec_params(exists, params);
+  if (e.rows() == 1 && e.value(0, 0) == "t") co_return;
+  std::string sql = "CREATE TABLE IF NOT EXISTS " + name + " " + columns;
+  co_await create_if_missing(c, sql);
+}
+
 }  // namespace aetl::pg

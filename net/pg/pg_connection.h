@@ -131,4 +131,10 @@ std::string redact_conninfo(std::string_view conninfo);
 /// 23505, or 42P07): the object then exists, which is what was asked.
 asio::awaitable<void> create_if_missing(PgConnection& c, const std::string& sql);
 
+/// Creates table `name` (quoted, maybe schema-qualified) as `columns` ("(a int,
+/// ...)") unless it exists. It looks first: CREATE ... IF NOT EXISTS wants CREATE
+/// on the schema even when the table is there, and a role with rights on the
+/// table alone is enough.
+asio::awaitable<void> ensure_table(PgConnection& c, const std::string& name, const std::string& columns);
+
 }  // namespace aetl::pg

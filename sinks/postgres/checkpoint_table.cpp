@@ -18,14 +18,10 @@ using Params = std::vector<std::optional<std::string>>;
 // list, a string built with + or ?:): statements and parameters are named first.
 
 asio::awaitable<void> PgCheckpointTable::ensure(PgConnection& c) {
-  Params name{name_};
-  std::string_view exists = "SELECT to_regclass($1) IS NOT NULL";
-  pg::PgResult e = co_await c.exec_params(exists, name);
-  if (e.rows() == 1 && e.value(0, 0) == "t") co_return;
-  std::string sql = "CREATE TABLE IF NOT EXISTS " + name_ +
-                    " (pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
-                    " updated_at timestamptz NOT NULL DEFAULT now())";
-  co_await pg::create_if_missing(c, sql);
+  std::string columns =
+      "(pipeline text PRIMARY KEY, checkpoint text NOT NULL, batch text NOT NULL DEFAULT '',"
+      " updated_at timestamptz NOT NULL DEFAULT now())";
+  co_await pg::ensure_table(c, name_, columns);
 }
 
 asio::awaitable<std::optional<std::string>> PgCheckpointTable::read(PgConnection& c) {

@@ -29,14 +29,10 @@ std::string pg_text_array(const std::vector<std::string>& items) {
 }
 
 asio::awaitable<void> PgDeliveryTable::ensure(PgConnection& c) {
-  Params name{name_};
-  std::string_view exists = "SELECT to_regclass($1) IS NOT NULL";
-  pg::PgResult e = co_await c.exec_params(exists, name);
-  if (e.rows() == 1 && e.value(0, 0) == "t") co_return;
-  std::string sql = "CREATE TABLE IF NOT EXISTS " + name_ +
-                    " (pipeline text NOT NULL, id text NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(),"
-                    " PRIMARY KEY (pipeline, id))";
-  co_await pg::create_if_missing(c, sql);
+  std::string columns =
+      "(pipeline text NOT NULL, id text NOT NULL, committed_at timestamptz NOT NULL DEFAULT now(),"
+      " PRIMARY KEY (pipeline, id))";
+  co_await pg::ensure_table(c, name_, columns);
 }
 
 asio::awaitable<std::vector<bool>> PgDeliveryTable::find(PgConnection& c, const std::vector<std::string>& ids) {

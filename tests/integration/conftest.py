@@ -65,6 +65,16 @@ def stop_server(proc):
         proc.kill()
 
 
+@pytest.fixture()
+def redis():
+    """A redis-server of the test's own on a free loopback port (tests/support/redis_server.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from redis_server import RedisServer
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def session_tmp():
     with tempfile.TemporaryDirectory(prefix="aetl-it-") as d:

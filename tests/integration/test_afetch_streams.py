@@ -5,26 +5,13 @@ as separate processes, share one URL frontier: each request is fetched once,
 and after kill -9 of a worker its requests are taken over. Real redis-server and
 the HTTP test server, both on 127.0.0.1."""
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import AFETCH, run_afetch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from redis_server import RedisServer  # noqa: E402
-
-
-@pytest.fixture()
-def redis():
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 def entries(redis, stream):

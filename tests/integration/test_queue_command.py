@@ -3,22 +3,8 @@ real redis-server started by the test; and a worker's event counters in
 --metrics-out (entries read, acked, claimed, dead-lettered)."""
 import json
 import re
-import sys
-from pathlib import Path
-
-import pytest
 
 from conftest import run_aetl
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from redis_server import RedisServer  # noqa: E402
-
-
-@pytest.fixture()
-def redis():
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 def fill(redis):

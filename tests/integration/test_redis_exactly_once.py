@@ -21,14 +21,6 @@ from conftest import AETL, run_aetl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from pg_server import PgServer  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
-
-
-@pytest.fixture()
-def redis():
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,10 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import AETL, run_aetl
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from redis_server import RedisServer  # noqa: E402
-
-
-@pytest.fixture()
-def redis():
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 def push(server, stream, ids, field="data"):

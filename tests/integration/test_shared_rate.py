@@ -5,22 +5,8 @@ the HTTP test server as requests arrive; without --share-rate each keeps its own
 the test, moved on by a Lua script on the server's clock. The pipeline fetch
 stage's share_rate is checked at validation."""
 import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 
 from conftest import AFETCH, run_aetl, run_afetch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from redis_server import RedisServer  # noqa: E402
-
-
-@pytest.fixture()
-def redis():
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 def busiest_second(times):
