@@ -207,38 +207,109 @@ class RedisSource final : public Source {
   /// of idle pending entries at the start and every half claim_idle. Entries this
   /// consumer left pending in an earlier life (a fixed `consumer` name) come back
   /// through the claims too, so their deliveries are counted (max_deliveries).
+  ///
+  /// While a read's entries are turned into records, the next read is already on
+  /// the wire (when the last one found entries, and without --limit): the server
+  /// makes the next reply meanwhile. Entries of that read are emitted even when the run stops (they
+  /// were delivered to this worker), unless it aborts.
   asio::awaitable<void> read_entries(BatchChannel& out) {
     auto last_claim = Clock::now() - cfg_->claim_idle;  // claim at once
     last_activity_ = Clock::now();
-    std::string block = std::to_string(cfg_->block.count());
-    while (!run_.stage.control.stopping() && !limit_reached()) {
-      if (Clock::now() - last_claim >= cfg_->claim_idle / 2) {
-        co_await claim_idle_entries(out);
-        last_claim = Clock::now();
-        if (limit_reached()) break;
+    std::shared_ptr<ReadAhead> ahead;
+    std::exception_ptr error;
+    try {
+      while (!run_.stage.control.stopping() && !limit_reached()) {
+        if (Clock::now() - last_claim >= cfg_->claim_idle / 2) {
+          co_await claim_idle_entries(out);
+          last_claim = Clock::now();
+          if (limit_reached()) break;
+        }
+        if (!ahead) ahead = start_read(want());
+        RedisReply r = co_await finish_read(ahead);
+        ahead.reset();
+        std::vector<Entry> got = read_reply_entries(r);
+        if (got.empty()) {
+          if (cfg_->stop_when_idle.count() > 0 && in_flight_.empty() &&
+              Clock::now() - last_activity_ >= cfg_->stop_when_idle && co_await nothing_pending())
+            break;
+          continue;
+        }
+        // Not with --limit: claims made meanwhile could not count the entries on their way.
+        if (!run_.limit && !run_.stage.control.stopping()) ahead = start_read(want());
+        last_activity_ = Clock::now();
+        stats_.events["read"] += got.size();
+        co_await emit(out, got);
       }
-      std::string count = std::to_string(want());
-      RedisCommand read{"XREADGROUP", "GROUP", cfg_->group, consumer_, "COUNT", count, "BLOCK", block,
-                        "STREAMS", cfg_->stream, ">"};
-      RedisReply r = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block);
-      if (r.is_error()) throw RedisError(cfg_->url.where() + ": XREADGROUP: " + r.str, RedisError::Kind::reply);
-      std::vector<Entry> got;
-      if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].elements.size() >= 2)
-        got = entries_of(r.elements[0].elements[1]);
-      if (got.empty()) {
-        if (cfg_->stop_when_idle.count() > 0 && in_flight_.empty() && Clock::now() - last_activity_ >= cfg_->stop_when_idle &&
-            co_await nothing_pending())
-          break;
-        continue;
-      }
-      last_activity_ = Clock::now();
-      stats_.events["read"] += got.size();
-      co_await emit(out, got);
+    } catch (...) {
+      error = std::current_exception();
     }
+    if (ahead) {
+      RedisReply r;
+      std::exception_ptr ahead_error;
+      try {
+        r = co_await finish_read(ahead);
+      } catch (...) {
+        ahead_error = std::current_exception();
+      }
+      if (!error && !ahead_error && !run_.stage.control.aborted()) {
+        std::vector<Entry> got = read_reply_entries(r);
+        stats_.events["read"] += got.size();
+        if (!got.empty()) co_await emit(out, got);
+      }
+      if (!error) error = ahead_error;
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+  /// A read on the reader connection, going on while the loop does other work.
+  struct ReadAhead {
+    size_t count = 0;
+    RedisReply reply;
+    std::exception_ptr error;
+    bool done = false;
+  };
+
+  std::shared_ptr<ReadAhead> start_read(size_t count) {
+    auto slot = std::make_shared<ReadAhead>();
+    slot->count = count;
+    asio::co_spawn(run_.stage.io.get_executor(), read_into(slot), asio::detached);
+    return slot;
+  }
+
+  asio::awaitable<void> read_into(std::shared_ptr<ReadAhead> slot) {
+    std::string count = std::to_string(slot->count);
+    std::string block = std::to_string(cfg_->block.count());
+    RedisCommand read{"XREADGROUP", "GROUP", cfg_->group, consumer_, "COUNT", count, "BLOCK", block,
+                      "STREAMS", cfg_->stream, ">"};
+    try {
+      slot->reply = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block);
+    } catch (...) {
+      slot->error = std::current_exception();
+    }
+    slot->done = true;
+    read_wake_.cancel();
+  }
+
+  asio::awaitable<RedisReply> finish_read(const std::shared_ptr<ReadAhead>& slot) {
+    while (!slot->done) {
+      read_wake_.expires_after(std::chrono::seconds(1));
+      asio::error_code ec;
+      co_await read_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (slot->error) std::rethrow_exception(slot->error);
+    co_return std::move(slot->reply);
+  }
+
+  std::vector<Entry> read_reply_entries(const RedisReply& r) const {
+    if (r.is_error()) throw RedisError(cfg_->url.where() + ": XREADGROUP: " + r.str, RedisError::Kind::reply);
+    if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].elements.size() >= 2)
+      return entries_of(r.elements[0].elements[1]);
+    return {};
   }
 
   bool limit_reached() const { return run_.limit && emitted_ >= run_.limit; }
 
+  /// Entries to read at a time: `count`, within --limit (at least 1).
   size_t want() const {
     size_t n = cfg_->count;
     if (run_.limit) n = std::min<uint64_t>(n, run_.limit > emitted_ ? run_.limit - emitted_ : 0);
@@ -504,6 +575,7 @@ class RedisSource final : public Source {
   bool reading_done_ = false;
   bool done_ = false;
   asio::steady_timer wake_{run_.stage.io.get_executor()};
+  asio::steady_timer read_wake_{run_.stage.io.get_executor()};  // a read ahead ended
   RecordDecoder decoder_{DecoderOptions{}};
   HandledFollower follower_;
 };
