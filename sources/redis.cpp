@@ -256,6 +256,7 @@ class RedisSource final : public Source {
         stats_.events["read"] += got.size();
         if (!got.empty()) co_await emit(out, got);
       }
+      ahead_ids_.clear();  // not emitted (an abort): left pending, claimed after claim_idle
       if (!error) error = ahead_error;
     }
     if (error) std::rethrow_exception(error);
@@ -283,6 +284,9 @@ class RedisSource final : public Source {
                       "STREAMS", cfg_->stream, ">"};
     try {
       slot->reply = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block);
+      // Delivered to this worker from now on: renewed (and not claimed here) until held.
+      if (!slot->reply.is_error())
+        for (const auto& e : read_reply_entries(slot->reply)) ahead_ids_.insert(e.id);
     } catch (...) {
       slot->error = std::current_exception();
     }
@@ -323,10 +327,14 @@ class RedisSource final : public Source {
     batch.reserve(got.size());
     for (const auto& e : got) {
       if (!e.fields) {  // deleted (XDEL, trimmed) while pending: nothing to do
+        ahead_ids_.erase(e.id);
         acks_.push_back(e.id);
         continue;
       }
-      if (held_.count(e.id)) continue;  // in the pipeline already (claimed while held): once is enough
+      if (held_.count(e.id)) {  // in the pipeline already (claimed while held): once is enough
+        ahead_ids_.erase(e.id);
+        continue;
+      }
       uint64_t seq = ++seq_;
       hold(seq, e.id);
       ++emitted_;
@@ -375,7 +383,7 @@ class RedisSource final : public Source {
       for (const auto& row : p.elements) {
         if (row.elements.size() < 4) continue;
         const std::string& id = row.elements[0].str;
-        if (held_.count(id)) continue;  // ours and in the pipeline: renewed, not lost
+        if (held_.count(id) || ahead_ids_.count(id)) continue;  // ours (held or read ahead): renewed, not lost
         deliveries[id] = row.elements[3].integer;
         take.push_back(id);
       }
@@ -426,6 +434,7 @@ class RedisSource final : public Source {
   void hold(uint64_t seq, const std::string& id) {
     in_flight_.add(seq, id);
     held_.insert(id);
+    ahead_ids_.erase(id);
     failed_.erase(id);  // claimed again after a failure
   }
 
@@ -479,7 +488,7 @@ class RedisSource final : public Source {
     auto last_renew = Clock::now();
     for (;;) {
       // Renewals first: a steady flow of acknowledgements must not delay them past claim_idle.
-      if (Clock::now() - last_renew >= cfg_->claim_idle / 3 && !in_flight_.empty()) {
+      if (Clock::now() - last_renew >= cfg_->claim_idle / 3 && (!in_flight_.empty() || !ahead_ids_.empty())) {
         co_await renew_claims();
         last_renew = Clock::now();
       }
@@ -504,6 +513,7 @@ class RedisSource final : public Source {
     RedisCommand renew{"XCLAIM", cfg_->stream, cfg_->group, consumer_, "0"};
     std::vector<std::string> ids;
     in_flight_.for_each([&ids](const std::string& id) { ids.push_back(id); });
+    for (const auto& id : ahead_ids_) ids.push_back(id);
     for (const auto& id : ids) renew.push_back(id);
     renew.push_back("JUSTID");
     RedisReply r = co_await command_with_retry(control_, renew, cfg_->timeout);
@@ -565,6 +575,7 @@ class RedisSource final : public Source {
   std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
   HeldEntries in_flight_;                     // by record position: entries not yet acknowledged
   std::unordered_set<std::string> held_;      // their IDs
+  std::unordered_set<std::string> ahead_ids_;  // entries read ahead, not held yet: renewed too
   std::unordered_set<std::string> failed_;    // entries whose record failed with no dead letter: left pending
   std::map<uint64_t, std::string> failed_ids_;  // their IDs by position, for the delivery IDs
   static constexpr uint64_t kFailedIdsKept = 1'000'000;

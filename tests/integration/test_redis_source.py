@@ -265,6 +265,42 @@ def test_a_busy_worker_keeps_its_entries_past_claim_idle(tmp_path, redis, server
     assert pending(redis, "jobs", "g") == 0
 
 
+def test_entries_read_ahead_while_the_pipeline_is_full_are_kept_too(tmp_path, redis):
+    """Worker a's sink is blocked (another process holds its SQLite file's write
+    lock for 3 s), so its pipeline fills and its next read's entries wait to be
+    passed on: a renews them as it does the ones it holds, so worker b, idle,
+    claims none of them, and no entry is written by both."""
+    n = 60
+    redis.push("jobs", range(n))
+    db = tmp_path / "a.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("CREATE TABLE t (id INTEGER)")
+    pa = worker_yaml(tmp_path, redis, f"sqlite: {{path: {db}, table: t, batch: {{size: 5, linger: 10ms}}}}",
+                     name="a.yaml", extra="count: 5, stop_when_idle: 1s")
+    pb = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/b.jsonl}}", name="b.yaml",
+                     extra="count: 5, stop_when_idle: 1s")
+    a = start_worker(tmp_path, pa, "a")
+    deadline = time.time() + 20
+    while pending(redis, "jobs", "g") == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    con.execute("BEGIN EXCLUSIVE")  # a's next write waits (SQLite's 5 s busy timeout)
+    deadline = time.time() + 20
+    while pending(redis, "jobs", "g") < 20 and time.time() < deadline:
+        time.sleep(0.02)
+    b = start_worker(tmp_path, pb, "b")
+    time.sleep(3)  # past claim_idle (1 s) while a is blocked
+    con.execute("COMMIT")
+    con.close()
+    for w in (a, b):
+        _, err = w.communicate(timeout=120)
+        assert w.returncode == 0, err.decode()
+    got_a = table_ids(db)
+    got_b = [json.loads(l)["id"] for l in (tmp_path / "b.jsonl").read_text().splitlines()] \
+        if (tmp_path / "b.jsonl").exists() else []
+    assert sorted(got_a + got_b) == list(range(n)), f"written twice: {sorted(set(got_a) & set(got_b))}"
+    assert pending(redis, "jobs", "g") == 0
+
+
 def test_a_worker_restarted_under_its_name_takes_its_old_entries_once_and_new_ones_too(tmp_path, redis):
     """A regression: a worker with a fixed consumer name that still owned pending
     entries read them again and again and never read new ones."""
