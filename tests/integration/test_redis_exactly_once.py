@@ -181,11 +181,16 @@ def test_a_paused_worker_writes_nothing_its_successor_wrote(tmp_path, redis, pg)
     redis.push("jobs", range(n))
     pa = worker_yaml(tmp_path, redis, target, name="a.yaml", extra="count: 20")
     a = start_worker(tmp_path, pa)
-    deadline = time.time() + 30
-    while redis.pending("jobs", "g") == 0 and time.time() < deadline:
-        time.sleep(0.002)
-    a.send_signal(signal.SIGSTOP)
-    held = redis.pending("jobs", "g")
+    held = 0
+    for _ in range(100):  # stopped while it holds entries it has not acknowledged
+        deadline = time.time() + 30
+        while redis.pending("jobs", "g") == 0 and time.time() < deadline:
+            time.sleep(0.002)
+        a.send_signal(signal.SIGSTOP)
+        held = redis.pending("jobs", "g")
+        if held:
+            break
+        a.send_signal(signal.SIGCONT)
     pb = worker_yaml(tmp_path, redis, target, name="b.yaml", extra="count: 20, stop_when_idle: 3s")
     b = start_worker(tmp_path, pb)
     _, err = b.communicate(timeout=120)

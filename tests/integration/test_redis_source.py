@@ -120,9 +120,8 @@ def test_kill_9_rounds_among_three_workers_lose_and_double_nothing(tmp_path, red
 
 
 def test_a_paused_worker_loses_its_entries_to_the_others_and_doubles_nothing(tmp_path, redis):
-    n = 2000
+    n = 20000
     push(redis, "jobs", range(n))
-    out = tmp_path / "out.jsonl"
     # the paused worker writes into its own file, the other into another: together
     # they hold each id at least once; with the claims, ids written twice are only
     # those the paused one had already written before its pause
@@ -130,12 +129,17 @@ def test_a_paused_worker_loses_its_entries_to_the_others_and_doubles_nothing(tmp
     pb = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/b.jsonl}}", name="b.yaml",
                      extra="count: 20, stop_when_idle: 3s")
     a = start_worker(tmp_path, pa, "a")
-    out_a = tmp_path / "a.jsonl"
-    deadline = time.time() + 30
-    while (not out_a.exists() or out_a.stat().st_size == 0) and time.time() < deadline:
-        time.sleep(0.005)
-    a.send_signal(signal.SIGSTOP)  # in the middle: it holds entries it has not acknowledged
-    held = pending(redis, "jobs", "g")
+    held = 0
+    for _ in range(100):  # stopped in the middle: while it holds entries it has not acknowledged
+        deadline = time.time() + 30
+        while pending(redis, "jobs", "g") == 0 and time.time() < deadline:
+            time.sleep(0.002)
+        a.send_signal(signal.SIGSTOP)
+        held = pending(redis, "jobs", "g")
+        if held:
+            break
+        a.send_signal(signal.SIGCONT)
+    assert held > 0, "the paused worker held nothing"
     b = start_worker(tmp_path, pb, "b")
     _, err = b.communicate(timeout=120)
     assert b.returncode == 0, err.decode()
@@ -148,7 +152,6 @@ def test_a_paused_worker_loses_its_entries_to_the_others_and_doubles_nothing(tmp
     ids_a = [json.loads(l)["id"] for l in (tmp_path / "a.jsonl").read_text().splitlines()]
     ids_b = [json.loads(l)["id"] for l in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert set(ids_a) | set(ids_b) == set(range(n))
-    assert held > 0, "the paused worker held nothing"
     assert pending(redis, "jobs", "g") == 0
 
 
