@@ -65,6 +65,16 @@ def stop_server(proc):
         proc.kill()
 
 
+@pytest.fixture(scope="module")
+def pg():
+    """A PostgreSQL server of the module's own, in a private directory on a free loopback port."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from pg_server import PgServer
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture()
 def redis():
     """A redis-server of the test's own on a free loopback port (tests/support/redis_server.py)."""

@@ -17,14 +17,7 @@ import pytest
 from conftest import AETL, kill_rounds, run_aetl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from pg_server import PASSWORD, PgServer  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def pg():
-    server = PgServer().start()
-    yield server
-    server.stop()
+from pg_server import PASSWORD  # noqa: E402
 
 
 _tables = [0]

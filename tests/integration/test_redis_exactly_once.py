@@ -11,23 +11,12 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import AETL, run_aetl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from pg_server import PgServer  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def pg():
-    server = PgServer().start()
-    yield server
-    server.stop()
 
 
 _tables = [0]

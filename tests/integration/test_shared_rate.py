@@ -53,8 +53,8 @@ def test_share_rate_needs_a_rate(tmp_path):
     r = run_afetch(["--share-rate", "api", "http://127.0.0.1:1/"])
     assert (r.code, r.stderr) == (2, "afetch: --share-rate needs --rate (the rate to share)\n")
     p = tmp_path / "p.yaml"
-    p.write_text("source: {lines: {path: in.jsonl}}\nstages:\n  - fetch: {url: 'http://x/{id}', "
+    p.write_text("source: {lines: {paths: [in.jsonl]}}\nstages:\n  - fetch: {url: 'http://x/{id}', "
                  "share_rate: {key: api}}\nsink: {jsonl: {path: out.jsonl}}\n")
     r = run_aetl(["validate", p])
     assert r.code == 2
-    assert "share_rate: needs rate: (the rate to share)" in r.stderr
+    assert r.stderr.splitlines()[0] == f"{p}:3:47: stage 1 (fetch): share_rate: needs rate: (the rate to share)"
