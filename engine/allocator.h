@@ -21,8 +21,10 @@ namespace aetl {
 ///    same wall time; E2 (sqlite) the same CPU and time;
 ///  - a trim threshold of 64 MiB: with the mmap threshold fixed, glibc would give
 ///    the heap's top back at every 128 KiB and fault it in again (20% more CPU).
-/// Peak RSS then stays within a few MB whatever the input's size (32 MiB or
-/// 320 MiB of input: jsonl 33 → 40 MB, sqlite 40 → 42, postgres 52 → 56).
+/// Peak RSS then stays within a few MB whatever the input's size (96 MiB or
+/// 384 MiB of input: jsonl 33 → 37 MB, sqlite 45 → 46, postgres 54 → 55); it is the
+/// base plus up to a second of churn between two trims (about 10 MB into sqlite;
+/// trimming every 250 ms took 3 MB off that for 5-10% more CPU, not worth it).
 /// An explicit MALLOC_*_ variable or GLIBC_TUNABLES wins.
 void tune_allocator();
 
