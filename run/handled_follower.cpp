@@ -17,8 +17,7 @@ HandledFollower::HandledFollower(AckTracker& tracker, CheckpointEvents& checkpoi
     if (gated_) {
       handled_.emplace_back(source, first, last);
     } else {
-      Runs now{{source, first, last}};
-      release(now);
+      for_good_(source, first, last);  // no vector per call: this comes for every record
     }
   });
   if (!gated_) return;

@@ -40,7 +40,7 @@ struct Pipeline {
     /// The source's position lives in a queue (entries acknowledged once handled,
     /// redelivered otherwise): the run keeps no state store, no lock and no
     /// checkpoint, and an exactly-once sink records each record's delivery ID
-    /// (RunContext::delivery_id) in its transaction instead of a checkpoint.
+    /// (RunContext::delivery) in its transaction instead of a checkpoint.
     bool queue = false;
   };
   struct StagePart {

@@ -67,6 +67,12 @@ struct WriteContext {
   /// A refused record's ID is not kept; a record with an empty ID is written
   /// and nothing is kept for it.
   std::vector<std::string> delivery_ids;
+  /// Every record of the batch is its entry's first delivery (RunContext::Delivery::first):
+  /// a sink may keep the IDs without looking them up first, as long as keeping
+  /// one that is there already fails the attempt (which is then made again).
+  bool first_deliveries = false;
+  /// The attempt: 1, 2, ...
+  int attempt = 1;
   std::vector<size_t> redelivered;
 };
 

@@ -83,12 +83,21 @@ struct RunContext {
   bool dry_run = false;
   /// The source is a queue (Pipeline::SourcePart::queue); set before the parts are built.
   bool queue_source = false;
-  /// Set by a queue source: the identity of the delivery a record came from (the
-  /// stream and entry ID), the same on every redelivery of it; the sink driver
-  /// adds the record's part (Record::part) for records a stage split. Empty when
-  /// the source no longer knows the position (the record is then written without
-  /// one, never skipped). Loop thread.
-  std::function<std::string(const Position&)> delivery_id;
+  /// What a queue source knows of the delivery a record came from.
+  struct Delivery {
+    /// Its identity (the stream and entry ID), the same on every redelivery; the
+    /// sink driver adds the record's part (Record::part) for records a stage
+    /// split. Empty when the source no longer knows the position (the record is
+    /// then written without one, never skipped).
+    std::string id;
+    /// The entry's first delivery (not claimed from a consumer that left it
+    /// pending): no earlier delivery can have committed it, unless this worker
+    /// stood still and another took it over meanwhile (which keeping the IDs
+    /// detects), so a sink need not look its ID up first.
+    bool first = false;
+  };
+  /// Set by a queue source. Loop thread.
+  std::function<Delivery(const Position&)> delivery;
   std::vector<std::unique_ptr<PartStats>> parts;
   InputSize input;
   CheckpointEvents checkpoints;

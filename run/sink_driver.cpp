@@ -66,13 +66,15 @@ void SinkDriver::finish() {
   room_.notify();
 }
 
-std::vector<std::string> SinkDriver::delivery_ids(const Batch& batch) {
+std::vector<std::string> SinkDriver::delivery_ids(const Batch& batch, bool& first) {
   std::vector<std::string> ids;
   ids.reserve(batch.size());
+  first = true;
   for (const auto& r : batch) {
-    std::string id = run_.delivery_id(r.pos);
-    if (!id.empty() && r.part) id += "#" + std::to_string(r.part);
-    ids.push_back(std::move(id));
+    RunContext::Delivery d = run_.delivery(r.pos);
+    if (!d.id.empty() && r.part) d.id += "#" + std::to_string(r.part);
+    first = first && d.first && !d.id.empty();
+    ids.push_back(std::move(d.id));
   }
   return ids;
 }
@@ -82,16 +84,19 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
   // The main exactly-once sink's commits hold the checkpoint the next run reads.
   // Taken once per batch: a retry's commit may land with the first attempt's
   // snapshot (a reconnect finds it committed), and every later one covers it.
-  const bool by_delivery = sink_->exactly_once() && key_ == "sink" && run_.delivery_id;
+  const bool by_delivery = sink_->exactly_once() && key_ == "sink" && run_.delivery;
   const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink" && !by_delivery;
   if (holds_checkpoint) run_.checkpoints.taken();
   std::vector<std::string> ids;
-  if (by_delivery) ids = delivery_ids(batch);
+  bool first_deliveries = false;
+  if (by_delivery) ids = delivery_ids(batch, first_deliveries);
   for (int attempt = 1;; ++attempt) {
     WriteContext wc;
     wc.prepared = prepared;
+    wc.attempt = attempt;
     if (by_delivery) {
-      wc.delivery_ids = ids;
+      wc.delivery_ids = std::move(ids);  // back in `ids` after the attempt (sinks only read them)
+      wc.first_deliveries = first_deliveries;
     } else if (sink_->exactly_once()) {
       auto preview = std::make_shared<AckTracker>(run_.tracker);
       auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
@@ -159,6 +164,7 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
       delay = backoff_delay(retry_, attempt, rng);
       spdlog::warn("{}: {} (attempt {}, retrying in {} ms)", sink_->describe(), e.what(), attempt, delay.count());
     }
+    if (by_delivery) ids = std::move(wc.delivery_ids);
     // not inside the handler: C++ forbids co_await there; an abort cuts the wait short
     asio::steady_timer t(run_.stage.io.get_executor(), delay);
     co_await (t.async_wait(asio::use_awaitable) || run_.stage.control.wait_abort());

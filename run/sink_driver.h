@@ -47,9 +47,10 @@ class SinkDriver {
 
  private:
   asio::awaitable<bool> write_with_retry(Batch& batch, std::shared_ptr<void> prepared);
-  /// The records' delivery IDs (RunContext::delivery_id); a part split from a
-  /// delivery's record gets "#" and its Record::part after it.
-  std::vector<std::string> delivery_ids(const Batch& batch);
+  /// The records' delivery IDs (RunContext::delivery); a part split from a
+  /// delivery's record gets "#" and its Record::part after it. `first`: whether
+  /// every record is its entry's first delivery.
+  std::vector<std::string> delivery_ids(const Batch& batch, bool& first);
   /// One write running in the background while the next batch is gathered and prepared.
   asio::awaitable<void> write_in_background(std::shared_ptr<Batch> batch, std::shared_ptr<void> prepared);
 

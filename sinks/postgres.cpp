@@ -376,7 +376,12 @@ class PostgresSink final : public PipelineSink {
     for (int attempt = 1;; ++attempt) {
       co_await c.exec("BEGIN");
       bool forgot = co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
-      std::vector<bool> kept = co_await deliveries_.find(c, wc.delivery_ids);
+      // First deliveries cannot have been committed by another (unless one was
+      // taken over from this worker while it stood still, which keep() finds):
+      // their IDs are not looked up, only kept.
+      const bool looked = !wc.first_deliveries || attempt > 1;
+      std::vector<bool> kept(wc.delivery_ids.size());
+      if (looked) kept = co_await deliveries_.find(c, wc.delivery_ids);
       CopyRows rows;  // views into all_rows' buffers
       rows.binary = all_rows.binary;
       for (size_t i = 0; i < all_rows.row.size(); ++i) {
@@ -391,13 +396,16 @@ class PostgresSink final : public PipelineSink {
         forgot = co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
       };
       co_await write_rows_of_batch(c, rows, rejected, forget_again);
+      if (!looked && !rejected.empty()) {
+        // A refused row may be one an earlier delivery committed (the table has a
+        // unique key; the group was set back, XGROUP SETID): made again, looked up.
+        co_await c.exec("ROLLBACK");
+        continue;
+      }
       // A refused record's ID is not kept: a later delivery of it is judged again.
-      std::vector<bool> refused(kept.size());
-      for (const auto& r : rejected) refused[r.first] = true;
-      std::vector<std::string> written;
-      for (size_t k = 0; k < kept.size(); ++k)
-        if (!kept[k] && !refused[k] && !wc.delivery_ids[k].empty()) written.push_back(wc.delivery_ids[k]);
-      if (!co_await deliveries_.keep(c, written)) {
+      std::vector<bool> not_written = kept;
+      for (const auto& r : rejected) not_written[r.first] = true;
+      if (!co_await deliveries_.keep(c, wc.delivery_ids, not_written)) {
         co_await c.exec("ROLLBACK");
         if (attempt >= 5) throw SinkError("the same entries keep being committed by another worker", true);
         continue;

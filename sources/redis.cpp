@@ -39,6 +39,8 @@
 #include "engine/shutdown.h"
 #include "engine/task_group.h"
 #include "net/redis/redis_connection.h"
+#include "net/redis/stream_id.h"
+#include "sources/redis/stream_entries.h"
 #include "run/checkpoint.h"
 #include "run/dead_letters.h"
 #include "run/handled_follower.h"
@@ -59,41 +61,30 @@ std::string default_consumer() {
   return std::string(host) + "-" + std::to_string(::getpid());
 }
 
-/// One entry as read: its ID and its fields.
-struct Entry {
-  std::string id;
-  const RedisReply* fields = nullptr;  // [f1, v1, f2, v2, ...]; null: deleted meanwhile
-};
-
-/// The entries of an XREADGROUP/XCLAIM reply ([[id, [f, v, ...]], ...]).
-std::vector<Entry> entries_of(const RedisReply& list) {
-  std::vector<Entry> out;
-  out.reserve(list.elements.size());
-  for (const auto& e : list.elements) {
-    if (e.type != RedisReply::Type::array || e.elements.size() < 2) continue;
-    Entry entry;
-    entry.id = e.elements[0].str;
-    if (e.elements[1].type == RedisReply::Type::array) entry.fields = &e.elements[1];
-    out.push_back(std::move(entry));
-  }
-  return out;
-}
+using redis::StreamId;
+using redis::StreamIdHash;
+using Entry = StreamEntries::Entry;
+using IdSet = std::unordered_set<StreamId, StreamIdHash>;
 
 /// The entries a worker holds, by record position: positions are handed out one
 /// after another (1, 2, 3, ...), so a deque indexed from the oldest held one
-/// (one string per entry, no node per entry: a worker reads tens of thousands a
-/// second). Slots let go of behind a held one stay (empty, ~40 bytes) until it goes.
+/// (no node per entry: a worker reads tens of thousands a second). Slots let go
+/// of behind a held one stay (empty, 24 bytes) until it goes.
 class HeldEntries {
  public:
+  struct Held {
+    StreamId id;
+    bool first;  ///< read as new (XREADGROUP >), not claimed
+  };
   /// Holds the entry of the next position, `seq` (one more than the last).
-  void add(uint64_t seq, const std::string& id) {
+  void add(uint64_t seq, StreamId id, bool first) {
     if (slots_.empty()) base_ = seq;
-    slots_.push_back({id, true});
+    slots_.push_back({{id, first}, true});
     ++live_;
   }
-  const std::string* find(uint64_t seq) const {
+  const Held* find(uint64_t seq) const {
     if (seq < base_ || seq - base_ >= slots_.size() || !slots_[seq - base_].live) return nullptr;
-    return &slots_[seq - base_].id;
+    return &slots_[seq - base_].held;
   }
   /// Lets go of the entries of positions first..last, handing each ID to `f`.
   template <class F>
@@ -104,7 +95,7 @@ class HeldEntries {
       if (!slot.live) continue;
       slot.live = false;
       --live_;
-      f(std::move(slot.id));
+      f(slot.held.id);
     }
     while (!slots_.empty() && !slots_.front().live) {
       slots_.pop_front();
@@ -115,17 +106,36 @@ class HeldEntries {
   template <class F>
   void for_each(F&& f) const {
     for (const auto& s : slots_)
-      if (s.live) f(s.id);
+      if (s.live) f(s.held.id);
   }
 
  private:
   struct Slot {
-    std::string id;
+    Held held;
     bool live;
   };
   std::deque<Slot> slots_;
   uint64_t base_ = 0;
   size_t live_ = 0;
+};
+
+/// Stream IDs as one command's arguments: their text side by side in one buffer.
+class IdArgs {
+ public:
+  void add(StreamId id) {
+    size_t at = text_.size();
+    id.append_to(text_);
+    ends_.push_back({at, text_.size() - at});
+  }
+  /// Appends the IDs to `cmd` (views into this, which must outlive it).
+  void append_to(redis::RedisCommand& cmd) const {
+    for (auto [at, n] : ends_) cmd.push_back(std::string_view(text_).substr(at, n));
+  }
+  size_t size() const { return ends_.size(); }
+
+ private:
+  std::string text_;
+  std::vector<std::pair<size_t, size_t>> ends_;
 };
 
 class RedisSource final : public Source {
@@ -141,15 +151,23 @@ class RedisSource final : public Source {
     run_.tracker.add_input(0, name_, nullptr);
     run_.stage.input_names = {name_};
     // What an exactly-once sink keeps to turn away a second delivery of an entry.
-    run_.delivery_id = [this](const Position& pos) {
-      const std::string* id = in_flight_.find(pos.line);
-      if (!id)
-        if (auto f = failed_ids_.find(pos.line); f != failed_ids_.end()) id = &f->second;
-      if (!id) {  // not expected: then the record is written (at least once), never skipped
+    run_.delivery = [this](const Position& pos) {
+      RunContext::Delivery d;
+      StreamId id;
+      if (const HeldEntries::Held* h = in_flight_.find(pos.line)) {
+        id = h->id;
+        d.first = h->first;
+      } else if (auto f = failed_ids_.find(pos.line); f != failed_ids_.end()) {
+        id = f->second;
+      } else {  // not expected: then the record is written (at least once), never skipped
         spdlog::warn("source redis: no entry ID for record {} (written without exactly-once)", pos.line);
-        return std::string();
+        return d;
       }
-      return cfg_->stream + " " + *id;
+      d.id.reserve(cfg_->stream.size() + 1 + StreamId::kMaxText);
+      d.id += cfg_->stream;
+      d.id += ' ';
+      id.append_to(d.id);
+      return d;
     };
   }
 
@@ -225,9 +243,8 @@ class RedisSource final : public Source {
           if (limit_reached()) break;
         }
         if (!ahead) ahead = start_read(want());
-        RedisReply r = co_await finish_read(ahead);
+        StreamEntries got = co_await finish_read(ahead);
         ahead.reset();
-        std::vector<Entry> got = read_reply_entries(r);
         if (got.empty()) {
           if (cfg_->stop_when_idle.count() > 0 && in_flight_.empty() &&
               Clock::now() - last_activity_ >= cfg_->stop_when_idle && co_await nothing_pending())
@@ -238,23 +255,22 @@ class RedisSource final : public Source {
         if (!run_.limit && !run_.stage.control.stopping()) ahead = start_read(want());
         last_activity_ = Clock::now();
         stats_.events["read"] += got.size();
-        co_await emit(out, got);
+        co_await emit(out, std::move(got), true);
       }
     } catch (...) {
       error = std::current_exception();
     }
     if (ahead) {
-      RedisReply r;
+      StreamEntries got;
       std::exception_ptr ahead_error;
       try {
-        r = co_await finish_read(ahead);
+        got = co_await finish_read(ahead);
       } catch (...) {
         ahead_error = std::current_exception();
       }
       if (!error && !ahead_error && !run_.stage.control.aborted()) {
-        std::vector<Entry> got = read_reply_entries(r);
         stats_.events["read"] += got.size();
-        if (!got.empty()) co_await emit(out, got);
+        if (!got.empty()) co_await emit(out, std::move(got), true);
       }
       ahead_ids_.clear();  // not emitted (an abort): left pending, claimed after claim_idle
       if (!error) error = ahead_error;
@@ -265,7 +281,7 @@ class RedisSource final : public Source {
   /// A read on the reader connection, going on while the loop does other work.
   struct ReadAhead {
     size_t count = 0;
-    RedisReply reply;
+    StreamEntries entries;
     std::exception_ptr error;
     bool done = false;
   };
@@ -283,10 +299,15 @@ class RedisSource final : public Source {
     RedisCommand read{"XREADGROUP", "GROUP", cfg_->group, consumer_, "COUNT", count, "BLOCK", block,
                       "STREAMS", cfg_->stream, ">"};
     try {
-      slot->reply = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block);
+      // The entries are taken out of hiredis's reply in place (no copy of it).
+      auto take = [this, slot](redis::ReplyView r) {
+        slot->entries = StreamEntries{};
+        return take_read_reply(r, cfg_->field, slot->entries);
+      };
+      RedisReply r = co_await command_with_retry(reader_, read, cfg_->timeout + cfg_->block, take);
+      if (r.is_error()) throw RedisError(cfg_->url.where() + ": XREADGROUP: " + r.str, RedisError::Kind::reply);
       // Delivered to this worker from now on: renewed (and not claimed here) until held.
-      if (!slot->reply.is_error())
-        for (const auto& e : read_reply_entries(slot->reply)) ahead_ids_.insert(e.id);
+      for (const auto& e : slot->entries.entries) ahead_ids_.push_back(e.id);
     } catch (...) {
       slot->error = std::current_exception();
     }
@@ -294,21 +315,14 @@ class RedisSource final : public Source {
     read_wake_.cancel();
   }
 
-  asio::awaitable<RedisReply> finish_read(const std::shared_ptr<ReadAhead>& slot) {
+  asio::awaitable<StreamEntries> finish_read(const std::shared_ptr<ReadAhead>& slot) {
     while (!slot->done) {
       read_wake_.expires_after(std::chrono::seconds(1));
       asio::error_code ec;
       co_await read_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     if (slot->error) std::rethrow_exception(slot->error);
-    co_return std::move(slot->reply);
-  }
-
-  std::vector<Entry> read_reply_entries(const RedisReply& r) const {
-    if (r.is_error()) throw RedisError(cfg_->url.where() + ": XREADGROUP: " + r.str, RedisError::Kind::reply);
-    if (r.type == RedisReply::Type::array && !r.elements.empty() && r.elements[0].elements.size() >= 2)
-      return entries_of(r.elements[0].elements[1]);
-    return {};
+    co_return std::move(slot->entries);
   }
 
   bool limit_reached() const { return run_.limit && emitted_ >= run_.limit; }
@@ -321,36 +335,31 @@ class RedisSource final : public Source {
   }
 
   /// Turns entries into records (or dead letters) and sends them on; waits while
-  /// the pipeline has no room, so no more is read than it can take.
-  asio::awaitable<void> emit(BatchChannel& out, const std::vector<Entry>& got) {
+  /// the pipeline has no room, so no more is read than it can take. `read`: they
+  /// come from a read (first deliveries, the oldest of ahead_ids_), not a claim.
+  asio::awaitable<void> emit(BatchChannel& out, StreamEntries got, bool read) {
     Batch batch;
     batch.reserve(got.size());
-    for (const auto& e : got) {
-      if (!e.fields) {  // deleted (XDEL, trimmed) while pending: nothing to do
-        ahead_ids_.erase(e.id);
+    for (auto& e : got.entries) {
+      if (read && !ahead_ids_.empty() && ahead_ids_.front() == e.id) ahead_ids_.pop_front();
+      if (e.state == Entry::State::deleted) {  // deleted (XDEL, trimmed) while pending: nothing to do
         acks_.push_back(e.id);
         continue;
       }
-      if (held_.count(e.id)) {  // in the pipeline already (claimed while held): once is enough
-        ahead_ids_.erase(e.id);
-        continue;
-      }
       uint64_t seq = ++seq_;
-      hold(seq, e.id);
+      hold(seq, e.id, read);
       ++emitted_;
       ++stats_.in;
       Record rec;
       rec.pos = Position{0, seq, seq};
       std::string reason;
-      const std::string* value = nullptr;
-      for (size_t i = 0; i + 1 < e.fields->elements.size(); i += 2)
-        if (e.fields->elements[i].str == cfg_->field) value = &e.fields->elements[i + 1].str;
-      if (!value) {
+      if (e.state == Entry::State::no_field) {
         reason = "no field '" + cfg_->field + "'";
       } else {
-        Decoded d = decoder_.decode(*value);  // checked as a lines source checks a line
+        Decoded d = decoder_.decode(e.value);  // checked as a lines source checks a line
         if (d.kind == Decoded::record) {
-          rec.data = d.data.empty() ? *value : std::move(d.data);  // invalid UTF-8 escaped
+          if (d.data.empty()) rec.data = std::move(e.value);
+          else rec.data = std::move(d.data);  // invalid UTF-8 escaped
           batch.push_back(std::move(rec));
           continue;
         }
@@ -358,13 +367,20 @@ class RedisSource final : public Source {
       }
       ++stats_.failed;
       ++stats_.events["dead_lettered"];
-      rec.data = value ? *value : std::string();
+      rec.data = std::move(e.value);
       run_.dead_letters.push(FailedRecord{std::move(rec), "source redis",
-                                          "stream " + cfg_->stream + " entry " + e.id + ": " + reason, 1, false});
+                                          "stream " + cfg_->stream + " entry " + e.id.text() + ": " + reason, 1, false});
       co_await run_.dead_letters.wait_room();
     }
     stats_.out += batch.size();
     if (!batch.empty()) co_await send_batch(out, std::move(batch));
+  }
+
+  /// The entries this worker has: held, or read ahead and not held yet.
+  IdSet ours() const {
+    IdSet ids(ahead_ids_.begin(), ahead_ids_.end());
+    in_flight_.for_each([&ids](StreamId id) { ids.insert(id); });
+    return ids;
   }
 
   /// Claims entries other consumers left pending longer than claim_idle. One
@@ -378,64 +394,70 @@ class RedisSource final : public Source {
       RedisCommand pending{"XPENDING", cfg_->stream, cfg_->group, "IDLE", idle, start, "+", count};
       RedisReply p = co_await command_with_retry(control_, pending, cfg_->timeout);
       if (p.is_error() || p.elements.empty()) co_return;
-      std::vector<std::string> take, poison;
-      std::map<std::string, long long> deliveries;
+      const IdSet mine = ours();  // held or read ahead: renewed, not lost
+      IdArgs take;
+      std::unordered_map<StreamId, long long, StreamIdHash> deliveries;
       for (const auto& row : p.elements) {
         if (row.elements.size() < 4) continue;
-        const std::string& id = row.elements[0].str;
-        if (held_.count(id) || ahead_ids_.count(id)) continue;  // ours (held or read ahead): renewed, not lost
-        deliveries[id] = row.elements[3].integer;
-        take.push_back(id);
+        auto id = StreamId::parse(row.elements[0].str);
+        if (!id || mine.count(*id)) continue;
+        deliveries[*id] = row.elements[3].integer;
+        take.add(*id);
       }
       start = "(" + p.elements.back().elements[0].str;
-      if (!take.empty()) {
+      if (take.size()) {
         RedisCommand claim{"XCLAIM", cfg_->stream, cfg_->group, consumer_, idle};
-        for (const auto& id : take) claim.push_back(id);
-        RedisReply c = co_await command_with_retry(control_, claim, cfg_->timeout);
+        take.append_to(claim);
+        StreamEntries got;
+        auto take_claimed = [this, &got](redis::ReplyView r) {
+          if (r.type() != RedisReply::Type::array) return false;
+          got = StreamEntries{};
+          take_entries(r, cfg_->field, got);
+          return true;
+        };
+        RedisReply c = co_await command_with_retry(control_, claim, cfg_->timeout, take_claimed);
         if (!c.is_error()) {
-          std::vector<Entry> got = entries_of(c);
-          std::vector<Entry> fresh;
-          for (auto& e : got) {
+          StreamEntries fresh;
+          for (auto& e : got.entries) {
             ++stats_.events["claimed"];
-            if (deliveries[e.id] >= cfg_->max_deliveries) poison_entry(e, deliveries[e.id] + 1);
-            else fresh.push_back(std::move(e));
+            if (mine.count(e.id)) continue;  // in the pipeline already: once is enough
+            if (deliveries[e.id] >= cfg_->max_deliveries) {
+              poison_entry(e, deliveries[e.id] + 1);
+              continue;
+            }
+            fresh.entries.push_back(std::move(e));
           }
           if (!got.empty()) spdlog::info("source redis: claimed {} entr{} idle for {} ms or more", got.size(),
                                          got.size() == 1 ? "y" : "ies", cfg_->claim_idle.count());
           co_await run_.dead_letters.wait_room();
-          if (!fresh.empty()) co_await emit(out, fresh);
+          if (!fresh.empty()) co_await emit(out, std::move(fresh), false);
         }
       }
       if (p.elements.size() < page) co_return;
     }
   }
 
-  void poison_entry(const Entry& e, long long delivered) {
-    if (held_.count(e.id)) return;
+  void poison_entry(Entry& e, long long delivered) {
     uint64_t seq = ++seq_;
-    hold(seq, e.id);
+    hold(seq, e.id, false);
     ++emitted_;
     ++stats_.in;
     ++stats_.failed;
     ++stats_.events["dead_lettered"];
     Record rec;
     rec.pos = Position{0, seq, seq};
-    if (e.fields)
-      for (size_t i = 0; i + 1 < e.fields->elements.size(); i += 2)
-        if (e.fields->elements[i].str == cfg_->field) rec.data = e.fields->elements[i + 1].str;
+    if (e.state == Entry::State::value) rec.data = std::move(e.value);
     bool is_json = decoder_.decode(rec.data).kind == Decoded::record;
     run_.dead_letters.push(FailedRecord{std::move(rec), "source redis",
-                                        "stream " + cfg_->stream + " entry " + e.id + ": delivered " +
+                                        "stream " + cfg_->stream + " entry " + e.id.text() + ": delivered " +
                                             std::to_string(delivered) + " times (max_deliveries " +
                                             std::to_string(cfg_->max_deliveries) + ")",
                                         static_cast<int>(delivered), is_json});
   }
 
-  void hold(uint64_t seq, const std::string& id) {
-    in_flight_.add(seq, id);
-    held_.insert(id);
-    ahead_ids_.erase(id);
-    failed_.erase(id);  // claimed again after a failure
+  void hold(uint64_t seq, StreamId id, bool first) {
+    in_flight_.add(seq, id, first);
+    if (!failed_.empty()) failed_.erase(id);  // claimed again after a failure
   }
 
   asio::awaitable<bool> nothing_pending() {
@@ -447,10 +469,7 @@ class RedisSource final : public Source {
 
   /// Records handled for good: their entries are acknowledged (by keep_up()).
   void for_good(uint64_t first, uint64_t last) {
-    in_flight_.take(first, last, [this](std::string&& id) {
-      held_.erase(id);
-      acks_.push_back(std::move(id));
-    });
+    in_flight_.take(first, last, [this](StreamId id) { acks_.push_back(id); });
     wake_.cancel();
   }
 
@@ -458,10 +477,9 @@ class RedisSource final : public Source {
   /// renewed, so it is claimed again after claim_idle (here or by another worker)
   /// and counts towards max_deliveries.
   void failed_for_now(uint64_t line) {
-    in_flight_.take(line, line, [this, line](std::string&& id) {
-      held_.erase(id);
+    in_flight_.take(line, line, [this, line](StreamId id) {
       failed_.insert(id);
-      failed_ids_[line] = std::move(id);  // other parts of its record may still reach the sink
+      failed_ids_[line] = id;  // other parts of its record may still reach the sink
     });
     // Parts left the pipeline long before a million more records were read (it
     // holds a few batches): older IDs are of no more use.
@@ -493,10 +511,12 @@ class RedisSource final : public Source {
         last_renew = Clock::now();
       }
       if (!acks_.empty()) {
-        std::vector<std::string> ids;
+        std::vector<StreamId> ids;
         ids.swap(acks_);
+        IdArgs args;
+        for (StreamId id : ids) args.add(id);
         RedisCommand ack{"XACK", cfg_->stream, cfg_->group};
-        for (const auto& id : ids) ack.push_back(id);
+        args.append_to(ack);
         RedisReply r = co_await command_with_retry(control_, ack, cfg_->timeout);
         if (r.is_error()) throw RedisError(cfg_->url.where() + ": XACK: " + r.str, RedisError::Kind::reply);
         stats_.events["acked"] += ids.size();
@@ -510,11 +530,10 @@ class RedisSource final : public Source {
   }
 
   asio::awaitable<void> renew_claims() {
+    IdArgs args;
+    for (StreamId id : ours()) args.add(id);
     RedisCommand renew{"XCLAIM", cfg_->stream, cfg_->group, consumer_, "0"};
-    std::vector<std::string> ids;
-    in_flight_.for_each([&ids](const std::string& id) { ids.push_back(id); });
-    for (const auto& id : ahead_ids_) ids.push_back(id);
-    for (const auto& id : ids) renew.push_back(id);
+    args.append_to(renew);
     renew.push_back("JUSTID");
     RedisReply r = co_await command_with_retry(control_, renew, cfg_->timeout);
     if (!r.is_error()) stats_.events["renewed"] += r.elements.size();
@@ -531,9 +550,11 @@ class RedisSource final : public Source {
   }
 
   /// A command on `conn`, made again on a new connection (with backoff) after a
-  /// lost one (a server restart); gives up after about 15 s of tries.
+  /// lost one (a server restart); gives up after about 15 s of tries. `take` as
+  /// for RedisConnection::command.
   asio::awaitable<RedisReply> command_with_retry(std::unique_ptr<RedisConnection>& conn, const RedisCommand& cmd,
-                                                 std::chrono::milliseconds timeout) {
+                                                 std::chrono::milliseconds timeout,
+                                                 RedisConnection::Take take = {}) {
     auto ex = run_.stage.io.get_executor();
     const RetryPolicy& retry = cfg_->retry;
     std::chrono::milliseconds delay = retry.min_backoff;
@@ -542,7 +563,7 @@ class RedisSource final : public Source {
       std::exception_ptr error;
       try {
         if (!conn || conn->broken()) conn = co_await RedisConnection::connect(ex, cfg_->url, cfg_->timeout);
-        RedisReply r = co_await conn->command(cmd, timeout);
+        RedisReply r = co_await conn->command(cmd, timeout, take);
         if (!redis::is_transient_error(r)) co_return r;
         throw RedisError(cfg_->url.where() + ": " + r.str, RedisError::Kind::connection);
       } catch (const RedisError& e) {
@@ -565,7 +586,6 @@ class RedisSource final : public Source {
     }
   }
 
-
   RunContext& run_;
   PartStats& stats_;
   std::shared_ptr<const RedisSourceConfig> cfg_;
@@ -574,12 +594,11 @@ class RedisSource final : public Source {
   std::unique_ptr<RedisConnection> reader_;   // XREADGROUP (may block)
   std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
   HeldEntries in_flight_;                     // by record position: entries not yet acknowledged
-  std::unordered_set<std::string> held_;      // their IDs
-  std::unordered_set<std::string> ahead_ids_;  // entries read ahead, not held yet: renewed too
-  std::unordered_set<std::string> failed_;    // entries whose record failed with no dead letter: left pending
-  std::map<uint64_t, std::string> failed_ids_;  // their IDs by position, for the delivery IDs
+  std::deque<StreamId> ahead_ids_;            // entries read, not held yet (oldest first): renewed too
+  IdSet failed_;                              // entries whose record failed with no dead letter: left pending
+  std::map<uint64_t, StreamId> failed_ids_;   // their IDs by position, for the delivery IDs
   static constexpr uint64_t kFailedIdsKept = 1'000'000;
-  std::vector<std::string> acks_;
+  std::vector<StreamId> acks_;
   uint64_t seq_ = 0;
   uint64_t emitted_ = 0;
   Clock::time_point last_activity_;

@@ -40,6 +40,7 @@ struct Pending {
   explicit Pending(asio::any_io_executor ex, size_t expected) : timer(ex), expected(expected) {}
   asio::steady_timer timer;
   size_t expected;
+  RedisConnection::Take take;  // if set: sees each reply in place first
   std::vector<RedisReply> replies;
   bool failed = false;
   bool done() const { return failed || replies.size() == expected; }
@@ -49,6 +50,7 @@ void on_reply(redisAsyncContext*, void* reply, void* privdata) {
   auto* holder = static_cast<std::shared_ptr<Pending>*>(privdata);
   Pending& p = **holder;
   if (!reply) p.failed = true;  // the connection ended (or was closed) first
+  else if (!p.failed && p.take && p.take(ReplyView(reply))) p.replies.emplace_back();
   else if (!p.failed) p.replies.push_back(copy_reply(static_cast<redisReply*>(reply)));
   if (p.done()) p.timer.cancel();
   delete holder;
@@ -150,10 +152,11 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
   RedisError lost() const { return RedisError("redis " + url.where() + ": " + why, RedisError::Kind::connection); }
 
   asio::awaitable<std::vector<RedisReply>> send(const std::vector<RedisCommand>& commands,
-                                               std::chrono::milliseconds timeout) {
+                                               std::chrono::milliseconds timeout, RedisConnection::Take take = {}) {
     auto self = shared_from_this();  // alive across the wait, whoever owns it meanwhile
     if (broken || !ac) throw lost();
     auto pending = std::make_shared<Pending>(ex, commands.size());
+    pending->take = std::move(take);
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (const auto& cmd : commands) {
@@ -207,11 +210,41 @@ asio::awaitable<RedisReply> RedisConnection::command(const RedisCommand& args, s
   co_return std::move(replies.front());
 }
 
+asio::awaitable<RedisReply> RedisConnection::command(const RedisCommand& args, std::chrono::milliseconds timeout,
+                                                     Take take) {
+  std::vector<RedisCommand> one{args};
+  auto replies = co_await impl_->send(one, timeout, std::move(take));
+  co_return std::move(replies.front());
+}
+
 asio::awaitable<std::vector<RedisReply>> RedisConnection::pipeline(const std::vector<RedisCommand>& commands,
                                                                   std::chrono::milliseconds timeout) {
   if (commands.empty()) co_return std::vector<RedisReply>{};
   co_return co_await impl_->send(commands, timeout);
 }
+
+static const redisReply& raw(const void* r) { return *static_cast<const redisReply*>(r); }
+
+RedisReply::Type ReplyView::type() const {
+  switch (raw(r_).type) {
+    case REDIS_REPLY_STRING: return RedisReply::Type::string;
+    case REDIS_REPLY_STATUS: return RedisReply::Type::status;
+    case REDIS_REPLY_ERROR: return RedisReply::Type::error;
+    case REDIS_REPLY_INTEGER: return RedisReply::Type::integer;
+    case REDIS_REPLY_ARRAY: return RedisReply::Type::array;
+    default: return RedisReply::Type::nil;
+  }
+}
+std::string_view ReplyView::str() const {
+  const redisReply& r = raw(r_);
+  if (r.type == REDIS_REPLY_STRING || r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_ERROR)
+    return {r.str, r.len};
+  return {};
+}
+long long ReplyView::integer() const { return raw(r_).type == REDIS_REPLY_INTEGER ? raw(r_).integer : 0; }
+size_t ReplyView::size() const { return raw(r_).type == REDIS_REPLY_ARRAY ? raw(r_).elements : 0; }
+ReplyView ReplyView::operator[](size_t i) const { return ReplyView(raw(r_).element[i]); }
+RedisReply ReplyView::copy() const { return copy_reply(&raw(r_)); }
 
 bool is_transient_error(const RedisReply& r) {
   std::string_view code = r.error_code();

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -58,6 +59,12 @@ class RedisConnection {
   /// thrown). Throws RedisError(connection) if the connection is or gets broken
   /// or no reply comes within `timeout`.
   asio::awaitable<RedisReply> command(const RedisCommand& args, std::chrono::milliseconds timeout);
+  /// The same, handing the reply in place to `take` first (on the loop, inside
+  /// hiredis's callback, so nothing of it is copied): if `take` returns true it
+  /// has used the reply and a nil one is returned; false, the reply is returned
+  /// copied as by command(). Not called if the connection breaks first.
+  using Take = std::function<bool(ReplyView)>;
+  asio::awaitable<RedisReply> command(const RedisCommand& args, std::chrono::milliseconds timeout, Take take);
   /// Sends the commands at once (pipelined) and returns their replies in order.
   asio::awaitable<std::vector<RedisReply>> pipeline(const std::vector<RedisCommand>& commands,
                                                     std::chrono::milliseconds timeout);

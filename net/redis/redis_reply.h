@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,25 @@ struct RedisReply {
     std::string_view s(str);
     return s.substr(0, s.find(' '));
   }
+};
+
+/// A reply as hiredis holds it, read in place (no copy): valid only inside the
+/// call it is handed to (RedisConnection::command's `take`).
+class ReplyView {
+ public:
+  explicit ReplyView(const void* reply) : r_(reply) {}
+  RedisReply::Type type() const;
+  /// string, status, error: the bytes; otherwise empty.
+  std::string_view str() const;
+  long long integer() const;
+  /// array: its elements; otherwise 0.
+  size_t size() const;
+  ReplyView operator[](size_t i) const;
+  /// A copy, for replies kept past the call.
+  RedisReply copy() const;
+
+ private:
+  const void* r_;  // a redisReply
 };
 
 }  // namespace aetl::redis

@@ -46,12 +46,46 @@ asio::awaitable<std::vector<bool>> PgDeliveryTable::find(PgConnection& c, const 
   co_return kept;
 }
 
-asio::awaitable<bool> PgDeliveryTable::keep(PgConnection& c, const std::vector<std::string>& ids) {
-  if (ids.empty()) co_return true;
-  Params params{pipeline_, pg_text_array(ids)};
-  std::string sql = "INSERT INTO " + name_ + " (pipeline, id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING";
-  pg::PgResult r = co_await c.exec_params(sql, params);
-  co_return r.affected() >= 0 && static_cast<size_t>(r.affected()) == ids.size();
+namespace {
+/// Appends `s` as a field of COPY's text format.
+void append_copy_text(std::string& out, std::string_view s) {
+  for (char ch : s) {
+    switch (ch) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += ch;
+    }
+  }
+}
+}  // namespace
+
+asio::awaitable<bool> PgDeliveryTable::keep(PgConnection& c, const std::vector<std::string>& ids,
+                                            const std::vector<bool>& leave_out) {
+  // COPY, not INSERT ... ON CONFLICT: half the server's time (1M IDs: 2.8 s, not
+  // 5-7 s). A unique violation aborts the transaction, which the caller rolls back.
+  std::string prefix;
+  append_copy_text(prefix, pipeline_);
+  prefix += '\t';
+  std::string data;
+  data.reserve(ids.size() * (prefix.size() + 32));
+  for (size_t k = 0; k < ids.size(); ++k) {
+    if (leave_out[k] || ids[k].empty()) continue;
+    data += prefix;
+    append_copy_text(data, ids[k]);
+    data += '\n';
+  }
+  if (data.empty()) co_return true;
+  std::string sql = "COPY " + name_ + " (pipeline, id) FROM STDIN";
+  bool taken = false;
+  try {
+    co_await c.copy_in(sql, data);
+  } catch (const pg::PgError& e) {
+    if (e.sqlstate != "23505") throw;  // unique_violation: kept already
+    taken = true;
+  }
+  co_return !taken;
 }
 
 asio::awaitable<bool> PgDeliveryTable::forget_older_than(PgConnection& c, std::chrono::milliseconds keep) {

@@ -27,12 +27,15 @@ class PgDeliveryTable {
   asio::awaitable<void> ensure(pg::PgConnection& c);
   /// Per ID, whether it is kept (an earlier delivery committed it). Takes no lock.
   asio::awaitable<std::vector<bool>> find(pg::PgConnection& c, const std::vector<std::string>& ids);
-  /// In an open transaction, last before its COMMIT: keeps `ids`. False if one of
-  /// them was kept meanwhile (a transaction that committed first): the caller
-  /// rolls back and tries again. A concurrent transaction keeping one of them
-  /// makes this wait for its end (the server ends a transaction whose client
-  /// stopped after this statement: idle_in_transaction_session_timeout).
-  asio::awaitable<bool> keep(pg::PgConnection& c, const std::vector<std::string>& ids);
+  /// In an open transaction, last before its COMMIT: keeps `ids` (but not those
+  /// `leave_out` marks, nor empty ones), with COPY. False if one of them is kept
+  /// already (an earlier commit, or a transaction that committed first): the
+  /// transaction is then aborted, and the caller rolls back and tries again. A
+  /// concurrent transaction keeping one of them makes this wait for its end (the
+  /// server ends a transaction whose client stopped after this statement:
+  /// idle_in_transaction_session_timeout).
+  asio::awaitable<bool> keep(pg::PgConnection& c, const std::vector<std::string>& ids,
+                             const std::vector<bool>& leave_out);
   /// In an open transaction, at most once per kForgetEvery (counted from a commit
   /// that did it): drops IDs kept longer than `keep`. True if it did; call
   /// forgotten() once that transaction has committed.

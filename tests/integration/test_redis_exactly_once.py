@@ -146,6 +146,24 @@ def test_entries_delivered_again_after_their_commit_write_nothing(tmp_path, redi
     assert redis.pending("jobs", "g") == 0
 
 
+def test_entries_delivered_again_into_a_table_with_a_primary_key_are_not_dead_lettered(tmp_path, redis, pg):
+    """New entries (not claimed) are written without looking their IDs up first;
+    when the group was set back and the table's primary key refuses the rows an
+    earlier delivery wrote, the batch is made again, looked up: those records
+    are skipped as delivered before, not sent to the dead letter as refused."""
+    target = Postgres(pg)
+    pg.psql(f"CREATE TABLE {target.table} (id bigint PRIMARY KEY)")
+    redis.push("jobs", range(300))
+    drain(tmp_path, redis, target)
+    assert redis.cli("XGROUP", "SETID", "jobs", "g", "0").strip() == "OK"
+    r = drain(tmp_path, redis, target)
+    assert sorted(target.rows()) == list(range(300))
+    assert "committed by an earlier delivery, not written again" in r.stderr
+    assert not (tmp_path / "dl.jsonl").exists() or (tmp_path / "dl.jsonl").read_text() == ""
+    assert target.kept_ids() == 300
+    assert redis.pending("jobs", "g") == 0
+
+
 def test_records_split_from_one_entry_are_each_written_once(tmp_path, redis, target):
     """A jq stage makes two records of each entry: each has its own ID (the
     entry's, then the entry's with #2), so both are written, once."""
