@@ -47,8 +47,10 @@
 # count(*) over a table growing to a million rows every 500 ms took a tenth of
 # the server's CPU from the runs it measured.
 # Peak RSS: per worker process (/usr/bin/time), the largest of the fleet, median
-# over the runs. Printed: tasks/s, tasks/s per worker, scaling against one
-# worker, peak RSS, and aetl/celery ratios of the medians.
+# over the runs. CPU seconds: of the whole fleet (/usr/bin/time, user + system),
+# and of redis-server and of PostgreSQL (all its processes) over the same span;
+# medians. Printed: tasks/s, tasks/s per worker, scaling against one worker, peak
+# RSS, CPU, and aetl/celery ratios of the medians.
 # Aims (issue 12): (a) aetl >= 10x Celery's tasks/s per worker; (b) the aetl
 # workers >= 80% of the one aetl process reading the file.
 # For people, not CI: exit 0 even when a run fails (its row says so).
@@ -158,6 +160,14 @@ declare -A R
 median() { printf '%s\n' $1 | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
   if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 now() { date +%s.%N; }
+HZ=$(getconf CLK_TCK)
+ticks() {  # PID... -> CPU ticks of the processes and of their children that ended
+  local t=0 p v
+  for p in "$@"; do
+    v=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null) && t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
 
 rows() {  # WORKLOAD -> rows in its sink
   case $1 in
@@ -192,21 +202,22 @@ prepare() {  # WORKLOAD TOOL: a fresh queue and sink, filled (not timed)
 }
 
 fleet() {  # WORKLOAD TOOL WORKERS ROUND: one timed run
-  local w=$1 tool=$2 n=$3 rep=$4 key="$1_$2_$3" want pids=() i t0 t1 el rss
+  local w=$1 tool=$2 n=$3 rep=$4 key="$1_$2_$3" want pids=() i t0 t1 el rss cpu
   case $w/$tool in
     a/celery) want=$CELERY_TASKS ;; b/celery) want=$CELERY_RECORDS ;; a/*) want=$TASKS ;; b/*) want=$RECORDS ;;
   esac
   prepare "$w" "$tool" || { R[${key}_status]="failed (filling the queue)"; return; }
+  local redis0 pg0; redis0=$(ticks "$REDIS_PID"); pg0=$(ticks $(pgrep -x postgres))
   t0=$(now)
   for i in $(seq 1 "$n"); do
     case $w/$tool in
-      a/aetl) /usr/bin/time -f %M -o "$RUN/rss.$i" env BENCH_SQLITE=$RUN/fetched.db BENCH_CONC=$CONC \
+      a/aetl) /usr/bin/time -f "%M %U %S" -o "$RUN/rss.$i" env BENCH_SQLITE=$RUN/fetched.db BENCH_CONC=$CONC \
                 "$AETL" run -q "$HERE/workers_fetch.yaml" >/dev/null 2>"$RUN/err.$i" & ;;
-      b/aetl) /usr/bin/time -f %M -o "$RUN/rss.$i" "$AETL" run -q "$HERE/workers_store.yaml" >/dev/null 2>"$RUN/err.$i" & ;;
-      b/file) /usr/bin/time -f %M -o "$RUN/rss.$i" env BENCH_INPUT=$INPUT "$AETL" run -q --state "$RUN/file.state" \
+      b/aetl) /usr/bin/time -f "%M %U %S" -o "$RUN/rss.$i" "$AETL" run -q "$HERE/workers_store.yaml" >/dev/null 2>"$RUN/err.$i" & ;;
+      b/file) /usr/bin/time -f "%M %U %S" -o "$RUN/rss.$i" env BENCH_INPUT=$INPUT "$AETL" run -q --state "$RUN/file.state" \
                 --from-start "$HERE/workers_file.yaml" >/dev/null 2>"$RUN/err.$i" & ;;
       a/celery|b/celery)
-        (cd "$HERE" && exec /usr/bin/time -f %M -o "$RUN/rss.$i" env BENCH_SQLITE="$RUN/fetched.db" \
+        (cd "$HERE" && exec /usr/bin/time -f "%M %U %S" -o "$RUN/rss.$i" env BENCH_SQLITE="$RUN/fetched.db" \
            $PY -m celery -A celery_tasks worker -P gevent -c "$CONC" -n "w$i@%h" --without-heartbeat \
            --without-gossip --without-mingle --loglevel WARNING) >/dev/null 2>"$RUN/err.$i" & ;;
     esac
@@ -229,6 +240,9 @@ fleet() {  # WORKLOAD TOOL WORKERS ROUND: one timed run
   # the workers, not /usr/bin/time around them (it writes their peak RSS as they end)
   for i in "${pids[@]}"; do pkill -TERM -P "$i" 2>/dev/null; done
   wait "${pids[@]}" 2>/dev/null
+  sleep 0.3  # the workers' server sessions end (and their CPU time is counted)
+  local redis_cpu pg_cpu
+  redis_cpu=$(( $(ticks "$REDIS_PID") - redis0 )); pg_cpu=$(( $(ticks $(pgrep -x postgres)) - pg0 ))
   [ "$w/$tool" = b/aetl ] && got=$(rows b)  # the rows themselves, counted once the workers are done
   if [ "${got:-0}" -lt "$want" ]; then
     R[${key}_status]="failed ($got of $want rows: $(head -c 200 "$RUN/err.1" | tr '\n' ' '))"
@@ -236,8 +250,12 @@ fleet() {  # WORKLOAD TOOL WORKERS ROUND: one timed run
   fi
   [ "${got}" -gt "$want" ] && R[${key}_note]="$((got - want)) rows too many"
   el=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-  rss=$(cat "$RUN"/rss.* 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1)
+  rss=$(cat "$RUN"/rss.* 2>/dev/null | grep -E '^[0-9]+ ' | awk '{ print $1 }' | sort -n | tail -1)
+  cpu=$(cat "$RUN"/rss.* 2>/dev/null | grep -E '^[0-9]+ ' | awk '{ s += $2 + $3 } END { printf "%.1f", s }')
   rm -f "$RUN"/rss.*
+  R[${key}_cpus]="${R[${key}_cpus]:-} $cpu"
+  R[${key}_rcpus]="${R[${key}_rcpus]:-} $(awk -v t="$redis_cpu" -v h="$HZ" 'BEGIN { printf "%.1f", t / h }')"
+  R[${key}_pcpus]="${R[${key}_pcpus]:-} $(awk -v t="$pg_cpu" -v h="$HZ" 'BEGIN { printf "%.1f", t / h }')"
   R[${key}_els]="${R[${key}_els]:-} $el"
   R[${key}_rsss]="${R[${key}_rsss]:-} ${rss:-0}"
   R[${key}_status]=ok
@@ -267,7 +285,8 @@ echo "workers_bench: $(nproc) cores, $(uname -r); redis $(redis-server --version
 echo "(a) fetch: $TASKS tasks (Celery $CELERY_TASKS), 50 ms each, concurrency $CONC per worker, into SQLite"
 echo "(b) store: $RECORDS records (Celery $CELERY_RECORDS) into PostgreSQL"
 echo "Each fleet ran $REPEAT time(s), the tools taking turns; medians."
-printf '%-4s %-7s %7s %10s %10s %12s %8s %12s\n' wl tool workers elapsed tasks/s "per worker" scaling "peak RSS MiB"
+printf '%-4s %-7s %7s %10s %10s %12s %8s %12s %s\n' wl tool workers elapsed tasks/s "per worker" scaling "peak RSS MiB" \
+  "  CPU s: workers redis postgres"
 for w in a b; do
   for tool in $TOOLS file; do
     base=""
@@ -276,9 +295,10 @@ for w in a b; do
       [ -n "${R[${key}_status]:-}" ] || continue
       if [ "${R[${key}_status]}" != ok ]; then printf '%-4s %-7s %7s  %s\n' "($w)" "$tool" "$n" "${R[${key}_status]}"; continue; fi
       r=$(rate "$key"); [ -z "$base" ] && base=$r
-      printf '%-4s %-7s %7s %9ss %10s %12s %7sx %12s %s\n' "($w)" "$tool" "$n" "$(median "${R[${key}_els]}")" "$r" \
+      printf '%-4s %-7s %7s %9ss %10s %12s %7sx %12s %15s %5s %8s %s\n' "($w)" "$tool" "$n" "$(median "${R[${key}_els]}")" "$r" \
         "$(awk -v r="$r" -v n="$n" 'BEGIN { printf "%.0f", r / n }')" "$(awk -v r="$r" -v b="$base" 'BEGIN { printf "%.2f", r / b }')" \
-        "$(awk -v k="$(median "${R[${key}_rsss]}")" 'BEGIN { printf "%.1f", k / 1024 }')" "${R[${key}_note]:-}"
+        "$(awk -v k="$(median "${R[${key}_rsss]}")" 'BEGIN { printf "%.1f", k / 1024 }')" \
+        "$(median "${R[${key}_cpus]}")" "$(median "${R[${key}_rcpus]}")" "$(median "${R[${key}_pcpus]}")" "${R[${key}_note]:-}"
     done
   done
 done

@@ -147,6 +147,9 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
         run_.tracker.ack(batch[i].pos);
         ++stats_.out;
       }
+      // Skipped as committed by an earlier delivery: handled, not written again.
+      stats_.out -= wc.redelivered.size();
+      stats_.dropped += wc.redelivered.size();
       ++stats_.batches;
       if (on_commit) on_commit();
       // The records are freed off the loop thread; the vector comes back empty to

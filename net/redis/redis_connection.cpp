@@ -3,13 +3,17 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <new>
+#include <variant>
 
 namespace aetl::redis {
 namespace {
@@ -256,26 +260,59 @@ const RedisReply& expect_ok(const RedisReply& r, const std::string& what) {
   return r;
 }
 
+namespace {
+
+/// The addresses of the URL's host, within `deadline` (looked up off the loop;
+/// the lookup is cancelled when the deadline passes).
+asio::awaitable<std::vector<std::string>> addresses_of(asio::any_io_executor ex, const RedisUrl& url,
+                                                       std::chrono::steady_clock::time_point deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  auto fail = [&](const std::string& why) { return RedisError("redis " + url.where() + ": " + why, RedisError::Kind::connection); };
+  asio::ip::tcp::resolver resolver(ex);
+  asio::steady_timer timer(ex, deadline);
+  auto found = co_await (resolver.async_resolve(url.host, std::to_string(url.port), asio::as_tuple(asio::use_awaitable)) ||
+                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (found.index() == 1) throw fail("cannot resolve '" + url.host + "': no answer in time");
+  auto [ec, results] = std::get<0>(std::move(found));
+  if (ec || results.empty()) throw fail("cannot resolve '" + url.host + "': " + (ec ? ec.message() : "no address"));
+  std::vector<std::string> out;
+  for (const auto& r : results) {
+    std::string ip = r.endpoint().address().to_string();
+    if (std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
+  }
+  co_return out;
+}
+
+}  // namespace
+
 asio::awaitable<std::unique_ptr<RedisConnection>> RedisConnection::connect(asio::any_io_executor ex,
                                                                           const RedisUrl& url,
                                                                           std::chrono::milliseconds timeout) {
-  auto impl = std::make_shared<Impl>(ex, url);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!url.socket_path.empty()) co_return co_await connect_to(ex, url, "", deadline);
+  // Each address in turn (a name may have an IPv6 address the server does not
+  // listen on, and an IPv4 one it does), all within the one deadline.
+  std::vector<std::string> ips = co_await addresses_of(ex, url, deadline);
+  std::exception_ptr last;
+  for (const auto& ip : ips) {
+    try {
+      co_return co_await connect_to(ex, url, ip, deadline);
+    } catch (const RedisError& e) {
+      if (e.kind != RedisError::Kind::connection || std::chrono::steady_clock::now() >= deadline) throw;
+      last = std::current_exception();
+    }
+  }
+  std::rethrow_exception(last);
+}
+
+asio::awaitable<std::unique_ptr<RedisConnection>> RedisConnection::connect_to(
+    asio::any_io_executor ex, const RedisUrl& url, const std::string& ip, std::chrono::steady_clock::time_point deadline) {
+  auto impl = std::make_shared<Impl>(ex, url);
   auto fail = [&](const std::string& why) { return RedisError("redis " + url.where() + ": " + why, RedisError::Kind::connection); };
 
   redisAsyncContext* ac = nullptr;
-  if (!url.socket_path.empty()) {
-    ac = redisAsyncConnectUnix(url.socket_path.c_str());
-  } else {
-    // A name is looked up off the loop (hiredis would block on getaddrinfo).
-    asio::ip::tcp::resolver resolver(ex);
-    asio::error_code ec;
-    auto found = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || found.empty()) throw fail("cannot resolve '" + url.host + "': " + ec.message());
-    std::string ip = found.begin()->endpoint().address().to_string();
-    ac = redisAsyncConnect(ip.c_str(), url.port);
-  }
+  if (!url.socket_path.empty()) ac = redisAsyncConnectUnix(url.socket_path.c_str());
+  else ac = redisAsyncConnect(ip.c_str(), url.port);
   if (!ac) throw std::bad_alloc();
   if (ac->err) {
     std::string why = ac->errstr;

@@ -47,8 +47,9 @@ using RedisCommand = std::vector<std::string_view>;
 /// with Kind::connection) and must be made again. No TLS (hiredis 0.14 has none).
 class RedisConnection {
  public:
-  /// Connects (a host name is looked up off the loop), AUTHs if the URL (or
-  /// REDISCLI_AUTH) has a password, SELECTs the database if it is not 0.
+  /// Connects (a host name is looked up off the loop; each of its addresses is
+  /// tried in turn), AUTHs if the URL (or REDISCLI_AUTH) has a password, SELECTs
+  /// the database if it is not 0; all within `timeout`.
   static asio::awaitable<std::unique_ptr<RedisConnection>> connect(asio::any_io_executor ex, const RedisUrl& url,
                                                                    std::chrono::milliseconds timeout);
   ~RedisConnection();
@@ -79,6 +80,10 @@ class RedisConnection {
  private:
   struct Impl;
   explicit RedisConnection(std::shared_ptr<Impl> impl);
+  /// connect() to one address (`ip`; ignored for a Unix socket).
+  static asio::awaitable<std::unique_ptr<RedisConnection>> connect_to(asio::any_io_executor ex, const RedisUrl& url,
+                                                                      const std::string& ip,
+                                                                      std::chrono::steady_clock::time_point deadline);
   std::shared_ptr<Impl> impl_;
 };
 

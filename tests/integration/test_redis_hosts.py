@@ -168,3 +168,34 @@ def test_a_partitioned_host_loses_its_entries_to_the_other_and_doubles_nothing(t
     assert len(set(ids)) == n, f"{n - len(set(ids))} lost"
     assert len(ids) == n, f"{len(ids) - n} doubled"
     assert redis.pending("jobs", "g") == 0
+
+
+def test_a_host_name_with_an_address_where_nothing_listens_is_tried_at_its_next(tmp_path, hosts, redis):
+    """A name with two addresses, the first one refusing connections (the
+    namespace's own, where no server listens): the worker connects at the second
+    (a name may have an IPv6 address the server does not listen on). The name is
+    given to the namespace only (/etc/netns/NAME/hosts, which `ip netns exec`
+    puts in place of /etc/hosts)."""
+    a = hosts[0]
+    etc = Path("/etc/netns") / a.ns
+    etc.mkdir(parents=True, exist_ok=True)
+    try:
+        (etc / "hosts").write_text(f"127.0.0.1 localhost\n{a.there} queue-host\n{a.here} queue-host\n")
+        order = subprocess.run(["ip", "netns", "exec", a.ns, "getent", "ahostsv4", "queue-host"], capture_output=True,
+                               text=True).stdout.split()
+        if not order or order[0] != a.there:
+            pytest.skip(f"the resolver does not give the refusing address first here: {order[:1]}")
+        redis.push("jobs", range(50))
+        p = tmp_path / "w.yaml"
+        p.write_text(f"""name: worker
+source:
+  redis: {{url: "redis://queue-host:{redis.port}/0", stream: jobs, group: g, block: 100ms, stop_when_idle: 1s}}
+sink:
+  sqlite: {{path: {tmp_path}/out.db, table: t, exactly_once: true}}
+""")
+        w = start_on(a, tmp_path, p)
+        _, err = w.communicate(timeout=60)
+        assert w.returncode == 0, err.decode()
+        assert sorted(rows(tmp_path / "out.db")) == list(range(50))
+    finally:
+        shutil.rmtree(etc, ignore_errors=True)
