@@ -141,10 +141,10 @@ export BENCH_DSN=$DSN BENCH_PG_DSN=$DSN
 psql_() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aetl -d postgres "$@"; }
 
 cleanup() {
+  exec {PG_STDIN}>&- 2>/dev/null  # pg_server.py stops the server when its stdin closes (or on SIGTERM)
   jobs -p | xargs -r kill 2>/dev/null
   [ -s "$RUN/nginx/nginx.pid" ] && kill "$(cat "$RUN/nginx/nginx.pid")" 2>/dev/null
   kill "$REDIS_PID" 2>/dev/null
-  exec {PG_STDIN}>&- 2>/dev/null
   wait 2>/dev/null
   rm -rf "$RUN"
 }

@@ -93,6 +93,8 @@ class PgServer:
 
 
 if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a kill stops the server too (the finally below)
     server = PgServer().start()
     print(server.dsn, flush=True)
     try:
