@@ -20,6 +20,7 @@
 // The rows' COPY encoding is in sinks/postgres/copy_rows.h, the exactly-once
 // checkpoint table in sinks/postgres/checkpoint_table.h; this file is the kind.
 #include <algorithm>
+#include <unordered_set>
 #include <optional>
 #include <boost/asio/co_spawn.hpp>
 
@@ -361,6 +362,15 @@ class PostgresSink final : public PipelineSink {
     wc.rejected = std::move(rejected);
   }
 
+  /// A delivery ID the batch holds twice (not expected: the source hands each
+  /// entry on once) is written once: the later records count as kept.
+  static void skip_repeated_ids(const std::vector<std::string>& ids, std::vector<bool>& kept) {
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(ids.size());
+    for (size_t k = 0; k < ids.size(); ++k)
+      if (!ids[k].empty() && !kept[k] && !seen.insert(ids[k]).second) kept[k] = true;
+  }
+
   /// Exactly once with a queue source: the rows of records no earlier delivery
   /// committed, then the IDs of those written, last before COMMIT (so a worker
   /// stopped mid-batch holds none of them, except idle right before its COMMIT,
@@ -379,9 +389,10 @@ class PostgresSink final : public PipelineSink {
       // First deliveries cannot have been committed by another (unless one was
       // taken over from this worker while it stood still, which keep() finds):
       // their IDs are not looked up, only kept.
-      const bool looked = !wc.first_deliveries || attempt > 1;
+      const bool looked = !wc.first_deliveries || wc.attempt > 1 || attempt > 1;
       std::vector<bool> kept(wc.delivery_ids.size());
       if (looked) kept = co_await deliveries_.find(c, wc.delivery_ids);
+      skip_repeated_ids(wc.delivery_ids, kept);
       CopyRows rows;  // views into all_rows' buffers
       rows.binary = all_rows.binary;
       for (size_t i = 0; i < all_rows.row.size(); ++i) {

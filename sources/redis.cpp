@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -272,9 +273,9 @@ class RedisSource final : public Source {
         stats_.events["read"] += got.size();
         if (!got.empty()) co_await emit(out, std::move(got), true);
       }
-      ahead_ids_.clear();  // not emitted (an abort): left pending, claimed after claim_idle
       if (!error) error = ahead_error;
     }
+    ahead_ids_.clear();  // not emitted (an abort, an error): left pending, claimed after claim_idle
     if (error) std::rethrow_exception(error);
   }
 
@@ -340,14 +341,24 @@ class RedisSource final : public Source {
   asio::awaitable<void> emit(BatchChannel& out, StreamEntries got, bool read) {
     Batch batch;
     batch.reserve(got.size());
+    std::optional<IdSet> held;  // made once, only when the group was set back
     for (auto& e : got.entries) {
       if (read && !ahead_ids_.empty() && ahead_ids_.front() == e.id) ahead_ids_.pop_front();
+      // New entries come in ID order; one at or below the last read came again
+      // (the group was set back: XGROUP SETID), maybe while this worker holds it.
+      const bool again = read && last_read_ && e.id <= *last_read_;
+      if (read && !again) last_read_ = e.id;
+      if (again) {
+        if (!held) held = held_ids();
+        if (held->count(e.id)) continue;  // in the pipeline already: once is enough
+      }
       if (e.state == Entry::State::deleted) {  // deleted (XDEL, trimmed) while pending: nothing to do
         acks_.push_back(e.id);
         continue;
       }
       uint64_t seq = ++seq_;
-      hold(seq, e.id, read);
+      hold(seq, e.id, read && !again);
+      if (held) held->insert(e.id);
       ++emitted_;
       ++stats_.in;
       Record rec;
@@ -374,6 +385,12 @@ class RedisSource final : public Source {
     }
     stats_.out += batch.size();
     if (!batch.empty()) co_await send_batch(out, std::move(batch));
+  }
+
+  IdSet held_ids() const {
+    IdSet ids;
+    in_flight_.for_each([&ids](StreamId id) { ids.insert(id); });
+    return ids;
   }
 
   /// The entries this worker has: held, or read ahead and not held yet.
@@ -595,6 +612,7 @@ class RedisSource final : public Source {
   std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
   HeldEntries in_flight_;                     // by record position: entries not yet acknowledged
   std::deque<StreamId> ahead_ids_;            // entries read, not held yet (oldest first): renewed too
+  std::optional<StreamId> last_read_;         // the newest entry a read brought
   IdSet failed_;                              // entries whose record failed with no dead letter: left pending
   std::map<uint64_t, StreamId> failed_ids_;   // their IDs by position, for the delivery IDs
   static constexpr uint64_t kFailedIdsKept = 1'000'000;

@@ -164,6 +164,38 @@ def test_entries_delivered_again_into_a_table_with_a_primary_key_are_not_dead_le
     assert redis.pending("jobs", "g") == 0
 
 
+@pytest.mark.parametrize("key", [False, True])
+def test_entries_delivered_again_while_the_worker_holds_them_are_not_in_the_pipeline_twice(tmp_path, redis, pg, key):
+    """The group is set back (XGROUP SETID 0) while the worker holds every entry
+    in a sink batch still gathering: the next read brings them again; they are
+    not handed on a second time (a batch holding an ID twice could never keep
+    its IDs; with a primary key the second copies would be dead-lettered)."""
+    target = Postgres(pg)
+    if key:
+        pg.psql(f"CREATE TABLE {target.table} (id bigint PRIMARY KEY)")
+    redis.push("jobs", range(300))
+    p = tmp_path / "w.yaml"
+    p.write_text(f"""name: {target.pipeline}
+source:
+  redis: {{url: "{redis.url}", stream: jobs, group: g, block: 100ms, count: 50, stop_when_idle: 2s}}
+sink:
+  postgres: {{dsn: "{pg.dsn}", table: {target.table}, exactly_once: true, batch: {{size: 100000, linger: 2s}}}}
+dead_letter:
+  jsonl: {{path: {tmp_path}/dl.jsonl, append: true}}
+""")
+    w = start_worker(tmp_path, p)
+    deadline = time.time() + 30
+    while redis.pending("jobs", "g") < 300 and time.time() < deadline:
+        time.sleep(0.02)
+    assert redis.cli("XGROUP", "SETID", "jobs", "g", "0").strip() == "OK"
+    _, err = w.communicate(timeout=60)
+    assert w.returncode == 0, err.decode()
+    ids = target.rows()
+    assert sorted(ids) == list(range(300)), f"{len(ids)} rows, {len(set(ids))} distinct"
+    assert not (tmp_path / "dl.jsonl").exists() or (tmp_path / "dl.jsonl").read_text() == ""
+    assert redis.pending("jobs", "g") == 0
+
+
 def test_records_split_from_one_entry_are_each_written_once(tmp_path, redis, target):
     """A jq stage makes two records of each entry: each has its own ID (the
     entry's, then the entry's with #2), so both are written, once."""
