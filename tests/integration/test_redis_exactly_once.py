@@ -100,6 +100,19 @@ def drain(tmp_path, server, target, **kw):
     return r
 
 
+def deliver_twice(tmp_path, redis, target, n):
+    """n entries drained, the group set back to the start (every entry is
+    delivered again), drained again: each is written once, and the second run
+    says it skipped them."""
+    redis.push("jobs", range(n))
+    drain(tmp_path, redis, target)
+    assert redis.cli("XGROUP", "SETID", "jobs", "g", "0").strip() == "OK"
+    r = drain(tmp_path, redis, target)
+    assert sorted(target.rows()) == list(range(n))
+    assert "committed by an earlier delivery, not written again" in r.stderr
+    assert redis.pending("jobs", "g") == 0
+
+
 def test_kill_9_rounds_among_three_workers_write_every_entry_exactly_once(tmp_path, redis, target):
     """Three workers into one table with no key (a second write would be a
     second row); one at a time is killed with SIGKILL at a random moment and
@@ -137,13 +150,7 @@ def test_entries_delivered_again_after_their_commit_write_nothing(tmp_path, redi
     """The crash between COMMIT and XACK, made certain: the group is set back
     to the start of the stream (XGROUP SETID 0), so every entry is delivered
     again; none is written again, and the run says so."""
-    redis.push("jobs", range(500))
-    drain(tmp_path, redis, target)
-    assert redis.cli("XGROUP", "SETID", "jobs", "g", "0").strip() == "OK"
-    r = drain(tmp_path, redis, target)
-    assert sorted(target.rows()) == list(range(500))
-    assert "committed by an earlier delivery, not written again" in r.stderr
-    assert redis.pending("jobs", "g") == 0
+    deliver_twice(tmp_path, redis, target, 500)
 
 
 def test_entries_delivered_again_into_a_table_with_a_primary_key_are_not_dead_lettered(tmp_path, redis, pg):
@@ -153,15 +160,9 @@ def test_entries_delivered_again_into_a_table_with_a_primary_key_are_not_dead_le
     are skipped as delivered before, not sent to the dead letter as refused."""
     target = Postgres(pg)
     pg.psql(f"CREATE TABLE {target.table} (id bigint PRIMARY KEY)")
-    redis.push("jobs", range(300))
-    drain(tmp_path, redis, target)
-    assert redis.cli("XGROUP", "SETID", "jobs", "g", "0").strip() == "OK"
-    r = drain(tmp_path, redis, target)
-    assert sorted(target.rows()) == list(range(300))
-    assert "committed by an earlier delivery, not written again" in r.stderr
+    deliver_twice(tmp_path, redis, target, 300)
     assert not (tmp_path / "dl.jsonl").exists() or (tmp_path / "dl.jsonl").read_text() == ""
     assert target.kept_ids() == 300
-    assert redis.pending("jobs", "g") == 0
 
 
 @pytest.mark.parametrize("key", [False, True])
