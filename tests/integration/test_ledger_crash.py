@@ -59,7 +59,9 @@ def refetched(server, paths):
 
 
 def test_afetch_state_survives_kill_9_rounds(server, write_urls, tmp_path):
-    paths = [f"/delay/5/k{i}" for i in range(N)]
+    # 30 ms each at -j 32: about 4 s of work, so at least half the rounds (0.05 to
+    # 0.5 s each) find it unfinished (at 5 ms a fast run had only 4 killed)
+    paths = [f"/delay/30/k{i}" for i in range(N)]
     urls = write_urls([server.url(p) for p in paths])
     state, out = tmp_path / "state.db", tmp_path / "out.jsonl"
     args = [urls, "-q", "-j", "32", "--state", state, "--output", out, "--append"]
