@@ -339,25 +339,35 @@ def test_a_split_of_a_split_gives_every_part_its_own_id(tmp_path, redis, target)
 
 
 def test_postgres_restarts_mid_run_write_every_entry_once(tmp_path, redis, pg):
-    """The server is restarted three times while a worker writes: batches cut
-    off (before, during or after their COMMIT) are made again, their IDs looked
-    up, so each entry is written once."""
+    """The server is restarted three times while a worker writes (each time once
+    more rows are in, and not all): batches cut off (before, during or after
+    their COMMIT) are made again, their IDs looked up, so each entry is written
+    once."""
     target = Postgres(pg)
-    n = 20000
+    n = 50000
     redis.push("jobs", range(n))
     p = worker_yaml(tmp_path, redis, target, extra="count: 100, stop_when_idle: 3s")
     w = start_worker(tmp_path, p)
-    restarts = 0
-    for _ in range(3):
-        time.sleep(0.4)
-        if w.poll() is not None:
-            break
-        pg.restart()
-        restarts += 1
+
+    def written():
+        try:
+            return int(pg.psql(f"SELECT count(*) FROM {target.table}"))
+        except subprocess.CalledProcessError:  # not made yet, or the server restarting
+            return 0
+
+    restarts, last = 0, 0
+    deadline = time.time() + 60
+    while restarts < 3 and w.poll() is None and time.time() < deadline:
+        now = written()
+        if last < now < n:
+            pg.restart()
+            restarts += 1
+            last = written()
+        time.sleep(0.05)
     _, err = w.communicate(timeout=120)
     assert w.returncode == 0, err.decode()
-    assert restarts == 3, "the worker ended before the third restart"
-    assert "retrying" in err.decode(), err.decode()  # a restart hit the sink, and it went on
+    assert restarts == 3, f"{restarts} restarts while the worker wrote (it was too quick)"
+    assert "retrying" in err.decode(), err.decode()  # the restarts hit the sink, and it went on
     ids = target.rows()
     assert len(set(ids)) == n, f"{n - len(set(ids))} lost"
     assert len(ids) == n, f"{len(ids) - n} doubled"
