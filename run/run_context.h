@@ -23,7 +23,7 @@ struct PartStats {
   std::string name;      ///< "filter#1", "sink sqlite"
   uint64_t in = 0;       ///< records received
   uint64_t out = 0;      ///< records passed on (sinks: written)
-  uint64_t dropped = 0;  ///< filtered out (a sink: skipped, committed by an earlier delivery)
+  uint64_t dropped = 0;  ///< filtered out (a sink: skipped, committed by an earlier delivery or attempt)
   uint64_t failed = 0;   ///< sent to the dead letter (or failed without one)
   uint64_t in_flight = 0;
   uint64_t batches = 0;

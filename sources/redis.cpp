@@ -344,10 +344,12 @@ class RedisSource final : public Source {
     std::optional<IdSet> held;  // made once, only when the group was set back
     for (auto& e : got.entries) {
       if (read && !ahead_ids_.empty() && ahead_ids_.front() == e.id) ahead_ids_.pop_front();
-      // New entries come in ID order; one at or below the last read came again
-      // (the group was set back: XGROUP SETID), maybe while this worker holds it.
-      const bool again = read && last_read_ && e.id <= *last_read_;
-      if (read && !again) last_read_ = e.id;
+      // New entries come in ID order, above every entry this worker was handed
+      // before (read or claimed: a claim only brings entries the group delivered
+      // already); one at or below the newest came again (the group was set back:
+      // XGROUP SETID), maybe while this worker holds it.
+      const bool again = read && newest_ && e.id <= *newest_;
+      if (!newest_ || e.id > *newest_) newest_ = e.id;
       if (again) {
         if (!held) held = held_ids();
         if (held->count(e.id)) continue;  // in the pipeline already: once is enough
@@ -612,7 +614,7 @@ class RedisSource final : public Source {
   std::unique_ptr<RedisConnection> control_;  // XACK, XPENDING, XCLAIM
   HeldEntries in_flight_;                     // by record position: entries not yet acknowledged
   std::deque<StreamId> ahead_ids_;            // entries read, not held yet (oldest first): renewed too
-  std::optional<StreamId> last_read_;         // the newest entry a read brought
+  std::optional<StreamId> newest_;            // the newest entry a read or a claim brought
   IdSet failed_;                              // entries whose record failed with no dead letter: left pending
   std::map<uint64_t, StreamId> failed_ids_;   // their IDs by position, for the delivery IDs
   static constexpr uint64_t kFailedIdsKept = 1'000'000;

@@ -3,8 +3,6 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -13,7 +11,6 @@
 
 #include <algorithm>
 #include <new>
-#include <variant>
 
 namespace aetl::redis {
 namespace {
@@ -262,25 +259,44 @@ const RedisReply& expect_ok(const RedisReply& r, const std::string& what) {
 
 namespace {
 
-/// The addresses of the URL's host, within `deadline` (looked up off the loop;
-/// the lookup is cancelled when the deadline passes).
+/// The addresses of the URL's host, within `deadline`. The lookup runs on
+/// asio's resolver thread and getaddrinfo cannot be stopped, so it is left to
+/// finish on its own (holding its state) while this returns at the deadline.
+/// (The process's exit still waits for it: asio joins that thread; and a later
+/// lookup queues behind it.)
 asio::awaitable<std::vector<std::string>> addresses_of(asio::any_io_executor ex, const RedisUrl& url,
                                                        std::chrono::steady_clock::time_point deadline) {
-  using namespace asio::experimental::awaitable_operators;
+  struct Lookup {
+    explicit Lookup(asio::any_io_executor ex, std::chrono::steady_clock::time_point deadline)
+        : resolver(ex), wake(ex, deadline) {}
+    asio::ip::tcp::resolver resolver;
+    asio::steady_timer wake;  // cancelled when the lookup ends
+    asio::error_code ec;
+    std::vector<std::string> ips;
+    bool done = false;
+  };
   auto fail = [&](const std::string& why) { return RedisError("redis " + url.where() + ": " + why, RedisError::Kind::connection); };
-  asio::ip::tcp::resolver resolver(ex);
-  asio::steady_timer timer(ex, deadline);
-  auto found = co_await (resolver.async_resolve(url.host, std::to_string(url.port), asio::as_tuple(asio::use_awaitable)) ||
-                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  if (found.index() == 1) throw fail("cannot resolve '" + url.host + "': no answer in time");
-  auto [ec, results] = std::get<0>(std::move(found));
-  if (ec || results.empty()) throw fail("cannot resolve '" + url.host + "': " + (ec ? ec.message() : "no address"));
-  std::vector<std::string> out;
-  for (const auto& r : results) {
-    std::string ip = r.endpoint().address().to_string();
-    if (std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
+  auto lookup = std::make_shared<Lookup>(ex, deadline);
+  lookup->resolver.async_resolve(url.host, std::to_string(url.port),
+                                 [lookup](const asio::error_code& ec, asio::ip::tcp::resolver::results_type results) {
+                                   lookup->ec = ec;
+                                   for (const auto& r : results) {
+                                     std::string ip = r.endpoint().address().to_string();
+                                     if (std::find(lookup->ips.begin(), lookup->ips.end(), ip) == lookup->ips.end())
+                                       lookup->ips.push_back(ip);
+                                   }
+                                   lookup->done = true;
+                                   lookup->wake.cancel();
+                                 });
+  asio::error_code ec;
+  if (!lookup->done) co_await lookup->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!lookup->done) {
+    lookup->resolver.cancel();  // ends it if it has not started; otherwise it ends on its own
+    throw fail("cannot resolve '" + url.host + "': no answer in time");
   }
-  co_return out;
+  if (lookup->ec || lookup->ips.empty())
+    throw fail("cannot resolve '" + url.host + "': " + (lookup->ec ? lookup->ec.message() : "no address"));
+  co_return std::move(lookup->ips);
 }
 
 }  // namespace
