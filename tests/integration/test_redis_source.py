@@ -365,3 +365,41 @@ def test_a_server_that_never_comes_back_ends_the_run_with_one_line(tmp_path, red
     assert re.fullmatch(rf"aetl: error: source redis: redis 127\.0\.0\.1:{redis.port}/0: Connection refused "
                         r"\(gave up after 3 tries in \d+ s\)", last), last
     assert [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()] == list(range(10))
+
+
+SLOW_LOOKUP = r'''
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+/* "slow-queue" takes 3 s to look up, then is 127.0.0.1; other names as usual. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
+  int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) = dlsym(RTLD_NEXT, "getaddrinfo");
+  if (node && strcmp(node, "slow-queue") == 0) { sleep(3); node = "127.0.0.1"; }
+  return real(node, service, hints, res);
+}
+'''
+
+
+def test_a_host_name_lookup_past_the_timeout_ends_the_try(tmp_path, redis):
+    """The host name's lookup takes 3 s (getaddrinfo slowed by a preloaded
+    shim), the source's timeout is 500 ms and no retry is allowed: the run ends
+    with the lookup's message, exit 2 (before, the connect waited for the lookup,
+    then went on as if in time)."""
+    shim = tmp_path / "slow_lookup.so"
+    (tmp_path / "slow_lookup.c").write_text(SLOW_LOOKUP)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "slow_lookup.c"), "-ldl"], check=True)
+    push(redis, "jobs", range(3))
+    p = tmp_path / "w.yaml"
+    p.write_text(f"""name: w
+source:
+  redis: {{url: "redis://slow-queue:{redis.port}/0", stream: jobs, group: g, stop_when_idle: 500ms, timeout: 500ms,
+           retry: {{max: 0}}}}
+sink:
+  jsonl: {{path: {tmp_path}/out.jsonl}}
+""")
+    r = run_aetl(["run", str(p)], cwd=tmp_path, env=dict(os.environ, LD_PRELOAD=str(shim)))
+    assert r.code == 2, r.stderr
+    assert r.stderr == (f"aetl: source redis: redis slow-queue:{redis.port}/0: cannot resolve 'slow-queue': "
+                        "no answer in time\n")
