@@ -177,6 +177,7 @@ void RunProgress::finished(const std::vector<std::string>& summary) {
   if (impl_) {
     stopped();
     erase_line();
+    impl_.reset();  // its timer belongs to this run's loop (a schedule runs the next fire on another)
   }
   if (!summary_) return;
   for (const auto& line : summary) logging::print_line(line);

@@ -9,6 +9,7 @@
 #include "commands/fetch_command.h"
 #include "commands/queue_command.h"
 #include "commands/run_command.h"
+#include "commands/systemd_command.h"
 
 namespace aetl {
 
@@ -20,6 +21,8 @@ const std::vector<CommandRow>& command_table() {
       {"list", "List the source, stage and sink kinds of pipeline files", &setup_list_command},
       {"explain", "Print the fields of one kind (name, type, default, description, example)", &setup_explain_command,
        &explain_words},
+      {"systemd", "Print a .service and .timer pair that runs a scheduled pipeline with systemd",
+       &setup_systemd_command},
       {"queue", "Show a Redis stream's state: length, groups, pending entries, consumers, lag, dead letters",
        &setup_queue_command},
       {"completion", "Print the shell completion script for aetl and afetch: bash, zsh or fish",

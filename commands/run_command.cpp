@@ -15,6 +15,8 @@
 #include "engine/duration.h"
 #include "config/pipeline_spec.h"
 #include "run/pipeline_runner.h"
+#include "run/schedule/scheduler.h"
+#include "run/state_store.h"
 #include "commands/shared_http.h"
 
 namespace aetl {
@@ -32,6 +34,9 @@ struct RunFlags {
   std::string metrics_out;
   bool quiet = false;
   bool no_progress = false;
+  std::string every;
+  std::string cron;
+  bool once = false;
 };
 
 }  // namespace
@@ -63,6 +68,23 @@ std::string masked(std::string line) {
 
 }  // namespace
 
+ScheduleSpec command_line_schedule(ScheduleSpec file, const std::string& every, const std::string& cron) {
+  if (!every.empty() && !cron.empty()) throw SetupError("--every and --cron: give one of them");
+  if (!every.empty()) {
+    auto d = parse_duration(every);
+    if (!d || d->count() < 1000 || d->count() % 1000 != 0)
+      throw SetupError("--every: invalid duration '" + every + "' (whole seconds, at least 1s: 30s, 15m, 1h)");
+    file.every = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    file.cron.clear();
+    file.timezone.clear();
+  }
+  if (!cron.empty()) {
+    file.cron = cron;
+    file.every = std::chrono::seconds(0);
+  }
+  return file;
+}
+
 void print_config_problems(const ConfigError& e) {
   for (const auto& p : e.problems()) {
     logging::print_line(p.format());
@@ -90,6 +112,15 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
   app.add_option("--grace", f->grace, "After SIGINT/SIGTERM, how long work in flight may finish (default 5s)");
   app.add_option("--deadline", f->deadline, "Stop and abort the run after this long (e.g. 50m)");
   app.add_option("--metrics-out", f->metrics_out, "Write Prometheus text-format metrics to FILE at the end");
+  app.add_option("--every", f->every,
+                 "Run on a schedule: at the multiples of this since the Unix epoch, UTC (15m: :00, :15, ...), "
+                 "staying up between runs; overrides the pipeline's schedule:");
+  app.add_option("--cron", f->cron,
+                 "Run on a schedule: at the times of this crontab(5) expression ('*/15 * * * *'); overrides the "
+                 "pipeline's schedule:");
+  app.add_flag("--once", f->once,
+               "With a schedule: run the slot due now, unless another run (process, cron line, host) has, and exit "
+               "(for cron lines and systemd timers)");
   app.add_flag("-q,--quiet", f->quiet, "No progress line and no summary");
   app.add_flag("--no-progress", f->no_progress, "No progress line, even on a terminal");
   return [f]() -> ExitCode {
@@ -125,11 +156,40 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
     o.metrics_out = f->metrics_out;
     RunProgress display(!f->quiet && !f->no_progress && logging::stderr_is_terminal(), !f->quiet);
     o.display = &display;
-    RunOutcome outcome = run_pipeline_spec(spec, o);
-    if (outcome.taken_over) return ExitCode::busy;
-    ExitCode code = outcome.failed ? ExitCode::failures : ExitCode::ok;
-    if (outcome.interrupted) code = worst(code, ExitCode::interrupted);
-    return code;
+    auto exit_code = [](const RunOutcome& outcome) {
+      if (outcome.taken_over) return ExitCode::busy;
+      ExitCode code = outcome.failed ? ExitCode::failures : ExitCode::ok;
+      if (outcome.interrupted) code = worst(code, ExitCode::interrupted);
+      return code;
+    };
+    ScheduleSpec sched = command_line_schedule(spec.schedule, f->every, f->cron);
+    if (f->dry_run && sched.given()) {
+      if (f->once || !f->every.empty() || !f->cron.empty())
+        throw SetupError("--dry-run runs the pipeline once, now: leave out --every, --cron and --once");
+      sched = {};  // the file's schedule: one run now, to try the pipeline
+    }
+    if (f->once && !sched.given())
+      throw SetupError("--once: the pipeline has no schedule: (give --every or --cron)");
+    if (!sched.given()) return exit_code(run_pipeline_spec(spec, o));
+    Schedule schedule = [&] {
+      try {
+        return Schedule(sched);
+      } catch (const std::exception& e) {
+        throw SetupError(std::string(f->cron.empty() ? "--every: " : "--cron: ") + e.what());
+      }
+    }();
+    std::unique_ptr<SlotBook> book;
+    try {
+      book = sched.redis_url.empty()
+                 ? local_slot_book(f->state.empty() ? default_state_path(spec.file) : f->state, spec.name)
+                 : redis_slot_book(sched, spec.name);
+    } catch (const std::exception& e) {
+      throw SetupError(std::string("schedule: ") + e.what());
+    }
+    ScheduleOutcome outcome = run_schedule(spec, o, schedule, *book, f->once);
+    if (!outcome.ran) return ExitCode::ok;
+    if (f->once || outcome.last.interrupted) return exit_code(outcome.last);
+    return ExitCode::ok;  // a scheduler stopped between fires; each fire's failures were logged
   };
 }
 

@@ -2,6 +2,7 @@
 #include <functional>
 
 #include "cli/exit_codes.h"
+#include "run/schedule/schedule_spec.h"
 
 namespace CLI {
 class App;
@@ -14,6 +15,10 @@ std::function<ExitCode()> setup_run_command(CLI::App& app);
 
 /// `aetl validate PIPELINE.yaml`: checks a pipeline file and runs nothing.
 std::function<ExitCode()> setup_validate_command(CLI::App& app);
+
+/// The pipeline file's schedule with --every or --cron (`every`, `cron`; empty
+/// when not given) put in place of its times. Throws SetupError for a bad flag.
+ScheduleSpec command_line_schedule(ScheduleSpec file, const std::string& every, const std::string& cron);
 
 /// Prints every problem of a pipeline file to stderr: `file:line:col: message`,
 /// then the line of the file (passwords in it masked) and a caret under the column.

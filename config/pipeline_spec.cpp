@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "config/did_you_mean.h"
+#include "net/redis/redis_url.h"
+#include "run/schedule/schedule.h"
 
 namespace aetl {
 namespace {
@@ -14,6 +16,23 @@ const FieldSpec kPipelineFields[] = {
     {"sink", FieldType::section, "required", "one sink kind", "{jsonl: {path: out.jsonl}}"},
     {"dead_letter", FieldType::section, "", "a sink kind receiving the records that failed",
      "{jsonl: {path: failed.jsonl}}"},
+    {"schedule.cron", FieldType::string, "",
+     "fire at the times of this crontab(5) expression (5 fields or @hourly, @daily, ...)", "'*/15 * * * *'"},
+    {"schedule.every", FieldType::duration, "",
+     "fire at the multiples of this since the Unix epoch, UTC (whole seconds; 15m fires at :00, :15, ...)", "15m"},
+    {"schedule.timezone", FieldType::string, "the system's",
+     "the IANA time zone the cron fields are read in (cron only)", "Europe/Berlin"},
+    {"schedule.misfire", FieldType::choice, "run_once",
+     "fires missed while nothing ran (downtime, a long run): run_once (if the last is within grace) or skip",
+     "skip"},
+    {"schedule.grace", FieldType::duration, "one interval", "how late a missed fire may still run", "10m"},
+    {"schedule.jitter", FieldType::duration, "0s", "each fire starts up to this much after its slot, at random",
+     "30s"},
+    {"schedule.redis", FieldType::string, "",
+     "claim slots and hold the run lock in this Redis (schedulers on many hosts); default: the state store",
+     "\"redis://10.0.0.5:6379/0\""},
+    {"schedule.lock_ttl", FieldType::duration, "30s",
+     "the Redis run lock's expiry, renewed every third of it while a fire runs", "10s"},
     {"settings.channel_capacity", FieldType::integer, "2", "batches between two parts", "4"},
     {"settings.checkpoint_interval", FieldType::duration, "1s",
      "how often checkpoints are saved while running (always at the end)", "5s"},
@@ -21,6 +40,10 @@ const FieldSpec kPipelineFields[] = {
 const std::string_view kPipelineExamples[] = {
     "{name: report, source: {lines: {paths: [in.jsonl]}}, stages: [{filter: 'a > 1'}], sink: {jsonl: out.jsonl}, "
     "dead_letter: {jsonl: failed.jsonl}, settings: {channel_capacity: 4, checkpoint_interval: 5s}}",
+    "{source: {lines: {paths: [in.jsonl]}}, sink: {jsonl: out.jsonl}, schedule: {cron: '*/15 * * * *', "
+    "timezone: Europe/Berlin, misfire: skip, grace: 10m, jitter: 30s, redis: 'redis://127.0.0.1:6379/0', "
+    "lock_ttl: 10s}}",
+    "{source: {lines: {paths: [in.jsonl]}}, sink: {jsonl: out.jsonl}, schedule: {every: 15m}}",
 };
 
 const FieldSpec kSinkCommonFields[] = {
@@ -81,6 +104,50 @@ std::optional<PipelineSpec::SinkPart> parse_sink(const ConfigValue& node, const 
 }
 
 }  // namespace
+
+void read_schedule(ConfigReader& r, ScheduleSpec& out) {
+  auto cron = r.string("cron");
+  auto every = r.duration("every");
+  auto tz = r.string("timezone");
+  ConfigProblems& problems = r.problems();
+  if (cron && every) problems.add(r.where(), "give one of cron and every, not both");
+  else if (!cron && !every) problems.add(r.where(), "needs cron or every");
+  if (every) {
+    if (every->count() < 1000 || every->count() % 1000 != 0)
+      problems.add(r.raw("every")->where, "every: must be whole seconds, at least 1s");
+    else out.every = std::chrono::duration_cast<std::chrono::seconds>(*every);
+  }
+  if (cron) out.cron = cron->text;
+  if (tz) {
+    if (!cron) problems.add(tz->where, "timezone: applies to cron only (every counts from the Unix epoch, UTC)");
+    out.timezone = tz->text;
+  }
+  if (auto m = r.choice("misfire", {"run_once", "skip"})) out.misfire_skip = *m == "skip";
+  if (auto g = r.duration("grace")) out.grace = *g;
+  if (auto j = r.duration("jitter")) out.jitter = *j;
+  if (auto u = r.string("redis")) {
+    try {
+      redis::parse_redis_url(u->text);
+      out.redis_url = u->text;
+    } catch (const std::invalid_argument& e) {
+      problems.add(u->where, std::string("redis: ") + e.what());
+    }
+  }
+  if (auto t = r.duration("lock_ttl")) {
+    if (t->count() < 1000) problems.add(r.raw("lock_ttl")->where, "lock_ttl: must be at least 1s");
+    else out.lock_ttl = *t;
+  }
+  if (out.given() && (cron || every)) {
+    try {
+      Schedule check(out);
+    } catch (const std::exception& e) {
+      const ConfigValue* at = cron ? r.raw("cron") : r.raw("every");
+      if (tz && std::string_view(e.what()).rfind("timezone", 0) == 0) at = r.raw("timezone");
+      problems.add(at->where, e.what());
+    }
+  }
+  r.finish();
+}
 
 const KindFields& pipeline_fields() {
   static const KindFields fields{kPipelineFields, kPipelineExamples};
@@ -143,6 +210,10 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
   }
   if (dl) {
     if (auto part = parse_sink(*dl, "dead_letter", problems)) spec.dead_letter = std::move(*part);
+  }
+  if (auto sched = top.section("schedule")) {
+    ProblemContext context(problems, "schedule");
+    read_schedule(*sched, spec.schedule);
   }
   if (auto settings = top.section("settings")) {
     if (auto n = settings->integer("channel_capacity", 1, 1024)) spec.channel_capacity = static_cast<size_t>(*n);

@@ -16,6 +16,10 @@ using PipelineSpec = Pipeline;
 /// (file:line:col each), or nothing if the file is good.
 PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env);
 
+/// Reads a `schedule:` block (declared among pipeline_fields()) into `out`,
+/// reporting every problem (a cron field out of range, an unknown time zone).
+void read_schedule(class ConfigReader& r, ScheduleSpec& out);
+
 /// A jsonl sink to `path` ("-": stdout) without fsync: where --dry-run sends records.
 Pipeline::SinkPart plain_jsonl_sink(const std::string& path);
 

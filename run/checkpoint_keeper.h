@@ -1,6 +1,7 @@
 #pragma once
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,7 @@ class CheckpointKeeper {
       Checkpoint cp = run_.tracker.snapshot();
       cp.sink_lengths = run_.sink_lengths();
       try {
+        if (fence) co_await fence();
         co_await exactly_once_sink_->store_checkpoint(cp.to_json());
         run_.checkpoints.saved();
       } catch (...) {
@@ -85,6 +87,9 @@ class CheckpointKeeper {
       }
     }
   }
+
+  /// Awaited before the last checkpoint goes to the exactly-once sink (RunOptions::fence).
+  std::function<asio::awaitable<void>()> fence;
 
   bool failed() const { return failed_; }
   uint64_t saves() const { return saves_; }

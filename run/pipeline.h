@@ -11,6 +11,7 @@
 #include "engine/retry.h"
 #include "run/pipeline_sink.h"
 #include "run/run_context.h"
+#include "run/schedule/schedule_spec.h"
 
 namespace aetl {
 
@@ -59,6 +60,8 @@ struct Pipeline {
   std::vector<StagePart> stages;
   SinkPart sink;
   std::optional<SinkPart> dead_letter;
+  /// `schedule:`: when `aetl run` fires it (given(): false when the file has none).
+  ScheduleSpec schedule;
   size_t channel_capacity = 2;  ///< batches between two parts (each ~256 KiB of input)
   std::chrono::milliseconds checkpoint_interval{1000};
 };

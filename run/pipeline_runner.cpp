@@ -142,7 +142,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
       spdlog::info("waiting for {} to finish pipeline '{}'", pid ? "pid " + std::to_string(pid) : "another run",
                    spec.name);
     };
-    lock = std::make_unique<RunLock>(state_path, options.wait, busy, waiting);
+    if (!options.holds_lock) lock = std::make_unique<RunLock>(state_path, options.wait, busy, waiting);
   }
 
   // Sinks first: an exactly-once sink holds the checkpoint.
@@ -209,6 +209,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   CheckpointKeeper keeper(run, store.get(), spec.name, spec.checkpoint_interval,
                          driver.sink().exactly_once() ? &driver.sink() : nullptr);
   driver.on_commit = [&] { keeper.committed(); };
+  if (driver.sink().exactly_once()) driver.before_commit = keeper.fence = options.fence;
   if (dl_driver) dl_driver->on_commit = [&] { keeper.committed(); };
 
   control.watch_signals(options.grace);
@@ -285,6 +286,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   } catch (...) {
     end_on_exception(std::current_exception());
   }
+  if (options.ended) options.ended();
   pool.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 

@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+
+#include "engine/asio.h"
+
 namespace aetl {
 
 struct Pipeline;
@@ -15,6 +19,7 @@ struct RunOptions {
   std::string state_path;  ///< empty: default_state_path(file)
   bool from_start = false;
   bool wait = false;       ///< another run holds the state lock: wait for it (else exit 75)
+  bool holds_lock = false; ///< the caller holds the state store's run lock (a scheduled fire)
   bool dry_run = false;    ///< no state store, no checkpoint (the command points the sinks elsewhere)
   /// No state store, no lock and no checkpoint: the run keeps no position (afetch,
   /// whose --state ledger is the fetch stage's own and locked by the command).
@@ -28,6 +33,12 @@ struct RunOptions {
   /// provides what the parts share (the HTTP client with its options) and, if it
   /// wants, what the display counts (RunContext::work).
   std::function<void(RunContext&)> prepare;
+  /// Called once the loop has stopped, before the run's context is gone.
+  std::function<void()> ended;
+  /// Awaited before each commit of an exactly-once main sink; throws
+  /// CheckpointTakenOver to stop the run without committing (a scheduled fire
+  /// whose Redis lock was lost).
+  std::function<asio::awaitable<void>()> fence;
   /// The closing report instead of the parts' table (afetch's), given the run's
   /// seconds; empty: the table.
   std::function<std::vector<std::string>(double seconds)> summary;

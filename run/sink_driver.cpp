@@ -121,6 +121,7 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
     std::chrono::milliseconds delay{0};
     try {
       auto started = std::chrono::steady_clock::now();
+      if (before_commit) co_await before_commit();
       bool ok = co_await sink_->write(batch, wc);
       stats_.busy_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       if (!ok) co_return false;

@@ -42,6 +42,9 @@ class SinkDriver {
   const std::string& key() const { return key_; }
   /// Called after each acknowledged write (checkpoint keeping).
   std::function<void()> on_commit;
+  /// Awaited before each write (of an exactly-once sink: its commit); may throw
+  /// CheckpointTakenOver to stop the run without committing.
+  std::function<asio::awaitable<void>()> before_commit;
   /// Set when the destination closed (stdout pipe): the run stops quietly.
   bool closed() const { return closed_; }
 
