@@ -121,8 +121,9 @@ class RedisLease : public RunLease {
       auto check = [this]() -> asio::awaitable<void> {
         std::string why;
         if (lost_) why = lost_why_;
-        else if (steady_clock::now() + ttl_ / 3 > valid_until_.load())
-          why = "not renewed for " + std::to_string(ttl_.count() * 2 / 3) + " ms";
+        else if (auto left = duration_cast<milliseconds>(valid_until_.load() - steady_clock::now()); left < ttl_ / 3)
+          why = left.count() <= 0 ? "not renewed; it expired " + std::to_string(-left.count()) + " ms ago"
+                                  : "not renewed; it expires in " + std::to_string(left.count()) + " ms";
         else {
           try {
             RedisCommand check_lock{"EVAL", kCheck, "1", key_, token_};  // named: GCC 12 miscompiles a braced list in a co_await

@@ -1,5 +1,7 @@
 """Every sample pipeline validates and runs offline from a copy of the repository's samples/."""
 import json
+import re
+import sqlite3
 import shutil
 import socket
 import subprocess
@@ -136,3 +138,15 @@ dead_letter: {{jsonl: {{path: dl.jsonl}}}}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_scheduled_sample_runs_its_slot_once(workdir):
+    first = run_aetl(["run", "--once", "-q", "--state", "st.sqlite", "samples/pipelines/scheduled.yaml"], cwd=workdir)
+    assert first.code == 0, first.stderr
+    slot = re.search(r"slot (\S+): run starts", first.stderr).group(1)
+    rows = sqlite3.connect(workdir / "samples-out/server-errors.db").execute(
+        "SELECT count(*), min(status) FROM server_errors").fetchone()
+    assert rows[0] > 0 and rows[1] >= 500
+    again = run_aetl(["run", "--once", "-q", "--state", "st.sqlite", "samples/pipelines/scheduled.yaml"], cwd=workdir)
+    assert again.code == 0, again.stderr
+    assert f"slot {slot} was run already by " in again.stderr and again.stderr.endswith("; nothing to do\n")
