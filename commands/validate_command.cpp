@@ -8,6 +8,7 @@
 #include "config/config_error.h"
 #include "config/pipeline_spec.h"
 #include "run/plan.h"
+#include "run/schedule/schedule.h"
 
 namespace aetl {
 
@@ -26,6 +27,11 @@ std::function<ExitCode()> setup_validate_command(CLI::App& app) {
         for (const auto& s : spec.stages) parts += " → " + s.kind;
         parts += " → " + spec.sink.kind;
         if (spec.dead_letter) parts += " (dead letters → " + spec.dead_letter->kind + ")";
+        if (spec.schedule.given()) {
+          Schedule schedule(spec.schedule);
+          auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+          parts += "; " + schedule.describe() + ", next fire at " + schedule.format(schedule.next_after(now));
+        }
         logging::print_line(file + ": ok: " + spec.name + ": " + parts);
         if (*explain)
           for (const auto& line : make_plan(spec).describe(spec)) std::printf("%s: %s\n", file.c_str(), line.c_str());
