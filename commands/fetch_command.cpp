@@ -205,7 +205,7 @@ ExitCode run_push(const FetchFlags& f, const RequestDefaults& defaults, size_t m
   spec.source.kind = "lines";
   spec.source.build = request_lines_source(f.inputs, max_line);
   spec.stages.push_back(push_stage(defaults));
-  spec.sink = stream_sink(f.streams, f.streams.push);
+  spec.sinks = {stream_sink(f.streams, f.streams.push)};
   RunProgress display(!f.quiet && !f.no_progress && logging::stderr_is_terminal(), !f.quiet);
   RunOptions o;
   o.stateless = true;
@@ -330,16 +330,18 @@ ExitCode run_fetch(const FetchFlags& f) {
   }
   spec.stages.push_back({"fetch", "fetch", request_lines_stage(std::move(fetch)), false});
   if (!f.streams.to_stream.empty()) {
-    spec.sink = stream_sink(f.streams, f.streams.to_stream);
+    spec.sinks = {stream_sink(f.streams, f.streams.to_stream)};
   } else {
     // Result lines go out as they complete; with --state (or as a worker, whose
     // entries are acknowledged once written) each batch is fsync'd first.
-    spec.sink.kind = "jsonl";
-    spec.sink.build = jsonl_file_sink(f.output, f.append, !f.state.empty() || worker);
-    spec.sink.common.batching.size = 100000;
-    spec.sink.common.batching.bytes = 2 << 20;
-    spec.sink.common.batching.linger = std::chrono::milliseconds(20);
-    spec.sink.common.retry.max_retries = 0;  // a full disk ends the run at once: --state makes the rerun cheap
+    Pipeline::SinkPart sink;
+    sink.kind = "jsonl";
+    sink.build = jsonl_file_sink(f.output, f.append, !f.state.empty() || worker);
+    sink.common.batching.size = 100000;
+    sink.common.batching.bytes = 2 << 20;
+    sink.common.batching.linger = std::chrono::milliseconds(20);
+    sink.common.retry.max_retries = 0;  // a full disk ends the run at once: --state makes the rerun cheap
+    spec.sinks = {std::move(sink)};
   }
   spec.channel_capacity = worker ? 1 : 4;  // a worker holds little it does not work on
 

@@ -131,10 +131,13 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
       print_config_problems(e);
       return ExitCode::usage;
     }
-    if (f->dry_run) {  // records to stdout, dead letters to stderr, nothing kept
-      std::string kind = spec.sink.kind;  // the summary still names the sink it stands for
-      spec.sink = plain_jsonl_sink("-");
-      spec.sink.kind = kind;
+    if (f->dry_run) {  // records to stdout (once for each sink they go to), dead letters to stderr, nothing kept
+      for (auto& sink : spec.sinks) {
+        Pipeline::SinkPart out = plain_jsonl_sink("-");
+        out.name = sink.name;
+        out.kind = sink.kind;  // the summary still names the sink it stands for
+        sink = std::move(out);
+      }
       spec.dead_letter = plain_jsonl_sink("/dev/stderr");
     }
     RunOptions o;

@@ -25,7 +25,13 @@ std::function<ExitCode()> setup_validate_command(CLI::App& app) {
         PipelineSpec spec = load_pipeline(file, process_environment());
         std::string parts = spec.source.kind;
         for (const auto& s : spec.stages) parts += " → " + s.kind;
-        parts += " → " + spec.sink.kind;
+        if (spec.sinks.size() == 1) parts += " → " + spec.sinks[0].kind;
+        else {
+          parts += " → {";
+          for (size_t i = 0; i < spec.sinks.size(); ++i)
+            parts += (i ? ", " : "") + spec.sinks[i].name + ": " + spec.sinks[i].kind;
+          parts += "}";
+        }
         if (spec.dead_letter) parts += " (dead letters → " + spec.dead_letter->kind + ")";
         if (spec.schedule.given()) {
           Schedule schedule(spec.schedule);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "config/config_error.h"
@@ -30,9 +31,29 @@ class ConfigProblems {
   void throw_if_any() const;
   const EnvLookup& env() const { return env_; }
 
+  /// A part names another part of the pipeline (a route's sink, the dead letter),
+  /// which may be read after it: load_pipeline checks each once all are read.
+  struct Reference {
+    std::string what;  ///< "sink", "dead_letter"
+    std::string name;
+    ConfigLocation where;
+    std::string context;  ///< the part that refers, for the message
+  };
+  void refer(std::string what, std::string name, ConfigLocation where) {
+    references_.push_back({std::move(what), std::move(name), std::move(where), context_});
+  }
+  const std::vector<Reference>& references() const { return references_; }
+  /// Adds `message` as told by the part `context` ("" for none).
+  void add_as(const std::string& context, const ConfigLocation& where, std::string message) {
+    std::string saved = std::exchange(context_, context);
+    add(where, std::move(message));
+    context_ = std::move(saved);
+  }
+
  private:
   friend class ProblemContext;
   EnvLookup env_;
+  std::vector<Reference> references_;
   std::vector<ConfigProblem> list_;
   std::string context_;
 };

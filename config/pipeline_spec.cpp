@@ -1,5 +1,6 @@
 #include "config/pipeline_spec.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "config/did_you_mean.h"
@@ -13,7 +14,10 @@ const FieldSpec kPipelineFields[] = {
     {"name", FieldType::string, "", "names the pipeline's checkpoint (default: the file's base name)", "error-report"},
     {"source", FieldType::section, "required", "one source kind", "{lines: {paths: [in.jsonl]}}"},
     {"stages", FieldType::section, "", "a list of stage kinds, applied in order", "[{filter: 'status >= 400'}]"},
-    {"sink", FieldType::section, "required", "one sink kind", "{jsonl: {path: out.jsonl}}"},
+    {"sink", FieldType::section, "", "one sink kind (or `sinks:`)", "{jsonl: {path: out.jsonl}}"},
+    {"sinks", FieldType::section, "",
+     "several sinks by name, each a sink kind: every record goes to each, or where a `route` stage sends it",
+     "{db: {sqlite: {path: out.db, table: t}}, archive: {jsonl: {path: all.jsonl}}}"},
     {"dead_letter", FieldType::section, "", "a sink kind receiving the records that failed",
      "{jsonl: {path: failed.jsonl}}"},
     {"schedule.cron", FieldType::string, "",
@@ -44,6 +48,7 @@ const std::string_view kPipelineExamples[] = {
     "timezone: Europe/Berlin, misfire: skip, grace: 10m, jitter: 30s, redis: 'redis://127.0.0.1:6379/0', "
     "lock_ttl: 10s}}",
     "{source: {lines: {paths: [in.jsonl]}}, sink: {jsonl: out.jsonl}, schedule: {every: 15m}}",
+    "{source: {lines: {paths: [in.jsonl]}}, sinks: {db: {sqlite: {path: out.db, table: t}}, archive: {jsonl: {path: all.jsonl}}}}",
 };
 
 const FieldSpec kSinkCommonFields[] = {
@@ -168,7 +173,8 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
   else spec.name = std::filesystem::path(path).stem().string();
   const ConfigValue* src = top.raw("source", true);
   const ConfigValue* stages = top.raw("stages");
-  const ConfigValue* sink = top.raw("sink", true);
+  const ConfigValue* sink = top.raw("sink");
+  const ConfigValue* sinks = top.raw("sinks");
   const ConfigValue* dl = top.raw("dead_letter");
 
   if (src) {
@@ -205,11 +211,38 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
     }
   }
 
-  if (sink) {
-    if (auto part = parse_sink(*sink, "sink", problems)) spec.sink = std::move(*part);
+  if (sink && sinks) problems.add(sinks->where, "give sink or sinks, not both");
+  else if (!sink && !sinks) problems.add(root.where, "missing required key 'sink' (or 'sinks')");
+  if (sink && !sinks) {
+    if (auto part = parse_sink(*sink, "sink", problems)) spec.sinks.push_back(std::move(*part));
+  }
+  if (sinks && !sink) {
+    if (!sinks->is_mapping() || sinks->entries.empty()) {
+      problems.add(sinks->where, "sinks: must be a mapping of names to sinks, as in `sinks: {db: {sqlite: {...}}}`, not " +
+                                     sinks->describe());
+    } else if (sinks->entries.size() > 32) {
+      problems.add(sinks->where, "sinks: at most 32");
+    } else {
+      for (const auto& [key, value] : sinks->entries) {
+        const std::string& name = key.scalar;
+        bool good = !name.empty() && name != "dead_letter" &&
+                    std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+        if (!good) {
+          problems.add(key.where, "sinks: '" + name + "' cannot name a sink (letters, digits, _ and -; not dead_letter)");
+          continue;
+        }
+        if (auto part = parse_sink(value, "sink " + name, problems)) {
+          part->name = name;
+          spec.sinks.push_back(std::move(*part));
+        }
+      }
+    }
   }
   if (dl) {
-    if (auto part = parse_sink(*dl, "dead_letter", problems)) spec.dead_letter = std::move(*part);
+    if (auto part = parse_sink(*dl, "dead_letter", problems)) {
+      part->name = "dead_letter";
+      spec.dead_letter = std::move(*part);
+    }
   }
   if (auto sched = top.section("schedule")) {
     ProblemContext context(problems, "schedule");
@@ -220,6 +253,29 @@ PipelineSpec load_pipeline(const std::string& path, const EnvLookup& env) {
     if (auto d = settings->duration("checkpoint_interval")) spec.checkpoint_interval = *d;
     settings->finish();
   }
+  // What parts name: a route's sinks, the dead letter.
+  for (const auto& ref : problems.references()) {
+    if (ref.what == "sink") {
+      bool known = std::any_of(spec.sinks.begin(), spec.sinks.end(), [&](const auto& s) { return s.name == ref.name; });
+      if (known || spec.sinks.empty()) continue;
+      std::vector<std::string> names;
+      for (const auto& s : spec.sinks) names.push_back(s.name);
+      std::string msg = "no sink named '" + ref.name + "'";
+      if (auto guess = did_you_mean(ref.name, names)) msg += " (did you mean '" + *guess + "'?)";
+      else {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        msg += " (the sinks: " + list + ")";
+      }
+      problems.add_as(ref.context, ref.where, msg);
+    } else if (ref.what == "dead_letter" && !spec.dead_letter) {
+      problems.add_as(ref.context, ref.where, "unmatched: dead_letter needs a dead_letter sink in the pipeline");
+    }
+  }
+  for (size_t i = 0; stages && spec.stages.size() == stages->items.size() && i < spec.stages.size(); ++i)
+    if (spec.stages[i].kind == "route" && i + 1 != spec.stages.size())
+      problems.add_as("stage " + std::to_string(i + 1) + " (route)", stages->items[i].where,
+                      "must be the last stage (its records go to the sinks)");
   top.finish();
   problems.throw_if_any();
   return spec;

@@ -40,6 +40,9 @@ struct Record {
   std::string data;
   Position pos;
   Outcome outcome = Outcome::pending;
+  /// The sinks this record goes to, one bit per sink in pipeline order (set by a
+  /// `route` step); 0: every sink.
+  uint32_t routes = 0;
   /// The sink's encoding of `data`, made ahead in the record-step lanes by the
   /// sink's row step (empty: the sink encodes `data` itself when it writes).
   SharedSlice row;

@@ -16,10 +16,10 @@ std::unique_ptr<StateStore> open_state_store(const std::string& path) {
   }
 }
 
-std::optional<Checkpoint> load_checkpoint(StateStore& store, PipelineSink& main_sink, const std::string& name,
+std::optional<Checkpoint> load_checkpoint(StateStore& store, PipelineSink* main_sink, const std::string& name,
                                           bool from_start) {
   std::optional<std::string> saved;
-  if (main_sink.exactly_once()) saved = main_sink.stored_checkpoint();
+  if (main_sink && main_sink->exactly_once()) saved = main_sink->stored_checkpoint();
   else if (!from_start) saved = store.load(name);
   if (from_start) {
     store.clear(name);

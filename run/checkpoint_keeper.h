@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -24,11 +26,11 @@ namespace aetl {
 /// Opens the state store at `path` (a SetupError if it cannot be opened).
 std::unique_ptr<StateStore> open_state_store(const std::string& path);
 
-/// Where a run starts: the exactly-once sink's checkpoint if the main sink is one
+/// Where a run starts: the exactly-once sink's checkpoint if `main_sink` (nullptr with several sinks) is one
 /// (read even with `from_start`, since its commits compare against it), else the
 /// state store's; `from_start` clears the store's. A checkpoint that cannot be
 /// read is a SetupError naming the store.
-std::optional<Checkpoint> load_checkpoint(StateStore& store, PipelineSink& main_sink, const std::string& name,
+std::optional<Checkpoint> load_checkpoint(StateStore& store, PipelineSink* main_sink, const std::string& name,
                                           bool from_start);
 
 /// Saves a run's checkpoint as its sinks commit: at most one save at a time, at
@@ -73,6 +75,20 @@ class CheckpointKeeper {
     }
     // The last checkpoint also goes to an exactly-once sink, where the next run reads
     // it: records handled after its last batch (filtered out, dead-lettered) count too.
+    if (!run_.stage.control.aborted())
+      for (const auto& [sink, add] : other_sinks_) {  // several sinks: each exactly-once one its own
+        AckTracker t = run_.tracker;
+        add(t);
+        Checkpoint cp = t.snapshot();
+        cp.sink_lengths = run_.sink_lengths();
+        try {
+          if (fence) co_await fence();
+          co_await sink->store_checkpoint(cp.to_json());
+        } catch (...) {
+          failed_ = true;
+          throw;
+        }
+      }
     if (exactly_once_sink_ && !run_.stage.control.aborted()) {
       run_.checkpoints.taken();
       Checkpoint cp = run_.tracker.snapshot();
@@ -88,6 +104,12 @@ class CheckpointKeeper {
     }
   }
 
+  /// Several sinks: an exactly-once one that keeps its own checkpoint (not the one
+  /// the next run starts from), the tracker's with what `add` acks in a copy of it
+  /// (FanOut::add_handled_for); it gets its last one at the end too.
+  void also_store_in(PipelineSink* sink, std::function<void(AckTracker&)> add) {
+    other_sinks_.emplace_back(sink, std::move(add));
+  }
   /// Awaited before the last checkpoint goes to the exactly-once sink (RunOptions::fence).
   std::function<asio::awaitable<void>()> fence;
 
@@ -119,6 +141,7 @@ class CheckpointKeeper {
   std::string name_;
   std::chrono::milliseconds interval_;
   PipelineSink* exactly_once_sink_;
+  std::vector<std::pair<PipelineSink*, std::function<void(AckTracker&)>>> other_sinks_;
   Wakeup wake_;
   std::chrono::steady_clock::time_point last_save_{};
   uint64_t saved_version_ = 0;

@@ -55,6 +55,16 @@ std::string format_metrics(const RunContext& run, const std::string& pipeline, d
         out += fmt::format("aetl_part_events_total{{pipeline=\"{}\",part=\"{}\",event=\"{}\"}} {}\n", p,
                            label_value(part->name), label_value(event), n);
   }
+  bool any_flushes = false;
+  for (const auto& part : run.parts) any_flushes = any_flushes || !part->flushes.empty();
+  if (any_flushes) {
+    out += "# HELP aetl_sink_flushes_total Writes of each sink by why they went: size, bytes, linger, end (of input), "
+           "stop.\n# TYPE aetl_sink_flushes_total counter\n";
+    for (const auto& part : run.parts)
+      for (const auto& [reason, n] : part->flushes)
+        out += fmt::format("aetl_sink_flushes_total{{pipeline=\"{}\",part=\"{}\",reason=\"{}\"}} {}\n", p,
+                           label_value(part->name), reason, n);
+  }
   out += fmt::format(
       "# HELP aetl_run_duration_seconds How long the last run took (while a run lasts: so far).\n# TYPE aetl_run_duration_seconds gauge\n"
       "aetl_run_duration_seconds{{pipeline=\"{}\"}} {:.3f}\n",

@@ -18,7 +18,7 @@ namespace aetl {
 /// What a kind's configuration yields: a function that builds the part at run time.
 using SourceBuilder = std::function<std::unique_ptr<Source>(RunContext&)>;
 using StageBuilder = std::function<std::unique_ptr<Stage>(RunContext&, PartStats&)>;
-using SinkBuilder = std::function<std::unique_ptr<PipelineSink>(RunContext&)>;
+using SinkBuilder = std::function<std::unique_ptr<PipelineSink>(RunContext&, const SinkIdentity&)>;
 
 /// Settings every sink has: `batch: {size, bytes, linger}` and `retry: {max, backoff}`.
 struct SinkCommon {
@@ -51,6 +51,7 @@ struct Pipeline {
     bool record_step = false;  ///< builds a one-step StepChainStage (filter, select, set)
   };
   struct SinkPart {
+    std::string name = "sink";  ///< "sink" for `sink:`; its key under `sinks:`
     std::string kind;
     SinkBuilder build;
     SinkCommon common;
@@ -58,7 +59,9 @@ struct Pipeline {
   };
   SourcePart source;
   std::vector<StagePart> stages;
-  SinkPart sink;
+  /// `sink:` (one, named "sink") or `sinks:` (several, in file order). A record
+  /// goes to every sink, or to those its Record::routes names (a `route` stage).
+  std::vector<SinkPart> sinks;
   std::optional<SinkPart> dead_letter;
   /// `schedule:`: when `aetl run` fires it (given(): false when the file has none).
   ScheduleSpec schedule;

@@ -21,6 +21,7 @@
 #include "engine/fatal.h"
 #include "run/plan.h"
 #include "run/dead_letters.h"
+#include "run/fan_out.h"
 #include "run/metrics.h"
 #include "run/run_display.h"
 #include "run/sink_driver.h"
@@ -146,18 +147,40 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   }
 
   // Sinks first: an exactly-once sink holds the checkpoint.
-  PartStats& sink_stats = run.add_part("sink " + spec.sink.kind);
-  auto main_sink = spec.sink.build(run);
+  const size_t n_sinks = spec.sinks.size();
+  const bool several = n_sinks > 1;
+  std::vector<PartStats*> sink_stats;
+  std::vector<std::unique_ptr<PipelineSink>> built_sinks;
+  for (const auto& part : spec.sinks) {
+    run.sink_names.push_back(part.name);
+    sink_stats.push_back(&run.add_part("sink " + (several ? part.name : part.kind)));
+    SinkIdentity id{part.name, part.name == "sink" ? spec.name : spec.name + "/" + part.name};
+    built_sinks.push_back(part.build(run, id));
+  }
   std::unique_ptr<SinkDriver> dl_driver;
   std::unique_ptr<PipelineSink> dl_sink;
-  if (spec.dead_letter) dl_sink = spec.dead_letter->build(run);
+  if (spec.dead_letter) dl_sink = spec.dead_letter->build(run, SinkIdentity{"dead_letter", spec.name});
 
-  // Where the run starts.
+  // Where the run starts: a one-sink pipeline's exactly-once sink holds it; with
+  // several sinks, the state store, and each exactly-once sink skips on a replay
+  // what it committed before (its own checkpoint).
   std::unique_ptr<StateStore> store;
   std::optional<Checkpoint> resume;
+  std::vector<std::optional<Checkpoint>> committed_before(n_sinks);
   if (keeps_state) {
     store = open_state_store(state_path);
-    resume = load_checkpoint(*store, *main_sink, spec.name, options.from_start);
+    resume = load_checkpoint(*store, several ? nullptr : built_sinks[0].get(), spec.name, options.from_start);
+    if (several)
+      for (size_t i = 0; i < n_sinks; ++i) {
+        if (!built_sinks[i]->exactly_once()) continue;
+        auto stored = built_sinks[i]->stored_checkpoint();  // read also with --from-start (its compare-and-set)
+        if (!stored || options.from_start) continue;
+        try {
+          committed_before[i] = Checkpoint::from_json(*stored);
+        } catch (const std::exception& e) {
+          throw SetupError(built_sinks[i]->describe() + ": " + e.what() + " (run with --from-start to begin again)");
+        }
+      }
   }
   run.resume = resume ? &*resume : nullptr;
   run.checkpoints.gated = store != nullptr;
@@ -180,37 +203,65 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
       for (size_t k = u.first + 1; k <= u.last; ++k) steps_of(u.first).append(steps_of(k));
     stages.push_back(std::move(built[u.first]));
   }
-  if (auto row = main_sink->row_step()) {
-    ChainedStep step{std::move(row), &sink_stats, true};
-    if (plan.row_step == Plan::RowStep::in_source) in_source.append(step);
-    else if (plan.row_step == Plan::RowStep::in_last_chain) stages.back()->step_chain()->append(step);
-  }
+  if (plan.row_step != Plan::RowStep::at_sink)
+    if (auto row = built_sinks[0]->row_step()) {
+      ChainedStep step{std::move(row), sink_stats[0], true};
+      if (plan.row_step == Plan::RowStep::in_source) in_source.append(step);
+      else stages.back()->step_chain()->append(step);
+    }
   if (!in_source.empty() && !source->adopt_steps(in_source))
     throw std::logic_error("source " + spec.source.kind + " is declared to run steps but refused them");
   std::vector<Stage*> stage_ptrs;
   for (auto& s : stages) stage_ptrs.push_back(s.get());
-  // the sink's stats line goes last in the summary
-  std::rotate(run.parts.begin(), run.parts.begin() + 1, run.parts.end());
-  SinkDriver driver(run, std::move(main_sink), "sink", spec.sink.common.batching, spec.sink.common.retry, sink_stats);
+  // the sinks' stats lines go last in the summary
+  std::rotate(run.parts.begin(), run.parts.begin() + static_cast<std::ptrdiff_t>(n_sinks), run.parts.end());
+  std::vector<std::unique_ptr<SinkDriver>> drivers;
+  uint32_t exactly_once_mask = 0;
+  for (size_t i = 0; i < n_sinks; ++i) {
+    if (built_sinks[i]->exactly_once()) exactly_once_mask |= 1u << i;
+    drivers.push_back(std::make_unique<SinkDriver>(run, std::move(built_sinks[i]), spec.sinks[i].name,
+                                                   spec.sinks[i].common.batching, spec.sinks[i].common.retry,
+                                                   *sink_stats[i]));
+  }
+  FanOut fan_out(tracker, exactly_once_mask);
   if (dl_sink) {
     PartStats& dl_stats = run.add_part("dead_letter");
     SinkBatching b = spec.dead_letter ? spec.dead_letter->common.batching : SinkBatching{};
     RetryPolicy r = spec.dead_letter ? spec.dead_letter->common.retry : RetryPolicy{};
     dl_driver = std::make_unique<SinkDriver>(run, std::move(dl_sink), "dead_letter", b, r, dl_stats);
     dead.set_sink(dl_driver.get());
+    if (several) dl_driver->ack = [&fan_out](const Record& r) { fan_out.handled(r, FanOut::kNoSink); };
   }
   run.sink_lengths = [&]() {
     std::map<std::string, uint64_t> lengths;
-    if (auto n = driver.sink().durable_length()) lengths["sink"] = *n;
+    for (const auto& d : drivers)
+      if (auto n = d->sink().durable_length()) lengths[d->key()] = *n;
     if (dl_driver)
       if (auto n = dl_driver->sink().durable_length()) lengths["dead_letter"] = *n;
     return lengths;
   };
+  SinkDriver& first = *drivers[0];
   CheckpointKeeper keeper(run, store.get(), spec.name, spec.checkpoint_interval,
-                         driver.sink().exactly_once() ? &driver.sink() : nullptr);
-  driver.on_commit = [&] { keeper.committed(); };
-  if (driver.sink().exactly_once()) driver.before_commit = keeper.fence = options.fence;
+                         !several && first.sink().exactly_once() ? &first.sink() : nullptr);
+  keeper.fence = options.fence;
+  for (size_t i = 0; i < n_sinks; ++i) {
+    SinkDriver& d = *drivers[i];
+    d.on_commit = [&] { keeper.committed(); };
+    if (!d.sink().exactly_once()) continue;
+    d.before_commit = options.fence;
+    if (!several) {
+      d.holds_checkpoint = true;
+      continue;
+    }
+    d.own_checkpoint = [&fan_out, i](AckTracker& t) { fan_out.add_handled_for(i, t); };
+    if (store) keeper.also_store_in(&d.sink(), d.own_checkpoint);
+  }
+  if (several)
+    for (size_t i = 0; i < n_sinks; ++i) drivers[i]->ack = [&fan_out, i](const Record& r) { fan_out.handled(r, i); };
   if (dl_driver) dl_driver->on_commit = [&] { keeper.committed(); };
+  auto finish_sinks = [&] {
+    for (auto& d : drivers) d->finish();
+  };
 
   control.watch_signals(options.grace);
   if (options.deadline.count() > 0) control.set_deadline(options.deadline);
@@ -218,13 +269,44 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
 
   auto started = std::chrono::steady_clock::now();
   std::exception_ptr error;
-  Drain drain = [&driver](BatchChannel& in) -> asio::awaitable<void> {
+  // Records go to every sink, or to those their route names; a replayed record
+  // skips an exactly-once sink that committed it before.
+  const uint32_t every_sink = n_sinks >= 32 ? ~0u : (1u << n_sinks) - 1;
+  auto committed_by = [&](size_t i, const Position& pos) {
+    if (!committed_before[i] || pos.source >= ctx.input_names.size()) return false;
+    const InputMark* m = committed_before[i]->find(ctx.input_names[pos.source]);
+    return m && (pos.line <= m->line || m->is_done(pos.line));
+  };
+  Drain drain = [&](BatchChannel& in) -> asio::awaitable<void> {
+    std::vector<Batch> to_sink(n_sinks);
     for (;;) {
       Batch b = co_await receive_batch(in);
       if (b.empty()) break;
-      co_await driver.push(std::move(b));
+      if (!several) {
+        co_await first.push(std::move(b));
+        continue;
+      }
+      for (auto& r : b) {
+        uint32_t to = r.routes ? (r.routes & every_sink) : every_sink;
+        for (size_t i = 0; i < n_sinks; ++i)
+          if ((to & (1u << i)) && committed_by(i, r.pos)) {
+            to &= ~(1u << i);
+            ++sink_stats[i]->in;
+            ++sink_stats[i]->dropped;
+            ++sink_stats[i]->events["redelivered"];
+          }
+        fan_out.send(r, to);
+        for (size_t i = 0; to; ++i) {
+          if (!(to & (1u << i))) continue;
+          to &= ~(1u << i);
+          if (to) to_sink[i].push_back(r);  // a copy for each sink but the last
+          else to_sink[i].push_back(std::move(r));
+        }
+      }
+      for (size_t i = 0; i < n_sinks; ++i)
+        if (!to_sink[i].empty()) co_await drivers[i]->push(std::exchange(to_sink[i], Batch{}));
     }
-    driver.finish();
+    finish_sinks();
   };
   auto main = [&]() -> asio::awaitable<void> {
     // Ends in order: the chain, then the main sink (which may still reject rows to
@@ -235,13 +317,13 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
       } catch (...) {
         if (!error) error = std::current_exception();
         control.request_abort();
-        driver.finish();
+        finish_sinks();
         dead.finish();
         if (dl_driver) dl_driver->finish();
       }
     };
     auto open_sinks = [&]() -> asio::awaitable<void> {
-      co_await driver.open();
+      for (auto& d : drivers) co_await d->open();
       if (dl_driver) co_await dl_driver->open();
       co_await keeper.save_start();
     };
@@ -260,7 +342,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     TaskGroup releasing(io.get_executor());
     releasing.spawn(releaser.run());
     releasing.spawn(live_metrics.run());
-    sink_part.spawn(guard(driver.run()));
+    for (auto& d : drivers) sink_part.spawn(guard(d->run()));
     dl_parts.spawn(guard(dead.run()));
     if (dl_driver) dl_parts.spawn(guard(dl_driver->run()));
     co_await guard(run_chain(ctx, *source, stage_ptrs, drain, spec.channel_capacity));
@@ -292,7 +374,8 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
 
   if (!options.metrics_out.empty()) write_metrics(options.metrics_out, run, spec.name, seconds, error == nullptr);
   // An exactly-once sink holds the checkpoint the next run reads.
-  std::string checkpoint_where = driver.sink().exactly_once() && keeps_state ? driver.sink().describe() : state_path;
+  std::string checkpoint_where =
+      !several && first.sink().exactly_once() && keeps_state ? first.sink().describe() : state_path;
   const bool closed_early = control.reason() == StopReason::downstream_closed;
   if (options.display) {
     std::vector<std::string> summary;

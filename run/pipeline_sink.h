@@ -50,6 +50,17 @@ inline std::string taken_over_message(const std::string& sink, const std::string
          "' has committed since this run read the checkpoint; this run stops without committing more";
 }
 
+/// Who a sink is in its pipeline.
+struct SinkIdentity {
+  /// Names it in checkpoints (file lengths) and messages: "sink" for the one sink
+  /// of `sink:`, its name under `sinks:`, "dead_letter".
+  std::string key;
+  /// Keys what an exactly-once sink stores beside its data (its checkpoint, its
+  /// delivery IDs): the pipeline's name for `sink:`, "PIPELINE/NAME" for a named
+  /// sink, so that two sinks in one database keep theirs apart.
+  std::string checkpoint_name;
+};
+
 /// What a sink gets with each batch.
 struct WriteContext {
   /// Rows the destination refused one by one (a constraint): they go to the dead

@@ -17,7 +17,7 @@ Plan make_plan(const Pipeline& p) {
     plan.units.push_back(u);
     i = u.last + 1;
   }
-  if (p.sink.row_step) {
+  if (p.sinks.size() == 1 && p.sinks[0].row_step) {  // several sinks: each makes its own rows
     if (plan.units.empty() && p.source.runs_steps) plan.row_step = Plan::RowStep::in_source;
     else if (!plan.units.empty() && plan.units.back().chain) plan.row_step = Plan::RowStep::in_last_chain;
   }
@@ -43,17 +43,19 @@ std::vector<std::string> Plan::describe(const Pipeline& p) const {
     if (k + 1 == units.size() && row_step == RowStep::in_last_chain) line += ", then the sink's rows (if it makes them ahead)";
     lines.push_back(line);
   }
-  std::string sink = "sink " + p.sink.kind;
-  if (row_step == RowStep::at_sink) sink += p.sink.row_step ? ": makes its rows as it writes (no chain in front of it)" : "";
-  const SinkBatching& b = p.sink.common.batching;
   auto bytes = [](size_t n) {
     if (n % (1 << 20) == 0) return fmt::format("{} MiB", n >> 20);
     if (n % (1 << 10) == 0) return fmt::format("{} KiB", n >> 10);
     return fmt::format("{} bytes", n);
   };
-  sink += fmt::format("{}batches of up to {} records or {}, a partial one waits {} ms",
-                      sink.find(':') == std::string::npos ? ": " : "; ", b.size, bytes(b.bytes), b.linger.count());
-  lines.push_back(sink);
+  for (const auto& part : p.sinks) {
+    std::string sink = "sink " + (p.sinks.size() > 1 ? part.name + " (" + part.kind + ")" : part.kind);
+    if (row_step == RowStep::at_sink) sink += part.row_step ? ": makes its rows as it writes (no chain in front of it)" : "";
+    const SinkBatching& b = part.common.batching;
+    sink += fmt::format("{}batches of up to {} records or {}, a partial one waits {} ms",
+                        sink.find(':') == std::string::npos ? ": " : "; ", b.size, bytes(b.bytes), b.linger.count());
+    lines.push_back(sink);
+  }
   if (p.dead_letter) lines.push_back("dead_letter " + p.dead_letter->kind);
   return lines;
 }

@@ -20,6 +20,7 @@ struct StepRecord {
   std::string owned;      ///< holds `text` once the record was rewritten (or moved in)
   Position pos;
   uint64_t part = 0;      ///< Record::part
+  uint32_t routes = 0;    ///< Record::routes
   bool padded = false;    ///< kRecordPadding readable bytes follow `text` (parsed in place)
   /// Set only while the first step looks at a record the source has just parsed
   /// (to check it): the step may read that parse instead of parsing again.
@@ -43,6 +44,7 @@ struct StepRecord {
     text = own ? std::string_view(owned) : o.text;
     pos = o.pos;
     part = o.part;
+    routes = o.routes;
     padded = o.padded;
     parsed = o.parsed;
     projected = o.projected;
@@ -61,6 +63,7 @@ struct StepRecord {
     StepRecord s;
     s.pos = r.pos;
     s.part = r.part;
+    s.routes = r.routes;
     s.owned = std::move(r.data);
     s.text = s.owned;
     s.padded = s.owned.capacity() - s.owned.size() >= expr::kRecordPadding;

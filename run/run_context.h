@@ -31,6 +31,9 @@ struct PartStats {
   /// Events a part counts of its own, by name (the redis source: "acked",
   /// "claimed", ...; an exactly-once sink: "redelivered"), for the metrics.
   std::map<std::string, uint64_t> events;
+  /// Sinks: writes by why they went ("size", "bytes", "linger", "end": the input
+  /// ended, "stop": the run was stopping).
+  std::map<std::string, uint64_t> flushes;
 };
 
 /// The size of the source's input, for the progress display's percent and ETA
@@ -105,6 +108,10 @@ struct RunContext {
   std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
   /// The durable lengths of the file sinks right now, for checkpoints.
   std::function<std::map<std::string, uint64_t>()> sink_lengths;
+
+  /// The pipeline's sinks by name, in order (a `route` stage's targets are their
+  /// indices); set before the stages are built.
+  std::vector<std::string> sink_names;
 
   PartStats& add_part(std::string name) {
     parts.push_back(std::make_unique<PartStats>());

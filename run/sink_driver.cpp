@@ -84,9 +84,9 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
   // The main exactly-once sink's commits hold the checkpoint the next run reads.
   // Taken once per batch: a retry's commit may land with the first attempt's
   // snapshot (a reconnect finds it committed), and every later one covers it.
-  const bool by_delivery = sink_->exactly_once() && key_ == "sink" && run_.delivery;
-  const bool holds_checkpoint = sink_->exactly_once() && key_ == "sink" && !by_delivery;
-  if (holds_checkpoint) run_.checkpoints.taken();
+  const bool by_delivery = sink_->exactly_once() && key_ != "dead_letter" && run_.delivery;
+  const bool main_checkpoint = holds_checkpoint && !by_delivery;
+  if (main_checkpoint) run_.checkpoints.taken();
   std::vector<std::string> ids;
   bool first_deliveries = false;
   if (by_delivery) ids = delivery_ids(batch, first_deliveries);
@@ -99,6 +99,7 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
       wc.first_deliveries = first_deliveries;
     } else if (sink_->exactly_once()) {
       auto preview = std::make_shared<AckTracker>(run_.tracker);
+      if (own_checkpoint) own_checkpoint(*preview);
       auto lengths = run_.sink_lengths ? run_.sink_lengths() : std::map<std::string, uint64_t>{};
       auto positions = std::make_shared<std::vector<Position>>();
       positions->reserve(batch.size());
@@ -125,7 +126,7 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
       bool ok = co_await sink_->write(batch, wc);
       stats_.busy_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       if (!ok) co_return false;
-      if (holds_checkpoint) run_.checkpoints.saved();
+      if (main_checkpoint) run_.checkpoints.saved();
       if (!wc.redelivered.empty()) {
         stats_.events["redelivered"] += wc.redelivered.size();
         spdlog::info("{}: {} record{} committed by an earlier delivery, not written again", sink_->describe(),
@@ -145,7 +146,8 @@ asio::awaitable<bool> SinkDriver::write_with_retry(Batch& batch, std::shared_ptr
           ++k;
           continue;
         }
-        run_.tracker.ack(batch[i].pos);
+        if (ack) ack(batch[i]);
+        else run_.tracker.ack(batch[i].pos);
         ++stats_.out;
       }
       // Skipped as committed by an earlier delivery: handled, not written again.
@@ -266,7 +268,16 @@ asio::awaitable<void> SinkDriver::run() {
         co_await wake_.wait(pending_count_ == 0 ? std::chrono::steady_clock::time_point::max() : due);
         continue;
       }
+      // Why this write goes now, per sink in the metrics (and at debug level).
+      const char* reason = pending_count_ >= batching_.size    ? "size"
+                           : pending_bytes_ >= batching_.bytes ? "bytes"
+                           : !finished_                        ? "linger"
+                           : run_.stage.control.stopping()     ? "stop"
+                                                               : "end";
+      ++stats_.flushes[reason];
       size_t count = pending_count_, bytes = pending_bytes_;
+      spdlog::debug("{}: a write of up to {} records ({} bytes) goes: {}", stats_.name, std::min(count, batching_.size),
+                    bytes, reason);
       auto batch = std::make_shared<Batch>(take_pending());
       ahead_count_ = count - pending_count_;
       ahead_bytes_ = bytes - pending_bytes_;

@@ -42,6 +42,15 @@ class SinkDriver {
   const std::string& key() const { return key_; }
   /// Called after each acknowledged write (checkpoint keeping).
   std::function<void()> on_commit;
+  /// Acknowledges one written record (default: to the tracker; several sinks:
+  /// through the FanOut).
+  std::function<void(const Record&)> ack;
+  /// The main exactly-once sink of a one-sink pipeline: its commits hold the
+  /// checkpoint the next run starts from (the run's CheckpointEvents follow them).
+  bool holds_checkpoint = false;
+  /// An exactly-once sink of several: adds to a copy of the tracker what was
+  /// handled for this sink alone (FanOut::add_handled_for), making its checkpoint.
+  std::function<void(AckTracker&)> own_checkpoint;
   /// Awaited before each write (of an exactly-once sink: its commit); may throw
   /// CheckpointTakenOver to stop the run without committing.
   std::function<asio::awaitable<void>()> before_commit;

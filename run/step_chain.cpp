@@ -31,7 +31,7 @@ bool StepChain::run_record(size_t lane, StepRecord& r, StageOutput& out, std::st
         ++t.dropped;
         return false;
       case RecordStep::Verdict::fail: {
-        out.failed.push_back({Record{r.take(), r.pos, Outcome::pending, {}, r.part}, steps_[s].stats->name, error, 1, false});
+        out.failed.push_back({Record{r.take(), r.pos, Outcome::pending, r.routes, {}, r.part}, steps_[s].stats->name, error, 1, false});
         ++t.failed;
         return false;
       }
@@ -94,6 +94,7 @@ void take_records(std::vector<StepRecord>& records, Batch& out, std::string* row
     rec.data = r.take();
     rec.pos = r.pos;
     rec.part = r.part;
+    rec.routes = r.routes;
     if (shared && r.row_size) rec.row = SharedSlice{shared, r.row_at, r.row_size};
     out.push_back(std::move(rec));
   }

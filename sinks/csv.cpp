@@ -190,7 +190,7 @@ SinkBuilder parse_csv_sink(const ConfigValue& node, ConfigProblems& problems, Si
   read_sink_common(r, common);
   r.finish();
   if (problems.size() != before) return {};
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<CsvSink>(run, *cfg); };
+  return [cfg](RunContext& run, const SinkIdentity&) -> std::unique_ptr<PipelineSink> { return std::make_unique<CsvSink>(run, *cfg); };
 }
 
 }  // namespace aetl

@@ -97,7 +97,7 @@ SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, 
     r.finish();
   }
   if (problems.size() != before) return {};
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> {
+  return [cfg](RunContext& run, const SinkIdentity&) -> std::unique_ptr<PipelineSink> {
     return std::make_unique<JsonlFileSink>(run, *cfg);
   };
 }
@@ -107,7 +107,7 @@ SinkBuilder jsonl_file_sink(std::string path, bool append, bool fsync) {
   cfg->path = std::move(path);
   cfg->append = append;
   cfg->fsync = fsync;
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> {
+  return [cfg](RunContext& run, const SinkIdentity&) -> std::unique_ptr<PipelineSink> {
     return std::make_unique<JsonlFileSink>(run, *cfg);
   };
 }

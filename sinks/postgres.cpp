@@ -69,13 +69,13 @@ struct PostgresConfig {
 
 class PostgresSink final : public PipelineSink {
  public:
-  PostgresSink(RunContext& run, const PostgresConfig& cfg)
+  PostgresSink(RunContext& run, const PostgresConfig& cfg, const SinkIdentity& id)
       : run_(run),
         cfg_(cfg),
         checkpoints_((cfg.schema.empty() ? "" : quote_sql_ident(cfg.schema) + ".") + "aetl_checkpoints",
-                     run.pipeline_name),
+                     id.checkpoint_name),
         deliveries_((cfg.schema.empty() ? "" : quote_sql_ident(cfg.schema) + ".") + std::string(kDeliveryTable),
-                    run.pipeline_name) {
+                    id.checkpoint_name) {
     target_ = (cfg_.schema.empty() ? "" : quote_sql_ident(cfg_.schema) + ".") + quote_sql_ident(cfg_.table);
     columns_ = cfg_.columns;
     if (!columns_.empty()) compile_columns();
@@ -603,7 +603,9 @@ SinkBuilder parse_postgres_sink(const ConfigValue& node, ConfigProblems& problem
   read_sink_common(r, common);
   r.finish();
   if (problems.size() != before) return {};
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<PostgresSink>(run, *cfg); };
+  return [cfg](RunContext& run, const SinkIdentity& id) -> std::unique_ptr<PipelineSink> {
+    return std::make_unique<PostgresSink>(run, *cfg, id);
+  };
 }
 
 }  // namespace aetl

@@ -35,11 +35,11 @@ using redis::RedisReply;
 
 class RedisSink final : public PipelineSink {
  public:
-  RedisSink(RunContext& run, const RedisSinkConfig& cfg)
+  RedisSink(RunContext& run, const RedisSinkConfig& cfg, const SinkIdentity& id)
       : run_(run),
         cfg_(cfg),
         maxlen_(cfg.maxlen ? std::to_string(cfg.maxlen) : std::string()),
-        commits_(cfg.stream, cfg.field, maxlen_, run.pipeline_name) {}
+        commits_(cfg.stream, cfg.field, maxlen_, id.checkpoint_name) {}
 
   bool exactly_once() const override { return cfg_.exactly_once; }
 
@@ -220,7 +220,9 @@ SinkBuilder parse_redis_sink(const ConfigValue& node, ConfigProblems& problems, 
 }
 
 SinkBuilder redis_sink(const RedisSinkConfig& cfg) {
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<RedisSink>(run, cfg); };
+  return [cfg](RunContext& run, const SinkIdentity& id) -> std::unique_ptr<PipelineSink> {
+    return std::make_unique<RedisSink>(run, cfg, id);
+  };
 }
 
 }  // namespace aetl

@@ -65,7 +65,8 @@ struct PreparedRows {
 
 class SqliteSink final : public PipelineSink {
  public:
-  SqliteSink(RunContext& run, const SqliteConfig& cfg) : run_(run), cfg_(cfg) {}
+  SqliteSink(RunContext& run, const SqliteConfig& cfg, const SinkIdentity& id)
+      : run_(run), cfg_(cfg), checkpoint_name_(id.checkpoint_name) {}
   ~SqliteSink() override {
     sqlite3_finalize(insert_);
     sqlite3_finalize(insert_checkpoint_);
@@ -103,7 +104,7 @@ class SqliteSink final : public PipelineSink {
     std::string sql = std::string("SELECT checkpoint, ") + (has_generation ? "generation" : "0") +
                       " FROM aetl_checkpoints WHERE pipeline = ?";
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 1, checkpoint_name_.c_str(), -1, SQLITE_TRANSIENT);
       if (sqlite3_step(st) == SQLITE_ROW) {
         out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
         generation_ = sqlite3_column_int64(st, 1);
@@ -405,7 +406,7 @@ class SqliteSink final : public PipelineSink {
   bool remember_delivery(const std::string& id) {
     sqlite3_stmt* st = statement(insert_delivery_, "INSERT OR IGNORE INTO " + std::string(kDeliveryTable) +
                                                        " (pipeline, id, committed_at) VALUES (?1, ?2, unixepoch())");
-    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, checkpoint_name_.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -416,7 +417,7 @@ class SqliteSink final : public PipelineSink {
   void forget_delivery(const std::string& id) {
     sqlite3_stmt* st =
         statement(delete_delivery_, "DELETE FROM " + std::string(kDeliveryTable) + " WHERE pipeline = ?1 AND id = ?2");
-    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, checkpoint_name_.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -432,7 +433,7 @@ class SqliteSink final : public PipelineSink {
     sqlite3_stmt* st = nullptr;
     std::string sql = "DELETE FROM " + std::string(kDeliveryTable) + " WHERE pipeline = ?1 AND committed_at < unixepoch() - ?2";
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) throw SinkError(sqlite3_errmsg(db_), false);
-    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, checkpoint_name_.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, keep);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -474,7 +475,7 @@ class SqliteSink final : public PipelineSink {
                               " ON CONFLICT(pipeline) DO NOTHING";
       if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) throw SinkError(sqlite3_errmsg(db_), false);
     }
-    sqlite3_bind_text(st, 1, run_.pipeline_name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, checkpoint_name_.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
     if (generation_) sqlite3_bind_int64(st, 3, *generation_);
     int rc = sqlite3_step(st);
@@ -514,6 +515,7 @@ class SqliteSink final : public PipelineSink {
 
   RunContext& run_;
   SqliteConfig cfg_;
+  std::string checkpoint_name_;  // keys its checkpoint and delivery IDs (SinkIdentity)
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* insert_checkpoint_ = nullptr;
@@ -577,7 +579,9 @@ SinkBuilder parse_sqlite_sink(const ConfigValue& node, ConfigProblems& problems,
   read_sink_common(r, common);
   r.finish();
   if (problems.size() != before) return {};
-  return [cfg](RunContext& run) -> std::unique_ptr<PipelineSink> { return std::make_unique<SqliteSink>(run, *cfg); };
+  return [cfg](RunContext& run, const SinkIdentity& id) -> std::unique_ptr<PipelineSink> {
+    return std::make_unique<SqliteSink>(run, *cfg, id);
+  };
 }
 
 }  // namespace aetl

@@ -52,7 +52,7 @@ class PgCheckpointTable {
 
  private:
   std::string name_;
-  const std::string& pipeline_;
+  std::string pipeline_;
   std::optional<std::string> stored_token_;  // the stored row's token, as read or last written
   uint64_t tokens_ = 0;
 };

@@ -44,7 +44,7 @@ class PgDeliveryTable {
 
  private:
   std::string name_;
-  const std::string& pipeline_;
+  std::string pipeline_;
   std::optional<std::chrono::steady_clock::time_point> last_forget_;
 };
 

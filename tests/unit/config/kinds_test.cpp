@@ -31,6 +31,11 @@ ConfigValue parse_value(std::string_view yaml) {
 ConfigValue* at_path(ConfigValue& v, std::string_view path) {
   ConfigValue* node = &v;
   while (true) {
+    if (node->is_sequence()) {  // a list of mappings (route's cases): any item that has it
+      for (auto& item : node->items)
+        if (ConfigValue* found = at_path(item, path)) return found;
+      return nullptr;
+    }
     if (!node->is_mapping()) return nullptr;
     size_t dot = path.find('.');
     std::string_view head = path.substr(0, dot);

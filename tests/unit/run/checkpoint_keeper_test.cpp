@@ -44,13 +44,13 @@ TEST_CASE("checkpoint: running out of memory while loading it is out of memory, 
     cp.inputs.back().name = "in.jsonl";
     cp.inputs.back().line = 42;
     HoldingSink sink(cp.to_json());
-    REQUIRE(load_checkpoint(store, sink, "p", false)->inputs.at(0).line == 42);
+    REQUIRE(load_checkpoint(store, &sink, "p", false)->inputs.at(0).line == 42);
     int out_of_memory = 0;
     for (int n = 0; n < 8; ++n) {
       INFO("allocation " << n << " fails");
       fail_nothrow_allocation_in(n);
       try {
-        auto loaded = load_checkpoint(store, sink, "p", false);
+        auto loaded = load_checkpoint(store, &sink, "p", false);
         fail_nothrow_allocation_in(-1);
         CHECK(loaded->inputs.at(0).line == 42);
       } catch (const std::bad_alloc&) {

@@ -12,8 +12,9 @@ Pipeline pipeline(bool source_runs_steps, std::vector<bool> steps, bool row_step
   p.source.runs_steps = source_runs_steps;
   for (size_t i = 0; i < steps.size(); ++i)
     p.stages.push_back({"k", "s" + std::to_string(i), nullptr, static_cast<bool>(steps[i])});
-  p.sink.kind = "out";
-  p.sink.row_step = row_step;
+  p.sinks.emplace_back();
+  p.sinks[0].kind = "out";
+  p.sinks[0].row_step = row_step;
   return p;
 }
 
