@@ -15,6 +15,8 @@ extern const KindFields redis_source_fields;
 // stages/
 StageBuilder parse_filter_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_route_stage(const ConfigValue&, ConfigProblems&);
+StageBuilder parse_gather_stage(const ConfigValue&, ConfigProblems&);
+extern const KindFields gather_stage_fields;
 extern const KindFields route_stage_fields;
 extern const KindFields filter_stage_fields;
 StageBuilder parse_select_stage(const ConfigValue&, ConfigProblems&);
@@ -55,6 +57,8 @@ const std::vector<StageKind>& stage_kinds() {
       {"set", "add or replace fields with expressions", set_stage_fields, parse_set_stage, true},
       {"jq", "a jq program per record, on the thread pool", jq_stage_fields, parse_jq_stage},
       {"fetch", "one HTTP request per record, the response in a field", fetch_stage_fields, parse_fetch_stage},
+      {"gather", "several HTTP calls per record at the same time, each response in a field", gather_stage_fields,
+       parse_gather_stage},
       {"route", "send each record to the sinks of the case it matches (the last stage)", route_stage_fields,
        parse_route_stage, true},
   };

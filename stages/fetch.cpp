@@ -210,43 +210,6 @@ class PipelineFetch final : public Stage {
   FetchStageOptions options_;
 };
 
-/// Parses "a/{id}/b?x={lower(name)}" — `{{` and `}}` are literal braces.
-std::optional<Template> parse_template(const ConfigString& s, expr::Program& program, ConfigProblems& problems,
-                                       const std::string& what) {
-  Template t;
-  std::string lit;
-  const std::string& text = s.text;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
-      lit += '{';
-      ++i;
-    } else if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
-      lit += '}';
-      ++i;
-    } else if (c == '{') {
-      size_t close = text.find('}', i);
-      if (close == std::string::npos) {
-        problems.add(s.at(i), what + ": '{' without a closing '}'");
-        return std::nullopt;
-      }
-      if (!lit.empty()) t.pieces.push_back({std::move(lit), -1});
-      lit.clear();
-      ConfigString inner = s;
-      inner.text = text.substr(i + 1, close - i - 1);
-      inner.column_shift = s.column_shift + static_cast<int>(i + 1);
-      auto index = compile_expression(program, inner, problems, what);
-      if (!index) return std::nullopt;
-      t.pieces.push_back({{}, static_cast<int>(*index)});
-      i = close;
-    } else {
-      lit += c;
-    }
-  }
-  if (!lit.empty()) t.pieces.push_back({std::move(lit), -1});
-  return t;
-}
-
 }  // namespace
 
 namespace {

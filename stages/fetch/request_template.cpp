@@ -11,14 +11,13 @@
 #include "run/checkpoint.h"
 #include "run/dead_letters.h"
 #include "run/run_context.h"
+#include "stages/expr_config.h"
 #include "stages/fetch/fetch_request.h"
 #include "stages/fetch/ledger_follower.h"
 #include "engine/json_memory.h"
 
 namespace aetl {
 namespace {
-
-enum class Encode { url, none };
 
 void url_encode(std::string_view s, std::string& out) {
   static const char* hex = "0123456789ABCDEF";
@@ -33,7 +32,9 @@ void url_encode(std::string_view s, std::string& out) {
   }
 }
 
-std::string render(const Template& t, expr::Evaluator& eval, Encode encode) {
+}  // namespace
+
+std::string render_template(const Template& t, expr::Evaluator& eval, Encode encode) {
   // A URL template that is one expression alone (`{url}`) takes the value as the
   // whole URL: encoding it would turn "https://" into "https%3A%2F%2F".
   if (encode == Encode::url && t.pieces.size() == 1 && t.pieces[0].expr >= 0) encode = Encode::none;
@@ -61,9 +62,7 @@ std::string render(const Template& t, expr::Evaluator& eval, Encode encode) {
   return out;
 }
 
-/// `record` with field `into` (`into_json`: its quoted name and a colon) set to
-/// `value`: replaced where it stands, else appended.
-std::string with_field(const std::string& record, const std::string& into, const std::string& into_json,
+std::string record_with_field(const std::string& record, const std::string& into, const std::string& into_json,
                        const std::string& value) {
   std::string out;
   out.reserve(record.size() + value.size() + into_json.size() + 2);
@@ -90,7 +89,72 @@ std::string with_field(const std::string& record, const std::string& into, const
   return out;
 }
 
-}  // namespace
+std::string response_value(const Attempted& attempted, const std::string& body) {
+  const HttpResponse& resp = attempted.response;
+  std::string error = attempt_error(attempted);
+  std::string value;
+  JsonWriter w(value);
+  w.begin_object();
+  w.key("status").number(static_cast<int64_t>(resp.status));
+  w.key("ok").boolean(is_success(resp));
+  w.key("body");
+  bool is_json = false;
+  if (!body.empty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    auto e = parse_or_throw(parser, [&] { return parser.parse(body).get(root); });
+    is_json = !e;
+    if (is_json) w.raw(simdjson::minify(root));
+  }
+  if (!is_json) {
+    if (body.empty()) w.null();
+    else w.string(body);
+  }
+  if (error.empty()) w.key("error").null();
+  else w.key("error").string(error);
+  w.key("attempts").number(static_cast<int64_t>(attempted.attempts));
+  w.key("time_ms").number(resp.total_ms, 1);
+  w.end_object();
+  return value;
+}
+
+/// Parses "a/{id}/b?x={lower(name)}" — `{{` and `}}` are literal braces.
+std::optional<Template> parse_template(const ConfigString& s, expr::Program& program, ConfigProblems& problems,
+                                       const std::string& what) {
+  Template t;
+  std::string lit;
+  const std::string& text = s.text;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
+      lit += '{';
+      ++i;
+    } else if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
+      lit += '}';
+      ++i;
+    } else if (c == '{') {
+      size_t close = text.find('}', i);
+      if (close == std::string::npos) {
+        problems.add(s.at(i), what + ": '{' without a closing '}'");
+        return std::nullopt;
+      }
+      if (!lit.empty()) t.pieces.push_back({std::move(lit), -1});
+      lit.clear();
+      ConfigString inner = s;
+      inner.text = text.substr(i + 1, close - i - 1);
+      inner.column_shift = s.column_shift + static_cast<int>(i + 1);
+      auto index = compile_expression(program, inner, problems, what);
+      if (!index) return std::nullopt;
+      t.pieces.push_back({{}, static_cast<int>(*index)});
+      i = close;
+    } else {
+      lit += c;
+    }
+  }
+  if (!lit.empty()) t.pieces.push_back({std::move(lit), -1});
+  return t;
+}
+
 
 class RequestTemplates::Job final : public FetchJob {
  public:
@@ -104,38 +168,15 @@ class RequestTemplates::Job final : public FetchJob {
     Finished f;
     bool ok = is_success(resp);
     f.outcome = ok ? Outcome::ok : is_retryable(resp) ? Outcome::failed_retry : Outcome::failed;
-    std::string error = attempt_error(attempted);
     if (!ok && !cfg.keep_failures) {
-      mode_.fail(std::move(record_), error, attempted.attempts);
+      mode_.fail(std::move(record_), attempt_error(attempted), attempted.attempts);
       co_return f;
     }
-    std::string value;
-    JsonWriter w(value);
-    w.begin_object();
-    w.key("status").number(static_cast<int64_t>(resp.status));
-    w.key("ok").boolean(ok);
-    w.key("body");
-    bool is_json = false;
-    if (!body_.data.empty()) {
-      simdjson::dom::parser parser;
-      simdjson::dom::element root;
-      auto e = parse_or_throw(parser, [&] { return parser.parse(body_.data).get(root); });
-      is_json = !e;
-      if (is_json) w.raw(simdjson::minify(root));
-    }
-    if (!is_json) {
-      if (body_.data.empty()) w.null();
-      else w.string(body_.data);
-    }
-    if (error.empty()) w.key("error").null();
-    else w.key("error").string(error);
-    w.key("attempts").number(static_cast<int64_t>(attempted.attempts));
-    w.key("time_ms").number(resp.total_ms, 1);
-    w.end_object();
+    std::string value = response_value(attempted, body_.data);
     Record out;
     out.pos = record_.pos;
     out.part = record_.part;
-    out.data = with_field(record_.data, cfg.into, cfg.into_json, value);
+    out.data = record_with_field(record_.data, cfg.into, cfg.into_json, value);
     ++mode_.stats_.out;
     f.record = std::move(out);
     co_return f;
@@ -175,10 +216,10 @@ FetchMode::Made RequestTemplates::make(Record& r) {
   }
   auto job = std::make_unique<Job>(*this, Record{});
   HttpRequest& req = job->request_;
-  req.url = render(cfg_->url, *eval_, Encode::url);
+  req.url = render_template(cfg_->url, *eval_, Encode::url);
   req.method = cfg_->method;
-  for (const auto& [name, t] : cfg_->headers) req.headers.push_back(name + ": " + render(t, *eval_, Encode::none));
-  if (cfg_->body) req.body = render(*cfg_->body, *eval_, Encode::none);
+  for (const auto& [name, t] : cfg_->headers) req.headers.push_back(name + ": " + render_template(t, *eval_, Encode::none));
+  if (cfg_->body) req.body = render_template(*cfg_->body, *eval_, Encode::none);
   std::string why;
   auto parts = check_url(req.url, why);
   bool bad_header = false;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/config_reader.h"
 #include "expr/expression.h"
 #include "stages/fetch.h"
 
@@ -21,6 +22,25 @@ struct Template {
   };
   std::vector<Piece> pieces;
 };
+
+/// Parses "a/{id}/b?x={lower(name)}" (`{{` and `}}` are literal braces), its
+/// expressions compiled into `program`; problems reported as `what: ...`.
+std::optional<Template> parse_template(const ConfigString& s, expr::Program& program,
+                                       ConfigProblems& problems, const std::string& what);
+
+enum class Encode { url, none };
+/// The template with each expression's value put in (URL-encoded with
+/// Encode::url, unless the template is one expression alone: a whole URL).
+std::string render_template(const Template& t, expr::Evaluator& eval, Encode encode);
+
+/// `record` with field `into` (`into_json`: its quoted name and a colon) set to
+/// `value`: replaced where it stands, else appended.
+std::string record_with_field(const std::string& record, const std::string& into, const std::string& into_json,
+                              const std::string& value);
+
+/// What a request came to, as the JSON a record receives:
+/// {"status", "ok", "body" (parsed JSON, else text, else null), "error", "attempts", "time_ms"}.
+std::string response_value(const Attempted& attempted, const std::string& body);
 
 /// A pipeline's `fetch:` entry, as read from the file.
 struct FetchConfig {

@@ -44,7 +44,7 @@ def test_quick_start_pipeline(workdir):
     assert lines_row.split()[1:3] == ["0", "0"], lines_row
 
 
-@pytest.mark.parametrize("name", ["users-csv", "app-log-text", "archive-jq"])
+@pytest.mark.parametrize("name", ["users-csv", "app-log-text", "archive-jq", "routed"])
 def test_offline_samples_run(workdir, name):
     res = run_aetl(["run", "-q", "--state", "st.sqlite", f"samples/pipelines/{name}.yaml"], cwd=workdir)
     assert res.code == 0, res.stderr

@@ -63,6 +63,11 @@ class State:
         self.paths = {}
         self.retries = {}
         self.times = []  # when each counted request arrived (Unix time), the first 100000
+        self.in_flight = 0  # requests being answered (control endpoints aside)
+        self.max_in_flight = 0
+        self.limited = 0  # /limit requests being answered
+        self.limit_ok = 0
+        self.limit_rejected = 0
 
     def count(self, target):
         self.total += 1
@@ -361,6 +366,26 @@ async def ep_gzip_bomb(req, m, conn):
     return STREAMED
 
 
+async def ep_limit(req, m, conn):
+    """A server that takes N requests at once: beyond N in flight (on /limit/N...)
+    it answers 503 at once; within, it waits `ms` (default 50) and answers 200.
+    With retry_after=S its 503s carry Retry-After: S."""
+    limit = int(m.group(1))
+    delay = req.qint("ms", 50, hi=60000)
+    retry_after = req.qint("retry_after", None, hi=3600)
+    if STATE.limited >= limit:
+        STATE.limit_rejected += 1
+        headers = [("Retry-After", str(retry_after))] if retry_after is not None else []
+        return Response(503, "busy", headers=headers)
+    STATE.limited += 1
+    try:
+        await asyncio.sleep(delay / 1000.0)
+    finally:
+        STATE.limited -= 1
+    STATE.limit_ok += 1
+    return Response()
+
+
 async def ep_json(req, m, conn):
     """A fixed, valid JSON document."""
     return Response(body=b'{"hello":"world","n":[1,2,3]}', ctype="application/json")
@@ -373,7 +398,8 @@ async def ep_badjson(req, m, conn):
 
 async def ep_stats(req, m, conn):
     """Request counters as JSON."""
-    doc = {"total": STATE.total, "paths": STATE.paths, "times": STATE.times}
+    doc = {"total": STATE.total, "paths": STATE.paths, "times": STATE.times, "max_in_flight": STATE.max_in_flight,
+           "limit_ok": STATE.limit_ok, "limit_rejected": STATE.limit_rejected}
     return Response(body=json.dumps(doc), ctype="application/json")
 
 
@@ -398,6 +424,7 @@ ROUTES = [(re.compile(p), h) for p, h in [
     (r"/huge", ep_huge),
     (r"/gzip-bomb", ep_gzip_bomb),
     (r"/json", ep_json),
+    (r"/limit/(\d{1,6})(?:/.*)?", ep_limit),
     (r"/badjson", ep_badjson),
     (r"/__stats", ep_stats),
     (r"/__reset", ep_reset_state),
@@ -409,10 +436,17 @@ async def dispatch(req, conn):
     for pattern, handler in ROUTES:
         m = pattern.fullmatch(req.path)
         if m:
+            control = req.path.startswith("/__")
+            if not control:
+                STATE.in_flight += 1
+                STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
             try:
                 return await handler(req, m, conn)
             except BadParam as e:
                 return Response(400, f"bad request: {e}")
+            finally:
+                if not control:
+                    STATE.in_flight -= 1
     return Response(404, "not found")
 
 
