@@ -116,6 +116,7 @@ struct RunProgress::Impl {
   std::string work_line(const WorkCounts& w) {
     work.sample(w.done);
     std::string errors = red_if(w.errors > 0, color, "errors " + std::to_string(w.errors));
+    if (!w.limits.empty()) errors = w.limits + "  " + errors;
     if (!w.total_known)
       return fmt::format("{} done  {}  in flight {}  {}", w.done, per_second(work.rate), w.in_flight, errors);
     double frac = w.total ? std::min(1.0, static_cast<double>(w.done) / static_cast<double>(w.total)) : 1.0;
@@ -143,6 +144,15 @@ struct RunProgress::Impl {
     uint64_t handled = run.tracker.handled_bytes();
     bytes.sample(handled);
     line += fmt::format("| {}/s  in flight {}  ", count(static_cast<uint64_t>(records.rate)), count(in_flight));
+    for (const auto& p : run.parts)  // concurrency: auto
+      if (!p->host_limits.empty()) {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (const auto& [host, n] : p->host_limits) {
+          lo = std::min(lo, n);
+          hi = std::max(hi, n);
+        }
+        line += p->host_limits.size() == 1 ? fmt::format("limit {}  ", hi) : fmt::format("limits {}..{}  ", lo, hi);
+      }
     line += red_if(failed > 0, color, "failed " + count(failed));
     if (run.input.known && run.input.total > 0) {
       uint64_t done = std::min(handled, run.input.total);

@@ -41,7 +41,9 @@ namespace {
 /// The flags as typed; converted and checked by build().
 struct FetchFlags {
   std::vector<std::string> inputs;
+  std::string concurrency_text = std::to_string(kDefaultFetchConcurrency);  ///< -j N, or auto
   size_t concurrency = kDefaultFetchConcurrency;
+  bool adaptive = false;
   size_t per_host = 0;
   std::string rate;
   int retry = 2;
@@ -170,6 +172,18 @@ std::vector<std::string> fetch_summary(const FetchStats& s, double secs) {
   if (s.input_errors) out += fmt::format("; {} bad input lines", s.input_errors);
   if (s.skipped_done) out += fmt::format("; {} skipped (done in --state)", s.skipped_done);
   if (s.aborted) out += fmt::format("; {} cut short (left for the next run)", s.aborted);
+  if (!s.host_limits.empty()) {
+    std::string limits;
+    size_t shown = 0;
+    for (const auto& [host, n] : s.host_limits) {
+      if (shown++ == 5) {
+        limits += fmt::format(", ... ({} hosts)", s.host_limits.size());
+        break;
+      }
+      limits += fmt::format("{}{} {}", limits.empty() ? "" : ", ", host, n);
+    }
+    out += "; -j auto ended at " + limits;
+  }
   std::vector<std::string> lines{out};
   if (s.latency.count())
     lines.push_back(fmt::format("latency ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}", s.latency.percentile(0.5),
@@ -233,8 +247,22 @@ ExitCode run_push(const FetchFlags& f, const RequestDefaults& defaults, size_t m
   return code;
 }
 
-ExitCode run_fetch(const FetchFlags& f) {
+ExitCode run_fetch(FetchFlags& f) {
   // --- check and convert every flag before anything starts
+  if (f.concurrency_text == "auto") {
+    f.adaptive = true;
+    f.concurrency = kAdaptiveConcurrencyMax;
+  } else {
+    size_t used = 0;
+    long long n = -1;
+    try {
+      n = std::stoll(f.concurrency_text, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != f.concurrency_text.size() || n < 0)
+      throw SetupError("--concurrency: expected a number or auto, got '" + f.concurrency_text + "'");
+    f.concurrency = static_cast<size_t>(n);
+  }
   if (f.concurrency == 0) throw SetupError("--concurrency must be at least 1");
   if (f.retry < 0) throw SetupError("--retry must be 0 or more");
   if (f.append && f.output == "-") throw SetupError("--append needs --output FILE");
@@ -242,6 +270,7 @@ ExitCode run_fetch(const FetchFlags& f) {
   const size_t concurrency = fitting_concurrency(f);
   FetchStageOptions stage_options;
   stage_options.limits.concurrency = concurrency;
+  stage_options.limits.adaptive = f.adaptive;
   stage_options.limits.per_host = f.per_host;
   if (!f.rate.empty()) {
     auto r = parse_rate(f.rate);
@@ -361,6 +390,15 @@ ExitCode run_fetch(const FetchFlags& f) {
       w.done = stats.done + stats.input_errors;
       w.in_flight = stats.in_flight;
       w.errors = stats.failed + stats.input_errors;
+      if (!stats.host_limits.empty()) {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (const auto& [host, n] : stats.host_limits) {
+          lo = std::min(lo, n);
+          hi = std::max(hi, n);
+        }
+        w.limits = stats.host_limits.size() == 1 ? fmt::format("limit {}", hi)
+                                                 : fmt::format("limits {} hosts {}..{}", stats.host_limits.size(), lo, hi);
+      }
       if (counter && counter->known()) {
         w.total_known = true;
         w.total = counter->total() > stats.skipped_done ? counter->total() - stats.skipped_done : 0;
@@ -387,7 +425,10 @@ std::function<ExitCode()> setup_fetch_command(CLI::App& app) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("inputs", f->inputs, "Files of URLs or JSON request objects, one per line; '-' or none: stdin")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("-j,--concurrency", f->concurrency, "Transfers in flight at most")->capture_default_str();
+  app.add_option("-j,--concurrency", f->concurrency_text,
+                 "Transfers in flight at most, or auto: each host's limit adapts (grows while answers are good and "
+                 "quick, ×0.9 on 429, 503, timeouts or rising latency; up to --per-host or 256)")
+      ->capture_default_str();
   app.add_option("--per-host", f->per_host, "Transfers in flight per host:port at most (0: no extra limit)")
       ->capture_default_str();
   app.add_option("--rate", f->rate, "Start at most this many requests, e.g. 50/s, 600/m");

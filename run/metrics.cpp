@@ -65,6 +65,16 @@ std::string format_metrics(const RunContext& run, const std::string& pipeline, d
         out += fmt::format("aetl_sink_flushes_total{{pipeline=\"{}\",part=\"{}\",reason=\"{}\"}} {}\n", p,
                            label_value(part->name), reason, n);
   }
+  bool any_limits = false;
+  for (const auto& part : run.parts) any_limits = any_limits || !part->host_limits.empty();
+  if (any_limits) {
+    out += "# HELP aetl_host_concurrency_limit With concurrency: auto, each host's current limit of requests in "
+           "flight.\n# TYPE aetl_host_concurrency_limit gauge\n";
+    for (const auto& part : run.parts)
+      for (const auto& [host, n] : part->host_limits)
+        out += fmt::format("aetl_host_concurrency_limit{{pipeline=\"{}\",part=\"{}\",host=\"{}\"}} {}\n", p,
+                           label_value(part->name), label_value(host), n);
+  }
   out += fmt::format(
       "# HELP aetl_run_duration_seconds How long the last run took (while a run lasts: so far).\n# TYPE aetl_run_duration_seconds gauge\n"
       "aetl_run_duration_seconds{{pipeline=\"{}\"}} {:.3f}\n",

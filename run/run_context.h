@@ -34,6 +34,8 @@ struct PartStats {
   /// Sinks: writes by why they went ("size", "bytes", "linger", "end": the input
   /// ended, "stop": the run was stopping).
   std::map<std::string, uint64_t> flushes;
+  /// Stages with `concurrency: auto`: each host's current limit.
+  std::map<std::string, uint64_t> host_limits;
 };
 
 /// The size of the source's input, for the progress display's percent and ETA
@@ -53,6 +55,9 @@ struct WorkCounts {
   bool total_known = false;
   uint64_t in_flight = 0;
   uint64_t errors = 0;
+  /// With -j auto: the hosts' current limits, for the display ("limit 12", or
+  /// "limits 3 hosts 4..17"); empty otherwise.
+  std::string limits;
 };
 
 /// The run's checkpoints as the next run reads them: saved in the state store, or

@@ -221,7 +221,9 @@ const FieldSpec kFields[] = {
     {"headers", FieldType::map, "", "request headers, each value a template", "{Authorization: 'Bearer ${TOKEN}'}"},
     {"body", FieldType::template_text, "", "the request body, a template (not URL-encoded; {{ and }} are literal braces)",
      "'{{\"id\": {id}}}'"},
-    {"concurrency", FieldType::integer, "32", "requests in flight (afetch -j has the same default)", "64"},
+    {"concurrency", FieldType::integer, "32",
+     "requests in flight (afetch -j has the same default); auto: each host's limit adapts (from 4, up to per_host "
+     "or 256; ×0.9 on 429, 503, timeouts or rising latency)", "auto"},
     {"per_host", FieldType::integer, "0", "requests in flight per host:port (0: no extra limit)", "4"},
     {"rate", FieldType::rate, "", "requests started per second at most (none: no limit)", "50/s"},
     {"share_rate.url", FieldType::string, "redis://127.0.0.1:6379/0",
@@ -273,7 +275,7 @@ StageBuilder parse_fetch_stage(const ConfigValue& node, ConfigProblems& problems
   }
   if (auto b = r.string("body"))
     if (auto t = parse_template(*b, cfg->program, problems, "body")) cfg->body = std::move(*t);
-  if (auto n = r.integer("concurrency", 1, 10000)) cfg->limits.concurrency = static_cast<size_t>(*n);
+  read_concurrency(r, cfg->limits);
   if (auto n = r.integer("per_host", 0, 10000)) cfg->limits.per_host = static_cast<size_t>(*n);
   if (auto rate = r.rate("rate")) cfg->limits.rate = *rate;
   if (auto share = r.section("share_rate")) {

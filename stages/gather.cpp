@@ -116,6 +116,7 @@ class Gather final : public Stage, public AttemptObserver {
 
   void attempt_started() override { ++stats_.in_flight; }
   void attempt_ended(const HttpResponse&) override { --stats_.in_flight; }
+  void host_limit(const std::string& host, size_t limit) override { stats_.host_limits[host] = limit; }
 
  private:
   asio::awaitable<void> guarded(Record r, uint64_t seq, AttemptPolicy& policy, ResultEmitter& emitter) {
@@ -236,7 +237,8 @@ const FieldSpec kFields[] = {
      "false: a failure leaves ok: false in its field and the record goes on (else: to the dead letter)", "false"},
     {"calls.after", FieldType::list, "",
      "calls (by into, listed before it) whose results it waits for and may use in its templates", "[user]"},
-    {"concurrency", FieldType::integer, "32", "calls in flight, all records and calls together", "64"},
+    {"concurrency", FieldType::integer, "32", "calls in flight, all records and calls together; auto: as fetch's",
+     "64"},
     {"per_host", FieldType::integer, "0", "calls in flight per host:port (0: no extra limit)", "4"},
     {"rate", FieldType::rate, "", "calls started per second at most (none: no limit)", "50/s"},
     {"retry.max", FieldType::integer, "2",
@@ -318,7 +320,7 @@ StageBuilder parse_gather_stage(const ConfigValue& node, ConfigProblems& problem
   cfg->limits.retry.max_retries = 2;
   cfg->limits.retry.min_backoff = std::chrono::milliseconds(250);
   cfg->limits.retry.max_backoff = std::chrono::milliseconds(30000);
-  if (auto n = r.integer("concurrency", 1, 10000)) cfg->limits.concurrency = static_cast<size_t>(*n);
+  read_concurrency(r, cfg->limits);
   if (auto n = r.integer("per_host", 0, 10000)) cfg->limits.per_host = static_cast<size_t>(*n);
   if (auto rate = r.rate("rate")) cfg->limits.rate = *rate;
   if (auto retry = r.retry("retry", cfg->limits.retry)) cfg->limits.retry = *retry;

@@ -94,7 +94,7 @@ void ChunkWork::decode_lines(RecordDecoder& decoder, size_t lane) {
     if (mark->is_done(pos.line)) continue;  // a resumed run did it already
     std::string_view line = chunk->text(ref);
     if (ref.too_long) {
-      failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
+      failed.push_back({Record{std::string(line), pos, Outcome::input_error, 0, {}}, "lines", too_long_message(max_line), 1, false});
       continue;
     }
     Decoded d = decoder.decode(line, true);  // the chunk keeps padding after every line
@@ -103,7 +103,7 @@ void ChunkWork::decode_lines(RecordDecoder& decoder, size_t lane) {
       continue;
     }
     if (d.kind != Decoded::record) {
-      failed.push_back({Record{std::string(line), pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
+      failed.push_back({Record{std::string(line), pos, Outcome::input_error, 0, {}}, "lines", std::move(d.data), 1, false});
       continue;
     }
     ++decoded;

@@ -20,7 +20,7 @@ void CsvDecoding::decode(const LineChunk& chunk, ChunkWork& work) {
     if (ref.too_long) {
       first_line = 0;
       if (mark->is_done(rec_pos.line)) continue;
-      work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", too_long_message(max_line), 1, false});
+      work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, 0, {}}, "lines", too_long_message(max_line), 1, false});
       continue;
     }
     Decoded d = decoder.decode_csv(line, ref.number, ref.crlf);
@@ -33,7 +33,7 @@ void CsvDecoding::decode(const LineChunk& chunk, ChunkWork& work) {
     if (d.kind == Decoded::skip) {
       work.handled.push_back(rec_pos);
     } else if (d.kind == Decoded::error) {
-      work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, {}}, "lines", std::move(d.data), 1, false});
+      work.failed.push_back({Record{std::string(line), rec_pos, Outcome::input_error, 0, {}}, "lines", std::move(d.data), 1, false});
     } else {
       StepRecord r;
       r.pos = rec_pos;
@@ -45,7 +45,7 @@ void CsvDecoding::decode(const LineChunk& chunk, ChunkWork& work) {
 
 void CsvDecoding::finish(ChunkWork& work) {
   if (!decoder.pending()) return;
-  work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, {}}, "lines",
+  work.failed.push_back({Record{"", Position{index, first_line, 0}, Outcome::input_error, 0, {}}, "lines",
                          "the input ends inside a quoted CSV field", 1, false});
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "engine/adaptive_limits.h"
 #include "engine/keyed_limiter.h"
 #include "engine/rate_limiter.h"
 #include "engine/semaphore.h"
@@ -47,14 +48,52 @@ class HostPermit {
 
 }  // namespace
 
+namespace {
+
+/// A host's adaptive permit: given back on every way out, with what the attempt came to.
+class AdaptivePermit {
+ public:
+  AdaptivePermit(AdaptiveLimits& limits, const std::string& key, AdaptiveLimits::Clock::time_point started)
+      : limits_(limits), key_(key), started_(started) {}
+  AdaptivePermit(const AdaptivePermit&) = delete;
+  AdaptivePermit& operator=(const AdaptivePermit&) = delete;
+  ~AdaptivePermit() { limits_.release(key_, started_, signal, pause); }
+  AdaptiveLimits::Signal signal = AdaptiveLimits::Signal::neutral;
+  std::chrono::milliseconds pause{0};
+
+ private:
+  AdaptiveLimits& limits_;
+  const std::string& key_;
+  AdaptiveLimits::Clock::time_point started_;
+};
+
+/// What an answer tells the adaptive limit of its host.
+AdaptiveLimits::Signal signal_of(const HttpResponse& r) {
+  if (r.aborted) return AdaptiveLimits::Signal::neutral;
+  if (r.curl_code == CURLE_OPERATION_TIMEDOUT) return AdaptiveLimits::Signal::overload;
+  if (r.curl_code != CURLE_OK) return AdaptiveLimits::Signal::neutral;
+  if (r.status == 429 || r.status == 503) return AdaptiveLimits::Signal::overload;
+  if (r.status >= 500) return AdaptiveLimits::Signal::neutral;
+  return AdaptiveLimits::Signal::good;
+}
+
+}  // namespace
+
 struct AttemptPolicy::Gates {
-  Gates(asio::any_io_executor ex, const AttemptLimits& l) : in_flight(ex, l.concurrency), hosts(ex, l.per_host) {
+  Gates(asio::any_io_executor ex, RunControl& control, const AttemptLimits& l)
+      : in_flight(ex, l.concurrency), hosts(ex, l.adaptive ? 0 : l.per_host) {
     if (l.shared_rate) rate = l.shared_rate(ex);
     else if (l.rate > 0) rate = std::make_unique<RateLimiter>(ex, l.rate, l.burst);
+    if (l.adaptive) {
+      double max = static_cast<double>(l.per_host ? std::min(l.per_host, l.concurrency) : l.concurrency);
+      adaptive = std::make_unique<AdaptiveLimits>(ex, AdaptiveLimits::Settings{std::min(4.0, max), max});
+      control.on_abort([a = adaptive.get()] { a->wake_all(); });
+    }
   }
   AsyncSemaphore in_flight;
   KeyedLimiter hosts;
   std::unique_ptr<RateGate> rate;
+  std::unique_ptr<AdaptiveLimits> adaptive;
 };
 
 bool is_retryable(const HttpResponse& r) {
@@ -91,11 +130,15 @@ AttemptPolicy::AttemptPolicy(asio::any_io_executor ex, RunControl& control, Http
     : control_(control),
       transport_(transport),
       limits_(std::move(limits)),
-      gates_(std::make_unique<Gates>(ex, limits_)) {}
+      gates_(std::make_unique<Gates>(ex, control, limits_)) {}
 
 AttemptPolicy::~AttemptPolicy() = default;
 
 size_t AttemptPolicy::in_flight() const { return gates_->in_flight.in_use(); }
+
+std::vector<std::pair<std::string, size_t>> AttemptPolicy::host_limits() const {
+  return gates_->adaptive ? gates_->adaptive->limits() : std::vector<std::pair<std::string, size_t>>{};
+}
 
 asio::awaitable<void> AttemptPolicy::wait(std::chrono::milliseconds delay) {
   if (sleep_) {
@@ -116,6 +159,8 @@ asio::awaitable<Attempted> AttemptPolicy::perform(const HttpRequest& request, co
     if (g.rate) co_await (g.rate->acquire() || control_.wait_abort());
     if (control_.aborted()) break;
     {
+      std::optional<AdaptivePermit> adaptive_permit;
+      if (g.adaptive) adaptive_permit.emplace(*g.adaptive, host, co_await g.adaptive->acquire(host));
       co_await g.hosts.acquire(host);
       HostPermit host_permit(g.hosts, host);
       co_await g.in_flight.acquire();
@@ -127,9 +172,16 @@ asio::awaitable<Attempted> AttemptPolicy::perform(const HttpRequest& request, co
       if (observer_) observer_->attempt_started();
       result.response = co_await transport_.perform(request, body);
       if (observer_) observer_->attempt_ended(result.response);
+      if (adaptive_permit) {
+        adaptive_permit->signal = signal_of(result.response);
+        if (adaptive_permit->signal == AdaptiveLimits::Signal::overload && result.response.retry_after_s > 0)
+          adaptive_permit->pause = std::chrono::milliseconds(
+              std::min<int64_t>(result.response.retry_after_s, 3600) * 1000);
+      }
       if (result.response.aborted) break;
       ++result.attempts;
     }  // nobody waits for a permit while this request backs off
+    if (g.adaptive && observer_) observer_->host_limit(host, g.adaptive->limit(host));
     if (!is_retryable(result.response) || result.attempts > limits_.retry.max_retries) co_return result;
     const RetryPolicy& retry = limits_.retry;
     int64_t asked = result.response.retry_after_s;

@@ -5,6 +5,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -32,7 +34,14 @@ struct AttemptLimits {
   /// net/redis/shared_rate_limiter.h) instead of a local RateLimiter.
   std::function<std::unique_ptr<RateGate>(asio::any_io_executor)> shared_rate;
   RetryPolicy retry;                              ///< retries after the first attempt, backoff bounds
+  /// `concurrency: auto` (afetch -j auto): each host's limit finds its own value
+  /// (engine/adaptive_limits.h), from 4 up to `per_host` (0: up to `concurrency`);
+  /// Retry-After on a 429 or 503 pauses the host.
+  bool adaptive = false;
 };
+
+/// In flight at most with `concurrency: auto`, all hosts together.
+inline constexpr size_t kAdaptiveConcurrencyMax = 256;
 
 /// What one request came to after all its attempts.
 struct Attempted {
@@ -62,6 +71,8 @@ class AttemptObserver {
   virtual void attempt_ended(const HttpResponse&) {}
   /// Another attempt will follow after `delay`.
   virtual void retry_waiting(std::chrono::milliseconds /*delay*/) {}
+  /// `concurrency: auto`: `host`'s limit after an attempt ended.
+  virtual void host_limit(const std::string& /*host*/, size_t /*limit*/) {}
 };
 
 /// The one fetch attempt policy: each attempt waits for a rate token, then a
@@ -90,6 +101,8 @@ class AttemptPolicy {
   const AttemptLimits& limits() const { return limits_; }
   /// Attempts on the transport right now.
   size_t in_flight() const;
+  /// `concurrency: auto`: each host's current limit (empty otherwise).
+  std::vector<std::pair<std::string, size_t>> host_limits() const;
 
  private:
   struct Gates;

@@ -1,6 +1,8 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "engine/latency_histogram.h"
 
@@ -23,6 +25,7 @@ struct FetchStats {
   uint64_t bytes = 0;
   std::array<uint64_t, 6> by_class{};  ///< [0] no HTTP response, [1..5] 1xx..5xx
   LatencyHistogram latency;
+  std::map<std::string, uint64_t> host_limits;  ///< -j auto: each host's current limit
 };
 
 }  // namespace aetl

@@ -38,6 +38,7 @@ class RequestLines final : public FetchMode {
   void attempt_started() override { ++stats_.in_flight; }
   void attempt_ended(const HttpResponse& response) override;
   void retry_waiting(std::chrono::milliseconds) override { ++stats_.retries; }
+  void host_limit(const std::string& host, size_t limit) override { stats_.host_limits[host] = limit; }
 
  private:
   class Job;

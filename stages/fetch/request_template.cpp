@@ -89,6 +89,16 @@ std::string record_with_field(const std::string& record, const std::string& into
   return out;
 }
 
+void read_concurrency(ConfigReader& r, AttemptLimits& limits) {
+  const ConfigValue* v = r.raw("concurrency");
+  if (v && v->is_scalar() && v->scalar == "auto") {
+    limits.adaptive = true;
+    limits.concurrency = kAdaptiveConcurrencyMax;
+    return;
+  }
+  if (auto n = r.integer("concurrency", 1, 10000)) limits.concurrency = static_cast<size_t>(*n);
+}
+
 std::string response_value(const Attempted& attempted, const std::string& body) {
   const HttpResponse& resp = attempted.response;
   std::string error = attempt_error(attempted);
@@ -246,5 +256,7 @@ asio::awaitable<void> RequestTemplates::wait_room() { co_await run_.dead_letters
 void RequestTemplates::attempt_started() { ++stats_.in_flight; }
 
 void RequestTemplates::attempt_ended(const HttpResponse&) { --stats_.in_flight; }
+
+void RequestTemplates::host_limit(const std::string& host, size_t limit) { stats_.host_limits[host] = limit; }
 
 }  // namespace aetl

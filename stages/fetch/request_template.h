@@ -42,6 +42,10 @@ std::string record_with_field(const std::string& record, const std::string& into
 /// {"status", "ok", "body" (parsed JSON, else text, else null), "error", "attempts", "time_ms"}.
 std::string response_value(const Attempted& attempted, const std::string& body);
 
+/// Reads `concurrency:` (a number, or `auto`: adaptive per host, up to
+/// kAdaptiveConcurrencyMax in flight) into `limits`.
+void read_concurrency(ConfigReader& r, AttemptLimits& limits);
+
 /// A pipeline's `fetch:` entry, as read from the file.
 struct FetchConfig {
   expr::Program program;
@@ -75,6 +79,7 @@ class RequestTemplates final : public FetchMode {
   asio::awaitable<void> wait_room() override;
   void attempt_started() override;
   void attempt_ended(const HttpResponse&) override;
+  void host_limit(const std::string& host, size_t limit) override;
 
  private:
   class Job;

@@ -83,7 +83,7 @@ def test_missing_sections_and_wrong_shapes(aetl, pipeline, tmp_path):
     assert res.code == 2
     assert problems(res) == [
         f"{p}:1:1: the pipeline: missing required key 'source'",
-        f"{p}:1:1: the pipeline: missing required key 'sink'",
+        f"{p}:1:1: the pipeline: missing required key 'sink' (or 'sinks')",
         f"{p}:2:9: the pipeline: stages: must be a list (each item `- kind: ...`), not a mapping",
     ]
 

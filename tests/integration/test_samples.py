@@ -65,6 +65,20 @@ def test_fetch_sample_against_the_sample_site(workdir):
         site.wait(timeout=10)
 
 
+def test_gather_sample_against_the_sample_site(workdir):
+    site, port = serve_dir(workdir / "samples/site")
+    try:
+        res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/gather-pages.yaml"], cwd=workdir,
+                       env={"SITE": f"http://127.0.0.1:{port}"})
+        assert res.code == 0, res.stderr
+        got = sorted((r["page"], r["status"], r["site"]) for r in res.records)
+        assert got == [("data.json", 200, "aetl"), ("index.html", 200, "aetl"), ("missing.html", 404, "aetl")]
+        assert all(r["guide_bytes"] > 0 for r in res.records)
+    finally:
+        site.terminate()
+        site.wait(timeout=10)
+
+
 def serve_dir(directory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
