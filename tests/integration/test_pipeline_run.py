@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -351,6 +352,23 @@ def test_metrics_file_in_prometheus_text_format(aetl, pipeline, tmp_path):
     assert 'aetl_records_out_total{pipeline="t",part="sink jsonl"} 3' in text
     assert 'aetl_run_success{pipeline="t"} 1' in text
     assert not (tmp_path / "m.prom.tmp").exists()
+
+
+def test_the_metrics_count_why_each_sink_write_went(aetl, pipeline, tmp_path):
+    """250 records, batches of 100: two writes go because they are full, the
+    last because the input ended (or its linger passed first); at debug level
+    each write says why."""
+    write_jsonl(tmp_path / "in.jsonl", [{"n": i} for i in range(250)])
+    p = simple(tmp_path, pipeline, "{lines: {paths: [in.jsonl]}}",
+               sink="jsonl: {path: out.jsonl, batch: {size: 100, linger: 10s}}")
+    res = aetl(["run", "-q", "--log-level", "debug", "--state", "s.db", "--metrics-out", "m.prom", p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    text = (tmp_path / "m.prom").read_text()
+    assert "# TYPE aetl_sink_flushes_total counter" in text
+    flushes = dict(re.findall(r'aetl_sink_flushes_total\{pipeline="t",part="sink jsonl",reason="(\w+)"\} (\d+)', text))
+    assert flushes == {"size": "2", "end": "1"}, text
+    said = re.findall(r"sink jsonl: a write of up to (\d+) records \(\d+ bytes\) goes: (\w+)", res.stderr)
+    assert said == [("100", "size"), ("100", "size"), ("50", "end")], res.stderr
 
 
 def test_summary_on_stderr(aetl, pipeline, tmp_path):
