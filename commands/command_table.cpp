@@ -8,6 +8,7 @@
 #include "commands/explain_command.h"
 #include "commands/fetch_command.h"
 #include "commands/queue_command.h"
+#include "commands/replay_command.h"
 #include "commands/run_command.h"
 #include "commands/systemd_command.h"
 
@@ -17,6 +18,8 @@ const std::vector<CommandRow>& command_table() {
   static const std::vector<CommandRow> table = {
       {"fetch", "Fetch many URLs concurrently; one JSON line per URL (also installed as afetch)", &setup_fetch_command},
       {"run", "Run a pipeline file: source → stages → sink, with checkpoints", &setup_run_command},
+      {"replay", "Run the records of a dead-letter file through the pipeline again, from where each failed",
+       &setup_replay_command},
       {"validate", "Check pipeline files (file:line:col for every problem); run nothing", &setup_validate_command},
       {"list", "List the source, stage and sink kinds of pipeline files", &setup_list_command},
       {"explain", "Print the fields of one kind (name, type, default, description, example)", &setup_explain_command,

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct InputMark {
   std::vector<Range> done;
   bool is_done(uint64_t line) const;
 };
+
+/// Under this key of Checkpoint::sink_lengths, the dead-letter file's inode: a
+/// dead letter that is another file now (`aetl replay` rewrote it, or it was
+/// moved away) is appended to where it ends, not cut back to the recorded length.
+inline constexpr std::string_view kDeadLetterFileId = "dead_letter@inode";
 
 /// A checkpoint: the inputs' marks and the lengths of the file sinks at that
 /// moment (a resumed run cuts those files back to these lengths first).

@@ -25,6 +25,7 @@ struct SinkCommon {
   SinkBatching batching;
   RetryPolicy retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
   bool exactly_once = false;  ///< set by a sink that keeps the checkpoint in its own commits
+  std::string file;           ///< a file sink's path (`aetl replay` knows its dead letter by it); else empty
 };
 
 /// A pipeline ready to run: its parts as builders, in order, with what each

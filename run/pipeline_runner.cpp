@@ -124,6 +124,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   run.pipeline_name = spec.name;
   run.limit = options.limit;
   run.dry_run = options.dry_run;
+  run.append_files = options.append_files;
   run.queue_source = spec.source.queue;
   // A queue source's position is the queue's own (its unacknowledged entries).
   const bool keeps_state = !options.dry_run && !options.stateless && !spec.source.queue;
@@ -237,7 +238,10 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     for (const auto& d : drivers)
       if (auto n = d->sink().durable_length()) lengths[d->key()] = *n;
     if (dl_driver)
-      if (auto n = dl_driver->sink().durable_length()) lengths["dead_letter"] = *n;
+      if (auto n = dl_driver->sink().durable_length()) {
+        lengths["dead_letter"] = *n;
+        if (auto id = dl_driver->sink().file_id()) lengths[std::string(kDeadLetterFileId)] = *id;
+      }
     return lengths;
   };
   SinkDriver& first = *drivers[0];
@@ -389,7 +393,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
     if (closed_early || setup_failed) summary.clear();  // a closed pipe ends the run quietly; a setup error never started it
     else if (options.summary && error) summary.clear();  // the error is the last word, not a count of successes
     else if (options.summary) summary = options.summary(seconds);
-    else summary = summary_lines(run, seconds, dead, checkpoint_where, keeper.failed());
+    else summary = summary_lines(run, seconds, dead, options.state_in_summary ? checkpoint_where : std::string(), keeper.failed());
     options.display->finished(summary);
   }
 
@@ -416,6 +420,24 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   if (control.reason() == StopReason::deadline) outcome.failed = true;
   if (control.reason() == StopReason::signal) outcome.interrupted = true;
   return outcome;
+}
+
+std::optional<Checkpoint> saved_checkpoint(const Pipeline& spec, const RunOptions& options,
+                                           const std::string& state_path) {
+  asio::io_context io;
+  BlockingPool pool(1);
+  RunControl control(io.get_executor());
+  StageContext ctx{io, pool, control, {}};
+  AckTracker tracker;
+  DeadLetters dead(ctx, tracker, nullptr);
+  RunContext run{ctx, tracker, dead};
+  run.pipeline_name = spec.name;
+  if (options.prepare) options.prepare(run);
+  std::unique_ptr<PipelineSink> main;
+  if (spec.sinks.size() == 1 && spec.sinks[0].common.exactly_once)
+    main = spec.sinks[0].build(run, SinkIdentity{spec.sinks[0].name, spec.name});
+  auto store = open_state_store(state_path);
+  return load_checkpoint(*store, main.get(), spec.name, false);
 }
 
 }  // namespace aetl

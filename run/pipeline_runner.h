@@ -2,12 +2,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
 #include "engine/asio.h"
+#include "run/checkpoint.h"
 
 namespace aetl {
 
@@ -28,6 +30,8 @@ struct RunOptions {
   std::chrono::milliseconds grace{5000};
   std::chrono::milliseconds deadline{0};
   std::string metrics_out;
+  bool state_in_summary = true;
+  bool append_files = false;     ///< RunContext::append_files  ///< the summary's last line says where the checkpoint is
   RunDisplay* display = nullptr;  ///< what a person sees (progress, summary); nullptr: nothing
   /// Called once the run's context exists, before any part is built: the command
   /// provides what the parts share (the HTTP client with its options) and, if it
@@ -59,5 +63,12 @@ struct RunOutcome {
 /// an unusable output) throw SetupError; another run holding the state lock
 /// (without `wait`) throws SetupError(Kind::busy).
 RunOutcome run_pipeline_spec(const Pipeline& pipeline, const RunOptions& options);
+
+/// The checkpoint a run of `pipeline` would resume from: its exactly-once sink's
+/// (when it has one sink, which is then built: it connects) or the state store's
+/// at `state_path`; nothing if there is none. The caller holds the run lock.
+/// Throws SetupError.
+std::optional<Checkpoint> saved_checkpoint(const Pipeline& pipeline, const RunOptions& options,
+                                           const std::string& state_path);
 
 }  // namespace aetl

@@ -111,6 +111,9 @@ class PipelineSink {
   virtual asio::awaitable<void> close() = 0;
   /// File sinks: bytes durably written, recorded in checkpoints.
   virtual std::optional<uint64_t> durable_length() const { return std::nullopt; }
+  /// File sinks: the file's identity (its inode), recorded with the dead letter's
+  /// length so that a dead letter replaced since (`aetl replay`) is appended to, not cut.
+  virtual std::optional<uint64_t> file_id() const { return std::nullopt; }
   /// Exactly-once sinks: the checkpoint stored with the data, read before the run
   /// (also with --from-start): every later commit checks, in its transaction, that
   /// the stored checkpoint is still the one this run read or last wrote, and throws

@@ -89,6 +89,9 @@ struct RunContext {
   const Checkpoint* resume = nullptr;  ///< the checkpoint a resumed run starts from
   uint64_t limit = 0;                  ///< --limit: records the source reads at most (0: all)
   bool dry_run = false;
+  /// File sinks append whatever their `append:` says (`aetl replay` adds to
+  /// what the pipeline wrote; a fresh run would otherwise truncate).
+  bool append_files = false;
   /// The source is a queue (Pipeline::SourcePart::queue); set before the parts are built.
   bool queue_source = false;
   /// What a queue source knows of the delivery a record came from.

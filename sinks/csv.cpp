@@ -50,7 +50,7 @@ void end_row(std::string& out, size_t row_start) {
 class CsvSink final : public PipelineSink {
  public:
   CsvSink(RunContext& run, const CsvConfig& cfg)
-      : cfg_(cfg), pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, FileOutputRules{nullptr, true}) {}
+      : cfg_(cfg), pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append || run.append_files, cfg.fsync, FileOutputRules{nullptr, true}) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
     co_await out_.open(checkpointed_length(resume, key));

@@ -1,7 +1,11 @@
 // The `jsonl` sink: one record per line, to a file or stdout.
 //   sink:
 //     jsonl: {path: out/errors.jsonl}      # or "-" for stdout
+#include <sys/stat.h>
+
 #include <memory>
+
+#include <spdlog/spdlog.h>
 
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
@@ -29,10 +33,23 @@ bool is_json_object(std::string_view line) {
 class JsonlFileSink final : public PipelineSink {
  public:
   JsonlFileSink(RunContext& run, const JsonlConfig& cfg)
-      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append, cfg.fsync, FileOutputRules{is_json_object, false}) {}
+      : pool_(run.stage.pool), out_(run.stage, cfg.path, cfg.append || run.append_files, cfg.fsync, FileOutputRules{is_json_object, false}) {}
 
   asio::awaitable<void> open(const Checkpoint* resume, const std::string& key) override {
-    co_await out_.open(checkpointed_length(resume, key));
+    auto length = checkpointed_length(resume, key);
+    // A dead letter that is another file than the checkpoint's (`aetl replay`
+    // rewrote it, or it was moved away) is appended to where it ends.
+    auto id = checkpointed_length(resume, std::string(kDeadLetterFileId));
+    struct stat st {};
+    if (length && id && key == "dead_letter") {
+      bool exists = ::stat(out_.path().c_str(), &st) == 0;
+      if (!exists || (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_ino) != *id)) {
+        spdlog::info("{}: {} since the last checkpoint: appending at its end", out_.path(),
+                     exists ? "replaced (by aetl replay?)" : "gone");
+        length = exists ? static_cast<uint64_t>(st.st_size) : 0;
+      }
+    }
+    co_await out_.open(length);
   }
 
   asio::awaitable<bool> write(const Batch& batch, WriteContext&) override {
@@ -57,6 +74,7 @@ class JsonlFileSink final : public PipelineSink {
 
   asio::awaitable<void> close() override { co_await out_.close(); }
   std::optional<uint64_t> durable_length() const override { return out_.durable_length(); }
+  std::optional<uint64_t> file_id() const override { return out_.file_id(); }
   std::string describe() const override { return "jsonl " + out_.path(); }
 
  private:
@@ -97,6 +115,7 @@ SinkBuilder parse_jsonl_sink(const ConfigValue& node, ConfigProblems& problems, 
     r.finish();
   }
   if (problems.size() != before) return {};
+  common.file = cfg->path;
   return [cfg](RunContext& run, const SinkIdentity&) -> std::unique_ptr<PipelineSink> {
     return std::make_unique<JsonlFileSink>(run, *cfg);
   };

@@ -82,7 +82,7 @@ class Scheduler {
     Slot now = floor<seconds>(system_clock::now());
     Slot handled = schedule_.latest_at_or_before(now);
     if (auto last = book_.last_claimed()) handled = std::min(handled, *last);  // earlier fires missed: see below
-    std::optional<Slot> target;
+    Slot target = Slot::min();  // the slot the last wait was for (min: none)
     spdlog::info("pipeline '{}': {}, slots kept in {}; next fire at {}", pipeline_.name, schedule_.describe(),
                  book_.where(), schedule_.format(schedule_.next_after(now)));
     while (!signalled_ && !(outcome_.ran && outcome_.last.interrupted)) {
@@ -90,7 +90,7 @@ class Scheduler {
       Slot due = schedule_.latest_at_or_before(now);
       if (auto last = book_.last_claimed(); last && *last > handled) handled = std::min(*last, due);
       if (due > handled) {
-        if (target && due == *target) {
+        if (due == target) {
           fire(due);
         } else {
           size_t n = count_between(handled, due) + 1;
@@ -108,7 +108,7 @@ class Scheduler {
           }
         }
         handled = due;
-        target.reset();
+        target = Slot::min();
         continue;  // a fire takes time: look at the clock again
       }
       Slot next = schedule_.next_after(std::max(due, handled));

@@ -55,6 +55,11 @@ FileOutput::~FileOutput() {
   if (fd_ > STDOUT_FILENO) ::close(fd_);
 }
 
+std::optional<uint64_t> FileOutput::file_id() const {
+  if (!regular_ || is_stdout() || stream_) return std::nullopt;
+  return inode_;
+}
+
 std::optional<uint64_t> FileOutput::durable_length() const {
   if (!regular_ || is_stdout() || stream_) return std::nullopt;
   return length_;
@@ -82,6 +87,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     uint64_t size = 0;
     bool regular = false;
     uint64_t torn = 0;
+    uint64_t inode = 0;
     bool line_break_added = false;
     std::string head;
   };
@@ -117,6 +123,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
     }
     o.regular = S_ISREG(st.st_mode);
     o.size = static_cast<uint64_t>(st.st_size);
+    o.inode = static_cast<uint64_t>(st.st_ino);
     if (!o.regular) return o;
     uint64_t keep = resume_length ? *resume_length : append ? o.size : 0;
     if (keep > o.size) return o;  // reported by the caller
@@ -174,6 +181,7 @@ asio::awaitable<void> FileOutput::open(std::optional<uint64_t> resume_length) {
                  o.torn, o.torn == 1 ? "" : "s");
   if (o.line_break_added) spdlog::warn("{}: its last line had no line break: added one before appending", path_);
   regular_ = o.regular;
+  inode_ = o.inode;
   length_ = o.size;
   head_ = std::move(o.head);
 }

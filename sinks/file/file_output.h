@@ -57,6 +57,9 @@ class FileOutput {
 
   bool is_stdout() const { return path_ == "-"; }
   std::optional<uint64_t> durable_length() const;
+  /// A plain file's inode, read at open (a checkpoint tells by it that the file
+  /// was replaced since: `aetl replay` rewrote a dead letter); else nothing.
+  std::optional<uint64_t> file_id() const;
   uint64_t length() const { return length_; }
   const std::string& path() const { return path_; }
   /// The first bytes of the file (csv: its header line), read at open.
@@ -70,6 +73,7 @@ class FileOutput {
   FileOutputRules rules_;
   bool gone_ = false;  // stopped while a FIFO waited for its reader: nothing is written
   int fd_ = -1;
+  uint64_t inode_ = 0;
   bool regular_ = false;  // a plain file of ours: written at offsets, cut back on failure
   bool stream_ = false;  // /dev/stdout or /dev/stderr
   bool stream_file_ = false;  // stdout or a stream that is a plain file: written whole, fsync'd
