@@ -50,6 +50,20 @@ def test_offline_samples_run(workdir, name):
     assert res.code == 0, res.stderr
 
 
+def test_replay_sample(workdir):
+    res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/replay.yaml"], cwd=workdir)
+    assert res.code == 0, res.stderr
+    dead = workdir / "samples-out/replay-failed.jsonl"
+    assert len(dead.read_text().splitlines()) == 22
+    res = run_aetl(["replay", "-q", "--state", "st.sqlite", "samples-out/replay-failed.jsonl",
+                    "samples/pipelines/replay.yaml"], cwd=workdir, env={"MAX_KB": "1024"})
+    assert res.code == 0, res.stderr
+    assert [json.loads(l)["line"] for l in dead.read_text().splitlines()] == [18]  # the malformed line stays
+    rows = sqlite3.connect(workdir / "samples-out/responses.db").execute(
+        "SELECT count(*), count(DISTINCT id) FROM responses").fetchone()
+    assert rows == (60, 60)
+
+
 def test_fetch_sample_against_the_sample_site(workdir):
     site, port = serve_dir(workdir / "samples/site")
     try:
