@@ -44,19 +44,16 @@ std::function<ExitCode()> setup_replay_command(CLI::App& app) {
   app.add_flag("-q,--quiet", f->quiet, "No progress line and no summary");
   app.add_flag("--no-progress", f->no_progress, "No progress line, even on a terminal");
   return [f]() -> ExitCode {
-    PipelineSpec spec;
-    try {
-      spec = load_pipeline(f->file, process_environment());
-    } catch (const ConfigError& e) {
-      print_config_problems(e);
-      return ExitCode::usage;
-    }
+    auto loaded = load_pipeline_or_report(f->file);
+    if (!loaded) return ExitCode::usage;
+    PipelineSpec& spec = *loaded;
     ReplayOptions o;
     o.dead_letter_file = f->dead_letter;
     o.state_path = f->state;
     o.wait = f->wait;
     o.dry_run = f->dry_run;
     o.quiet = f->quiet;
+    o.jsonl_sink = plain_jsonl_sink;
     auto grace = parse_duration(f->grace);
     if (!grace) throw SetupError("--grace: invalid duration '" + f->grace + "' (examples: 250ms, 10s, 2m)");
     o.run.grace = *grace;

@@ -85,6 +85,15 @@ ScheduleSpec command_line_schedule(ScheduleSpec file, const std::string& every, 
   return file;
 }
 
+std::optional<Pipeline> load_pipeline_or_report(const std::string& file) {
+  try {
+    return load_pipeline(file, process_environment());
+  } catch (const ConfigError& e) {
+    print_config_problems(e);
+    return std::nullopt;
+  }
+}
+
 void print_config_problems(const ConfigError& e) {
   for (const auto& p : e.problems()) {
     logging::print_line(p.format());
@@ -124,13 +133,9 @@ std::function<ExitCode()> setup_run_command(CLI::App& app) {
   app.add_flag("-q,--quiet", f->quiet, "No progress line and no summary");
   app.add_flag("--no-progress", f->no_progress, "No progress line, even on a terminal");
   return [f]() -> ExitCode {
-    PipelineSpec spec;
-    try {
-      spec = load_pipeline(f->file, process_environment());
-    } catch (const ConfigError& e) {
-      print_config_problems(e);
-      return ExitCode::usage;
-    }
+    auto loaded = load_pipeline_or_report(f->file);
+    if (!loaded) return ExitCode::usage;
+    PipelineSpec& spec = *loaded;
     if (f->dry_run) {  // records to stdout (once for each sink they go to), dead letters to stderr, nothing kept
       for (auto& sink : spec.sinks) {
         Pipeline::SinkPart out = plain_jsonl_sink("-");

@@ -127,13 +127,9 @@ std::function<ExitCode()> setup_systemd_command(CLI::App& app) {
                  "Write UNIT.service and UNIT.timer into this directory instead of printing them");
   app.add_flag("--user", f->user, "For a user's systemd (systemctl --user): WantedBy=default.target");
   return [f]() -> ExitCode {
-    PipelineSpec spec;
-    try {
-      spec = load_pipeline(f->file, process_environment());
-    } catch (const ConfigError& e) {
-      print_config_problems(e);
-      return ExitCode::usage;
-    }
+    auto loaded = load_pipeline_or_report(f->file);
+    if (!loaded) return ExitCode::usage;
+    PipelineSpec& spec = *loaded;
     ScheduleSpec sched = command_line_schedule(spec.schedule, f->every, f->cron);
     if (!sched.given())
       throw SetupError(f->file + ": the pipeline has no schedule: (add one, or give --every or --cron)");

@@ -16,7 +16,6 @@
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
-#include "config/pipeline_spec.h"
 #include "engine/json_memory.h"
 #include "engine/json_writer.h"
 #include "engine/setup_error.h"
@@ -312,13 +311,13 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     std::string again_path = (work / fmt::format("again-{}.jsonl", group_no)).string();
     if (options.dry_run) {
       for (auto& sink : p.sinks) {
-        Pipeline::SinkPart o = plain_jsonl_sink("-");
+        Pipeline::SinkPart o = options.jsonl_sink("-");
         o.name = sink.name;
         o.kind = sink.kind;
         sink = std::move(o);
       }
     }
-    p.dead_letter = plain_jsonl_sink(again_path);
+    p.dead_letter = options.jsonl_sink(again_path);
     p.dead_letter->name = "dead_letter";
     RunOptions ro = options.run;
     ro.state_path = (work / fmt::format("state-{}.sqlite", group_no)).string();

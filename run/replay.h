@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "run/pipeline.h"
@@ -14,6 +15,9 @@ struct ReplayOptions {
   bool dry_run = false;
   bool quiet = false;            ///< no line per replay run          ///< records to stdout, new failures to stderr, the file left as it is
   RunOptions run;                ///< grace, deadline, display, prepare (the HTTP client)
+  /// A jsonl sink writing to a path ("-": stdout): each replay run's dead letter,
+  /// and the sinks of a dry run (config's plain_jsonl_sink; run/ cannot build kinds).
+  std::function<Pipeline::SinkPart(const std::string& path)> jsonl_sink;
 };
 
 struct ReplayOutcome {
