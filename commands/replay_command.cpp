@@ -61,7 +61,15 @@ std::function<ExitCode()> setup_replay_command(CLI::App& app) {
     RunProgress display(!f->quiet && !f->no_progress && logging::stderr_is_terminal(), !f->quiet);
     o.run.display = &display;
     ReplayOutcome r = replay_dead_letters(spec, o);
-    if (!f->quiet || r.run.failed || r.failed_again > 0)  // exit 1 says why, even with -q
+    if (!r.complete && !r.run.closed_early)
+      spdlog::info("{}: {} entr{}; the replay {}: {} handled now, {} failed again, {} left as they were; {}",
+                   f->dead_letter, r.entries, r.entries == 1 ? "y" : "ies",
+                   r.run.interrupted   ? "was interrupted"
+                   : r.run.taken_over ? "stopped (another run took over an exactly-once sink)"
+                                      : "failed",
+                   r.succeeded, r.failed_again, r.left,
+                   r.rewritten ? "the file was rewritten" : "the file is unchanged");
+    else if (r.complete && (!f->quiet || r.failed_again > 0))  // exit 1 says why, even with -q
       spdlog::info("{}: {} entr{}: {} replayed, {} handled now, {} failed again, {} not replayable; {}", f->dead_letter,
                    r.entries, r.entries == 1 ? "y" : "ies", r.replayed, r.succeeded, r.failed_again, r.kept,
                    r.rewritten  ? "the file was rewritten"

@@ -43,6 +43,7 @@ struct Entry {
   bool replayable = false;
   size_t start = 0;        ///< the first stage it goes through (stages.size(): straight to the sinks)
   uint32_t routes = 0;     ///< the sinks it goes to (0: as the stages send it)
+  bool handled = false;    ///< a replay run handled it (the file loses it, or takes its `again` lines)
   std::vector<std::string> again;  ///< its new dead-letter lines, if it failed again
 };
 
@@ -291,7 +292,6 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
       r.routes = entries[i].routes;
       records.push_back(std::move(r));
     }
-    out.replayed += members.size();
     const Entry& first = entries[members.front()];
     if (!options.quiet)
       spdlog::info("{}: replaying {} entr{} {}", path, members.size(), members.size() == 1 ? "y" : "ies",
@@ -330,10 +330,22 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     out.run.interrupted = out.run.interrupted || r.interrupted;
     out.run.taken_over = out.run.taken_over || r.taken_over;
     out.run.closed_early = out.run.closed_early || r.closed_early;
-    if (r.failed || r.interrupted || r.taken_over || r.closed_early) {
-      all_ran = false;
-      break;
+    const bool ran = !(r.failed || r.interrupted || r.taken_over || r.closed_early);
+    // The entries the run handled (written, or sent to its dead letter): every one
+    // of a run that ended; of one that stopped early, those its checkpoint covers
+    // (the rest stay as they were, to be replayed again).
+    std::optional<Checkpoint> cp;
+    if (!ran && !options.dry_run) {
+      try {
+        cp = saved_checkpoint(p, ro, ro.state_path);
+      } catch (const std::exception& e) {
+        spdlog::warn("{}: what the stopped replay handled cannot be read ({}): the file is kept as it was", path,
+                     e.what());
+      }
     }
+    const InputMark* mark = cp ? cp->find(path) : nullptr;
+    for (size_t i : members)
+      entries[i].handled = ran || (mark && mark->is_done(entries[i].number));
     // The entries that failed again, by the line they came from.
     std::ifstream again(again_path, std::ios::binary);
     std::string line;
@@ -343,23 +355,25 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
       std::string why;
       if (!parse_entry(parser, line, a, why) || a.line < 1) continue;
       auto it = by_number.find(static_cast<size_t>(a.line));
-      if (it == by_number.end()) continue;
+      if (it == by_number.end() || !entries[it->second].handled) continue;
       entries[it->second].again.push_back(rewritten(entries[it->second], a));
       if (options.dry_run) std::fprintf(stderr, "%s\n", entries[it->second].again.back().c_str());
     }
+    if (!ran) {
+      all_ran = false;
+      break;
+    }
   }
-  if (!all_ran || options.dry_run) {
-    for (const auto& e : entries) out.failed_again += e.replayable && !e.again.empty();
-    out.succeeded = all_ran ? out.replayed - out.failed_again : 0;
-    return out;
-  }
+  out.complete = all_ran;
 
   std::string text;
+  bool changed = false;
   for (const auto& e : entries) {
-    if (!e.replayable) {
+    if (!e.replayable || !e.handled) {
       text += e.text + "\n";
       continue;
     }
+    changed = true;
     if (e.again.empty()) {
       ++out.succeeded;
       continue;
@@ -367,6 +381,9 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     ++out.failed_again;
     for (const auto& l : e.again) text += l + "\n";
   }
+  out.replayed = out.succeeded + out.failed_again;
+  for (const auto& e : entries) out.left += e.replayable && !e.handled;
+  if (options.dry_run || !changed) return out;
   replace_file(path, text);
   out.rewritten = true;
   return out;

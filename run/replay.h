@@ -22,11 +22,13 @@ struct ReplayOptions {
 
 struct ReplayOutcome {
   uint64_t entries = 0;     ///< in the file (its committed part)
-  uint64_t replayed = 0;    ///< sent through the pipeline again
+  uint64_t replayed = 0;    ///< run through the pipeline again to their end (succeeded + failed_again)
+  uint64_t left = 0;        ///< replayable, but a replay that stopped early did not handle them: kept as they were
   uint64_t succeeded = 0;   ///< handled this time: taken out of the file
   uint64_t failed_again = 0;  ///< back in the file, with their new error and attempts
   uint64_t kept = 0;        ///< not replayable (a stage the pipeline no longer has, a line still not JSON): kept as they were
   RunOutcome run;           ///< the replay runs' worst
+  bool complete = false;    ///< every replay run ran to its end (else `left` may be > 0)
   bool rewritten = false;   ///< the file was replaced
 };
 

@@ -278,3 +278,37 @@ def test_sigkill_rounds_of_a_replay_lose_nothing_and_a_key_doubles_nothing(tmp_p
     assert sql(tmp_path / "out.db", "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t") == [(n, n, 1, n)]
     assert killed >= 1
     assert not list(tmp_path.glob("dl.jsonl.*"))
+
+
+def test_an_interrupted_replay_takes_out_what_it_handled_and_doubles_nothing(server, tmp_path):
+    write_lines(tmp_path / "in.jsonl", [json.dumps({"id": i}) for i in range(1, 201)])
+    (tmp_path / "p.yaml").write_text(f"""\
+name: slow
+source: {{lines: {{paths: [in.jsonl]}}}}
+stages:
+  - fetch: {{url: '{server.url("")}/${{CALL}}/{{id}}', into: r, concurrency: 4, retry: {{max: 0}}}}
+sink: {{jsonl: {{path: out.jsonl}}}}
+dead_letter: {{jsonl: {{path: dl.jsonl}}}}
+""")
+    res = run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path, env={"CALL": "status/500"})
+    assert res.code == 0, res.stderr
+    assert len(read_jsonl(tmp_path / "dl.jsonl")) == 200
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"), CALL="delay/100")
+    proc = subprocess.Popen([str(AETL), "replay", "--no-progress", "dl.jsonl", "p.yaml", "--state", "s.db"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    out = [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")]
+    left = [e["record"]["id"] for e in read_jsonl(tmp_path / "dl.jsonl")]
+    assert 0 < len(out) < 200
+    assert sorted(out + left) == list(range(1, 201)), "each record is either written or still in the file"
+    last = err.decode().splitlines()[-1]
+    assert last == (f"aetl: dl.jsonl: 200 entries; the replay was interrupted: {len(out)} handled now, 0 failed again, "
+                    f"{len(left)} left as they were; the file was rewritten")
+    res = run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path, env={"CALL": "delay/1"})
+    assert res.code == 0, res.stderr
+    out = [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")]
+    assert (len(out), len(set(out))) == (200, 200)
+    assert (tmp_path / "dl.jsonl").read_text() == ""
