@@ -40,9 +40,12 @@ struct ReplayOutcome {
 /// that are now handled leave the file; the others stay in it, in their order,
 /// with their new error and stage and the attempts added up, and the input and
 /// line they first came from. The file is replaced at once (a temporary file,
-/// fsync'd, renamed over it) and only if every replay run ended without an
-/// error; otherwise it is left as it was, and a replay run again may write some
-/// records twice (a `key:` makes that an upsert). Holds the pipeline's state
+/// fsync'd, renamed over it). A replay run stopped early (a signal, a failing
+/// sink) hands over what its checkpoint covers: those entries leave the file or
+/// take their new lines, the others stay as they were, and the later runs do
+/// not start. A replay killed leaves the file as it was: replayed again, records
+/// that had reached a sink are written again (a `key:` makes that an upsert).
+/// Holds the pipeline's state
 /// lock meanwhile (a run appending to the file must not interleave). Of the
 /// pipeline's own dead-letter file, only the part its checkpoint covers is
 /// replayed and kept: the entries of a killed run beyond it are left out (the
