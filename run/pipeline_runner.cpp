@@ -184,6 +184,12 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
       }
   }
   run.resume = resume ? &*resume : nullptr;
+  std::optional<Checkpoint> files_only;
+  if (!run.resume && !options.file_lengths.empty()) {
+    files_only.emplace();
+    files_only->sink_lengths = options.file_lengths;
+    run.resume = &*files_only;
+  }
   run.checkpoints.gated = store != nullptr;
 
   // Built in pipeline order (so the parts' lines keep it), then put together as the plan says.
@@ -422,22 +428,67 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   return outcome;
 }
 
-std::optional<Checkpoint> saved_checkpoint(const Pipeline& spec, const RunOptions& options,
-                                           const std::string& state_path) {
+namespace {
+
+/// What saved_checkpoint and amend_checkpoint need: a loop, and the main sink
+/// when it is exactly-once (it holds the checkpoint).
+struct CheckpointAccess {
   asio::io_context io;
-  BlockingPool pool(1);
-  RunControl control(io.get_executor());
+  BlockingPool pool{1};
+  RunControl control{io.get_executor()};
   StageContext ctx{io, pool, control, {}};
   AckTracker tracker;
-  DeadLetters dead(ctx, tracker, nullptr);
+  DeadLetters dead{ctx, tracker, nullptr};
   RunContext run{ctx, tracker, dead};
-  run.pipeline_name = spec.name;
-  if (options.prepare) options.prepare(run);
   std::unique_ptr<PipelineSink> main;
-  if (spec.sinks.size() == 1 && spec.sinks[0].common.exactly_once)
-    main = spec.sinks[0].build(run, SinkIdentity{spec.sinks[0].name, spec.name});
-  auto store = open_state_store(state_path);
-  return load_checkpoint(*store, main.get(), spec.name, false);
+  std::unique_ptr<StateStore> store;
+
+  CheckpointAccess(const Pipeline& spec, const RunOptions& options, const std::string& state_path) {
+    run.pipeline_name = spec.name;
+    if (options.prepare) options.prepare(run);
+    if (spec.sinks.size() == 1 && spec.sinks[0].common.exactly_once)
+      main = spec.sinks[0].build(run, SinkIdentity{spec.sinks[0].name, spec.name});
+    store = open_state_store(state_path);
+  }
+};
+
+}  // namespace
+
+std::optional<Checkpoint> saved_checkpoint(const Pipeline& spec, const RunOptions& options,
+                                           const std::string& state_path) {
+  CheckpointAccess access(spec, options, state_path);
+  return load_checkpoint(*access.store, access.main.get(), spec.name, false);
+}
+
+void amend_checkpoint(const Pipeline& spec, const RunOptions& options, const std::string& state_path,
+                      const std::function<void(Checkpoint&)>& change) {
+  CheckpointAccess access(spec, options, state_path);
+  auto cp = load_checkpoint(*access.store, access.main.get(), spec.name, false);
+  if (!cp) return;
+  change(*cp);
+  std::string json = cp->to_json();
+  std::exception_ptr failed;
+  auto store = [&]() -> asio::awaitable<void> {
+    if (access.main) {
+      co_await access.main->open(nullptr, spec.sinks[0].name);
+      co_await access.main->store_checkpoint(json);
+      co_await access.main->close();
+    } else {
+      co_await access.store->save(access.pool, spec.name, json);
+    }
+  };
+  asio::co_spawn(access.io, store(), [&](std::exception_ptr e) { failed = e; });
+  access.io.run();
+  if (!failed) return;
+  try {
+    std::rethrow_exception(failed);
+  } catch (const SetupError&) {
+    throw;
+  } catch (const CheckpointTakenOver&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw SetupError(state_path + ": the checkpoint cannot be saved: " + e.what());
+  }
 }
 
 }  // namespace aetl

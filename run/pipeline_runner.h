@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,10 @@ struct RunOptions {
   std::chrono::milliseconds deadline{0};
   std::string metrics_out;
   bool state_in_summary = true;
-  bool append_files = false;     ///< RunContext::append_files  ///< the summary's last line says where the checkpoint is
+  bool append_files = false;     ///< RunContext::append_files
+  /// Without a checkpoint to resume from: the lengths file sinks start from (cut
+  /// back to), as if resumed (`aetl replay` continues the pipeline's files).
+  std::map<std::string, uint64_t> file_lengths;  ///< the summary's last line says where the checkpoint is
   RunDisplay* display = nullptr;  ///< what a person sees (progress, summary); nullptr: nothing
   /// Called once the run's context exists, before any part is built: the command
   /// provides what the parts share (the HTTP client with its options) and, if it
@@ -70,5 +74,13 @@ RunOutcome run_pipeline_spec(const Pipeline& pipeline, const RunOptions& options
 /// Throws SetupError.
 std::optional<Checkpoint> saved_checkpoint(const Pipeline& pipeline, const RunOptions& options,
                                            const std::string& state_path);
+
+/// Replaces that checkpoint with `change(it)`, where it lives (the exactly-once
+/// sink's, compared-and-set as a run does; or the state store's); does nothing
+/// when there is none. `aetl replay` records there the lengths of the file sinks
+/// it appended to and the dead letter it rewrote. The caller holds the run lock.
+/// Throws SetupError (CheckpointTakenOver if another run moved it meanwhile).
+void amend_checkpoint(const Pipeline& pipeline, const RunOptions& options, const std::string& state_path,
+                      const std::function<void(Checkpoint&)>& change);
 
 }  // namespace aetl

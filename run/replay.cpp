@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "engine/json_writer.h"
 #include "engine/setup_error.h"
 #include "run/checkpoint.h"
+#include "run/dead_letter_rewrite.h"
 #include "run/pipeline_runner.h"
 #include "run/memory_source.h"
 #include "run/run_lock.h"
@@ -104,9 +106,8 @@ std::string rewritten(const Entry& original, const Entry& again) {
   return out;
 }
 
-/// Writes `text` to `path` at once: a temporary file beside it, fsync'd, renamed over it.
-void replace_file(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".replay-tmp";
+/// Writes `text` to a new file at `tmp`, fsync'd; returns its inode.
+uint64_t write_synced(const std::string& tmp, const std::string& text) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) throw SetupError(tmp + ": " + std::strerror(errno));
   size_t done = 0;
@@ -121,10 +122,16 @@ void replace_file(const std::string& path, const std::string& text) {
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  struct stat st {};
+  if (::fsync(fd) != 0 || ::fstat(fd, &st) != 0 || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
     throw SetupError(tmp + ": cannot write it to disk");
   }
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+/// Renames `tmp` over `path`, and makes the rename durable.
+void rename_over(const std::string& tmp, const std::string& path) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
@@ -175,6 +182,30 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     lock = std::make_unique<RunLock>(state_path, options.wait, busy, waiting);
   }
 
+  const bool own = spec.dead_letter && same_file(path, spec.dead_letter->common.file);
+  if (own && spec.source.queue && !options.dry_run)
+    throw SetupError(path + ": the dead letter of pipeline '" + spec.name +
+                     "', whose workers keep it open (it reads a queue): stop them, move the file aside (mv), and "
+                     "replay the moved file");
+  // Where the pipeline stands: the lengths of its file sinks and dead letter.
+  std::optional<Checkpoint> standing;
+  if (!spec.source.queue && !options.dry_run) {
+    try {
+      standing = saved_checkpoint(spec, options.run, state_path);
+    } catch (const SetupError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw SetupError(state_path + ": " + e.what());
+    }
+  }
+  const std::string tmp_path = dead_letter_rewrite_path(path);
+  {
+    auto id = own && standing ? standing->sink_lengths.find(std::string(kDeadLetterFileId))
+                              : std::map<std::string, uint64_t>::const_iterator{};
+    if (own && standing && id != standing->sink_lengths.end()) finish_dead_letter_rewrite(path, id->second);
+    else if (!options.dry_run) ::unlink(tmp_path.c_str());  // a rewrite never committed
+  }
+
   std::ifstream in(path, std::ios::binary);
   if (!in) throw SetupError(path + ": " + std::strerror(errno));
   std::stringstream buf;
@@ -183,35 +214,25 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
   // The pipeline's own dead letter: only what its checkpoint covers (a killed
   // run's uncommitted tail is cut by its next run, and kept as it is here).
   size_t committed = content.size();
-  if (spec.dead_letter && same_file(path, spec.dead_letter->common.file) && !spec.source.queue) {
-    std::optional<Checkpoint> cp;
-    try {
-      cp = saved_checkpoint(spec, options.run, state_path);
-    } catch (const SetupError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw SetupError(state_path + ": " + e.what());
-    }
-    if (cp)
-      if (auto it = cp->sink_lengths.find("dead_letter"); it != cp->sink_lengths.end()) {
-        if (!cp->sink_lengths.count(std::string(kDeadLetterFileId)))
-          throw SetupError(path + ": the pipeline's checkpoint was written by an older aetl, which did not record "
-                                  "the file's identity: run the pipeline once, then replay");
-        // The checkpoint's length is of the file it knew: a file replaced since
-        // (an editor's save, an earlier replay) is taken whole.
-        struct stat st {};
-        bool same = ::stat(path.c_str(), &st) == 0 &&
-                    static_cast<uint64_t>(st.st_ino) == cp->sink_lengths.at(std::string(kDeadLetterFileId));
-        size_t length = static_cast<size_t>(it->second);
-        if (same && length < content.size()) {
-          if (length > 0 && content[length - 1] != '\n')
-            throw SetupError(path + ": changed in place since the pipeline's last checkpoint (its " +
-                             std::to_string(length) +
-                             " bytes there do not end a line): save the file under another name and move it over");
-          committed = length;
-        }
+  if (own && standing)
+    if (auto it = standing->sink_lengths.find("dead_letter"); it != standing->sink_lengths.end()) {
+      auto id = standing->sink_lengths.find(std::string(kDeadLetterFileId));
+      if (id == standing->sink_lengths.end())
+        throw SetupError(path + ": the pipeline's checkpoint was written by an older aetl, which did not record "
+                                "the file's identity: run the pipeline once, then replay");
+      // The checkpoint's length is of the file it knew: a file replaced since
+      // (an editor's save) is taken whole.
+      struct stat st {};
+      bool same = ::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_ino) == id->second;
+      size_t length = static_cast<size_t>(it->second);
+      if (same && length < content.size()) {
+        if (length > 0 && content[length - 1] != '\n')
+          throw SetupError(path + ": changed in place since the pipeline's last checkpoint (its " +
+                           std::to_string(length) +
+                           " bytes there do not end a line): save the file under another name and move it over");
+        committed = length;
       }
-  }
+    }
   if (committed < content.size())
     spdlog::info("{}: its last {} byte{} are not in the pipeline's checkpoint (a run was killed): left out; "
                  "the pipeline's next run writes those entries again",
@@ -268,8 +289,9 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
 
   // One replay run per starting point, each with a dead letter of its own.
   remove_dead_replays_work();
-  fs::path work = fs::temp_directory_path() / fmt::format("aetl-replay-{}", ::getpid());
-  fs::create_directories(work);
+  std::string work_template = (fs::temp_directory_path() / fmt::format("aetl-replay-{}-XXXXXX", ::getpid())).string();
+  if (!::mkdtemp(work_template.data())) throw SetupError(work_template + ": " + std::strerror(errno));
+  fs::path work = work_template;
   struct Cleanup {
     fs::path dir;
     ~Cleanup() {
@@ -282,6 +304,13 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     if (entries[i].replayable) groups[{entries[i].start, entries[i].routes}].push_back(i);
   bool all_ran = true;
   size_t group_no = 0;
+  // The pipeline's file sinks: continued from what its checkpoint covers (a killed
+  // run's tail cut, as its next run would), and their new lengths recorded in it.
+  std::map<std::string, uint64_t> file_lengths;
+  if (standing)
+    for (const auto& [key, length] : standing->sink_lengths)
+      if (key.rfind("dead_letter", 0) != 0) file_lengths[key] = length;
+  const auto lengths_before = file_lengths;
   for (const auto& [where, members] : groups) {
     ++group_no;
     Batch records;
@@ -324,6 +353,7 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     ro.from_start = true;
     ro.state_in_summary = false;
     ro.append_files = true;
+    ro.file_lengths = file_lengths;
     ro.dry_run = options.dry_run;
     RunOutcome r = run_pipeline_spec(p, ro);
     out.run.failed = out.run.failed || r.failed;
@@ -334,15 +364,19 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
     // The entries the run handled (written, or sent to its dead letter): every one
     // of a run that ended; of one that stopped early, those its checkpoint covers
     // (the rest stay as they were, to be replayed again).
+    // Its checkpoint also has the lengths the pipeline's file sinks have now.
     std::optional<Checkpoint> cp;
-    if (!ran && !options.dry_run) {
+    if (!options.dry_run) {
       try {
         cp = saved_checkpoint(p, ro, ro.state_path);
-      } catch (const std::exception& e) {
-        spdlog::warn("{}: what the stopped replay handled cannot be read ({}): the file is kept as it was", path,
-                     e.what());
+      } catch (const std::exception& e) {  // the file and the pipeline's checkpoint are left as they were
+        throw SetupError(path + ": what the replay handled cannot be read (" + e.what() +
+                         "): the file is left as it was");
       }
     }
+    if (cp)
+      for (const auto& [key, length] : cp->sink_lengths)
+        if (key.rfind("dead_letter", 0) != 0) file_lengths[key] = length;
     const InputMark* mark = cp ? cp->find(path) : nullptr;
     for (size_t i : members)
       entries[i].handled = ran || (mark && mark->is_done(entries[i].number));
@@ -384,7 +418,25 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
   out.replayed = out.succeeded + out.failed_again;
   for (const auto& e : entries) out.left += e.replayable && !e.handled;
   if (options.dry_run || !changed) return out;
-  replace_file(path, text);
+
+  // The new file beside the old; the pipeline's checkpoint told (the commit);
+  // then the new file over the old (dead_letter_rewrite.h).
+  uint64_t inode = write_synced(tmp_path, text);
+  if (standing && (file_lengths != lengths_before || own)) {
+    try {
+      amend_checkpoint(spec, options.run, state_path, [&](Checkpoint& c) {
+        for (const auto& [key, length] : file_lengths) c.sink_lengths[key] = length;
+        if (own) {
+          c.sink_lengths["dead_letter"] = text.size();
+          c.sink_lengths[std::string(kDeadLetterFileId)] = inode;
+        }
+      });
+    } catch (...) {
+      ::unlink(tmp_path.c_str());
+      throw;
+    }
+  }
+  rename_over(tmp_path, path);
   out.rewritten = true;
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
+#include "run/dead_letter_rewrite.h"
 #include "config/kinds.h"
 #include "engine/record_decoder.h"
 #include "sinks/file/file_output.h"
@@ -42,10 +43,12 @@ class JsonlFileSink final : public PipelineSink {
     auto id = checkpointed_length(resume, std::string(kDeadLetterFileId));
     struct stat st {};
     if (length && id && key == "dead_letter") {
+      finish_dead_letter_rewrite(out_.path(), *id);
       bool exists = ::stat(out_.path().c_str(), &st) == 0;
       if (!exists || (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_ino) != *id)) {
-        spdlog::info("{}: {} since the last checkpoint: appending at its end", out_.path(),
-                     exists ? "replaced (by aetl replay?)" : "gone");
+        spdlog::info("{}: {} since the last checkpoint: {}", out_.path(),
+                     exists ? "another file (saved anew by an editor?)" : "gone",
+                     exists ? "appending at its end" : "starting it anew");
         length = exists ? static_cast<uint64_t>(st.st_size) : 0;
       }
     }

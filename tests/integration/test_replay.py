@@ -132,14 +132,112 @@ def test_the_pipeline_appends_to_the_rewritten_dead_letter_and_leaves_a_killed_r
             "left out; the pipeline's next run writes those entries again") in res.stderr.splitlines()
     assert [e["line"] for e in read_jsonl(tmp_path / "dl.jsonl")] == [2, 3, 6, 9]
     assert sql(tmp_path / "out.db", "SELECT id FROM t WHERE id = 99") == []
-    # the next run appends to the rewritten file where it ends (the checkpoint's length was the old file's)
+    # the replay recorded the rewritten file in the pipeline's checkpoint: the next run appends to it
     with open(tmp_path / "in.jsonl", "a") as f:
         f.write('{"id": 12, "v": "12"}\n{"id": 13, "v": "13"}\n')
     res = run_aetl(["run", "--no-progress", "--state", "s.db", "p.yaml"], cwd=tmp_path, env={"FAIL": "1"})
     assert res.code == 0, res.stderr
-    assert "aetl: dl.jsonl: replaced (by aetl replay?) since the last checkpoint: appending at its end" in res.stderr
+    assert "dl.jsonl:" not in res.stderr
     assert [e["line"] for e in read_jsonl(tmp_path / "dl.jsonl")] == [2, 3, 6, 9, 10]
     assert sql(tmp_path / "out.db", "SELECT count(*) FROM t WHERE id = 13") == [(1,)]
+
+
+JSONL_PIPELINE = """\
+name: files
+source: {lines: {paths: [in.jsonl]}}
+stages:
+  - jq: 'if .id % 3 == 0 and env.FAIL == "1" then error("multiple of three") else . end'
+sink: {jsonl: {path: out.jsonl}}
+dead_letter: {jsonl: {path: dl.jsonl}}
+"""
+
+
+def test_records_replayed_into_a_file_sink_stay_when_the_pipeline_runs_again(tmp_path):
+    # A regression: the next run cut out.jsonl back to the length in its checkpoint,
+    # and the replayed records were in neither file.
+    write_lines(tmp_path / "in.jsonl", [json.dumps({"id": i}) for i in range(1, 7)])
+    (tmp_path / "p.yaml").write_text(JSONL_PIPELINE)
+    env = {"FAIL": "1"}
+    assert run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path, env=env).code == 0
+    # several replays in a row (the dead letter's inode numbers come round again),
+    # the pipeline running in between
+    for _ in range(3):
+        res = run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path, env=env)
+        assert res.code == 1, res.stderr
+    for n in (7, 8, 9):
+        with open(tmp_path / "in.jsonl", "a") as f:
+            f.write(json.dumps({"id": n}) + "\n")
+        res = run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path, env=env)
+        assert res.code == 0, res.stderr
+        res = run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path, env=env)
+        assert res.code == 1, res.stderr
+    assert [e["record"]["id"] for e in read_jsonl(tmp_path / "dl.jsonl")] == [3, 6, 9]
+    assert [e["attempts"] for e in read_jsonl(tmp_path / "dl.jsonl")] == [7, 7, 2]
+    res = run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    with open(tmp_path / "in.jsonl", "a") as f:
+        f.write(json.dumps({"id": 10}) + "\n")
+    res = run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert sorted(r["id"] for r in read_jsonl(tmp_path / "out.jsonl")) == list(range(1, 11))
+    assert (tmp_path / "dl.jsonl").read_text() == ""
+
+
+def test_an_exactly_once_sink_holding_the_checkpoint_records_the_rewritten_dead_letter(tmp_path):
+    write_lines(tmp_path / "in.jsonl", [json.dumps({"id": i, "v": str(i)}) for i in range(1, 7)])
+    (tmp_path / "p.yaml").write_text(PIPELINE.replace("columns: [id, v]", "columns: [id, v], exactly_once: true"))
+    blocking_table(tmp_path / "out.db", [])
+    env = {"FAIL": "1"}
+    assert run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path, env=env).code == 0
+    for n in (7, 8, 9):
+        assert run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path, env=env).code == 1
+        with open(tmp_path / "in.jsonl", "a") as f:
+            f.write(json.dumps({"id": n, "v": str(n)}) + "\n")
+        res = run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path, env=env)
+        assert res.code == 0, res.stderr
+    assert [e["record"]["id"] for e in read_jsonl(tmp_path / "dl.jsonl")] == [3, 6, 9]
+    res = run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path).code == 0
+    assert sql(tmp_path / "out.db", "SELECT count(*), count(DISTINCT id) FROM t") == [(9, 9)]
+    assert (tmp_path / "dl.jsonl").read_text() == ""
+
+
+def test_a_replay_killed_after_its_commit_is_finished_by_the_next_run(tmp_path):
+    """The rewrite is committed by the pipeline's checkpoint; a replay killed before
+    its rename leaves DL.replay-tmp, which the next run puts in place."""
+    write_lines(tmp_path / "in.jsonl", [json.dumps({"id": i}) for i in range(1, 7)])
+    (tmp_path / "p.yaml").write_text(JSONL_PIPELINE)
+    assert run_aetl(["run", "-q", "--state", "s.db", "p.yaml"], cwd=tmp_path, env={"FAIL": "1"}).code == 0
+    before = (tmp_path / "dl.jsonl").read_text()
+    # replay for real, then put the old file back as if the rename had not happened
+    res = run_aetl(["replay", "-q", "dl.jsonl", "p.yaml", "--state", "s.db"], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    os.rename(tmp_path / "dl.jsonl", tmp_path / "dl.jsonl.replay-tmp")
+    (tmp_path / "dl.jsonl").write_text(before)
+    with open(tmp_path / "in.jsonl", "a") as f:
+        f.write(json.dumps({"id": 7}) + "\n")
+    res = run_aetl(["run", "--no-progress", "--state", "s.db", "p.yaml"], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    assert ("aetl: dl.jsonl: an aetl replay was killed after recording its rewrite of this file: put in place"
+            in res.stderr.splitlines())
+    assert (tmp_path / "dl.jsonl").read_text() == ""
+    assert not (tmp_path / "dl.jsonl.replay-tmp").exists()
+    assert sorted(r["id"] for r in read_jsonl(tmp_path / "out.jsonl")) == list(range(1, 8))
+
+
+def test_a_queue_pipelines_own_dead_letter_is_refused(tmp_path):
+    (tmp_path / "p.yaml").write_text("""\
+name: w
+source: {redis: {url: 'redis://127.0.0.1:1/0', stream: jobs, group: g}}
+sink: {jsonl: {path: out.jsonl}}
+dead_letter: {jsonl: {path: dl.jsonl}}
+""")
+    write_lines(tmp_path / "dl.jsonl", [])
+    res = run_aetl(["replay", "dl.jsonl", "p.yaml"], cwd=tmp_path)
+    assert res.code == 2
+    assert res.stderr == ("aetl: dl.jsonl: the dead letter of pipeline 'w', whose workers keep it open (it reads a "
+                          "queue): stop them, move the file aside (mv), and replay the moved file\n")
 
 
 def test_dry_run_prints_and_changes_nothing(tmp_path):
