@@ -130,6 +130,17 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   const bool keeps_state = !options.dry_run && !options.stateless && !spec.source.queue;
 
   if (options.prepare) options.prepare(run);
+  // `ended` once the loop will run no more, also when the setup throws (and
+  // before the loop is destroyed: a scheduler's lock thread posts to it until then).
+  struct Ended {
+    const std::function<void()>& call;
+    bool done = false;
+    void now() {
+      if (!done && call) call();
+      done = true;
+    }
+    ~Ended() { now(); }
+  } ended{options.ended};
 
   // One run at a time per state store, from before anything is opened to the end.
   std::string state_path;
@@ -378,7 +389,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   } catch (...) {
     end_on_exception(std::current_exception());
   }
-  if (options.ended) options.ended();
+  ended.now();
   pool.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 

@@ -74,6 +74,7 @@ class Scheduler {
                    schedule_.format(due), format_late(late), format_late(schedule_.grace_at(due)));
       return outcome_;
     }
+    once_ = true;
     fire(due);
     return outcome_;
   }
@@ -147,7 +148,22 @@ class Scheduler {
     }
   }
 
+  /// A staying-up scheduler goes on after a fire that could not run (a database
+  /// down, the state lock held by a replay): logged, and the next slot is fired.
   void fire(Slot slot) {
+    if (once_) return fire_slot(slot);
+    try {
+      fire_slot(slot);
+    } catch (const std::exception& e) {
+      spdlog::error("pipeline '{}': slot {}: {}; the scheduler goes on", pipeline_.name, schedule_.format(slot),
+                    e.what());
+      outcome_.ran = true;
+      outcome_.last = RunOutcome{};
+      outcome_.last.failed = true;
+    }
+  }
+
+  void fire_slot(Slot slot) {
     std::string holder;
     auto lease = book_.lock(owner_, holder);
     if (!lease) {
@@ -204,6 +220,7 @@ class Scheduler {
   std::string owner_;
   std::mt19937_64 rng_;
   bool signalled_ = false;
+  bool once_ = false;  ///< --once: a fire's setup error is the command's
   ScheduleOutcome outcome_;
 };
 

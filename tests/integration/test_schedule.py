@@ -61,6 +61,20 @@ def test_every_fires_at_each_slot_and_sigterm_between_fires_exits_0(tmp_path):
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_fire_that_cannot_start_is_logged_and_the_scheduler_goes_on(tmp_path):
+    # A regression: a setup error in one fire (here a sink's missing directory) ended the scheduler.
+    p = simple_pipeline(tmp_path, sink="jsonl: {path: outdir/out.jsonl}")
+    proc = start(["run", "--every", "1s", p], tmp_path)
+    time.sleep(2.5)
+    (tmp_path / "outdir").mkdir()
+    time.sleep(2)
+    code, err = stop(proc)
+    assert code == 0, err
+    assert re.search(r"aetl: error: pipeline 'sched': slot \S+: outdir/out.jsonl: No such file or directory; "
+                     r"the scheduler goes on", err), err
+    assert len((tmp_path / "outdir/out.jsonl").read_text().splitlines()) == 2, err
+
+
 def test_two_schedulers_on_one_state_store_run_each_slot_once(tmp_path):
     p = simple_pipeline(tmp_path)
     a = start(["run", "--every", "1s", p], tmp_path)
