@@ -43,7 +43,7 @@ asio::awaitable<AdaptiveLimits::Clock::time_point> AdaptiveLimits::acquire(const
   Key& k = key(name);  // keys are never erased: the reference stays valid
   for (;;) {
     auto now = Clock::now();
-    if (k.paused_until <= now && k.in_flight < k.slots() && k.waiting.empty()) {
+    if (aborted_ || (k.paused_until <= now && k.in_flight < k.slots() && k.waiting.empty())) {
       ++k.in_flight;
       co_return now;
     }
@@ -54,7 +54,7 @@ asio::awaitable<AdaptiveLimits::Clock::time_point> AdaptiveLimits::acquire(const
     auto it = std::find(k.waiting.begin(), k.waiting.end(), &timer);
     if (it != k.waiting.end()) k.waiting.erase(it);
     now = Clock::now();
-    if (k.paused_until <= now && k.in_flight < k.slots()) {
+    if (aborted_ || (k.paused_until <= now && k.in_flight < k.slots())) {
       ++k.in_flight;
       co_return now;
     }
@@ -114,6 +114,7 @@ std::vector<std::pair<std::string, size_t>> AdaptiveLimits::limits() const {
 }
 
 void AdaptiveLimits::wake_all() {
+  aborted_ = true;
   for (auto& [name, k] : keys_) {
     for (auto* t : k->waiting) t->cancel();
     k->waiting.clear();

@@ -54,7 +54,8 @@ class AdaptiveLimits {
   size_t limit(const std::string& key) const;
   /// Every key's current limit.
   std::vector<std::pair<std::string, size_t>> limits() const;
-  /// Wakes every waiter (an abort: they look again and give up).
+  /// An abort: every waiter, and every later acquire(), returns at once (a
+  /// Retry-After pause no longer holds anyone); the caller sees the abort and gives up.
   void wake_all();
 
  private:
@@ -64,6 +65,7 @@ class AdaptiveLimits {
 
   asio::any_io_executor ex_;
   Settings settings_;
+  bool aborted_ = false;
   std::unordered_map<std::string, std::unique_ptr<Key>> keys_;
 };
 

@@ -68,3 +68,24 @@ def test_a_bad_j_is_one_line_and_exit_2(afetch, write_urls, server):
     urls = write_urls([server.url("/ok")])
     res = afetch([urls, "-j", "lots"])
     assert (res.code, res.stderr) == (2, "afetch: --concurrency: expected a number or auto, got 'lots'\n")
+
+
+def test_an_abort_ends_a_retry_after_pause(server, write_urls):
+    # A regression: waiters of a host paused by Retry-After (here 120 s) went back to
+    # waiting after the abort, and only a hard stop ended the run.
+    import os
+    import signal
+    import subprocess
+    import time
+    from conftest import AFETCH
+    urls = write_urls([server.url(f"/retry/k{i}?fails=100&status=429&retry_after=120") for i in range(40)])
+    proc = subprocess.Popen([str(AFETCH), "-q", "-j", "auto", "--retry", "5", "--grace", "1s", str(urls)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
+    time.sleep(1.5)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - began
+    assert proc.returncode == 130, err.decode()
+    assert took < 30, (took, err.decode())  # the pause is 120 s
+    assert "did not stop in time" not in err.decode()
