@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -31,6 +32,13 @@ FileOutput::FileOutput(StageContext& ctx, std::string path, bool append, bool fs
     : ctx_(ctx), path_(std::move(path)), append_(append), fsync_(fsync), rules_(std::move(rules)) {}
 
 namespace {
+
+/// Held while a batch goes to a stream: two sinks writing to stdout (a --dry-run
+/// of several sinks) each write whole batches, not pieces of them in turn.
+std::mutex& stream_write_mutex() {
+  static std::mutex m;
+  return m;
+}
 
 /// The length of `fd`'s first `size` bytes up to and including the last line
 /// break: an appended file keeps whole lines only (a run killed in the middle of
@@ -197,7 +205,10 @@ asio::awaitable<bool> FileOutput::write(const std::string& data) {
   size_t size = data.size();
   // 0 ok, -1 closed pipe, -3 given up (aborted), else errno
   // `data` outlives the job: this coroutine waits for it.
-  auto job = [fd, regular, whole, sync, at, control, &data]() -> int {
+  bool shared = !regular;  // stdout (several sinks of a --dry-run), a pipe: one batch at a time, never interleaved
+  auto job = [fd, regular, whole, sync, at, control, shared, &data]() -> int {
+    std::unique_lock<std::mutex> one_at_a_time;
+    if (shared) one_at_a_time = std::unique_lock<std::mutex>(stream_write_mutex());
     const char* p = data.data();
     size_t left = data.size();
     off_t off = static_cast<off_t>(at);

@@ -171,3 +171,20 @@ sinks:
     # each sink keeps its own checkpoint under PIPELINE/NAME
     names = [r[0] for r in sqlite_rows(tmp_path / "out.db", "SELECT pipeline FROM aetl_checkpoints")]
     assert names == [f"routed-crash-{table}/lite"]
+
+
+def test_dry_run_of_several_sinks_writes_whole_lines(tmp_path):
+    # A regression: the sinks' batches went to stdout in pieces, in turn, cutting lines.
+    write_input(tmp_path / "in.jsonl", 60000, pad="x" * 300)
+    (tmp_path / "p.yaml").write_text("""\
+name: dry
+source: {lines: {paths: [in.jsonl]}}
+sinks:
+  a: {jsonl: {path: a.jsonl}}
+  b: {jsonl: {path: b.jsonl}}
+  c: {jsonl: {path: c.jsonl}}
+""")
+    res = run_aetl(["run", "-q", "--dry-run", "p.yaml"], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    ids = [json.loads(l)["id"] for l in res.stdout.splitlines()]
+    assert len(ids) == 180000 and set(ids) == set(range(1, 60001))
