@@ -72,20 +72,23 @@ std::vector<std::string> on_calendar(const Schedule& s) {
                        "evenly; use a cron expression");
     return {spec + " UTC"};
   }
-  static const char* const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  // systemd's weeks start on Monday (Sun..Tue is refused): Sunday is day 7 here.
+  static const char* const days[] = {"", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
   const CronExpr& c = *s.cron();
+  std::bitset<8> week;
+  for (int d = 0; d < 7; ++d) week[static_cast<size_t>(d == 0 ? 7 : d)] = c.weekdays_[static_cast<size_t>(d)];
   std::string time = calendar_field(c.hours_, 0, 23) + ":" + calendar_field(c.minutes_, 0, 59) + ":00";
   std::string month = calendar_field(c.months_, 1, 12);
   std::string zone = " " + s.zone_name();
   auto line = [&](const std::string& dow, const std::string& dom) {
     return (dow.empty() ? "" : dow + " ") + "*-" + month + "-" + dom + " " + time + zone;
   };
+  // The fields' days as they are (`*/2` is every other day, not every day).
   std::string dom = calendar_field(c.days_, 1, 31);
-  std::string dow = calendar_field(c.weekdays_, 0, 6, days);
-  if (c.dom_star_ && c.dow_star_) return {line("", "*")};
-  if (c.dow_star_) return {line("", dom)};
-  if (c.dom_star_) return {line(dow, "*")};
-  return {line("", dom), line(dow, "*")};  // cron: either day field matches
+  std::string dow = (week >> 1).count() == 7 ? "" : calendar_field(week, 1, 7, days);
+  // cron: with a day field that starts with `*` both must match (one line); else either (a line each)
+  if (c.dom_star_ || c.dow_star_) return {line(dow, dom)};
+  return {line("", dom), line(dow, "*")};
 }
 
 std::string unit_name(const std::string& pipeline) {

@@ -7,6 +7,7 @@ expired and was taken commits nothing more. Real redis-server, started by the te
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -214,6 +215,27 @@ def test_systemd_units_for_every(tmp_path, every, calendar):
     res = run_aetl(["systemd", "--every", every, p], cwd=tmp_path)
     assert res.code == 0, res.stderr
     assert f"OnCalendar={calendar}\n" in res.stdout.decode()
+
+
+@pytest.mark.parametrize("cron,calendars", [
+    # regressions: systemd refuses a weekday range from Sunday (its weeks start on Monday),
+    # and a day field with a step kept only its `*`
+    ("0 9 * * 0-2", ["Mon,Tue,Sun *-*-* 09:00:00 UTC"]),
+    ("0 0 * * 5-7", ["Fri..Sun *-*-* 00:00:00 UTC"]),
+    ("0 9 * * 0-6", ["*-*-* 09:00:00 UTC"]),
+    ("0 12 */2 * *", ["*-*-01/2 12:00:00 UTC"]),
+    ("0 12 */2 * mon", ["Mon *-*-01/2 12:00:00 UTC"]),
+])
+def test_systemd_calendars_of_day_fields(tmp_path, cron, calendars):
+    p = simple_pipeline(tmp_path, "schedule: {cron: '* * * * *', timezone: UTC}\n")
+    res = run_aetl(["systemd", "--cron", cron, p], cwd=tmp_path)
+    assert res.code == 0, res.stderr
+    got = [l[len("OnCalendar="):] for l in res.stdout.decode().splitlines() if l.startswith("OnCalendar=")]
+    assert got == calendars
+    if shutil.which("systemd-analyze"):
+        for c in got:
+            check = subprocess.run(["systemd-analyze", "calendar", c], capture_output=True, text=True)
+            assert check.returncode == 0, check.stderr
 
 
 def test_systemd_refuses_an_every_it_cannot_say(tmp_path):
