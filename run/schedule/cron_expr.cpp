@@ -72,7 +72,10 @@ void parse_field(std::string_view field, const FieldRule& rule, std::bitset<N>& 
       lo = value_of(item, rule);
       hi = step > 1 ? rule.max : lo;  // `5/15`: from 5 on, every 15
     }
-    for (int v = lo; v <= hi; v += step) bits.set(static_cast<size_t>(rule.max == 7 && v == 7 ? 0 : v));
+    for (int v = lo; v <= hi; v += step) {
+      bits.set(static_cast<size_t>(rule.max == 7 && v == 7 ? 0 : v));
+      if (hi - v < step) break;  // a huge step: no overflow past hi
+    }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }

@@ -46,6 +46,10 @@ TEST_CASE("cron expressions: fields, names, steps and the errors of each") {
   CHECK(CronExpr::parse("0 0 * * 7").day(1, 0));  // 7 is Sunday
   CHECK(CronExpr::parse("5/20 * * * *").minute(45));
   CHECK_FALSE(CronExpr::parse("5/20 * * * *").minute(40));
+  // a regression: a huge step overflowed the loop past the field's end
+  CronExpr huge = CronExpr::parse("59/2147483600 * * * *");
+  CHECK(huge.minute(59));
+  CHECK_FALSE(huge.minute(0));
   // Vixie cron: both day fields restricted means either
   CronExpr both = CronExpr::parse("0 0 1 * mon");
   CHECK(both.day(1, 3));
