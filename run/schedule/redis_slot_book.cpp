@@ -106,12 +106,19 @@ class RedisLease : public RunLease {
     } catch (const std::exception& e) {
       spdlog::warn("the run lock in {} could not be released ({}); it expires by itself", where_, e.what());
     }
+    // renew() may still be waiting for a reply (a reconnect): it ends (stopping_)
+    // once that comes or times out, and must not resume after this lease is gone.
+    while (!renew_done_) {
+      link_->io().restart();
+      link_->io().run_one();
+    }
   }
 
   void keep(std::function<void(const std::string&)> on_lost) override {
     on_lost_ = std::move(on_lost);
     link_->io().restart();
-    asio::co_spawn(link_->io(), renew(), asio::detached);
+    renew_done_ = false;
+    asio::co_spawn(link_->io(), renew(), [this](std::exception_ptr) { renew_done_ = true; });
     thread_ = std::thread([this] { link_->io().run(); });
   }
 
@@ -183,6 +190,7 @@ class RedisLease : public RunLease {
   std::atomic<bool> lost_{false};
   std::string lost_why_;
   bool stopping_ = false;
+  std::atomic<bool> renew_done_{true};  ///< renew() has ended (or was never started)
 };
 
 class RedisSlotBook : public SlotBook {
