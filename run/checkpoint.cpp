@@ -23,11 +23,11 @@ const InputMark* Checkpoint::find(const std::string& name) const {
   return nullptr;
 }
 
-std::string Checkpoint::to_json() const {
-  std::string out;
-  JsonWriter w(out);
-  w.begin_object().key("version").number(int64_t{1}).key("inputs").begin_array();
-  for (const auto& m : inputs) {
+namespace {
+
+void write_marks(JsonWriter& w, const std::vector<InputMark>& marks) {
+  w.begin_array();
+  for (const auto& m : marks) {
     w.begin_object().key("name").string(m.name);
     w.key("line").number(static_cast<int64_t>(m.line)).key("offset").number(static_cast<int64_t>(m.offset));
     w.key("done").begin_array();
@@ -40,9 +40,45 @@ std::string Checkpoint::to_json() const {
     }
     w.end_array().end_object();
   }
-  w.end_array().key("sinks").begin_object();
+  w.end_array();
+}
+
+std::vector<InputMark> read_marks(simdjson::dom::element array) {
+  std::vector<InputMark> marks;
+  for (auto item : array.get_array()) {
+    InputMark m;
+    m.name = std::string(std::string_view(item["name"]));
+    m.line = uint64_t(int64_t(item["line"]));
+    m.offset = uint64_t(int64_t(item["offset"]));
+    for (auto r : item["done"].get_array()) {
+      simdjson::dom::array a = r;
+      if (a.size() != 3) throw std::runtime_error("bad range");
+      m.done.push_back({uint64_t(int64_t(a.at(0))), uint64_t(int64_t(a.at(1))), uint64_t(int64_t(a.at(2)))});
+    }
+    marks.push_back(std::move(m));
+  }
+  return marks;
+}
+
+}  // namespace
+
+std::string Checkpoint::to_json() const {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().key("version").number(int64_t{1}).key("inputs");
+  write_marks(w, inputs);
+  w.key("sinks").begin_object();
   for (const auto& [name, len] : sink_lengths) w.key(name).number(static_cast<int64_t>(len));
-  w.end_object().end_object();
+  w.end_object();
+  if (!sink_marks.empty()) {
+    w.key("sink_marks").begin_object();
+    for (const auto& [name, marks] : sink_marks) {
+      w.key(name);
+      write_marks(w, marks);
+    }
+    w.end_object();
+  }
+  w.end_object();
   return out;
 }
 
@@ -53,19 +89,11 @@ Checkpoint Checkpoint::from_json(std::string_view text) {
   if (parsed) throw std::runtime_error("checkpoint is not JSON");
   Checkpoint cp;
   try {
-    for (auto item : root["inputs"].get_array()) {
-      InputMark m;
-      m.name = std::string(std::string_view(item["name"]));
-      m.line = uint64_t(int64_t(item["line"]));
-      m.offset = uint64_t(int64_t(item["offset"]));
-      for (auto r : item["done"].get_array()) {
-        simdjson::dom::array a = r;
-        if (a.size() != 3) throw std::runtime_error("bad range");
-        m.done.push_back({uint64_t(int64_t(a.at(0))), uint64_t(int64_t(a.at(1))), uint64_t(int64_t(a.at(2)))});
-      }
-      cp.inputs.push_back(std::move(m));
-    }
+    cp.inputs = read_marks(root["inputs"]);
     for (auto [key, value] : root["sinks"].get_object()) cp.sink_lengths[std::string(key)] = uint64_t(int64_t(value));
+    simdjson::dom::object marks;
+    if (root["sink_marks"].get(marks) == simdjson::SUCCESS)
+      for (auto [key, value] : marks) cp.sink_marks[std::string(key)] = read_marks(value);
   } catch (const simdjson::simdjson_error& e) {
     throw std::runtime_error(std::string("checkpoint is malformed: ") + e.what());
   }
@@ -125,6 +153,16 @@ void AckTracker::ack_range(uint32_t source, uint64_t first, uint64_t last, uint6
   ++version_;
   mark_done(in, first, last, end_offset);
   handled(source, first, last);
+}
+
+void AckTracker::absorb(const InputMark& m) {
+  for (auto& in : inputs_) {
+    if (in.mark.name != m.name) continue;
+    if (m.line > 0) mark_done(in, 1, m.line, m.offset);
+    for (const auto& r : m.done) mark_done(in, r.first, r.last, r.end_offset);
+    ++version_;
+    return;
+  }
 }
 
 void AckTracker::mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset) {

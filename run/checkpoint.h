@@ -39,6 +39,9 @@ inline constexpr std::string_view kDeadLetterFileId = "dead_letter@inode";
 struct Checkpoint {
   std::vector<InputMark> inputs;
   std::map<std::string, uint64_t> sink_lengths;
+  /// Several sinks: what each file sink holds at its length (records it wrote
+  /// ahead of the slower sinks, beyond `inputs`); a resumed run skips those for it.
+  std::map<std::string, std::vector<InputMark>> sink_marks;
 
   const InputMark* find(const std::string& name) const;
   std::string to_json() const;
@@ -70,6 +73,10 @@ class AckTracker {
   /// lines at once); `end_offset` is the one of line `last`. For lines that never
   /// left the source's jobs, so none of them was split.
   void ack_range(uint32_t source, uint64_t first, uint64_t last, uint64_t end_offset);
+  /// Marks done what `mark` holds, for the input of its name (none: nothing), with
+  /// no hooks called: a copy made a sink's checkpoint keeps what that sink held
+  /// before this run (its committed_before) until the run itself has passed it.
+  void absorb(const InputMark& mark);
   /// A record that failed with no dead letter: not acked, but counted (and told
   /// to the on_failed hooks: it will not be handled in this run).
   void fail(const Position& pos) {

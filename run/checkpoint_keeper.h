@@ -81,6 +81,7 @@ class CheckpointKeeper {
         add(t);
         Checkpoint cp = t.snapshot();
         cp.sink_lengths = run_.sink_lengths();
+        if (run_.sink_marks) cp.sink_marks = run_.sink_marks();
         try {
           if (fence) co_await fence();
           co_await sink->store_checkpoint(cp.to_json());
@@ -93,6 +94,7 @@ class CheckpointKeeper {
       run_.checkpoints.taken();
       Checkpoint cp = run_.tracker.snapshot();
       cp.sink_lengths = run_.sink_lengths();
+      if (run_.sink_marks) cp.sink_marks = run_.sink_marks();
       try {
         if (fence) co_await fence();
         co_await exactly_once_sink_->store_checkpoint(cp.to_json());
@@ -121,6 +123,7 @@ class CheckpointKeeper {
     uint64_t version = run_.tracker.version();
     Checkpoint cp = run_.tracker.snapshot();
     cp.sink_lengths = run_.sink_lengths();
+    if (run_.sink_marks) cp.sink_marks = run_.sink_marks();
     last_save_ = std::chrono::steady_clock::now();
     // With an exactly-once sink the next run reads the sink's checkpoint, not this one.
     if (!exactly_once_sink_) run_.checkpoints.taken();

@@ -194,6 +194,19 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
         }
       }
   }
+  // A file sink (several sinks) holds records beyond the checkpoint's position,
+  // which it wrote ahead of the slower sinks: skipped for it on a replay.
+  uint32_t file_mask = 0;
+  for (size_t i = 0; several && i < n_sinks; ++i) {
+    const std::string& f = spec.sinks[i].common.file;
+    if (f.empty() || f == "-" || built_sinks[i]->exactly_once()) continue;
+    file_mask |= 1u << i;
+    if (!resume) continue;
+    if (auto it = resume->sink_marks.find(spec.sinks[i].name); it != resume->sink_marks.end()) {
+      committed_before[i].emplace();
+      committed_before[i]->inputs = it->second;
+    }
+  }
   run.resume = resume ? &*resume : nullptr;
   std::optional<Checkpoint> files_only;
   if (!run.resume && !options.file_lengths.empty()) {
@@ -241,7 +254,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
                                                    spec.sinks[i].common.batching, spec.sinks[i].common.retry,
                                                    *sink_stats[i]));
   }
-  FanOut fan_out(tracker, exactly_once_mask);
+  FanOut fan_out(tracker, exactly_once_mask | file_mask);
   if (dl_sink) {
     PartStats& dl_stats = run.add_part("dead_letter");
     SinkBatching b = spec.dead_letter ? spec.dead_letter->common.batching : SinkBatching{};
@@ -261,6 +274,19 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
       }
     return lengths;
   };
+  if (file_mask)
+    run.sink_marks = [&]() {
+      std::map<std::string, std::vector<InputMark>> marks;
+      for (size_t i = 0; i < n_sinks; ++i) {
+        if (!(file_mask & (1u << i)) || !drivers[i]->sink().durable_length()) continue;
+        AckTracker t = tracker;
+        fan_out.add_handled_for(i, t);
+        if (committed_before[i])
+          for (const auto& m : committed_before[i]->inputs) t.absorb(m);
+        marks[drivers[i]->key()] = t.snapshot().inputs;
+      }
+      return marks;
+    };
   SinkDriver& first = *drivers[0];
   CheckpointKeeper keeper(run, store.get(), spec.name, spec.checkpoint_interval,
                          !several && first.sink().exactly_once() ? &first.sink() : nullptr);
@@ -274,7 +300,13 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
       d.holds_checkpoint = true;
       continue;
     }
-    d.own_checkpoint = [&fan_out, i](AckTracker& t) { fan_out.add_handled_for(i, t); };
+    // What it committed before stays in its checkpoint until this run passes it
+    // (a run killed early would otherwise forget it, and the next write it again).
+    d.own_checkpoint = [&fan_out, &committed_before, i](AckTracker& t) {
+      fan_out.add_handled_for(i, t);
+      if (committed_before[i])
+        for (const auto& m : committed_before[i]->inputs) t.absorb(m);
+    };
     if (store) keeper.also_store_in(&d.sink(), d.own_checkpoint);
   }
   if (several)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/record.h"
+#include "run/checkpoint.h"
 #include "engine/stage_context.h"
 
 namespace aetl {
@@ -116,6 +117,8 @@ struct RunContext {
   std::function<HttpClient&()> http;  ///< the shared HTTP client, created on first use
   /// The durable lengths of the file sinks right now, for checkpoints.
   std::function<std::map<std::string, uint64_t>()> sink_lengths;
+  /// Several sinks: what each file sink holds right now (Checkpoint::sink_marks).
+  std::function<std::map<std::string, std::vector<InputMark>>()> sink_marks;
 
   /// The pipeline's sinks by name, in order (a `route` stage's targets are their
   /// indices); set before the stages are built.

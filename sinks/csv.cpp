@@ -190,6 +190,7 @@ SinkBuilder parse_csv_sink(const ConfigValue& node, ConfigProblems& problems, Si
   read_sink_common(r, common);
   r.finish();
   if (problems.size() != before) return {};
+  common.file = cfg->path;
   return [cfg](RunContext& run, const SinkIdentity&) -> std::unique_ptr<PipelineSink> { return std::make_unique<CsvSink>(run, *cfg); };
 }
 

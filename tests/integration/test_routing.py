@@ -173,6 +173,34 @@ sinks:
     assert names == [f"routed-crash-{table}/lite"]
 
 
+def test_sigkill_rounds_with_a_fast_and_a_slow_file_sink(tmp_path):
+    """A regression: the checkpoint recorded the fast sink's length, which covered
+    records beyond the position the slow sink held it to; a resumed run wrote those
+    again. Each file sink now skips, on a replay, what it holds (its own marks)."""
+    n = 300000
+    write_input(tmp_path / "in.jsonl", n, pad="x" * 40)
+    (tmp_path / "p.yaml").write_text("""\
+name: two-files
+settings: {checkpoint_interval: 50ms}
+source: {lines: {paths: [in.jsonl]}}
+stages:
+  - route:
+      mode: all
+      cases:
+        - {when: 'status >= 500', to: [fast, slow]}
+        - {to: fast}
+sinks:
+  fast: {jsonl: {path: fast.jsonl, batch: {size: 1000}}}
+  slow: {csv: {path: slow.csv, columns: [id, status], batch: {size: 5000, linger: 30s}}}
+""")
+    killed = kill_rounds(tmp_path, tmp_path / "p.yaml", "s.db", random.Random(7), rounds=12, pause=(0.05, 0.25))
+    assert killed >= 4, "the runs were too quick to be killed: make the input bigger"
+    fast = [json.loads(l)["id"] for l in (tmp_path / "fast.jsonl").read_text().splitlines()]
+    assert (len(fast), len(set(fast))) == (n, n)
+    slow = [int(l.split(",")[0]) for l in (tmp_path / "slow.csv").read_text().splitlines()[1:]]
+    assert (len(slow), len(set(slow))) == (n // 10, n // 10)
+
+
 def test_dry_run_of_several_sinks_writes_whole_lines(tmp_path):
     # A regression: the sinks' batches went to stdout in pieces, in turn, cutting lines.
     write_input(tmp_path / "in.jsonl", 60000, pad="x" * 300)

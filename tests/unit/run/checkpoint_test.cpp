@@ -189,3 +189,35 @@ TEST_CASE("random ranges and single acks in any order end at the last line", "[c
     CHECK(cp.inputs[0].done.empty());
   }
 }
+
+TEST_CASE("absorb adds what another mark holds; sink marks survive a JSON round trip", "[checkpoint]") {
+  AckTracker t;
+  t.add_input(0, "a", nullptr);
+  t.ack(at(1));
+  t.ack(at(2));
+  t.ack(at(9));
+  InputMark before;
+  before.name = "a";
+  before.line = 4;
+  before.offset = 40;
+  before.done.push_back({6, 7, 70});
+  t.absorb(before);
+  auto cp = t.snapshot();
+  CHECK(cp.inputs[0].line == 4);
+  CHECK(cp.inputs[0].offset == 40);
+  REQUIRE(cp.inputs[0].done.size() == 2);
+  CHECK(cp.inputs[0].done[0].first == 6);
+  CHECK(cp.inputs[0].done[0].last == 7);
+  CHECK(cp.inputs[0].done[1].first == 9);
+  InputMark other = before;
+  other.name = "b";  // an input this tracker does not have: nothing
+  t.absorb(other);
+  CHECK(t.snapshot().inputs.size() == 1);
+
+  cp.sink_marks["fast"] = cp.inputs;
+  Checkpoint back = Checkpoint::from_json(cp.to_json());
+  REQUIRE(back.sink_marks.count("fast") == 1);
+  CHECK(back.sink_marks["fast"][0].line == 4);
+  CHECK(back.sink_marks["fast"][0].done.size() == 2);
+  CHECK(Checkpoint::from_json(Checkpoint{}.to_json()).sink_marks.empty());
+}
