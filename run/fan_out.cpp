@@ -15,7 +15,7 @@ void FanOut::send(const Record& r, uint32_t to) {
   Entry& e = open_[Key{r.pos.source, r.pos.line, r.part}];
   e.pos = r.pos;
   e.pending += static_cast<uint32_t>(std::popcount(to));
-  e.done_for |= exactly_once_ & ~to;
+  e.done_for |= tracked_ & ~to;
 }
 
 void FanOut::handled(const Record& r, size_t sink) {
@@ -25,7 +25,7 @@ void FanOut::handled(const Record& r, size_t sink) {
     return;
   }
   Entry& e = it->second;
-  if (sink < 32) e.done_for |= (1u << sink) & exactly_once_;
+  if (sink < 32) e.done_for |= (1u << sink) & tracked_;
   if (e.pending > 0) --e.pending;
   if (e.pending == 0) {
     tracker_.ack(e.pos);

@@ -19,8 +19,13 @@ class AckTracker;
 /// after a crash skips, per sink, what that sink committed. Loop thread only.
 class FanOut {
  public:
-  /// `exactly_once`: the sinks (bits by index) that keep checkpoints of their own.
-  FanOut(AckTracker& tracker, uint32_t exactly_once) : tracker_(tracker), exactly_once_(exactly_once) {}
+  /// `exactly_once`: the sinks (bits by index) that keep checkpoints of their own;
+  /// `tracked`: those and the file sinks, whose checkpoint marks (add_handled_for)
+  /// are kept too. A record for one sink alone is followed only when an
+  /// exactly-once sink is left out (its marks stay whole); a file sink's may have a
+  /// gap for such a record in flight elsewhere, which is never sent to it anyway.
+  FanOut(AckTracker& tracker, uint32_t exactly_once, uint32_t tracked)
+      : tracker_(tracker), exactly_once_(exactly_once), tracked_(tracked | exactly_once) {}
 
   /// `r` goes to the sinks in `to` (bits by index; none: it is handled now).
   /// Call before handing it to them.
@@ -54,6 +59,7 @@ class FanOut {
   };
   AckTracker& tracker_;
   uint32_t exactly_once_;
+  uint32_t tracked_;
   std::unordered_map<Key, Entry, KeyHash> open_;
 };
 

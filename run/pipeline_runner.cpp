@@ -254,7 +254,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
                                                    spec.sinks[i].common.batching, spec.sinks[i].common.retry,
                                                    *sink_stats[i]));
   }
-  FanOut fan_out(tracker, exactly_once_mask | file_mask);
+  FanOut fan_out(tracker, exactly_once_mask, file_mask);
   if (dl_sink) {
     PartStats& dl_stats = run.add_part("dead_letter");
     SinkBatching b = spec.dead_letter ? spec.dead_letter->common.batching : SinkBatching{};
