@@ -278,7 +278,9 @@ def test_entries_read_ahead_while_the_pipeline_is_full_are_kept_too(tmp_path, re
     db = tmp_path / "a.db"
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("CREATE TABLE t (id INTEGER)")
-    pa = worker_yaml(tmp_path, redis, f"sqlite: {{path: {db}, table: t, batch: {{size: 5, linger: 10ms}}}}",
+    # retried for long enough: the lock below may outlast SQLite's 5 s busy timeout on a loaded machine
+    pa = worker_yaml(tmp_path, redis, f"sqlite: {{path: {db}, table: t, batch: {{size: 5, linger: 10ms}}, "
+                     "retry: {max: 20, backoff: 200ms..1s}}",
                      name="a.yaml", extra="count: 5, stop_when_idle: 1s")
     pb = worker_yaml(tmp_path, redis, f"jsonl: {{path: {tmp_path}/b.jsonl}}", name="b.yaml",
                      extra="count: 5, stop_when_idle: 1s")
