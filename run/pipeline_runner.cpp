@@ -147,15 +147,7 @@ RunOutcome run_pipeline_spec(const Pipeline& spec, const RunOptions& options) {
   std::unique_ptr<RunLock> lock;
   if (keeps_state) {
     state_path = options.state_path.empty() ? default_state_path(spec.file) : options.state_path;
-    auto busy = [&](long pid) {
-      return fmt::format("pipeline '{}' is already running ({} holds {}); --wait waits for it", spec.name,
-                         pid ? "pid " + std::to_string(pid) : std::string("another process"), state_path + ".lock");
-    };
-    auto waiting = [&](long pid) {
-      spdlog::info("waiting for {} to finish pipeline '{}'", pid ? "pid " + std::to_string(pid) : "another run",
-                   spec.name);
-    };
-    if (!options.holds_lock) lock = std::make_unique<RunLock>(state_path, options.wait, busy, waiting);
+    if (!options.holds_lock) lock = RunLock::for_pipeline(state_path, spec.name, options.wait, "already running");
   }
 
   // Sinks first: an exactly-once sink holds the checkpoint.

@@ -171,15 +171,7 @@ ReplayOutcome replay_dead_letters(const Pipeline& spec, const ReplayOptions& opt
   std::unique_ptr<RunLock> lock;
   std::string state_path = options.state_path.empty() ? default_state_path(spec.file) : options.state_path;
   if (!spec.source.queue && !options.dry_run) {
-    auto busy = [&](long pid) {
-      return fmt::format("pipeline '{}' is running ({} holds {}); --wait waits for it", spec.name,
-                         pid ? "pid " + std::to_string(pid) : std::string("another process"), state_path + ".lock");
-    };
-    auto waiting = [&](long pid) {
-      spdlog::info("waiting for {} to finish pipeline '{}'", pid ? "pid " + std::to_string(pid) : "another run",
-                   spec.name);
-    };
-    lock = std::make_unique<RunLock>(state_path, options.wait, busy, waiting);
+    lock = RunLock::for_pipeline(state_path, spec.name, options.wait, "running");
   }
 
   const bool own = spec.dead_letter && same_file(path, spec.dead_letter->common.file);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/setup_error.h"
 
 namespace aetl {
@@ -64,6 +66,17 @@ void RunLock::write_pid() {
     ssize_t n = ::pwrite(fd_, pid.data(), pid.size(), 0);
     (void)n;  // the pid is only for messages; the lock itself is what counts
   }
+}
+
+std::unique_ptr<RunLock> RunLock::for_pipeline(const std::string& state_path, const std::string& name, bool wait,
+                                               const std::string& running) {
+  auto who = [](long pid, const char* unknown) { return pid ? "pid " + std::to_string(pid) : std::string(unknown); };
+  auto busy = [&](long pid) {
+    return fmt::format("pipeline '{}' is {} ({} holds {}); --wait waits for it", name, running,
+                       who(pid, "another process"), state_path + ".lock");
+  };
+  auto waiting = [&](long pid) { spdlog::info("waiting for {} to finish pipeline '{}'", who(pid, "another run"), name); };
+  return std::unique_ptr<RunLock>(new RunLock(state_path, wait, busy, waiting));
 }
 
 }  // namespace aetl

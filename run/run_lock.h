@@ -1,4 +1,5 @@
 #pragma once
+#include <memory>
 #include <string>
 
 namespace aetl {
@@ -29,6 +30,12 @@ class RunLock {
   RunLock& operator=(const RunLock&) = delete;
 
   const std::string& path() const { return path_; }
+
+  /// A pipeline's lock, its messages naming it: busy, "pipeline 'NAME' is
+  /// RUNNING (pid N holds STATE.lock); --wait waits for it" (`running`: "running",
+  /// "already running"); waiting, an info line.
+  static std::unique_ptr<RunLock> for_pipeline(const std::string& state_path, const std::string& name, bool wait,
+                                               const std::string& running);
 
  private:
   explicit RunLock(const std::string& state_path);
