@@ -10,6 +10,8 @@ SourceBuilder parse_lines_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields lines_source_fields;
 SourceBuilder parse_postgres_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields postgres_source_fields;
+SourceBuilder parse_mysql_source(const ConfigValue&, ConfigProblems&);
+extern const KindFields mysql_source_fields;
 SourceBuilder parse_redis_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields redis_source_fields;
 // stages/
@@ -36,6 +38,8 @@ SinkBuilder parse_sqlite_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 extern const KindFields sqlite_sink_fields;
 SinkBuilder parse_postgres_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 extern const KindFields postgres_sink_fields;
+SinkBuilder parse_mysql_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
+extern const KindFields mysql_sink_fields;
 SinkBuilder parse_redis_sink(const ConfigValue&, ConfigProblems&, SinkCommon&);
 extern const KindFields redis_sink_fields;
 
@@ -44,6 +48,7 @@ const std::vector<SourceKind>& source_kinds() {
       {"lines", "lines of files, globs, stdin or an HTTP body; json, text or csv", lines_source_fields,
        parse_lines_source, true},
       {"postgres", "the rows of a PostgreSQL query, streamed", postgres_source_fields, parse_postgres_source},
+      {"mysql", "the rows of a MariaDB/MySQL query, streamed", mysql_source_fields, parse_mysql_source},
       {"redis", "a worker of a Redis Streams consumer group: XREADGROUP, XACK once handled", redis_source_fields,
        parse_redis_source, false, true},
   };
@@ -72,6 +77,8 @@ const std::vector<SinkKind>& sink_kinds() {
       {"sqlite", "batched transactions into an SQLite table", sqlite_sink_fields, parse_sqlite_sink, true},
       {"postgres", "batched COPY into a PostgreSQL table, on the event loop", postgres_sink_fields,
        parse_postgres_sink, true},
+      {"mysql", "batched multi-row INSERTs into a MariaDB/MySQL table, on the event loop", mysql_sink_fields,
+       parse_mysql_sink, true},
       {"redis", "XADD into a Redis stream, a pipelined batch at a time, on the event loop", redis_sink_fields,
        parse_redis_sink},
   };

@@ -106,7 +106,7 @@ class PostgresSink final : public PipelineSink {
       }
       if (error) std::rethrow_exception(error);
     };
-    pg::run_alone(task);
+    run_alone(task);
     return found;
   }
 

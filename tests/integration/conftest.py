@@ -75,6 +75,16 @@ def pg():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def mariadb():
+    """A MariaDB server of the module's own, in a private directory on a free loopback port."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from mariadb_server import MariaDbServer
+    server = MariaDbServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture()
 def redis():
     """A redis-server of the test's own on a free loopback port (tests/support/redis_server.py)."""

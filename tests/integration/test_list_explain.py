@@ -71,10 +71,22 @@ def test_a_part_alone_explains_every_kind_of_it():
     res = run_aetl(["explain", "sink"])
     assert res.code == 0 and res.stderr == ""
     heads = [l.split(":")[0] for l in out(res).splitlines() if l and not l.startswith(" ")]
-    assert heads == ["sink jsonl", "sink csv", "sink sqlite", "sink postgres", "sink redis"]
+    assert heads == ["sink jsonl", "sink csv", "sink sqlite", "sink postgres", "sink mysql", "sink redis"]
 
 
 def test_explain_says_a_section_key_is_required_in_its_section():
     r = run_aetl(["explain", "source", "postgres"])
     assert r.code == 0
     assert "\n  incremental.column (string, required in incremental)\n" in out(r)
+
+
+def test_explain_mysql_shows_both_parts_with_their_fields_and_defaults():
+    text = out(run_aetl(["explain", "mysql"]))
+    assert text.startswith("source mysql: the rows of a MariaDB/MySQL query, streamed\n")
+    assert "\nsink mysql: batched multi-row INSERTs into a MariaDB/MySQL table, on the event loop\n" in text
+    assert ("\n  url (string)\n      mysql://user:password@host:port/database (mariadb:// too); left-out parts from "
+            "MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_PWD and the login name\n") in text
+    assert "\n  batch.size (whole number, default 20000)\n" in text
+    assert "\n  incremental.column (string, required in incremental)\n" in text
+    listed = out(run_aetl(["list"]))
+    assert "  mysql       the rows of a MariaDB/MySQL query, streamed\n" in listed

@@ -1,0 +1,492 @@
+// The `mysql` sink: batches into a MariaDB or MySQL table, on the event loop.
+//   sink:
+//     mysql:
+//       url: "mysql://etl:${MYSQL_PWD}@db.internal:3306/shop"   # left-out parts: MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_PWD
+//       table: events               # database.table also works
+//       columns: {id: bigint, url: text}   # or a list, or left out: the first record's fields
+//       key: [id]                   # upsert (ON DUPLICATE KEY UPDATE): replays are idempotent
+//       exactly_once: true          # the checkpoint commits in the batch's transaction
+//       create: true                # create a missing table (false: a missing table is an error)
+//       pool: {min: 1, max: 2}
+//       batch: {size: 20000, linger: 500ms}
+// Each batch is one transaction of multi-row INSERT statements, each as long as
+// the server's max_allowed_packet allows (4 MiB at most). A statement the server
+// refuses for a bad row (SQLSTATE class 22/23, a value the column cannot take)
+// is undone alone (InnoDB rolls back the statement, not the transaction) and
+// split in halves until the bad rows are found: they go to the dead letter with
+// the server's message, the good rows land. The table should be InnoDB: a
+// MyISAM table cannot roll a batch back.
+// The value lists are made in sinks/mysql/insert_rows.h, the exactly-once
+// checkpoint table is sinks/mysql/checkpoint_table.h; this file is the kind.
+#include <algorithm>
+#include <optional>
+
+#include "engine/asio.h"
+#include <spdlog/spdlog.h>
+
+#include "config/kinds.h"
+#include "engine/blocking_pool.h"
+#include "engine/json_scan.h"
+#include "engine/setup_error.h"
+#include "engine/shutdown.h"
+#include "expr/expression.h"
+#include "net/connection_pool.h"
+#include "net/mysql/mysql_connection.h"
+#include "net/sql_table.h"
+#include "sinks/mysql/checkpoint_table.h"
+#include "sinks/mysql/insert_rows.h"
+#include "sinks/sql/sql_columns.h"
+
+namespace aetl {
+namespace {
+
+using mysql::MysqlConnection;
+using mysql::MysqlError;
+using Rejected = std::vector<std::pair<size_t, std::string>>;
+// GCC 12 can destroy a temporary inside a co_await expression twice (a braced
+// list, a string built with + or ?:): statements are named first.
+
+/// The longest statement sent, whatever max_allowed_packet allows: longer ones
+/// gain nothing measurable and cost memory on both sides.
+constexpr size_t kStatementBytes = 4 << 20;
+constexpr std::chrono::milliseconds kCloseDeadline{2000};
+
+struct MysqlSinkConfig {
+  std::string url;
+  mysql::MysqlUrl where;  // parsed
+  std::string database;   // empty: the url's
+  std::string table;
+  std::vector<TableColumn> columns;  // empty: the first record's fields
+  std::vector<std::string> key;
+  bool exactly_once = false;
+  bool create = true;
+  size_t pool_min = 1;
+  size_t pool_max = 2;
+  std::chrono::milliseconds connect_timeout{10000};
+};
+
+class MysqlPool : public ConnectionPool<MysqlConnection> {
+ public:
+  MysqlPool(asio::any_io_executor ex, const mysql::MysqlUrl& url, size_t min, size_t max,
+            std::chrono::milliseconds timeout)
+      : ConnectionPool<MysqlConnection>(
+            ex, [ex, url, timeout] { return MysqlConnection::connect(ex, url, timeout); }, min, max) {}
+};
+
+class MysqlSink final : public PipelineSink {
+ public:
+  MysqlSink(RunContext& run, const MysqlSinkConfig& cfg, const SinkIdentity& id)
+      : run_(run),
+        cfg_(cfg),
+        checkpoints_((cfg.database.empty() ? "" : mysql::quote_ident(cfg.database) + ".") + "aetl_checkpoints",
+                     id.checkpoint_name) {
+    target_ = (cfg_.database.empty() ? "" : mysql::quote_ident(cfg_.database) + ".") + mysql::quote_ident(cfg_.table);
+    columns_ = cfg_.columns;
+    if (!columns_.empty()) compile_columns();
+  }
+
+  std::string describe() const override { return "mysql " + cfg_.table; }
+  bool exactly_once() const override { return cfg_.exactly_once; }
+
+  std::optional<std::string> stored_checkpoint() override {
+    // Before the run's loop starts: a connection of its own, on a loop of its own.
+    std::optional<std::string> found;
+    auto task = [this, &found](asio::any_io_executor ex) -> asio::awaitable<void> {
+      std::unique_ptr<MysqlConnection> c;
+      std::exception_ptr error;
+      try {
+        c = co_await MysqlConnection::connect(ex, cfg_.where, cfg_.connect_timeout);
+        co_await check_database(*c);
+        co_await checkpoints_.ensure(*c);
+        found = co_await checkpoints_.read(*c);
+      } catch (const MysqlError& e) {
+        std::string what = c ? "mysql " + cfg_.table + " (the checkpoint): " + e.what() : std::string(e.what());
+        error = std::make_exception_ptr(SetupError(what));
+      }
+      if (c) co_await c->close(kCloseDeadline);
+      if (error) std::rethrow_exception(error);
+    };
+    run_alone(task);
+    return found;
+  }
+
+  asio::awaitable<void> open(const Checkpoint*, const std::string&) override {
+    if (cfg_.exactly_once && run_.queue_source)
+      throw SetupError("mysql " + cfg_.table +
+                       ": exactly_once with a queue source (redis) is not supported yet; use key: for idempotent "
+                       "upserts instead");
+    pool_ = std::make_unique<MysqlPool>(run_.stage.io.get_executor(), cfg_.where, cfg_.pool_min, cfg_.pool_max,
+                                        cfg_.connect_timeout);
+    std::exception_ptr error;
+    try {
+      co_await pool_->open();
+    } catch (const MysqlError& e) {
+      error = std::make_exception_ptr(SetupError(e.what()));
+    }
+    if (error) std::rethrow_exception(error);
+    run_.stage.control.on_abort([this] { pool_->interrupt_all(); });
+    std::unique_ptr<MysqlConnection> c;
+    try {
+      c = co_await pool_->acquire();
+      co_await check_database(*c);
+      co_await look_up_table(*c);
+      if (!columns_.empty()) encoder_.set_columns(columns_, table_columns_);  // now that the table's types are known
+      if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
+    } catch (const MysqlError& e) {
+      error = std::make_exception_ptr(SetupError("mysql " + cfg_.table + ": " + e.what()));
+    }
+    pool_->release(std::move(c));
+    if (error) std::rethrow_exception(error);
+  }
+
+  asio::awaitable<std::shared_ptr<void>> prepare(const Batch& batch) override {
+    if (columns_.empty()) co_return nullptr;  // the first batch decides the columns
+    auto rows = std::make_shared<InsertRows>();
+    auto job = [this, &batch, rows]() { encoder_.make_rows(batch, *rows, *prep_eval_); };
+    co_await run_blocking(run_.stage.pool.pool(), job);
+    co_return rows;
+  }
+
+  asio::awaitable<bool> write(const Batch& batch, WriteContext& wc) override {
+    std::shared_ptr<InsertRows> rows = std::static_pointer_cast<InsertRows>(wc.prepared);
+    if (!rows) {
+      if (columns_.empty()) co_await columns_from(batch.front().data);
+      rows = std::make_shared<InsertRows>();
+      // Its own evaluator: prepare() may be working on the next batch meanwhile.
+      auto job = [this, &batch, rows]() { encoder_.make_rows(batch, *rows, *write_eval_); };
+      co_await run_blocking(run_.stage.pool.pool(), job);
+    }
+    std::unique_ptr<MysqlConnection> c;
+    std::exception_ptr error;
+    try {
+      c = co_await pool_->acquire();
+      co_await write_batch(*c, *rows, wc);
+    } catch (const MysqlError& e) {
+      error = std::make_exception_ptr(SinkError(e.what(), e.kind == MysqlError::Kind::connection));
+    } catch (...) {
+      error = std::current_exception();  // the connection still goes back to the pool
+    }
+    if (c && error && !c->broken()) {
+      try {
+        co_await c->exec("ROLLBACK");
+      } catch (const MysqlError&) {
+      }
+    }
+    pool_->release(std::move(c));
+    if (error) std::rethrow_exception(error);
+    co_return true;
+  }
+
+  asio::awaitable<void> close() override {
+    if (!pool_) co_return;
+    // COM_QUIT to each, but no longer than a deadline: a paused server does not answer.
+    for (auto& c : pool_->take_idle()) co_await c->close(kCloseDeadline);
+  }
+
+  asio::awaitable<void> store_checkpoint(std::string checkpoint) override {
+    auto c = co_await pool_->acquire();
+    std::exception_ptr error;
+    try {
+      co_await c->exec("START TRANSACTION");
+      co_await checkpoints_.lock(*c);
+      std::string token = checkpoints_.new_token();
+      if (!co_await checkpoints_.compare_and_set(*c, checkpoint, token))
+        throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
+      co_await c->exec("COMMIT");
+      checkpoints_.committed(token);
+    } catch (const MysqlError& e) {
+      error = std::make_exception_ptr(SinkError(e.what(), e.kind == MysqlError::Kind::connection));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error && !c->broken()) {
+      try {
+        co_await c->exec("ROLLBACK");
+      } catch (const MysqlError&) {
+      }
+    }
+    pool_->release(std::move(c));
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  /// A table without a database needs the url's.
+  asio::awaitable<void> check_database(MysqlConnection& c) {
+    if (!cfg_.database.empty()) co_return;
+    mysql::MysqlRows r = co_await c.query("SELECT DATABASE()");
+    if (r.rows.empty() || !r.rows[0][0])
+      throw MysqlError("no database: name one in the url (mysql://host/shop) or in the table (shop." + cfg_.table +
+                           ")",
+                       MysqlError::Kind::query, 1046);
+  }
+
+  std::string schema_literal() const {
+    if (cfg_.database.empty()) return "DATABASE()";
+    std::string s;
+    mysql::append_quoted(s, cfg_.database);
+    return s;
+  }
+
+  /// The table's columns if it exists; a missing table is created at the first
+  /// batch (or is an error with create: false).
+  asio::awaitable<void> look_up_table(MysqlConnection& c) {
+    std::string sql = "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = " +
+                      schema_literal() + " AND TABLE_NAME = ";
+    mysql::append_quoted(sql, cfg_.table);
+    sql += " ORDER BY ORDINAL_POSITION";
+    mysql::MysqlRows r = co_await c.query(sql);
+    for (const auto& row : r.rows) table_columns_.push_back({row[0].value_or(""), row[1].value_or("")});
+    table_exists_ = !r.rows.empty();
+    if (!table_exists_ && !cfg_.create)
+      throw MysqlError("table " + target_ + " does not exist (create: false)", MysqlError::Kind::query, 1146);
+    for (const auto& k : cfg_.key) {
+      if (!table_exists_ || std::any_of(table_columns_.begin(), table_columns_.end(),
+                                        [&](const TableColumn& col) { return col.name == k; }))
+        continue;
+      throw MysqlError("key column '" + k + "' is not in table " + target_, MysqlError::Kind::query, 1054);
+    }
+  }
+
+  bool is_key(const std::string& name) const {
+    return std::find(cfg_.key.begin(), cfg_.key.end(), name) != cfg_.key.end();
+  }
+
+  /// Without `columns:`, the first record's fields that the table has (all of
+  /// them for a table still to create, typed by their JSON values).
+  asio::awaitable<void> columns_from(const std::string& record) {
+    std::vector<TableColumn> cols;
+    for_each_member(record, 0, [&](const JsonMember& m) {
+      std::string name = json_unescape(m.raw_key);
+      std::string_view v = std::string_view(record).substr(m.value_begin, m.value_end - m.value_begin);
+      std::string type = is_key(name) ? "VARCHAR(255)" : "TEXT";  // a TEXT column cannot be a key
+      char c = v.empty() ? 'n' : v.front();
+      if (c == '{' || c == '[') type = "JSON";
+      else if (c == 't' || c == 'f') type = "BOOLEAN";
+      else if (c == '-' || (c >= '0' && c <= '9'))
+        type = v.find_first_of(".eE") == std::string_view::npos ? "BIGINT" : "DOUBLE";
+      if (table_exists_ && std::none_of(table_columns_.begin(), table_columns_.end(),
+                                        [&](const TableColumn& col) { return col.name == name; }))
+        return;
+      cols.push_back({name, type});
+    });
+    if (cols.empty()) throw SinkError("the first record has no fields that are columns of " + target_, false);
+    columns_ = cols;
+    compile_columns();
+    co_return;
+  }
+
+  void compile_columns() {
+    program_ = std::make_unique<expr::Program>();
+    for (const auto& c : columns_) program_->add(expr::field_expression(c.name));
+    prep_eval_ = std::make_unique<expr::Evaluator>(*program_, /*exact_numbers=*/true);
+    write_eval_ = std::make_unique<expr::Evaluator>(*program_, /*exact_numbers=*/true);
+    column_list_.clear();
+    for (const auto& c : columns_) column_list_ += (column_list_.empty() ? "" : ", ") + mysql::quote_ident(c.name);
+    std::string updates;
+    for (const auto& c : columns_) {
+      if (is_key(c.name)) continue;
+      std::string q = mysql::quote_ident(c.name);
+      updates += (updates.empty() ? "" : ", ") + q + " = VALUES(" + q + ")";  // MariaDB has no `AS new` alias
+    }
+    insert_head_ = "INSERT INTO " + target_ + " (" + column_list_ + ") VALUES ";
+    insert_tail_.clear();
+    if (!cfg_.key.empty()) {
+      // With nothing to update, a key seen before leaves its row as it is.
+      std::string k = mysql::quote_ident(cfg_.key.front());
+      insert_tail_ = " ON DUPLICATE KEY UPDATE " + (updates.empty() ? k + " = " + k : updates);
+    }
+    encoder_.set_columns(columns_, table_columns_);
+  }
+
+  asio::awaitable<void> create_table(MysqlConnection& c) {
+    std::string sql = "CREATE TABLE IF NOT EXISTS " + target_ + " (";
+    for (size_t i = 0; i < columns_.size(); ++i)
+      sql += (i ? ", " : "") + mysql::quote_ident(columns_[i].name) + " " +
+             (columns_[i].type.empty() ? (is_key(columns_[i].name) ? "VARCHAR(255)" : "TEXT") : columns_[i].type);
+    if (!cfg_.key.empty()) {
+      sql += ", PRIMARY KEY (";
+      for (size_t i = 0; i < cfg_.key.size(); ++i) sql += (i ? ", " : "") + mysql::quote_ident(cfg_.key[i]);
+      sql += ")";
+    }
+    sql += ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+    co_await c.exec(sql);
+    table_exists_ = true;
+  }
+
+  /// One transaction: the rows (bad ones split off), the checkpoint if exactly
+  /// once, commit.
+  asio::awaitable<void> write_batch(MysqlConnection& c, const InsertRows& rows, WriteContext& wc) {
+    if (!table_exists_) co_await create_table(c);
+    co_await c.exec("START TRANSACTION");
+    if (cfg_.exactly_once) {
+      co_await checkpoints_.lock(c);
+      if (!last_token_.empty()) {
+        // The connection broke during the last attempt: did its COMMIT land?
+        if (co_await checkpoints_.holds(c, last_token_)) {
+          co_await c.exec("COMMIT");
+          wc.rejected = last_rejected_;
+          checkpoints_.committed(last_token_);
+          last_token_.clear();
+          co_return;
+        }
+      }
+    }
+    Rejected rejected = rows.unreadable;
+    size_t budget = std::min(kStatementBytes, c.max_packet() > 4096 ? c.max_packet() - 4096 : c.max_packet());
+    // Statements as long as the budget allows, in order.
+    size_t from = 0;
+    while (from < rows.row.size()) {
+      size_t bytes = insert_head_.size() + insert_tail_.size();
+      size_t to = from;
+      while (to < rows.row.size() && (to == from || bytes + rows.row[to].size() + 1 <= budget))
+        bytes += rows.row[to++].size() + 1;
+      co_await insert(c, rows, from, to, budget, rejected);
+      from = to;
+    }
+    std::sort(rejected.begin(), rejected.end());
+    if (cfg_.exactly_once) {
+      std::string token = checkpoints_.new_token();
+      if (!co_await checkpoints_.compare_and_set(c, wc.checkpoint_after(rejected), token)) {
+        co_await c.exec("ROLLBACK");
+        throw CheckpointTakenOver(taken_over_message(describe(), run_.pipeline_name));
+      }
+      last_token_ = token;
+      last_rejected_ = rejected;
+    }
+    co_await c.exec("COMMIT");
+    if (cfg_.exactly_once) checkpoints_.committed(last_token_);
+    last_token_.clear();
+    wc.rejected = std::move(rejected);
+  }
+
+  /// Rows [from, to) as one statement; refused for a bad row, it is split in
+  /// halves (the server undid only that statement).
+  asio::awaitable<void> insert(MysqlConnection& c, const InsertRows& rows, size_t from, size_t to, size_t budget,
+                               Rejected& rejected) {
+    if (from == to) co_return;
+    std::string sql = insert_head_;
+    for (size_t i = from; i < to; ++i) {
+      if (i > from) sql += ',';
+      sql += rows.row[i];
+    }
+    sql += insert_tail_;
+    if (sql.size() > budget && to - from == 1) {
+      // The server would drop the connection: refused here, with the reason.
+      rejected.emplace_back(rows.record[from], "the row is " + std::to_string(sql.size()) +
+                                                   " bytes as a statement, more than the server's "
+                                                   "max_allowed_packet allows (" +
+                                                   std::to_string(c.max_packet()) + ")");
+      co_return;
+    }
+    std::optional<MysqlError> bad;
+    try {
+      co_await c.exec(sql);
+    } catch (const MysqlError& e) {
+      if (!e.bad_row()) throw;
+      bad = e;
+    }
+    if (!bad) co_return;
+    if (to - from == 1) {
+      rejected.emplace_back(rows.record[from], bad->what());
+      co_return;
+    }
+    size_t mid = from + (to - from) / 2;
+    co_await insert(c, rows, from, mid, budget, rejected);
+    co_await insert(c, rows, mid, to, budget, rejected);
+  }
+
+  RunContext& run_;
+  MysqlSinkConfig cfg_;
+  std::string target_;  // quoted, maybe database-qualified
+  MysqlCheckpointTable checkpoints_;
+  std::unique_ptr<MysqlPool> pool_;
+  std::vector<TableColumn> columns_;
+  std::vector<TableColumn> table_columns_;
+  bool table_exists_ = false;
+  std::string column_list_;
+  std::string insert_head_;  // INSERT INTO t (a, b) VALUES
+  std::string insert_tail_;  // ON DUPLICATE KEY UPDATE ..., with key:
+  InsertEncoder encoder_;
+  std::unique_ptr<expr::Program> program_;
+  std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
+  std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)
+  std::string last_token_;  // exactly once: the batch whose COMMIT is not known to have landed
+  Rejected last_rejected_;
+};
+
+}  // namespace
+
+namespace {
+const FieldSpec kFields[] = {
+    {"url", FieldType::string, "",
+     "mysql://user:password@host:port/database (mariadb:// too); left-out parts from MYSQL_HOST, MYSQL_TCP_PORT, "
+     "MYSQL_PWD and the login name",
+     "\"mysql://etl:${MYSQL_PWD}@db:3306/shop\""},
+    {"table", FieldType::string, "required", "the table: name or database.name", "shop.events"},
+    {"columns", FieldType::columns, "",
+     "{name: TYPE} or a list of names (default: the first record's fields, typed from their values)",
+     "{id: bigint, payload: json}"},
+    {"key", FieldType::list, "",
+     "primary key or unique columns: rows are upserted (ON DUPLICATE KEY UPDATE), so replays are idempotent", "[id]"},
+    {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
+     "true"},
+    {"create", FieldType::boolean, "true", "create a missing table (false: a missing table is an error)", "false"},
+    {"connect_timeout", FieldType::duration, "10s", "how long connecting may take", "5s"},
+    {"pool.min", FieldType::integer, "1", "connections opened before the run starts", "2"},
+    {"pool.max", FieldType::integer, "2", "connections at most", "4"},
+};
+const std::string_view kExamples[] = {
+    "{url: \"mysql://etl:${MYSQL_PWD}@localhost:3306/shop\", table: events, columns: {id: bigint, payload: json}, "
+    "key: [id], exactly_once: true, create: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
+    "{table: shop.events, columns: [id, payload]}",
+};
+const FieldDefault kCommonDefaults[] = {
+    {"batch.size", "20000"}, {"batch.linger", "500ms"}, {"retry.max", "10"}, {"retry.backoff", "200ms..5s"}};
+}  // namespace
+extern const KindFields mysql_sink_fields{kFields, kExamples, kCommonDefaults};
+
+SinkBuilder parse_mysql_sink(const ConfigValue& node, ConfigProblems& problems, SinkCommon& common) {
+  auto cfg = std::make_shared<MysqlSinkConfig>();
+  common.batching.size = 20000;
+  common.batching.linger = std::chrono::milliseconds(500);
+  // Enough retries to ride out a server restart (about 15 s of backoff in all).
+  common.retry = RetryPolicy{10, std::chrono::milliseconds(200), std::chrono::milliseconds(5000)};
+  size_t before = problems.size();
+  ConfigReader r(node, problems, {kFields, sink_common_fields()});
+  if (!r.ok()) return {};
+  std::string url;
+  std::optional<ConfigLocation> url_at;
+  if (auto u = r.string("url")) url = u->text, url_at = u->where;
+  std::string error;
+  if (auto parsed = mysql::parse_mysql_url(url, error)) cfg->where = *parsed;
+  else problems.add(url_at ? *url_at : r.where(), "url: " + error);
+  if (auto t = r.string("table", true)) {
+    std::string name = t->text;
+    if (auto dot = name.find('.'); dot != std::string::npos) {
+      cfg->database = name.substr(0, dot);
+      name = name.substr(dot + 1);
+    }
+    if (name.empty() || (t->text.find('.') != std::string::npos && cfg->database.empty()))
+      problems.add(t->where, "table: an empty name");
+    cfg->table = name;
+  }
+  read_columns_and_key(r, problems, is_sqlite_type, "bigint, text, varchar(20), decimal(10,2), json, datetime(6)",
+                       cfg->columns, cfg->key);
+  if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
+  if (auto e = r.boolean("create")) cfg->create = *e;
+  if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
+  if (auto p = r.section("pool")) {
+    if (auto n = p->integer("min", 0, 100)) cfg->pool_min = static_cast<size_t>(*n);
+    if (auto n = p->integer("max", 1, 100)) cfg->pool_max = static_cast<size_t>(*n);
+    p->finish();
+    if (cfg->pool_min > cfg->pool_max) problems.add(p->where(), "pool: min is more than max");
+  }
+  read_sink_common(r, common);
+  r.finish();
+  if (problems.size() != before) return {};
+  return [cfg](RunContext& run, const SinkIdentity& id) -> std::unique_ptr<PipelineSink> {
+    return std::make_unique<MysqlSink>(run, *cfg, id);
+  };
+}
+
+}  // namespace aetl

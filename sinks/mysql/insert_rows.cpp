@@ -1,0 +1,96 @@
+#include "sinks/mysql/insert_rows.h"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+
+#include "expr/expression.h"
+#include "net/mysql/mysql_connection.h"
+
+namespace aetl {
+namespace {
+
+bool is_json_type(std::string type) {
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type == "json";
+}
+
+void append_value(std::string& out, const expr::Value& v, bool json, std::string& scratch) {
+  char num[32];
+  switch (v.type) {
+    case expr::Value::Type::null:
+      out += "NULL";
+      return;
+    case expr::Value::Type::boolean:
+      if (json) out += v.b ? "'true'" : "'false'";
+      else out += v.b ? "TRUE" : "FALSE";
+      return;
+    case expr::Value::Type::integer: {
+      auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
+      out.append(num, p);
+      return;
+    }
+    case expr::Value::Type::number: {
+      if (!std::isfinite(v.d)) {
+        out += "NULL";
+        return;
+      }
+      if (!v.raw.empty()) {  // as written: a DECIMAL column keeps every digit
+        out += v.raw;
+        return;
+      }
+      auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
+      out.append(num, p);
+      return;
+    }
+    case expr::Value::Type::string:
+      if (!json) {
+        mysql::append_quoted(out, v.s);
+        return;
+      }
+      [[fallthrough]];
+    default:  // arrays and objects: their JSON text; any value for a json column
+      scratch.clear();
+      expr::append_value_json(v, scratch);
+      mysql::append_quoted(out, scratch);
+  }
+}
+
+}  // namespace
+
+void InsertEncoder::set_columns(const std::vector<TableColumn>& columns, const std::vector<TableColumn>& table_columns) {
+  json_column_.clear();
+  for (const auto& c : columns) {
+    std::string type = c.type;
+    for (const auto& t : table_columns)
+      if (t.name == c.name && !t.type.empty()) type = t.type;
+    json_column_.push_back(is_json_type(type));
+  }
+}
+
+void InsertEncoder::make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval) const {
+  std::string error, scratch;
+  std::vector<std::pair<size_t, size_t>> places;  // offset, size in rows.data (which moves as it grows)
+  places.reserve(batch.size());
+  rows.record.reserve(batch.size());
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const Record& r = batch[k];
+    if (!eval.bind(r.data, error)) {
+      rows.unreadable.emplace_back(k, error);
+      continue;
+    }
+    size_t at = rows.data.size();
+    rows.data += '(';
+    for (size_t i = 0; i < json_column_.size(); ++i) {
+      if (i) rows.data += ',';
+      append_value(rows.data, eval.eval(i), json_column_[i], scratch);
+    }
+    rows.data += ')';
+    places.emplace_back(at, rows.data.size() - at);
+    rows.record.push_back(k);
+  }
+  rows.row.reserve(places.size());
+  for (const auto& [at, size] : places) rows.row.emplace_back(rows.data.data() + at, size);
+}
+
+}  // namespace aetl

@@ -1,0 +1,41 @@
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/record.h"
+#include "net/sql_table.h"
+
+namespace aetl {
+namespace expr {
+class Evaluator;
+}
+
+/// A batch turned into the value lists of multi-row INSERT statements, "(1,'a',NULL)"
+/// per record, ahead of its write (on the pool, while the previous batch commits).
+struct InsertRows {
+  std::vector<std::string_view> row;  // per row: its value list, in `data`
+  std::vector<size_t> record;         // per row: its record's index in the batch
+  std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
+  std::string data;
+};
+
+/// The mysql sink's encoding of records into SQL value lists (text protocol:
+/// there is no COPY). Strings are quoted as mysql::append_quoted does (the
+/// session has no NO_BACKSLASH_ESCAPES); numbers go as written in the record
+/// (every digit kept, for DECIMAL columns), booleans as TRUE/FALSE, arrays and
+/// objects as their JSON text, null and non-finite numbers as NULL; a json
+/// column takes every value as JSON text. Set the columns once; then any thread
+/// may make rows (each with its own evaluator, whose expression i reads column i).
+class InsertEncoder {
+ public:
+  void set_columns(const std::vector<TableColumn>& columns, const std::vector<TableColumn>& table_columns);
+  void make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval) const;
+
+ private:
+  std::vector<char> json_column_;
+};
+
+}  // namespace aetl
