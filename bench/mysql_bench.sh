@@ -129,7 +129,7 @@ log "M1 append: $N records, $REPEAT rounds (aetl, LOAD DATA, pymysql alternated)
 for ((i = 1; i <= REPEAT; i++)); do
   fresh; rm -f "$RUN"/m1.state*; run_one aetl "$AETL" run -q --state "$RUN/m1.state" "$RUN/m1.yaml" && check aetl
   fresh; run_one load mariadb --no-defaults -h 127.0.0.1 -P "$PORT" -u aetl -paetl-test-pw --local-infile=1 aetl \
-    -e "LOAD DATA LOCAL INFILE '$CSV' INTO TABLE events FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\n' (id, url, status, @c) SET country = NULLIF(@c, '\\\\N')" && check load
+    -e "LOAD DATA LOCAL INFILE '$CSV' INTO TABLE events CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\n' (id, url, status, @c) SET country = NULLIF(@c, '\\\\N')" && check load
   fresh; run_one pymysql $PY "$RUN/pymysql_load.py" "$PORT" "$INPUT" && check pymysql
 done
 log "M2 read: the table back out"

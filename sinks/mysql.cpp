@@ -9,8 +9,13 @@
 //       create: true                # create a missing table (false: a missing table is an error)
 //       pool: {min: 1, max: 2}
 //       batch: {size: 20000, linger: 500ms}
-// Each batch is one transaction of multi-row INSERT statements, each as long as
-// the server's max_allowed_packet allows (4 MiB at most). A statement the server
+// Each batch is one transaction: LOAD DATA LOCAL INFILE fed from memory (into a
+// temporary staging table, then INSERT ... SELECT ... ON DUPLICATE KEY UPDATE,
+// with `key:`). LOAD DATA LOCAL turns a value it cannot take into a warning
+// whatever the sql_mode: a batch that raised one, or lost a row, is rolled back
+// and sent again as multi-row INSERT statements, each as long as the server's
+// max_allowed_packet allows (4 MiB at most), which the server judges strictly
+// (so does a server that refuses LOCAL, with load_data: false). A statement the server
 // refuses for a bad row (SQLSTATE class 22/23, a value the column cannot take)
 // is undone alone (InnoDB rolls back the statement, not the transaction) and
 // split in halves until the bad rows are found: they go to the dead letter with
@@ -60,6 +65,7 @@ struct MysqlSinkConfig {
   std::vector<std::string> key;
   bool exactly_once = false;
   bool create = true;
+  bool load_data = true;
   size_t pool_min = 1;
   size_t pool_max = 2;
   std::chrono::milliseconds connect_timeout{10000};
@@ -142,7 +148,8 @@ class MysqlSink final : public PipelineSink {
   asio::awaitable<std::shared_ptr<void>> prepare(const Batch& batch) override {
     if (columns_.empty()) co_return nullptr;  // the first batch decides the columns
     auto rows = std::make_shared<InsertRows>();
-    auto job = [this, &batch, rows]() { encoder_.make_rows(batch, *rows, *prep_eval_); };
+    bool load = use_load();
+    auto job = [this, &batch, rows, load]() { encoder_.make_rows(batch, *rows, *prep_eval_, load); };
     co_await run_blocking(run_.stage.pool.pool(), job);
     co_return rows;
   }
@@ -153,14 +160,22 @@ class MysqlSink final : public PipelineSink {
       if (columns_.empty()) co_await columns_from(batch.front().data);
       rows = std::make_shared<InsertRows>();
       // Its own evaluator: prepare() may be working on the next batch meanwhile.
-      auto job = [this, &batch, rows]() { encoder_.make_rows(batch, *rows, *write_eval_); };
+      bool load = use_load();
+      auto job = [this, &batch, rows, load]() { encoder_.make_rows(batch, *rows, *write_eval_, load); };
       co_await run_blocking(run_.stage.pool.pool(), job);
     }
+    // A batch LOAD DATA did not take as it is comes back here as INSERT statements.
+    auto as_inserts = [this, &batch]() -> asio::awaitable<std::shared_ptr<InsertRows>> {
+      auto again = std::make_shared<InsertRows>();
+      auto job = [this, &batch, again]() { encoder_.make_rows(batch, *again, *write_eval_, false); };
+      co_await run_blocking(run_.stage.pool.pool(), job);
+      co_return again;
+    };
     std::unique_ptr<MysqlConnection> c;
     std::exception_ptr error;
     try {
       c = co_await pool_->acquire();
-      co_await write_batch(*c, *rows, wc);
+      co_await write_batch(*c, rows, wc, as_inserts);
     } catch (const MysqlError& e) {
       error = std::make_exception_ptr(SinkError(e.what(), e.kind == MysqlError::Kind::connection));
     } catch (...) {
@@ -313,10 +328,15 @@ class MysqlSink final : public PipelineSink {
     table_exists_ = true;
   }
 
+  bool use_load() const { return cfg_.load_data && !load_refused_; }
+
   /// One transaction: the rows (bad ones split off), the checkpoint if exactly
   /// once, commit.
-  asio::awaitable<void> write_batch(MysqlConnection& c, const InsertRows& rows, WriteContext& wc) {
+  template <class AsInserts>
+  asio::awaitable<void> write_batch(MysqlConnection& c, std::shared_ptr<InsertRows> rows, WriteContext& wc,
+                                    AsInserts as_inserts) {
     if (!table_exists_) co_await create_table(c);
+    if (rows->load && !cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
     co_await c.exec("START TRANSACTION");
     if (cfg_.exactly_once) {
       co_await checkpoints_.lock(c);
@@ -331,16 +351,23 @@ class MysqlSink final : public PipelineSink {
         }
       }
     }
-    Rejected rejected = rows.unreadable;
+    if (rows->load && !co_await load(c, *rows)) {
+      // A value LOAD DATA changed or a row it skipped: the batch again, judged strictly.
+      co_await c.exec("ROLLBACK");
+      co_await c.exec("START TRANSACTION");
+      if (cfg_.exactly_once) co_await checkpoints_.lock(c);
+      rows = co_await as_inserts();
+    }
+    Rejected rejected = rows->unreadable;
     size_t budget = std::min(kStatementBytes, c.max_packet() > 4096 ? c.max_packet() - 4096 : c.max_packet());
     // Statements as long as the budget allows, in order.
     size_t from = 0;
-    while (from < rows.row.size()) {
+    while (!rows->load && from < rows->row.size()) {
       size_t bytes = insert_head_.size() + insert_tail_.size();
       size_t to = from;
-      while (to < rows.row.size() && (to == from || bytes + rows.row[to].size() + 1 <= budget))
-        bytes += rows.row[to++].size() + 1;
-      co_await insert(c, rows, from, to, budget, rejected);
+      while (to < rows->row.size() && (to == from || bytes + rows->row[to].size() + 1 <= budget))
+        bytes += rows->row[to++].size() + 1;
+      co_await insert(c, *rows, from, to, budget, rejected);
       from = to;
     }
     std::sort(rejected.begin(), rejected.end());
@@ -357,6 +384,50 @@ class MysqlSink final : public PipelineSink {
     if (cfg_.exactly_once) checkpoints_.committed(last_token_);
     last_token_.clear();
     wc.rejected = std::move(rejected);
+  }
+
+  /// The rows by LOAD DATA LOCAL INFILE (into the staging table first with
+  /// `key`). False, with the rows maybe written, when the server changed a value
+  /// (a warning), left a row out, refused a row or refuses LOCAL: the caller rolls back.
+  asio::awaitable<bool> load(MysqlConnection& c, const InsertRows& rows) {
+    if (rows.row.empty()) co_return true;
+    std::vector<std::string_view> pieces{rows.data};
+    std::string into = cfg_.key.empty() ? target_ : std::string("aetl_staging");
+    std::string sql = "LOAD DATA LOCAL INFILE 'aetl-batch' INTO TABLE " + into + " CHARACTER SET utf8mb4 (" +
+                      column_list_ + ")";
+    try {
+      if (!cfg_.key.empty()) co_await c.exec("DELETE FROM aetl_staging");
+      uint64_t n = co_await c.load_data(sql, pieces);
+      if (n != rows.row.size() || c.warnings() > 0) co_return false;
+      if (!cfg_.key.empty()) {
+        std::string upsert = "INSERT INTO " + target_ + " (" + column_list_ + ") SELECT " + column_list_ +
+                             " FROM aetl_staging ORDER BY aetl_seq" + insert_tail_;
+        co_await c.exec(upsert);
+        if (c.warnings() > 0) co_return false;
+      }
+    } catch (const MysqlError& e) {
+      if (e.code == 1148 || e.code == 3948 || e.code == 4166 || e.code == 2068) {  // LOCAL is not allowed
+        if (!load_refused_)  // a batch prepared meanwhile may find out too
+          spdlog::warn("mysql {}: the server refuses LOAD DATA LOCAL ({}): sending INSERT statements instead",
+                       cfg_.table, e.what());
+        load_refused_ = true;
+        co_return false;
+      }
+      if (!e.bad_row()) throw;
+      co_return false;
+    }
+    co_return true;
+  }
+
+  /// Per connection (temporary): the target's columns without its keys, and
+  /// aetl_seq, so the last record of a key in a batch wins.
+  asio::awaitable<void> make_staging(MysqlConnection& c) {
+    std::string sql = "CREATE TEMPORARY TABLE IF NOT EXISTS aetl_staging ENGINE=InnoDB AS SELECT " + column_list_ +
+                      " FROM " + target_ + " LIMIT 0";
+    co_await c.exec(sql);
+    std::string seq = "ALTER TABLE aetl_staging ADD COLUMN aetl_seq BIGINT AUTO_INCREMENT PRIMARY KEY";
+    co_await c.exec(seq);
+    c.made("aetl_staging");
   }
 
   /// Rows [from, to) as one statement; refused for a bad row, it is split in
@@ -410,6 +481,7 @@ class MysqlSink final : public PipelineSink {
   std::unique_ptr<expr::Program> program_;
   std::unique_ptr<expr::Evaluator> prep_eval_;   // one prepare at a time
   std::unique_ptr<expr::Evaluator> write_eval_;  // a batch that came unprepared (the first)
+  bool load_refused_ = false;  // the server refuses LOAD DATA LOCAL: INSERT statements only
   std::string last_token_;  // exactly once: the batch whose COMMIT is not known to have landed
   Rejected last_rejected_;
 };
@@ -431,6 +503,8 @@ const FieldSpec kFields[] = {
     {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
      "true"},
     {"create", FieldType::boolean, "true", "create a missing table (false: a missing table is an error)", "false"},
+    {"load_data", FieldType::boolean, "true",
+     "send batches with LOAD DATA LOCAL INFILE from memory (false: multi-row INSERT statements only)", "false"},
     {"connect_timeout", FieldType::duration, "10s", "how long connecting may take", "5s"},
     {"pool.min", FieldType::integer, "1", "connections opened before the run starts", "2"},
     {"pool.max", FieldType::integer, "2", "connections at most", "4"},
@@ -474,6 +548,7 @@ SinkBuilder parse_mysql_sink(const ConfigValue& node, ConfigProblems& problems, 
                        cfg->columns, cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
   if (auto e = r.boolean("create")) cfg->create = *e;
+  if (auto e = r.boolean("load_data")) cfg->load_data = *e;
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;
   if (auto p = r.section("pool")) {
     if (auto n = p->integer("min", 0, 100)) cfg->pool_min = static_cast<size_t>(*n);

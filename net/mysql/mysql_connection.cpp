@@ -495,6 +495,8 @@ asio::awaitable<void> MysqlConnection::close(std::chrono::milliseconds deadline)
   socket_.reset();
 }
 
+unsigned MysqlConnection::warnings() const { return m_ ? mysql_warning_count(m_) : 0; }
+
 // ---------------------------------------------------------------- quoting
 
 void append_quoted(std::string& out, std::string_view v) {

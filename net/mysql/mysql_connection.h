@@ -93,6 +93,9 @@ class MysqlConnection {
   /// does not answer): past it the socket is shut down and the handle freed.
   asio::awaitable<void> close(std::chrono::milliseconds deadline);
 
+  /// The warnings of the last statement (a LOAD DATA LOCAL turns values it had
+  /// to cut or change into warnings, whatever the sql_mode).
+  unsigned warnings() const;
   /// The server's max_allowed_packet: the longest statement it takes.
   size_t max_packet() const { return max_packet_; }
   /// The server cut the connection (or it was interrupted): reconnect instead.

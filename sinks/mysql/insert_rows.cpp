@@ -56,6 +56,67 @@ void append_value(std::string& out, const expr::Value& v, bool json, std::string
   }
 }
 
+/// A LOAD DATA field: its bytes with the format's special characters escaped.
+void append_load_text(std::string& out, std::string_view v) {
+  size_t plain = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char* e = nullptr;
+    switch (v[i]) {
+      case '\\': e = "\\\\"; break;
+      case '\t': e = "\\t"; break;
+      case '\n': e = "\\n"; break;
+      case '\r': e = "\\r"; break;
+      case '\0': e = "\\0"; break;
+      default: continue;
+    }
+    out.append(v.data() + plain, i - plain);
+    out += e;
+    plain = i + 1;
+  }
+  out.append(v.data() + plain, v.size() - plain);
+}
+
+void append_load_value(std::string& out, const expr::Value& v, bool json, std::string& scratch) {
+  char num[32];
+  switch (v.type) {
+    case expr::Value::Type::null:
+      out += "\\N";
+      return;
+    case expr::Value::Type::boolean:
+      if (json) out += v.b ? "true" : "false";
+      else out += v.b ? '1' : '0';
+      return;
+    case expr::Value::Type::integer: {
+      auto [p, ec] = std::to_chars(num, num + sizeof num, v.i);
+      out.append(num, p);
+      return;
+    }
+    case expr::Value::Type::number: {
+      if (!std::isfinite(v.d)) {
+        out += "\\N";
+        return;
+      }
+      if (!v.raw.empty()) {
+        out += v.raw;
+        return;
+      }
+      auto [p, ec] = std::to_chars(num, num + sizeof num, v.d);
+      out.append(num, p);
+      return;
+    }
+    case expr::Value::Type::string:
+      if (!json) {
+        append_load_text(out, v.s);
+        return;
+      }
+      [[fallthrough]];
+    default:
+      scratch.clear();
+      expr::append_value_json(v, scratch);
+      append_load_text(out, scratch);
+  }
+}
+
 }  // namespace
 
 void InsertEncoder::set_columns(const std::vector<TableColumn>& columns, const std::vector<TableColumn>& table_columns) {
@@ -68,7 +129,8 @@ void InsertEncoder::set_columns(const std::vector<TableColumn>& columns, const s
   }
 }
 
-void InsertEncoder::make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval) const {
+void InsertEncoder::make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval, bool load) const {
+  rows.load = load;
   std::string error, scratch;
   std::vector<std::pair<size_t, size_t>> places;  // offset, size in rows.data (which moves as it grows)
   places.reserve(batch.size());
@@ -80,12 +142,20 @@ void InsertEncoder::make_rows(const Batch& batch, InsertRows& rows, expr::Evalua
       continue;
     }
     size_t at = rows.data.size();
-    rows.data += '(';
-    for (size_t i = 0; i < json_column_.size(); ++i) {
-      if (i) rows.data += ',';
-      append_value(rows.data, eval.eval(i), json_column_[i], scratch);
+    if (load) {
+      for (size_t i = 0; i < json_column_.size(); ++i) {
+        if (i) rows.data += '\t';
+        append_load_value(rows.data, eval.eval(i), json_column_[i], scratch);
+      }
+      rows.data += '\n';
+    } else {
+      rows.data += '(';
+      for (size_t i = 0; i < json_column_.size(); ++i) {
+        if (i) rows.data += ',';
+        append_value(rows.data, eval.eval(i), json_column_[i], scratch);
+      }
+      rows.data += ')';
     }
-    rows.data += ')';
     places.emplace_back(at, rows.data.size() - at);
     rows.record.push_back(k);
   }

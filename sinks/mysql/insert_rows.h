@@ -14,9 +14,11 @@ class Evaluator;
 }
 
 /// A batch turned into the value lists of multi-row INSERT statements, "(1,'a',NULL)"
-/// per record, ahead of its write (on the pool, while the previous batch commits).
+/// per record, or into the lines of LOAD DATA's default format ("1\ta\t\\N\n"),
+/// ahead of its write (on the pool, while the previous batch commits).
 struct InsertRows {
-  std::vector<std::string_view> row;  // per row: its value list, in `data`
+  bool load = false;                  // LOAD DATA lines (else INSERT value lists)
+  std::vector<std::string_view> row;  // per row: its value list or line, in `data`
   std::vector<size_t> record;         // per row: its record's index in the batch
   std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
   std::string data;
@@ -32,7 +34,10 @@ struct InsertRows {
 class InsertEncoder {
  public:
   void set_columns(const std::vector<TableColumn>& columns, const std::vector<TableColumn>& table_columns);
-  void make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval) const;
+  /// `load`: the lines of LOAD DATA's default format instead (fields split by
+  /// tabs; \\, tab, newline, carriage return and NUL escaped with a backslash;
+  /// \\N for NULL; booleans as 1 and 0), the same values otherwise.
+  void make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval, bool load = false) const;
 
  private:
   std::vector<char> json_column_;

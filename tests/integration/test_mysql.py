@@ -72,10 +72,11 @@ def test_append_creates_the_table_from_the_first_record(mariadb, table, tmp_path
         ["n\t7\\x'\"".encode().hex().upper(), "3.5", "0", '["a", 7]']]
 
 
-def test_key_upserts_and_a_replay_changes_nothing(mariadb, table, tmp_path):
+@pytest.mark.parametrize("load", ["true", "false"])
+def test_key_upserts_and_a_replay_changes_nothing(mariadb, table, tmp_path, load):
     recs = [{"id": i % 500, "v": i} for i in range(3000)]  # each id six times, the last wins
     write_jsonl(tmp_path / "in.jsonl", recs)
-    p = pipeline(tmp_path, mariadb, table, "key: [id], batch: {size: 700}")
+    p = pipeline(tmp_path, mariadb, table, f"key: [id], load_data: {load}, batch: {{size: 700}}")
     for _ in range(2):
         res = run_aetl(["run", "-q", "--state", "s.db", "--from-start", p], cwd=tmp_path)
         assert res.code == 0, res.stderr
@@ -83,7 +84,8 @@ def test_key_upserts_and_a_replay_changes_nothing(mariadb, table, tmp_path):
         assert got == {i: 2500 + i for i in range(500)}
 
 
-def test_bad_rows_go_to_the_dead_letter_with_the_servers_message(mariadb, table, tmp_path):
+@pytest.mark.parametrize("load", ["true", "false"])
+def test_bad_rows_go_to_the_dead_letter_with_the_servers_message(mariadb, table, tmp_path, load):
     mariadb.sql(f"CREATE TABLE {table} (id INT PRIMARY KEY, n INT NOT NULL CHECK (n >= 0), s VARCHAR(5))")
     recs = [{"id": i, "n": i, "s": "ok"} for i in range(1, 1001)]
     recs[99]["n"] = "lots"          # not an integer
@@ -91,7 +93,7 @@ def test_bad_rows_go_to_the_dead_letter_with_the_servers_message(mariadb, table,
     recs[899]["n"] = None           # breaks NOT NULL
     recs[949]["s"] = "too long"     # longer than VARCHAR(5): refused, not cut
     write_jsonl(tmp_path / "in.jsonl", recs)
-    p = pipeline(tmp_path, mariadb, table, "columns: [id, n, s], batch: {size: 400}")
+    p = pipeline(tmp_path, mariadb, table, f"columns: [id, n, s], load_data: {load}, batch: {{size: 400}}")
     res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
     assert res.code == 0, res.stderr
     assert mariadb.rows(f"SELECT count(*) FROM {table}") == [["996"]]
@@ -104,6 +106,21 @@ def test_bad_rows_go_to_the_dead_letter_with_the_servers_message(mariadb, table,
         "Data too long for column 's' at row 1",
     ]
     assert all(d["stage"] == "sink mysql" for d in dl)
+
+
+def test_a_server_that_refuses_load_data_local_gets_insert_statements(mariadb, table, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"id": i, "s": f"v{i}"} for i in range(1, 5001)])
+    p = pipeline(tmp_path, mariadb, table, "batch: {size: 1000}")
+    mariadb.sql("SET GLOBAL local_infile = 0")
+    try:
+        res = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path)
+    finally:
+        mariadb.sql("SET GLOBAL local_infile = 1")
+    assert res.code == 0, res.stderr
+    assert res.stderr == (f"aetl: warning: mysql {table}: the server refuses LOAD DATA LOCAL (The used command is not "
+                          "allowed because the MariaDB server or client has disabled the local infile capability): "
+                          "sending INSERT statements instead\n")
+    assert mariadb.rows(f"SELECT count(*), count(DISTINCT id) FROM {table}") == [["5000", "5000"]]
 
 
 def test_auth_failure_missing_table_and_unreachable_server_are_one_line_errors(mariadb, table, tmp_path):
