@@ -10,6 +10,8 @@ SourceBuilder parse_lines_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields lines_source_fields;
 SourceBuilder parse_postgres_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields postgres_source_fields;
+SourceBuilder parse_http_source(const ConfigValue&, ConfigProblems&);
+extern const KindFields http_source_fields;
 SourceBuilder parse_redis_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields redis_source_fields;
 // stages/
@@ -44,6 +46,7 @@ const std::vector<SourceKind>& source_kinds() {
       {"lines", "lines of files, globs, stdin or an HTTP body; json, text or csv", lines_source_fields,
        parse_lines_source, true},
       {"postgres", "the rows of a PostgreSQL query, streamed", postgres_source_fields, parse_postgres_source},
+      {"http", "the records of a paginated JSON API, page after page", http_source_fields, parse_http_source},
       {"redis", "a worker of a Redis Streams consumer group: XREADGROUP, XACK once handled", redis_source_fields,
        parse_redis_source, false, true},
   };
