@@ -78,3 +78,15 @@ def test_explain_says_a_section_key_is_required_in_its_section():
     r = run_aetl(["explain", "source", "postgres"])
     assert r.code == 0
     assert "\n  incremental.column (string, required in incremental)\n" in out(r)
+
+
+def test_the_http_source_is_listed_and_explained_with_its_pagination_fields():
+    assert "  http        the records of a paginated JSON API, page after page\n" in out(run_aetl(["list"]))
+    r = run_aetl(["explain", "http"])
+    assert r.code == 0 and r.stderr == ""
+    text = out(r)
+    assert text.startswith("source http: the records of a paginated JSON API, page after page\n")
+    assert ("\n  paginate.cursor (string)\n      the field holding the next page's cursor, sent back as `param`\n"
+            "      example: paginate: {cursor: meta.next_cursor}\n") in text
+    assert "\n  incremental.param (string, required in incremental)\n" in text
+    assert "\n  retry.max (whole number, default 2)\n" in text
