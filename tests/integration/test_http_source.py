@@ -172,3 +172,12 @@ def test_bad_configurations_are_refused_by_validate_with_exit_2(pipeline, source
     r = run_aetl(["validate", p])
     assert r.code == 2
     assert r.stderr.splitlines()[0] == f"{p}:3:{column}: {message}"
+
+
+def test_a_url_holding_a_value_from_the_environment_is_shown_without_its_query(server, pipeline, tmp_path):
+    p = pipeline(pipeline_text(server.url("/pages/page?n=95&per=10&fail=2&key=${API_KEY}"), "page",
+                               extra=", retry: 0"))
+    r = run_aetl(["run", "-q", p], cwd=tmp_path, env={"API_KEY": "k3y-s3cr3t"})
+    assert r.code == 1
+    assert r.stderr == f"aetl: error: source http: page 2 ({server.url('/pages/page')}?...): HTTP 500\n"
+    assert b"k3y-s3cr3t" not in b"".join(f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
