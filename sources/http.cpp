@@ -96,14 +96,15 @@ class HttpSource final : public Source {
   asio::awaitable<void> run(BatchChannel& out) override {
     AttemptPolicy policy(run_.stage.io.get_executor(), run_.stage.control, run_.http(), cfg_->limits);
     PagePosition at = start_;
-    for (uint64_t pages = 0; !run_.stage.control.stopping(); ++pages) {
+    for (uint64_t pages = 0;; ++pages) {
+      log_->add(at.before + 1, at);  // before any stop: a resumed run asks for this page, not the last one read
+      log_->forget_before(handled_line());
+      if (run_.stage.control.stopping()) break;
       if (cfg_->max_pages && pages >= cfg_->max_pages) {
         spdlog::info("source http: stopped after max_pages ({}); the next run goes on from page {}", pages, at.index);
         break;
       }
       if (run_.limit && emitted_ >= run_.limit) break;
-      log_->add(at.before + 1, at);
-      log_->forget_before(handled_line());
       std::optional<PagePosition> next = co_await read_page(policy, at, out);
       if (!next) break;
       at = *next;

@@ -187,3 +187,19 @@ def test_a_url_holding_a_value_from_the_environment_is_shown_without_its_query(s
     assert r.code == 1
     assert r.stderr == f"aetl: error: source http: page 2 ({server.url('/pages/page')}?...): HTTP 500\n"
     assert b"k3y-s3cr3t" not in b"".join(f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
+
+
+def test_max_pages_ends_a_run_early_and_the_next_goes_on_from_there(server, pipeline, tmp_path):
+    url = server.url("/pages/cursor?n=95&per=10")
+    sink = "sqlite: {path: out.db, table: t, columns: {id: INTEGER}, exactly_once: true}"
+    p = pipeline(pipeline_text(url, "cursor", sink=sink).replace("{cursor: meta.next_cursor}",
+                                                                 "{cursor: meta.next_cursor, max_pages: 4}"))
+    db = sqlite3.connect(tmp_path / "out.db")
+    counts = []
+    said = "aetl: source http: stopped after max_pages (4); the next run goes on from page {}\n"
+    for expected in (said.format(5), said.format(9), ""):
+        r = run_aetl(["run", "-q", p], cwd=tmp_path)
+        assert r.code == 0 and r.stderr == expected, r.stderr
+        counts.append(db.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone())
+    assert counts == [(40, 40), (80, 80), (95, 95)]
+    assert set(page_requests(server).values()) == {1}
