@@ -203,3 +203,14 @@ def test_max_pages_ends_a_run_early_and_the_next_goes_on_from_there(server, pipe
         counts.append(db.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone())
     assert counts == [(40, 40), (80, 80), (95, 95)]
     assert set(page_requests(server).values()) == {1}
+
+
+def test_post_sends_its_body_with_every_page(server, pipeline, tmp_path):
+    url = server.url("/pages/offset?n=25&per=10&want_method=POST&want_body=%7B%22q%22%3A1%7D")
+    p = pipeline(pipeline_text(url, "offset", extra=", method: POST, body: '{\"q\":1}'"))
+    r = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 26))
+    # and a GET is refused by the same URL: the method was the one configured
+    get = pipeline(pipeline_text(url, "offset"))
+    assert run_aetl(["run", "-q", "--state", tmp_path / "get.db", get], cwd=tmp_path).code == 1

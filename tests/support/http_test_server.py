@@ -412,7 +412,8 @@ async def ep_pages(req, m, conn):
     next_url and link, otherwise found from the cursor/page/offset. Programmable
     per page: fail=P answers fail_status (500) fail_times times (always), throttle=P
     answers 429 with Retry-After: retry_after once, bad=P is not JSON, nopath=P has
-    no items; auth=T wants `Authorization: Bearer T`; delay_ms slows every page."""
+    no items; auth=T wants `Authorization: Bearer T`, want_method=M (and
+    want_body=B) that method and body; delay_ms slows every page."""
     style = m.group(1)
     per = req.qint("per", 10, lo=1)
     if style in ("next_url", "link"):
@@ -434,6 +435,9 @@ async def ep_pages(req, m, conn):
     want = req.query.get("auth")
     if want is not None and req.headers.get("authorization") != f"Bearer {want}":
         return Response(401, "unauthorized")
+    want_method = req.query.get("want_method")
+    if want_method is not None and (req.method != want_method or req.body != req.query.get("want_body", "").encode()):
+        return Response(405, "wrong method or body")
     key = f"pages:{style}:{page}"
     if req.qint("throttle", 0) == page:
         seen = STATE.retries.get(key, 0)
