@@ -105,7 +105,7 @@ class HttpSource final : public Source {
         break;
       }
       if (run_.limit && emitted_ >= run_.limit) break;
-      std::optional<PagePosition> next = co_await read_page(policy, at, out);
+      std::optional<PagePosition> next = co_await fetch_page(policy, at, out);
       if (!next) break;
       at = *next;
     }
@@ -155,8 +155,8 @@ class HttpSource final : public Source {
 
   /// Reads page `at` into `out`; returns the next page's position, or nullopt
   /// when there is none (the window's end is logged) or the run stops here.
-  asio::awaitable<std::optional<PagePosition>> read_page(AttemptPolicy& policy, const PagePosition& at,
-                                                         BatchChannel& out) {
+  asio::awaitable<std::optional<PagePosition>> fetch_page(AttemptPolicy& policy, const PagePosition& at,
+                                                          BatchChannel& out) {
     HttpRequest request;
     request.url = page_url(at);
     request.method = cfg_->method;
@@ -181,7 +181,7 @@ class HttpSource final : public Source {
     PageContent content;
     const JsonPath* next_field =
         cfg_->paging == Paging::next_url || cfg_->paging == Paging::cursor ? &cfg_->next : nullptr;
-    std::string cause = read_page_content(body.data, cfg_->records, next_field, content);
+    std::string cause = read_page(body.data, cfg_->records, next_field, content);
     if (!cause.empty()) {
       fail(at, request.url, cause);
       co_return std::nullopt;
@@ -203,17 +203,10 @@ class HttpSource final : public Source {
       PagePosition last = at;
       last.done = true;
       last.high = next.high;
-      last.before = at.before;
-      next = last;
       log_->add(at.before + n + 1, last);
       co_return std::nullopt;
     }
     co_return next;
-  }
-
-  static std::string read_page_content(const std::string& body, const JsonPath& records, const JsonPath* next,
-                                       PageContent& content) {
-    return aetl::read_page(body, records, next, content);
   }
 
   /// Sets what asks for the page after `at` in `next`; false when there is none
