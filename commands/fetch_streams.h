@@ -2,7 +2,7 @@
 #include <string>
 
 #include "run/pipeline.h"
-#include "stages/fetch/attempt_policy.h"
+#include "net/http/attempt_policy.h"
 #include "stages/fetch/fetch_request.h"
 
 namespace CLI {

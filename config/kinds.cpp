@@ -12,6 +12,8 @@ SourceBuilder parse_postgres_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields postgres_source_fields;
 SourceBuilder parse_mysql_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields mysql_source_fields;
+SourceBuilder parse_http_source(const ConfigValue&, ConfigProblems&);
+extern const KindFields http_source_fields;
 SourceBuilder parse_redis_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields redis_source_fields;
 // stages/
@@ -49,6 +51,7 @@ const std::vector<SourceKind>& source_kinds() {
        parse_lines_source, true},
       {"postgres", "the rows of a PostgreSQL query, streamed", postgres_source_fields, parse_postgres_source},
       {"mysql", "the rows of a MariaDB/MySQL query, streamed", mysql_source_fields, parse_mysql_source},
+      {"http", "the records of a paginated JSON API, page after page", http_source_fields, parse_http_source},
       {"redis", "a worker of a Redis Streams consumer group: XREADGROUP, XACK once handled", redis_source_fields,
        parse_redis_source, false, true},
   };

@@ -111,6 +111,11 @@ void AckTracker::add_input(uint32_t index, const std::string& name, const InputM
   for (const auto& r : resume->done) in.ahead[r.first] = r;
 }
 
+void AckTracker::name_by(uint32_t index, Namer namer) {
+  if (inputs_.size() <= index) inputs_.resize(index + 1);
+  inputs_[index].namer = std::move(namer);
+}
+
 bool AckTracker::already_done(const Position& pos) const {
   if (pos.source >= inputs_.size()) return false;
   const Input& in = inputs_[pos.source];
@@ -157,7 +162,7 @@ void AckTracker::ack_range(uint32_t source, uint64_t first, uint64_t last, uint6
 
 void AckTracker::absorb(const InputMark& m) {
   for (auto& in : inputs_) {
-    if (in.mark.name != m.name) continue;
+    if (in.namer ? m.name.rfind(in.mark.name, 0) != 0 : in.mark.name != m.name) continue;
     if (m.line > 0) mark_done(in, 1, m.line, m.offset);
     for (const auto& r : m.done) mark_done(in, r.first, r.last, r.end_offset);
     ++version_;
@@ -209,6 +214,7 @@ Checkpoint AckTracker::snapshot() const {
     InputMark m = in.mark;
     m.done.clear();
     for (const auto& [first, r] : in.ahead) m.done.push_back(r);
+    if (in.namer) m.name = in.namer(m);
     cp.inputs.push_back(std::move(m));
   }
   for (const auto& m : carried_) cp.inputs.push_back(m);

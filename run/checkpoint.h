@@ -56,6 +56,13 @@ class AckTracker {
  public:
   /// Declares input `index`; `resume` is its mark from the last checkpoint, if any.
   void add_input(uint32_t index, const std::string& name, const InputMark* resume);
+  /// Names input `index` in snapshots from its mark: a source whose position is
+  /// more than a line number (the http source: the page holding the first line not
+  /// yet handled) keeps it in the name. The name given to add_input must be the
+  /// start of every name `namer` returns (absorb() matches by it). `namer` may be
+  /// called on any thread that takes a snapshot of a copy of the tracker.
+  using Namer = std::function<std::string(const InputMark&)>;
+  void name_by(uint32_t index, Namer namer);
   /// Keeps the mark of an input this run does not read (a file gone from a glob),
   /// so it is not lost from the checkpoint.
   void carry(const InputMark& mark) { carried_.push_back(mark); }
@@ -112,6 +119,7 @@ class AckTracker {
     InputMark mark;
     std::map<uint64_t, InputMark::Range> ahead;  // by first line
     std::unordered_map<uint64_t, uint32_t> parts;  // split lines: parts still pending
+    Namer namer;
   };
   void mark_done(Input& in, uint64_t first, uint64_t last, uint64_t end_offset);
   void handled(uint32_t source, uint64_t first, uint64_t last) const {

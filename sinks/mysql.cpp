@@ -518,7 +518,7 @@ const FieldSpec kFields[] = {
 };
 const std::string_view kExamples[] = {
     "{url: \"mysql://etl:${MYSQL_PWD}@localhost:3306/shop\", table: events, columns: {id: bigint, payload: json}, "
-    "key: [id], exactly_once: true, create: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
+    "key: [id], exactly_once: true, create: false, load_data: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
     "{table: shop.events, columns: [id, payload]}",
 };
 const FieldDefault kCommonDefaults[] = {

@@ -14,7 +14,7 @@
 #include "engine/engine.h"
 #include "engine/record.h"
 #include "engine/stage_context.h"
-#include "stages/fetch/attempt_policy.h"
+#include "net/http/attempt_policy.h"
 
 namespace aetl {
 

@@ -28,7 +28,7 @@
 #include "run/dead_letters.h"
 #include "run/result_emitter.h"
 #include "run/run_context.h"
-#include "stages/fetch/attempt_policy.h"
+#include "net/http/attempt_policy.h"
 #include "stages/fetch/fetch_request.h"
 #include "stages/fetch/request_template.h"
 

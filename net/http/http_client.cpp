@@ -298,6 +298,11 @@ asio::awaitable<HttpResponse> HttpClient::perform(const HttpRequest& request, Bo
   curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
   if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && status != 0)
     response.retry_after_s = retry_after > 0 ? retry_after : -1;  // 0 also means: no header
+  if (request.want_link && status != 0) {
+    curl_header* h = nullptr;
+    for (size_t i = 0; curl_easy_header(easy, "Link", i, CURLH_HEADER, -1, &h) == CURLHE_OK; ++i)
+      response.link += (response.link.empty() ? "" : ", ") + std::string(h->value);
+  }
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);  // t.headers_ is freed with t
   response.total_ms = total / 1000.0;

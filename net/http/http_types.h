@@ -16,6 +16,7 @@ struct HttpRequest {
   std::optional<std::string> body;
   int64_t max_bytes = -1;  ///< body limit for this request; -1: the client's, 0: none
   bool fail_on_error = false;  ///< a status >= 400 fails before any of its body is delivered
+  bool want_link = false;      ///< fill HttpResponse::link
 };
 
 /// Settings shared by every request of a run.
@@ -44,6 +45,7 @@ struct HttpResponse {
   int64_t bytes = 0;         ///< body bytes received (after decoding)
   double total_ms = 0, connect_ms = 0, ttfb_ms = 0;
   int64_t retry_after_s = -1;  ///< from Retry-After (seconds or HTTP-date), -1 if absent
+  std::string link;            ///< with HttpRequest::want_link: the last response's Link headers, joined by ", "
   bool too_large = false;      ///< aborted by max_bytes
   bool aborted = false;        ///< cancelled by the run (not an outcome to report)
   bool timed_out = false;

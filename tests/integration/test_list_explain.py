@@ -90,3 +90,15 @@ def test_explain_mysql_shows_both_parts_with_their_fields_and_defaults():
     assert "\n  incremental.column (string, required in incremental)\n" in text
     listed = out(run_aetl(["list"]))
     assert "  mysql       the rows of a MariaDB/MySQL query, streamed\n" in listed
+
+
+def test_the_http_source_is_listed_and_explained_with_its_pagination_fields():
+    assert "  http        the records of a paginated JSON API, page after page\n" in out(run_aetl(["list"]))
+    r = run_aetl(["explain", "http"])
+    assert r.code == 0 and r.stderr == ""
+    text = out(r)
+    assert text.startswith("source http: the records of a paginated JSON API, page after page\n")
+    assert ("\n  paginate.cursor (string)\n      the field holding the next page's cursor, sent back as `param`\n"
+            "      example: paginate: {cursor: meta.next_cursor}\n") in text
+    assert "\n  incremental.param (string, required in incremental)\n" in text
+    assert "\n  retry.max (whole number, default 2)\n" in text

@@ -298,7 +298,7 @@ def test_source_types_limit_resume_and_a_bad_query(mariadb, table, tmp_path):
 
 def test_source_resumes_after_sigkill_without_losing_or_doubling(mariadb, table, tmp_path):
     mariadb.sql(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY) ENGINE=InnoDB;"
-                f"INSERT INTO {table} SELECT seq FROM seq_1_to_200000")
+                f"INSERT INTO {table} SELECT seq FROM seq_1_to_600000")
     db = tmp_path / "out.db"
     p = tmp_path / "src.yaml"
     p.write_text(f"""name: mysrc-kill
@@ -307,11 +307,11 @@ source:
 sink:
   sqlite: {{path: {db}, table: ids, exactly_once: true, batch: {{size: 1000, linger: 10ms}}}}
 """)
-    killed = kill_rounds(tmp_path, p, "s.db", random.Random(5), rounds=12, pause=(0.05, 0.3))
-    assert killed >= 5
+    killed = kill_rounds(tmp_path, p, "s.db", random.Random(5), rounds=12, pause=(0.03, 0.25))
+    assert killed >= 5, "the runs were too quick to be killed: make the table bigger"
     out = subprocess.run(["sqlite3", str(db), "SELECT count(*), count(DISTINCT id) FROM ids"],
                          capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "200000|200000"
+    assert out == "600000|600000"
 
 
 def test_incremental_reads_only_rows_past_the_last_run(mariadb, table, tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import AETL, ROOT, run_aetl
+from conftest import AETL, ROOT, run_aetl, start_server, stop_server
 
 SAMPLES = sorted((ROOT / "samples").glob("**/*.yaml"))
 
@@ -91,6 +91,22 @@ def test_gather_sample_against_the_sample_site(workdir):
     finally:
         site.terminate()
         site.wait(timeout=10)
+
+
+def test_api_pages_sample_against_the_tests_server(workdir):
+    proc, port = start_server(workdir)
+    try:
+        env = {"API": f"http://127.0.0.1:{port}", "API_TOKEN": "demo"}
+        res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/api-pages.yaml"], cwd=workdir, env=env)
+        assert res.code == 0, res.stderr
+        db = sqlite3.connect(workdir / "samples-out/api-items.db")
+        assert db.execute("SELECT count(*), count(DISTINCT id), max(updated) FROM items").fetchone() == (250, 250, 250)
+        again = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/api-pages.yaml"], cwd=workdir,
+                         env=env)
+        assert again.code == 0, again.stderr
+        assert db.execute("SELECT count(*) FROM items").fetchone() == (250,)
+    finally:
+        stop_server(proc)
 
 
 def serve_dir(directory):

@@ -68,6 +68,7 @@ class State:
         self.limited = 0  # /limit requests being answered
         self.limit_ok = 0
         self.limit_rejected = 0
+        self.pages_n = 100  # /pages items when the URL gives no n (set by /__pages_n/N)
 
     def count(self, target):
         self.total += 1
@@ -396,11 +397,96 @@ async def ep_badjson(req, m, conn):
     return Response(body=b"{not json", ctype="application/json")
 
 
+def page_items(req, first, count):
+    """Items first+1..first+count of /pages (ids from 1; `updated` is the id,
+    `since` leaves out the ids up to it), at most n of them."""
+    n = req.qint("n", STATE.pages_n)
+    since = req.qint("since", 0)
+    ids = [i for i in range(since + 1 + first, min(n, since + first + count) + 1)]
+    return [{"id": i, "updated": i, "name": f"item {i}"} for i in ids]
+
+
+async def ep_pages(req, m, conn):
+    """A paginated JSON API in one of five styles (next_url, link, cursor, page,
+    offset) over n items, per to a page; the page number (from 1) is `p` for
+    next_url and link, otherwise found from the cursor/page/offset. Programmable
+    per page: fail=P answers fail_status (500) fail_times times (always), throttle=P
+    answers 429 with Retry-After: retry_after once, bad=P is not JSON, nopath=P has
+    no items; auth=T wants `Authorization: Bearer T`, want_method=M (and
+    want_body=B) that method and body; delay_ms slows every page."""
+    style = m.group(1)
+    per = req.qint("per", 10, lo=1)
+    if style in ("next_url", "link"):
+        page = req.qint("p", 1, lo=1)
+    elif style == "cursor":
+        raw = req.query.get("cursor", "")
+        if raw and not raw.startswith("after-"):
+            raise BadParam("bad cursor")
+        page = int(raw[6:]) // per + 1 if raw else 1
+    elif style == "page":
+        page = req.qint("page", 1, lo=1)
+    elif style == "offset":
+        page = req.qint("offset", 0) // per + 1
+    else:
+        raise BadParam("unknown style")
+    delay = req.qint("delay_ms", 0)
+    if delay:
+        await asyncio.sleep(delay / 1000.0)
+    want = req.query.get("auth")
+    if want is not None and req.headers.get("authorization") != f"Bearer {want}":
+        return Response(401, "unauthorized")
+    want_method = req.query.get("want_method")
+    if want_method is not None and (req.method != want_method or req.body != req.query.get("want_body", "").encode()):
+        return Response(405, "wrong method or body")
+    key = f"pages:{style}:{page}"
+    if req.qint("throttle", 0) == page:
+        seen = STATE.retries.get(key, 0)
+        STATE.retries[key] = seen + 1
+        if seen == 0:
+            return Response(429, "slow down", headers=[("Retry-After", req.query.get("retry_after", "1"))])
+    if req.qint("fail", 0) == page:
+        seen = STATE.retries.get(key, 0)
+        STATE.retries[key] = seen + 1
+        if seen < req.qint("fail_times", 10 ** 9):
+            return Response(req.qint("fail_status", 500, lo=200, hi=599), "server error")
+    if req.qint("bad", 0) == page:
+        return Response(body=b"<html>oops</html>", ctype="text/html")
+    if req.qint("nopath", 0) == page:
+        return Response(body=b'{"error": "no items today"}', ctype="application/json")
+    first = req.qint("offset", 0) if style == "offset" else (page - 1) * per
+    items = page_items(req, first, per)
+    n = req.qint("n", STATE.pages_n)
+    since = req.qint("since", 0)
+    more = since + page * per < n
+    split = urllib.parse.urlsplit(req.target)
+    query = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
+    next_target = "?" + urllib.parse.urlencode([(k, v) for k, v in query if k != "p"] + [("p", str(page + 1))])
+    headers = []
+    if style == "next_url":
+        doc = {"items": items, "next": next_target if more else None}
+    elif style == "link":
+        doc = {"items": items}
+        if more:
+            headers.append(("Link", f'<{split.path}{next_target}>; rel="next", </first>; rel="first"'))
+    elif style == "cursor":
+        last = (page * per) if more else None
+        doc = {"data": {"results": items}, "meta": {"next_cursor": f"after-{last}" if last else None}}
+    else:
+        doc = {"items": items}
+    return Response(body=json.dumps(doc), ctype="application/json", headers=headers)
+
+
 async def ep_stats(req, m, conn):
     """Request counters as JSON."""
     doc = {"total": STATE.total, "paths": STATE.paths, "times": STATE.times, "max_in_flight": STATE.max_in_flight,
            "limit_ok": STATE.limit_ok, "limit_rejected": STATE.limit_rejected}
     return Response(body=json.dumps(doc), ctype="application/json")
+
+
+async def ep_pages_n(req, m, conn):
+    """Sets how many items /pages has when its URL gives no n (an API that grows)."""
+    STATE.pages_n = int(m.group(1))
+    return Response()
 
 
 async def ep_reset_state(req, m, conn):
@@ -426,8 +512,10 @@ ROUTES = [(re.compile(p), h) for p, h in [
     (r"/json", ep_json),
     (r"/limit/(\d{1,6})(?:/.*)?", ep_limit),
     (r"/badjson", ep_badjson),
+    (r"/pages/([a-z_]+)", ep_pages),
     (r"/__stats", ep_stats),
     (r"/__reset", ep_reset_state),
+    (r"/__pages_n/(\d{1,9})", ep_pages_n),
 ]]
 
 

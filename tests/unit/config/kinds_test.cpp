@@ -17,7 +17,7 @@ namespace {
 
 EnvLookup test_env() {
   return [](const std::string& name) -> std::optional<std::string> {
-    if (name == "PGPASSWORD" || name == "TOKEN") return "secret";
+    if (name == "PGPASSWORD" || name == "MYSQL_PWD" || name == "TOKEN") return "secret";
     return std::nullopt;
   };
 }

@@ -16,7 +16,7 @@
 #include "engine/asio.h"
 
 #include "engine/shutdown.h"
-#include "stages/fetch/attempt_policy.h"
+#include "net/http/attempt_policy.h"
 #include "tests/unit/stages/fetch/fake_transport.h"
 #include "tests/unit/test_support.h"
 

@@ -1,4 +1,4 @@
-#include "stages/fetch/attempt_policy.h"
+#include "net/http/attempt_policy.h"
 
 #include <curl/curl.h>
 
