@@ -13,6 +13,7 @@ connects again goes on where the feed stands:
     drop_after=K     drop the TCP connection (no close frame) after K messages on a connection,
     drops=1            this many times over the feed's life
     close=CODE       after the n messages, close with CODE (and reason=TEXT)
+    silent=1         after the n messages, stop reading the socket: pings go unanswered
     oversize_at=J    message J carries a pad making it oversize_bytes long
     oversize_bytes=N
     format=json|text|binary|array   {"id": i} | "message i" | binary bytes | [i]
@@ -132,7 +133,10 @@ async def handler(ws, path):
                 return
             if rate:
                 await asyncio.sleep(1 / rate)
-        if p.get("close"):
+        if p.get("silent"):
+            ws.transport.pause_reading()
+            await asyncio.sleep(3600)
+        elif p.get("close"):
             await ws.close(int(p["close"]), p.get("reason", ""))
         else:
             await ws.wait_closed()
