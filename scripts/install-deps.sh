@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libcurl4-openssl-dev libcli11-dev libsimdjson-dev libspdlog-dev libfmt-dev
   catch2 libboost1.81-dev libsqlite3-dev libyaml-cpp-dev libre2-dev libjq-dev zlib1g-dev libpq-dev libhiredis-dev libssl-dev libhowardhinnant-date-dev tzdata python3)
-test_pkgs=(python3-pytest openssl curl sqlite3 procps nginx-light time postgresql fiu-utils util-linux strace redis-server iproute2)
+test_pkgs=(python3-pytest openssl curl sqlite3 procps nginx-light time postgresql fiu-utils util-linux strace redis-server iproute2 python3-websockets)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi

@@ -147,11 +147,13 @@ async def handler(ws, path):
 
 
 async def send_raw(ws, feed, n, pad):
-    chunk = 5000
+    chunk = 20000
     while feed["next_id"] <= n:
         first = feed["next_id"]
         last = min(n, first + chunk - 1)
-        ws.transport.write(b"".join(frame(message(i, "json", pad).encode()) for i in range(first, last + 1)))
+        p = ',"p":"' + "x" * pad + '"' if pad else ""
+        ws.transport.write(b"".join(frame(f'{{"id":{i},"sym":"ABC","px":101.25{p}}}'.encode())
+                                    for i in range(first, last + 1)))
         feed["next_id"] = last + 1
         await ws.drain()
 
