@@ -88,14 +88,24 @@ class WebSocketSource final : public Source {
     run_.stage.input_names = {name_};
     limit_ = cfg_->max_messages;
     if (run_.limit && (!limit_ || run_.limit < limit_)) limit_ = run_.limit;
-    run_.tracker.on_handled([this](uint32_t, uint64_t first, uint64_t last) { handled_ += last - first + 1; });
-    run_.tracker.on_failed([this](const Position&) { ++handled_; });
+    std::weak_ptr<uint64_t> handled = handled_;
+    run_.tracker.on_handled([handled](uint32_t, uint64_t first, uint64_t last) {
+      if (auto n = handled.lock()) *n += last - first + 1;
+    });
+    run_.tracker.on_failed([handled](const Position&) {
+      if (auto n = handled.lock()) ++*n;
+    });
   }
 
   asio::awaitable<void> run(BatchChannel& out) override {
     auto ex = run_.stage.io.get_executor();
-    run_.stage.control.on_stop([this] { end_reading(); });
-    run_.stage.control.on_abort([this] {
+    // The hooks may fire after this source is gone (a signal while the sink finishes).
+    std::weak_ptr<bool> alive = alive_;
+    run_.stage.control.on_stop([this, alive] {
+      if (alive.lock()) end_reading();
+    });
+    run_.stage.control.on_abort([this, alive] {
+      if (!alive.lock()) return;
       end_reading();
       if (conn_) conn_->abort();
     });
@@ -118,7 +128,7 @@ class WebSocketSource final : public Source {
     if (!fatal_.empty()) {
       if (!connected_once_) throw SetupError("source websocket: " + cfg_->ws.url.shown + ": " + fatal_);
       // What was received before is written first; then the run fails.
-      while (handled_ < emitted_ && !run_.stage.control.aborted()) {
+      while (*handled_ < emitted_ && !run_.stage.control.aborted()) {
         asio::steady_timer t(ex, std::chrono::milliseconds(20));
         asio::error_code ec;
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -289,10 +299,12 @@ class WebSocketSource final : public Source {
   uint64_t seq_ = 0;
   uint64_t limit_ = 0;
   uint64_t emitted_ = 0;
-  uint64_t handled_ = 0;  // records of this run handled for good or failed
+  // Records of this run handled for good or failed (shared with the tracker's hooks).
+  std::shared_ptr<uint64_t> handled_ = std::make_shared<uint64_t>(0);
   std::string fatal_;     // why the run fails (empty: it did not)
   std::exception_ptr error_;  // receive() failed otherwise
   bool forward_done_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool connected_once_ = false;
   bool ending_ = false;
   bool reading_done_ = false;
@@ -309,7 +321,8 @@ const FieldSpec kFields[] = {
      "['{\"op\": \"resume\"}']"},
     {"headers", FieldType::map, "", "headers of the upgrade request (never logged)",
      "{Authorization: \"Bearer ${TOKEN}\"}"},
-    {"cacert", FieldType::string, "", "wss: a PEM file of CAs trusted instead of the system's", "/etc/ssl/private-ca.pem"},
+    {"cacert", FieldType::string, "", "wss: a PEM file of CAs trusted instead of the system's",
+     "/etc/ssl/certs/ca-certificates.crt"},
     {"insecure", FieldType::boolean, "false", "wss: skip the certificate checks (a warning says so)", "true"},
     {"max_message", FieldType::size, "16MiB", "a longer message ends the run (the connection closes with 1009)",
      "1MiB"},
@@ -333,7 +346,8 @@ const FieldSpec kFields[] = {
 const std::string_view kExamples[] = {
     "{url: \"ws://127.0.0.1:8765/feed\"}",
     "{url: \"wss://stream.example/feed\", send: ['{\"op\": \"subscribe\"}'], resubscribe: ['{\"op\": \"resume\"}'], "
-    "headers: {Authorization: \"Bearer x\"}, cacert: ca.pem, insecure: false, max_message: 1MiB, connect_timeout: 5s, "
+    "headers: {Authorization: \"Bearer x\"}, cacert: /etc/ssl/certs/ca-certificates.crt, insecure: false, "
+    "max_message: 1MiB, connect_timeout: 5s, "
     "ping_interval: 30s, reconnect: {max: 100, backoff: 1s..1m}, on_close: end, max_messages: 1000, duration: 1h, "
     "batch: 500, linger: 200ms, time_field: _received, binary: text}",
 };
