@@ -264,3 +264,30 @@ def test_kill_9_rounds_into_an_exactly_once_sink_double_nothing_and_lose_at_most
     print(f"kill -9 rounds: {killed} killed, {lost} of {n} messages lost")
     assert lost <= killed * (5 * 50 + 2 * 100), (lost, killed)
     assert ws_server.stats()[path]["next_id"] == n + 1  # the whole feed was sent
+
+
+def test_duration_ends_the_run_with_everything_received_written(tmp_path, ws_server):
+    p = ws_pipeline(tmp_path, ws_server.url("/d?n=100000&rate=200"), "duration: 700ms")
+    r = run(tmp_path, p)
+    assert r.code == 0, r.stderr
+    assert r.stderr == ""
+    ids = [x["id"] for x in records(tmp_path)]
+    assert len(ids) >= 1 and ids == list(range(1, len(ids) + 1))
+
+
+def test_a_rerun_numbers_on_and_appends_to_what_the_last_run_wrote(tmp_path, ws_server):
+    # the feed goes on between the runs; what it sent to the first run after its
+    # fifth message (before it saw the close) is gone
+    p = ws_pipeline(tmp_path, ws_server.url("/r?n=1000&rate=200"), "max_messages: 5",
+                    sink="jsonl: {path: out.jsonl}\ndead_letter:\n  jsonl: {path: dl.jsonl}")
+    assert run(tmp_path, p).code == 0
+    r = run(tmp_path, p)  # the same state store: resumed
+    assert r.code == 0, r.stderr
+    ids = [x["id"] for x in records(tmp_path)]
+    assert ids[:5] == [1, 2, 3, 4, 5] and len(ids) == 10
+    assert ids[5:] == list(range(ids[5], ids[5] + 5)) and ids[5] > 5
+    con = sqlite3.connect(tmp_path / "p.state")
+    marks = [json.loads(row[0]) for row in con.execute("SELECT checkpoint FROM aetl_checkpoints")]
+    con.close()
+    assert [m["name"] for m in marks[0]["inputs"]] == [f"websocket ws://127.0.0.1:{ws_server.port}/r"]
+    assert marks[0]["inputs"][0]["line"] == 10  # numbered on: 6..10 in the second run
