@@ -16,6 +16,8 @@ SourceBuilder parse_http_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields http_source_fields;
 SourceBuilder parse_redis_source(const ConfigValue&, ConfigProblems&);
 extern const KindFields redis_source_fields;
+SourceBuilder parse_websocket_source(const ConfigValue&, ConfigProblems&);
+extern const KindFields websocket_source_fields;
 // stages/
 StageBuilder parse_filter_stage(const ConfigValue&, ConfigProblems&);
 StageBuilder parse_route_stage(const ConfigValue&, ConfigProblems&);
@@ -54,6 +56,8 @@ const std::vector<SourceKind>& source_kinds() {
       {"http", "the records of a paginated JSON API, page after page", http_source_fields, parse_http_source},
       {"redis", "a worker of a Redis Streams consumer group: XREADGROUP, XACK once handled", redis_source_fields,
        parse_redis_source, false, true},
+      {"websocket", "the messages of a ws:// or wss:// feed, with reconnects; at-most-once for what a crash cuts off",
+       websocket_source_fields, parse_websocket_source},
   };
   return table;
 }

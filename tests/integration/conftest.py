@@ -231,3 +231,52 @@ def pipeline(tmp_path):
         return path
 
     return write
+
+
+class WsServer:
+    """tests/support/ws_test_server.py on a free loopback port: ws:// (or wss://
+    with `tls_files`, a self-signed certificate made by the tests)."""
+
+    def __init__(self, tmp: Path, tls=None):
+        port_file = tmp / f"ws-port-{time.monotonic_ns()}"
+        extra = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests" / "support" / "ws_test_server.py"),
+                                      "--port", "0", "--port-file", str(port_file), *extra], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("websocket test server did not start")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        self.base = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}"
+
+    def url(self, path):
+        return self.base + path
+
+    def stats(self):
+        import ssl
+        ctx = ssl._create_unverified_context()
+        scheme = "https" if self.base.startswith("wss") else "http"
+        with urllib.request.urlopen(f"{scheme}://127.0.0.1:{self.port}/__stats", timeout=10, context=ctx) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        stop_server(self.proc)
+
+
+@pytest.fixture()
+def ws_server(tmp_path):
+    """A WebSocket test server of the test's own (plain ws://)."""
+    s = WsServer(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture()
+def wss_server(tmp_path, tls_files):
+    """The WebSocket test server over TLS, its certificate in `.cert` (self-signed: its own CA)."""
+    s = WsServer(tmp_path, tls=tls_files)
+    s.cert = tls_files[0]
+    yield s
+    s.stop()

@@ -102,3 +102,19 @@ def test_the_http_source_is_listed_and_explained_with_its_pagination_fields():
             "      example: paginate: {cursor: meta.next_cursor}\n") in text
     assert "\n  incremental.param (string, required in incremental)\n" in text
     assert "\n  retry.max (whole number, default 2)\n" in text
+
+
+def test_the_websocket_source_is_listed_and_explained():
+    listed = out(run_aetl(["list"]))
+    assert ("  websocket   the messages of a ws:// or wss:// feed, with reconnects; at-most-once for what a crash "
+            "cuts off\n") in listed
+    res = run_aetl(["explain", "websocket"])
+    assert res.code == 0 and res.stderr == ""
+    text = out(res)
+    assert text.startswith("source websocket: the messages of a ws:// or wss:// feed")
+    assert ("\n  url (string, required)\n      the feed: ws:// or wss:// (TLS verified)\n"
+            "      example: url: \"wss://stream.example/feed\"\n") in text
+    assert ("\n  reconnect.backoff (duration range, default 500ms..30s)\n      waits before connecting again (full "
+            "jitter)\n      example: reconnect: {backoff: 1s..1m}\n") in text
+    assert "\n  max_message (size, default 16MiB)\n" in text
+    assert "\n  binary (choice, default base64)\n" in text

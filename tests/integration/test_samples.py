@@ -194,3 +194,15 @@ def test_scheduled_sample_runs_its_slot_once(workdir):
     again = run_aetl(["run", "--once", "-q", "--state", "st.sqlite", "samples/pipelines/scheduled.yaml"], cwd=workdir)
     assert again.code == 0, again.stderr
     assert f"slot {slot} was run already by " in again.stderr and again.stderr.endswith("; nothing to do\n")
+
+
+def test_websocket_sample_against_the_test_feed(workdir, ws_server):
+    url = ws_server.url("/trades?n=1000&wait_subscribe=1")
+    res = run_aetl(["run", "-q", "--state", "st.sqlite", "samples/pipelines/websocket-feed.yaml"], cwd=workdir,
+                   env={"FEED": url})
+    assert res.code == 0, res.stderr
+    rows = sqlite3.connect(workdir / "samples-out/trades.db").execute(
+        "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM trades").fetchone()
+    assert rows == (1000, 1000, 1, 1000)
+    assert ws_server.stats()["/trades?n=1000&wait_subscribe=1"]["received"] == [
+        [1, '{"op": "subscribe", "channel": "trades"}']]
