@@ -39,6 +39,8 @@
 #include "net/mysql/mysql_connection.h"
 #include "net/sql_table.h"
 #include "sinks/mysql/checkpoint_table.h"
+#include "sinks/mysql/delivery_table.h"
+#include "sinks/sql/delivery_ids.h"
 #include "sinks/mysql/insert_rows.h"
 #include "sinks/sql/sql_columns.h"
 
@@ -64,6 +66,7 @@ struct MysqlSinkConfig {
   std::vector<TableColumn> columns;  // empty: the first record's fields
   std::vector<std::string> key;
   bool exactly_once = false;
+  std::chrono::milliseconds remember_deliveries{kRememberDeliveriesDefault};
   bool create = true;
   bool load_data = true;
   size_t pool_min = 1;
@@ -85,14 +88,20 @@ class MysqlSink final : public PipelineSink {
       : run_(run),
         cfg_(cfg),
         checkpoints_((cfg.database.empty() ? "" : mysql::quote_ident(cfg.database) + ".") + "aetl_checkpoints",
-                     id.checkpoint_name) {
+                     id.checkpoint_name),
+        deliveries_((cfg.database.empty() ? "" : mysql::quote_ident(cfg.database) + ".") + std::string(kDeliveryTable),
+                    id.checkpoint_name) {
     target_ = (cfg_.database.empty() ? "" : mysql::quote_ident(cfg_.database) + ".") + mysql::quote_ident(cfg_.table);
+    // Beside the table: a url without a database still has one for it.
+    staging_ = (cfg_.database.empty() ? "" : mysql::quote_ident(cfg_.database) + ".") + "aetl_staging";
     columns_ = cfg_.columns;
     if (!columns_.empty()) compile_columns();
   }
 
   std::string describe() const override { return "mysql " + cfg_.table; }
   bool exactly_once() const override { return cfg_.exactly_once; }
+  /// Exactly once with a queue source: delivery IDs instead of a checkpoint.
+  bool by_delivery() const { return cfg_.exactly_once && run_.queue_source; }
 
   std::optional<std::string> stored_checkpoint() override {
     // Before the run's loop starts: a connection of its own, on a loop of its own.
@@ -117,10 +126,6 @@ class MysqlSink final : public PipelineSink {
   }
 
   asio::awaitable<void> open(const Checkpoint*, const std::string&) override {
-    if (cfg_.exactly_once && run_.queue_source)
-      throw SetupError("mysql " + cfg_.table +
-                       ": exactly_once with a queue source (redis) is not supported yet; use key: for idempotent "
-                       "upserts instead");
     pool_ = std::make_unique<MysqlPool>(run_.stage.io.get_executor(), cfg_.where, cfg_.pool_min, cfg_.pool_max,
                                         cfg_.connect_timeout);
     std::exception_ptr error;
@@ -137,7 +142,8 @@ class MysqlSink final : public PipelineSink {
       co_await check_database(*c);
       co_await look_up_table(*c);
       if (!columns_.empty()) encoder_.set_columns(columns_, table_columns_);  // now that the table's types are known
-      if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
+      if (by_delivery()) co_await deliveries_.ensure(*c);
+      else if (cfg_.exactly_once) co_await checkpoints_.ensure(*c);
     } catch (const MysqlError& e) {
       error = std::make_exception_ptr(SetupError("mysql " + cfg_.table + ": " + e.what()));
     }
@@ -344,6 +350,10 @@ class MysqlSink final : public PipelineSink {
                                     AsInserts as_inserts) {
     if (!table_exists_) co_await create_table(c);
     if (rows->load && !cfg_.key.empty() && !c.has("aetl_staging")) co_await make_staging(c);
+    if (!wc.delivery_ids.empty()) {
+      co_await write_batch_by_delivery(c, rows, wc, as_inserts);
+      co_return;
+    }
     co_await c.exec("START TRANSACTION");
     if (cfg_.exactly_once) {
       co_await checkpoints_.lock(c);
@@ -358,26 +368,11 @@ class MysqlSink final : public PipelineSink {
         }
       }
     }
-    if (rows->load && !co_await load(c, *rows)) {
-      // A value LOAD DATA changed or a row it skipped: the batch again, judged strictly.
-      co_await c.exec("ROLLBACK");
-      co_await c.exec("START TRANSACTION");
+    Rejected rejected;
+    auto lock_again = [&]() -> asio::awaitable<void> {
       if (cfg_.exactly_once) co_await checkpoints_.lock(c);
-      rows = co_await as_inserts();
-    }
-    Rejected rejected = rows->unreadable;
-    size_t budget = std::min(kStatementBytes, c.max_packet() > 4096 ? c.max_packet() - 4096 : c.max_packet());
-    // Statements as long as the budget allows, in order.
-    size_t from = 0;
-    while (!rows->load && from < rows->row.size()) {
-      size_t bytes = insert_head_.size() + insert_tail_.size();
-      size_t to = from;
-      while (to < rows->row.size() && (to == from || bytes + rows->row[to].size() + 1 <= budget))
-        bytes += rows->row[to++].size() + 1;
-      co_await insert(c, *rows, from, to, budget, rejected);
-      from = to;
-    }
-    std::sort(rejected.begin(), rejected.end());
+    };
+    co_await write_rows_of_batch(c, rows, nullptr, rejected, lock_again, as_inserts);
     if (cfg_.exactly_once) {
       std::string token = checkpoints_.new_token();
       if (!co_await checkpoints_.compare_and_set(c, wc.checkpoint_after(rejected), token)) {
@@ -393,22 +388,101 @@ class MysqlSink final : public PipelineSink {
     wc.rejected = std::move(rejected);
   }
 
+  /// In the open transaction: the rows by LOAD DATA; if it did not take them as
+  /// they are, again (after ROLLBACK, START TRANSACTION and `again_begun`) as
+  /// INSERT statements (without the records `skip` marks), bad rows split off.
+  /// `rejected` gets the unreadable records and the refused rows' records, sorted.
+  template <class AgainBegun, class AsInserts>
+  asio::awaitable<void> write_rows_of_batch(MysqlConnection& c, std::shared_ptr<InsertRows> rows,
+                                            const std::vector<bool>* skip, Rejected& rejected, AgainBegun again_begun,
+                                            AsInserts as_inserts) {
+    if (rows->load && !co_await load(c, *rows)) {
+      // A value LOAD DATA changed or a row it skipped: the batch again, judged strictly.
+      co_await c.exec("ROLLBACK");
+      co_await c.exec("START TRANSACTION");
+      co_await again_begun();
+      rows = co_await as_inserts();
+      if (skip) rows = without(rows, *skip);
+    }
+    rejected = rows->unreadable;
+    size_t budget = std::min(kStatementBytes, c.max_packet() > 4096 ? c.max_packet() - 4096 : c.max_packet());
+    // Statements as long as the budget allows, in order.
+    size_t from = 0;
+    while (!rows->load && from < rows->row.size()) {
+      size_t bytes = insert_head_.size() + insert_tail_.size();
+      size_t to = from;
+      while (to < rows->row.size() && (to == from || bytes + rows->row[to].size() + 1 <= budget))
+        bytes += rows->row[to++].size() + 1;
+      co_await insert(c, *rows, from, to, budget, rejected);
+      from = to;
+    }
+    std::sort(rejected.begin(), rejected.end());
+  }
+
+  /// Exactly once with a queue source: the rows of records no earlier delivery
+  /// committed, then the IDs of those written, last before COMMIT. If one was
+  /// kept meanwhile by another worker's commit, the batch is rolled back and
+  /// made again without it (as the postgres sink does; sinks/sql/delivery_ids.h).
+  template <class AsInserts>
+  asio::awaitable<void> write_batch_by_delivery(MysqlConnection& c, std::shared_ptr<InsertRows> all_rows,
+                                                WriteContext& wc, AsInserts as_inserts) {
+    if (!c.has("aetl_idle_timeout")) {
+      // A batch's statements follow one another with no wait between them, so a
+      // live worker is never idle in its transaction for long.
+      co_await c.exec("SET SESSION idle_transaction_timeout = 15");
+      c.made("aetl_idle_timeout");
+    }
+    for (int attempt = 1;; ++attempt) {
+      co_await c.exec("START TRANSACTION");
+      bool forgot = co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
+      const bool looked = !wc.first_deliveries || wc.attempt > 1 || attempt > 1;
+      std::vector<bool> kept(wc.delivery_ids.size());
+      if (looked) kept = co_await deliveries_.find(c, wc.delivery_ids);
+      skip_repeated_ids(wc.delivery_ids, kept);
+      Rejected rejected;
+      auto forget_again = [&]() -> asio::awaitable<void> {  // the ROLLBACK undid it
+        forgot = co_await deliveries_.forget_older_than(c, cfg_.remember_deliveries);
+      };
+      co_await write_rows_of_batch(c, without(all_rows, kept), &kept, rejected, forget_again, as_inserts);
+      if (!looked && !rejected.empty()) {
+        // A refused row may be one an earlier delivery committed (the table has a
+        // unique key; the group was set back): made again, looked up.
+        co_await c.exec("ROLLBACK");
+        continue;
+      }
+      std::vector<bool> not_written = kept;
+      for (const auto& r : rejected) not_written[r.first] = true;
+      if (!co_await deliveries_.keep(c, wc.delivery_ids, not_written)) {
+        co_await c.exec("ROLLBACK");
+        if (attempt >= 5) throw SinkError("the same entries keep being committed by another worker", true);
+        continue;
+      }
+      co_await c.exec("COMMIT");
+      if (forgot) deliveries_.forgotten();
+      for (size_t k = 0; k < kept.size(); ++k)
+        if (kept[k]) wc.redelivered.push_back(k);
+      wc.rejected = std::move(rejected);
+      co_return;
+    }
+  }
+
   /// The rows by LOAD DATA LOCAL INFILE (into the staging table first with
   /// `key`). False, with the rows maybe written, when the server changed a value
   /// (a warning), left a row out, refused a row or refuses LOCAL: the caller rolls back.
   asio::awaitable<bool> load(MysqlConnection& c, const InsertRows& rows) {
     if (rows.row.empty()) co_return true;
-    std::vector<std::string_view> pieces{rows.data};
-    std::string into = cfg_.key.empty() ? target_ : std::string("aetl_staging");
+    std::vector<std::string_view> pieces = rows.pieces();
+    std::string into = cfg_.key.empty() ? target_ : staging_;
     std::string sql = "LOAD DATA LOCAL INFILE 'aetl-batch' INTO TABLE " + into + " CHARACTER SET utf8mb4 (" +
                       column_list_ + ")";
     try {
-      if (!cfg_.key.empty()) co_await c.exec("DELETE FROM aetl_staging");
+      std::string clear = "DELETE FROM " + staging_;
+      if (!cfg_.key.empty()) co_await c.exec(clear);
       uint64_t n = co_await c.load_data(sql, pieces);
       if (n != rows.row.size() || c.warnings() > 0) co_return false;
       if (!cfg_.key.empty()) {
         std::string upsert = "INSERT INTO " + target_ + " (" + column_list_ + ") SELECT " + column_list_ +
-                             " FROM aetl_staging ORDER BY aetl_seq" + insert_tail_;
+                             " FROM " + staging_ + " ORDER BY aetl_seq" + insert_tail_;
         co_await c.exec(upsert);
         if (c.warnings() > 0) co_return false;
       }
@@ -429,10 +503,10 @@ class MysqlSink final : public PipelineSink {
   /// Per connection (temporary): the target's columns without its keys, and
   /// aetl_seq, so the last record of a key in a batch wins.
   asio::awaitable<void> make_staging(MysqlConnection& c) {
-    std::string sql = "CREATE TEMPORARY TABLE IF NOT EXISTS aetl_staging ENGINE=InnoDB AS SELECT " + column_list_ +
+    std::string sql = "CREATE TEMPORARY TABLE IF NOT EXISTS " + staging_ + " ENGINE=InnoDB AS SELECT " + column_list_ +
                       " FROM " + target_ + " LIMIT 0";
     co_await c.exec(sql);
-    std::string seq = "ALTER TABLE aetl_staging ADD COLUMN aetl_seq BIGINT AUTO_INCREMENT PRIMARY KEY";
+    std::string seq = "ALTER TABLE " + staging_ + " ADD COLUMN aetl_seq BIGINT AUTO_INCREMENT PRIMARY KEY";
     co_await c.exec(seq);
     c.made("aetl_staging");
   }
@@ -476,7 +550,9 @@ class MysqlSink final : public PipelineSink {
   RunContext& run_;
   MysqlSinkConfig cfg_;
   std::string target_;  // quoted, maybe database-qualified
+  std::string staging_;  // with key: and LOAD DATA, the temporary table beside it
   MysqlCheckpointTable checkpoints_;
+  MysqlDeliveryTable deliveries_;  // exactly once with a queue source: aetl_deliveries beside it
   std::unique_ptr<MysqlPool> pool_;
   std::vector<TableColumn> columns_;
   std::vector<TableColumn> table_columns_;
@@ -509,6 +585,7 @@ const FieldSpec kFields[] = {
      "primary key or unique columns: rows are upserted (ON DUPLICATE KEY UPDATE), so replays are idempotent", "[id]"},
     {"exactly_once", FieldType::boolean, "false", "store the checkpoint in the same transaction as each batch",
      "true"},
+    kRememberDeliveriesField,
     {"create", FieldType::boolean, "true", "create a missing table (false: a missing table is an error)", "false"},
     {"load_data", FieldType::boolean, "true",
      "send batches with LOAD DATA LOCAL INFILE from memory (false: multi-row INSERT statements only)", "false"},
@@ -518,7 +595,7 @@ const FieldSpec kFields[] = {
 };
 const std::string_view kExamples[] = {
     "{url: \"mysql://etl:${MYSQL_PWD}@localhost:3306/shop\", table: events, columns: {id: bigint, payload: json}, "
-    "key: [id], exactly_once: true, create: false, load_data: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
+    "key: [id], exactly_once: true, remember_deliveries: 30d, create: false, load_data: false, connect_timeout: 5s, pool: {min: 1, max: 4}}",
     "{table: shop.events, columns: [id, payload]}",
 };
 const FieldDefault kCommonDefaults[] = {
@@ -554,6 +631,7 @@ SinkBuilder parse_mysql_sink(const ConfigValue& node, ConfigProblems& problems, 
   read_columns_and_key(r, problems, is_sqlite_type, "bigint, text, varchar(20), decimal(10,2), json, datetime(6)",
                        cfg->columns, cfg->key);
   if (auto e = r.boolean("exactly_once")) cfg->exactly_once = common.exactly_once = *e;
+  if (auto d = r.duration("remember_deliveries")) cfg->remember_deliveries = std::max(*d, std::chrono::milliseconds(1000));
   if (auto e = r.boolean("create")) cfg->create = *e;
   if (auto e = r.boolean("load_data")) cfg->load_data = *e;
   if (auto t = r.duration("connect_timeout")) cfg->connect_timeout = *t;

@@ -362,15 +362,6 @@ class PostgresSink final : public PipelineSink {
     wc.rejected = std::move(rejected);
   }
 
-  /// A delivery ID the batch holds twice (not expected: the source hands each
-  /// entry on once) is written once: the later records count as kept.
-  static void skip_repeated_ids(const std::vector<std::string>& ids, std::vector<bool>& kept) {
-    std::unordered_set<std::string_view> seen;
-    seen.reserve(ids.size());
-    for (size_t k = 0; k < ids.size(); ++k)
-      if (!ids[k].empty() && !kept[k] && !seen.insert(ids[k]).second) kept[k] = true;
-  }
-
   /// Exactly once with a queue source: the rows of records no earlier delivery
   /// committed, then the IDs of those written, last before COMMIT (so a worker
   /// stopped mid-batch holds none of them, except idle right before its COMMIT,

@@ -36,6 +36,7 @@
 #include "expr/expression.h"
 #include "net/mysql/mysql_connection.h"
 #include "run/checkpoint.h"
+#include "sources/sql/query_input.h"
 
 namespace aetl {
 namespace {
@@ -55,13 +56,6 @@ struct MysqlSourceConfig {
   std::chrono::milliseconds connect_timeout{10000};
 };
 
-/// An incremental window: rows with low < column <= high, `rows` of them when counted.
-struct Window {
-  std::optional<std::string> low;  // none: from the start
-  std::string high;
-  uint64_t rows = 0;
-  int attempt = 1;  // > 1: the same window read again after an unfinished run
-};
 
 /// One row as a JSON object.
 void row_json(const std::vector<MysqlField>& fields, const char* const* values, const unsigned long* lengths,
@@ -89,33 +83,17 @@ void row_json(const std::vector<MysqlField>& fields, const char* const* values, 
   out += '}';
 }
 
+/// The input's name in checkpoints: the query, and the incremental column.
+std::string input_name(const MysqlSourceConfig& cfg) {
+  std::string name = "mysql: " + cfg.query;
+  if (!cfg.incremental.empty()) name += " | incremental " + cfg.incremental + " ";
+  return name;
+}
+
 class MysqlSource final : public Source {
  public:
   MysqlSource(RunContext& run, PartStats& stats, std::shared_ptr<const MysqlSourceConfig> cfg)
-      : run_(run), stats_(stats), cfg_(std::move(cfg)) {
-    base_name_ = "mysql: " + cfg_->query;
-    if (!cfg_->incremental.empty()) base_name_ += " | incremental " + cfg_->incremental + " ";
-    const InputMark* last = nullptr;
-    if (run_.resume)
-      for (const auto& m : run_.resume->inputs) {
-        if (cfg_->incremental.empty() ? m.name == base_name_ : m.name.rfind(base_name_, 0) == 0) last = &m;
-        else run_.tracker.carry(m);
-      }
-    if (cfg_->incremental.empty()) {
-      name_ = base_name_;
-    } else if (last) {
-      previous_ = parse_window(last->name.substr(base_name_.size()));
-      retry_previous_ = previous_ && last->line < previous_->rows;
-      run_.tracker.carry(*last);
-      carried_ = last->name;
-      last = nullptr;
-    }
-    if (!name_.empty()) {
-      run_.tracker.add_input(0, name_, last);
-      if (last) mark_ = *last;
-    }
-    run_.stage.input_names = {name_.empty() ? base_name_ : name_};
-  }
+      : run_(run), stats_(stats), cfg_(std::move(cfg)), input_(run, input_name(*cfg_), !cfg_->incremental.empty()) {}
 
   asio::awaitable<void> run(BatchChannel& out) override {
     // A connection lost while reading (a server restart) is made again with
@@ -137,12 +115,13 @@ class MysqlSource final : public Source {
         co_await conn->exec("SET SESSION net_write_timeout = 86400");
         if (!cfg_->table.empty() && !ordered_) co_await order_table(*conn);
         if (!cfg_->incremental.empty()) co_await open_window(*conn);  // in a snapshot the query shares
-        if (!name_.empty()) {
+        if (!input_.name().empty()) {
           std::string sql = select_sql();
           fields_ = co_await conn->stream(sql);
           reading_ = true;
-          co_await read_rows(*conn, out);
-          if (window_) co_await conn->exec("COMMIT");  // the window's snapshot
+          // The window's snapshot ends with its result read; a run cut short
+          // (--limit, a stop) just drops the connection rather than read the rest.
+          if (co_await read_rows(*conn, out) && input_.window()) co_await conn->exec("COMMIT");
         }
       } catch (const MysqlError& e) {
         // An incremental window is read in one snapshot: another one could hold
@@ -169,21 +148,6 @@ class MysqlSource final : public Source {
   }
 
  private:
-  /// {"after": "...", "upto": "...", "rows": N, "attempt": N} after the base name.
-  static std::optional<Window> parse_window(std::string_view text) {
-    Window w;
-    bool upto = false, rows = false;
-    bool ok = for_each_member(text, 0, [&](const JsonMember& m) {
-      std::string_view v = text.substr(m.value_begin, m.value_end - m.value_begin);
-      if (m.raw_key == "after" && v != "null") w.low = json_unescape(v.substr(1, v.size() - 2));
-      if (m.raw_key == "upto" && v.size() >= 2) w.high = json_unescape(v.substr(1, v.size() - 2)), upto = true;
-      if (m.raw_key == "rows") w.rows = std::strtoull(std::string(v).c_str(), nullptr, 10), rows = true;
-      if (m.raw_key == "attempt") w.attempt = std::atoi(std::string(v).c_str());
-    });
-    if (!ok || !upto || !rows) return std::nullopt;
-    return w;
-  }
-
   std::string column() const { return "aetl_q." + mysql::quote_ident(cfg_->incremental); }
   static std::string literal(std::string_view v) {
     std::string out;
@@ -196,17 +160,11 @@ class MysqlSource final : public Source {
   asio::awaitable<void> open_window(MysqlConnection& c) {
     co_await c.exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     co_await c.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
-    Window w;
-    int attempt = 1;
-    if (previous_ && retry_previous_) {
-      w = *previous_;
-      attempt = previous_->attempt + 1;
-    } else if (previous_) {
-      w.low = previous_->high;
-    }
+    QueryWindow w = input_.next_window();
+    const bool again = input_.again();
     std::string where;
     if (w.low) where = " WHERE " + column() + " > " + literal(*w.low);
-    if (retry_previous_) where += (where.empty() ? " WHERE " : " AND ") + column() + " <= " + literal(w.high);
+    if (again) where += (where.empty() ? " WHERE " : " AND ") + column() + " <= " + literal(w.high);
     std::string sql = "SELECT COUNT(*), CAST(MAX(" + column() + ") AS CHAR) FROM (" + cfg_->query + ") aetl_q" + where;
     mysql::MysqlRows r = co_await c.query(sql);
     uint64_t rows = r.rows.empty() || !r.rows[0][0] ? 0 : std::strtoull(r.rows[0][0]->c_str(), nullptr, 10);
@@ -214,26 +172,13 @@ class MysqlSource final : public Source {
       co_await c.exec("COMMIT");
       co_return;
     }
-    if (!retry_previous_) w.high = *r.rows[0][1];
+    if (!again) w.high = *r.rows[0][1];
     w.rows = rows;
-    w.attempt = attempt;
     // Ties of the column are broken by every column, for a stable order.
     std::string probe = "SELECT * FROM (" + cfg_->query + ") aetl_q LIMIT 0";
     mysql::MysqlRows shape = co_await c.query(probe);
     columns_ = shape.columns.size();
-    std::string json;
-    JsonWriter jw(json);
-    jw.begin_object().key("after");
-    if (w.low) jw.string(*w.low);
-    else jw.null();
-    jw.key("upto").string(w.high).key("rows").number(static_cast<int64_t>(rows));
-    jw.key("attempt").number(static_cast<int64_t>(attempt)).end_object();
-    name_ = base_name_ + json;
-    window_ = w;
-    if (!carried_.empty()) run_.tracker.drop_carried(carried_);
-    carried_.clear();
-    run_.tracker.add_input(0, name_, nullptr);
-    run_.stage.input_names = {name_};
+    input_.open(w);
   }
 
   /// table: the primary key gives a stable order (resume and reconnect skip rows by number).
@@ -255,15 +200,16 @@ class MysqlSource final : public Source {
 
   std::string select_sql() const {
     std::string q = query_.empty() ? cfg_->query : query_;
-    if (!window_) return q;
-    std::string select = "SELECT * FROM (" + q + ") aetl_q WHERE " + column() + " <= " + literal(window_->high);
-    if (window_->low) select += " AND " + column() + " > " + literal(*window_->low);
+    if (!input_.window()) return q;
+    std::string select = "SELECT * FROM (" + q + ") aetl_q WHERE " + column() + " <= " + literal(input_.window()->high);
+    if (input_.window()->low) select += " AND " + column() + " > " + literal(*input_.window()->low);
     select += " ORDER BY " + column();
     for (size_t i = 1; i <= columns_; ++i) select += ", " + std::to_string(i);
     return select;
   }
 
-  asio::awaitable<void> read_rows(MysqlConnection& c, BatchChannel& out) {
+  /// True when the result was read to its end.
+  asio::awaitable<bool> read_rows(MysqlConnection& c, BatchChannel& out) {
     uint64_t row = 0;  // rows of this reading (a reading again after a lost connection starts at 1)
     bool more = true;
     while (more && !run_.stage.control.stopping()) {
@@ -273,12 +219,13 @@ class MysqlSource final : public Source {
       Batch batch;
       batch.reserve(want);
       size_t fresh = 0;
+      // read_ moves on only once the batch is sent: rows of a batch cut short by
+      // a lost connection are read again.
       auto on_row = [&](const char* const* values, const unsigned long* lengths) {
         ++row;
         bool read_before = row <= read_;  // by this run, before the connection was lost
         if (!read_before) ++fresh;
-        if (row > read_) read_ = row;
-        if (read_before || mark_.is_done(row)) return;
+        if (read_before || input_.mark().is_done(row)) return;
         Record r;
         r.pos = Position{0, row, row};
         row_json(fields_, values, lengths, r.data);
@@ -289,25 +236,21 @@ class MysqlSource final : public Source {
       stats_.out += batch.size();
       emitted_ += batch.size();
       if (!batch.empty()) co_await send_batch(out, std::move(batch));
-      if (run_.limit && emitted_ >= run_.limit) co_return;
+      if (row > read_) read_ = row;
+      if (run_.limit && emitted_ >= run_.limit) co_return !more;
     }
+    co_return !more;
   }
 
   RunContext& run_;
   PartStats& stats_;
   std::shared_ptr<const MysqlSourceConfig> cfg_;
-  std::string base_name_;
-  std::string name_;     // the input this run reads (empty: nothing new)
-  std::string carried_;  // the last finished window's name, until a new one replaces it
-  std::optional<Window> previous_;
-  std::optional<Window> window_;
+  QueryInput input_;  // the query's rows, or this run's window, and where to resume
   size_t columns_ = 0;  // the query's columns (a window's order names them all)
   std::vector<MysqlField> fields_;
-  InputMark mark_;
   uint64_t emitted_ = 0;
   uint64_t read_ = 0;
   bool reading_ = false;
-  bool retry_previous_ = false;
   bool ordered_ = false;
   std::string query_;  // table: the query with its primary key's ORDER BY
 };

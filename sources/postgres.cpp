@@ -26,6 +26,7 @@
 
 #include "engine/setup_error.h"
 #include "run/checkpoint.h"
+#include "sources/sql/query_input.h"
 #include "expr/expression.h"
 #include "engine/json_scan.h"
 #include "engine/json_writer.h"
@@ -89,45 +90,18 @@ void unescape_copy_text(std::string_view in, std::string& out) {
   }
 }
 
-/// An incremental window: rows with low < column <= high, `rows` of them when counted.
-struct Window {
-  std::optional<std::string> low;  // none: from the start
-  std::string high;
-  uint64_t rows = 0;
-  int attempt = 1;  // > 1: the same window read again after an unfinished run
-};
+
+/// The input's name in checkpoints: the query, and the incremental column.
+std::string input_name(const PgSourceConfig& cfg) {
+  std::string name = "postgres: " + cfg.query;
+  if (!cfg.incremental.empty()) name += " | incremental " + cfg.incremental + " ";
+  return name;
+}
 
 class PostgresSource final : public Source {
  public:
   PostgresSource(RunContext& run, PartStats& stats, std::shared_ptr<const PgSourceConfig> cfg)
-      : run_(run), stats_(stats), cfg_(std::move(cfg)) {
-    base_name_ = "postgres: " + cfg_->query;
-    if (!cfg_->incremental.empty()) base_name_ += " | incremental " + cfg_->incremental + " ";
-    // The last window, if any: an unfinished one is finished first; after a
-    // finished one, run() opens the next window at its end.
-    const InputMark* last = nullptr;
-    if (run_.resume)
-      for (const auto& m : run_.resume->inputs) {
-        if (cfg_->incremental.empty() ? m.name == base_name_ : m.name.rfind(base_name_, 0) == 0) last = &m;
-        else run_.tracker.carry(m);
-      }
-    if (cfg_->incremental.empty()) {
-      name_ = base_name_;
-    } else if (last) {
-      // run() opens the next window, or reads an unfinished one again; the last
-      // mark is kept until that window's input replaces it.
-      previous_ = parse_window(last->name.substr(base_name_.size()));
-      retry_previous_ = previous_ && last->line < previous_->rows;
-      run_.tracker.carry(*last);
-      carried_ = last->name;
-      last = nullptr;
-    }
-    if (!name_.empty()) {
-      run_.tracker.add_input(0, name_, last);
-      if (last) mark_ = *last;
-    }
-    run_.stage.input_names = {name_.empty() ? base_name_ : name_};
-  }
+      : run_(run), stats_(stats), cfg_(std::move(cfg)), input_(run, input_name(*cfg_), !cfg_->incremental.empty()) {}
 
   asio::awaitable<void> run(BatchChannel& out) override {
     // A connection lost while reading (a server restart) is made again with
@@ -142,7 +116,7 @@ class PostgresSource final : public Source {
         conn = co_await pg::PgConnection::connect(run_.stage.io.get_executor(), cfg_->dsn, cfg_->connect_timeout);
         if (!cfg_->table.empty() && !ordered_) co_await order_table(*conn);
         if (!cfg_->incremental.empty()) co_await open_window(*conn);  // in a snapshot the COPY shares
-        if (!name_.empty()) {
+        if (!input_.name().empty()) {
           std::string sql = copy_sql(*conn);
           co_await conn->copy_out_start(sql);
           reading_ = true;
@@ -172,21 +146,6 @@ class PostgresSource final : public Source {
   }
 
  private:
-  /// {"after": "...", "upto": "...", "rows": N} after the base name.
-  static std::optional<Window> parse_window(std::string_view text) {
-    Window w;
-    bool upto = false, rows = false;
-    bool ok = for_each_member(text, 0, [&](const JsonMember& m) {
-      std::string_view v = text.substr(m.value_begin, m.value_end - m.value_begin);
-      if (m.raw_key == "after" && v != "null") w.low = json_unescape(v.substr(1, v.size() - 2));
-      if (m.raw_key == "upto" && v.size() >= 2) w.high = json_unescape(v.substr(1, v.size() - 2)), upto = true;
-      if (m.raw_key == "rows") w.rows = std::strtoull(std::string(v).c_str(), nullptr, 10), rows = true;
-      if (m.raw_key == "attempt") w.attempt = std::atoi(std::string(v).c_str());
-    });
-    if (!ok || !upto || !rows) return std::nullopt;
-    return w;
-  }
-
   std::string column() const { return "aetl_q." + quote_sql_ident(cfg_->incremental); }
 
   /// Opens this run's window in a REPEATABLE READ snapshot that the COPY then
@@ -195,17 +154,11 @@ class PostgresSource final : public Source {
   /// come again: at least once; a sink with key: takes them in its stride).
   asio::awaitable<void> open_window(pg::PgConnection& c) {
     co_await c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    Window w;
-    int attempt = 1;
-    if (previous_ && retry_previous_) {
-      w = *previous_;
-      attempt = previous_->attempt + 1;
-    } else if (previous_) {
-      w.low = previous_->high;
-    }
+    QueryWindow w = input_.next_window();
+    const bool again = input_.again();
     std::string where;
     if (w.low) where = " WHERE " + column() + " > " + c.literal(*w.low);
-    if (retry_previous_) where += (where.empty() ? " WHERE " : " AND ") + column() + " <= " + c.literal(w.high);
+    if (again) where += (where.empty() ? " WHERE " : " AND ") + column() + " <= " + c.literal(w.high);
     std::string sql = "SELECT count(*), max(" + column() + ")::text FROM (" + cfg_->query + ") aetl_q" + where;
     pg::PgResult r = co_await c.exec(sql);
     uint64_t rows = std::strtoull(std::string(r.value(0, 0)).c_str(), nullptr, 10);
@@ -213,22 +166,9 @@ class PostgresSource final : public Source {
       co_await c.exec("COMMIT");
       co_return;
     }
-    if (!retry_previous_) w.high = std::string(r.value(0, 1));
+    if (!again) w.high = std::string(r.value(0, 1));
     w.rows = rows;
-    w.attempt = attempt;
-    std::string json;
-    JsonWriter jw(json);
-    jw.begin_object().key("after");
-    if (w.low) jw.string(*w.low);
-    else jw.null();
-    jw.key("upto").string(w.high).key("rows").number(static_cast<int64_t>(rows));
-    jw.key("attempt").number(static_cast<int64_t>(attempt)).end_object();
-    name_ = base_name_ + json;
-    window_ = w;
-    if (!carried_.empty()) run_.tracker.drop_carried(carried_);
-    carried_.clear();
-    run_.tracker.add_input(0, name_, nullptr);
-    run_.stage.input_names = {name_};
+    input_.open(w);
   }
 
   /// table: the primary key gives a stable order (resume and reconnect skip rows by number).
@@ -250,10 +190,10 @@ class PostgresSource final : public Source {
 
   std::string copy_sql(pg::PgConnection& c) const {
     std::string select = "SELECT row_to_json(aetl_q) FROM (" + (query_.empty() ? cfg_->query : query_) + ") aetl_q";
-    if (window_) {
+    if (input_.window()) {
       // The window's bounds, in a stable order (ties broken by the whole row).
-      select += " WHERE " + column() + " <= " + c.literal(window_->high);
-      if (window_->low) select += " AND " + column() + " > " + c.literal(*window_->low);
+      select += " WHERE " + column() + " <= " + c.literal(input_.window()->high);
+      if (input_.window()->low) select += " AND " + column() + " > " + c.literal(*input_.window()->low);
       select += " ORDER BY " + column() + ", row_to_json(aetl_q)::text";
     }
     return "COPY (" + select + ") TO STDOUT";
@@ -287,7 +227,7 @@ class PostgresSource final : public Source {
         bool read_before = row <= read_;  // by this run, before the connection was lost
         if (!read_before) ++fresh;
         if (row > read_) read_ = row;
-        if (!read_before && !mark_.is_done(row)) {
+        if (!read_before && !input_.mark().is_done(row)) {
           unescape_copy_text(std::string_view(piece).substr(at, nl - at), r.data);
           batch.push_back(std::move(r));
         }
@@ -299,22 +239,16 @@ class PostgresSource final : public Source {
       if (!batch.empty()) co_await send_batch(out, std::move(batch));
       if (run_.limit && emitted_ >= run_.limit) co_return;
     }
-    if (!more && window_) co_await c->exec("COMMIT");  // the window's snapshot
+    if (!more && input_.window()) co_await c->exec("COMMIT");  // the window's snapshot
   }
 
   RunContext& run_;
   PartStats& stats_;
   std::shared_ptr<const PgSourceConfig> cfg_;
-  std::string base_name_;
-  std::string name_;     // the input this run reads (empty: nothing new)
-  std::string carried_;  // the last finished window's name, until a new one replaces it
-  std::optional<Window> previous_;
-  std::optional<Window> window_;
-  InputMark mark_;
+  QueryInput input_;  // the query's rows, or this run's window, and where to resume
   uint64_t emitted_ = 0;
   uint64_t read_ = 0;          // rows read so far by this run
   bool reading_ = false;       // the query started: failures from now on are not about the pipeline
-  bool retry_previous_ = false;  // the last window was not finished: read it again
   bool ordered_ = false;
   std::string query_;            // table: the query with its primary key's ORDER BY
 };

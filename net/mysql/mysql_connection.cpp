@@ -1,6 +1,8 @@
 #include "net/mysql/mysql_connection.h"
 
 #include <mysql.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -55,7 +57,7 @@ MYSQL* new_handle(std::chrono::milliseconds timeout) {
   unsigned seconds = static_cast<unsigned>(std::max<long long>(1, (timeout.count() + 999) / 1000));
   mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &seconds);
   unsigned one = 1;
-  mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &one);  // only the data we hand it (load_data's handler)
+  mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &one);  // answered by our handler: only what load_data() hands it
   my_bool report = 1;
   mysql_options(m, MYSQL_REPORT_DATA_TRUNCATION, &report);
   return m;
@@ -246,61 +248,107 @@ asio::awaitable<std::unique_ptr<MysqlConnection>> MysqlConnection::connect(asio:
   std::unique_ptr<MysqlConnection> c(new MysqlConnection(ex));
   c->where_ = url.where();
   std::vector<std::string> hosts = co_await addresses(ex, url, timeout);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::optional<MysqlError> last;
-  for (const std::string& host : hosts) {
-    c->socket_.reset();
-    if (c->m_) mysql_close(c->m_);
-    c->m_ = new_handle(timeout);
-    if (!c->m_) throw MysqlError("mysql " + c->where_ + ": out of memory", MysqlError::Kind::connection);
-    MYSQL* ret = nullptr;
-    const char* password = url.password ? url.password->c_str() : nullptr;
-    int status = mysql_real_connect_start(&ret, c->m_, host.c_str(), url.user.c_str(), password,
-                                          url.database.empty() ? nullptr : url.database.c_str(), url.port,
-                                          url.socket.empty() ? nullptr : url.socket.c_str(), 0);
-    MYSQL* m = c->m_;
-    bool late = false;
-    // Our own deadline too: the library's only counts the TCP connect.
-    asio::steady_timer overall(ex, deadline);
-    std::weak_ptr<int> alive;
-    auto guard = std::make_shared<int>(0);
-    alive = guard;
-    MysqlConnection* self = c.get();
-    overall.async_wait([alive, self, &late](const asio::error_code& ec) {
-      if (ec || alive.expired()) return;
-      late = true;
-      self->interrupt();
-    });
-    std::exception_ptr interrupted;
-    try {
+  // Our own deadline over connecting and setting the session up: the library's
+  // counts only the TCP connect, and a peer can go silent after it.
+  bool late = false;
+  asio::steady_timer overall(ex, timeout);
+  auto guard = std::make_shared<int>(0);
+  std::weak_ptr<int> alive = guard;
+  MysqlConnection* self = c.get();
+  overall.async_wait([alive, self, &late](const asio::error_code& ec) {
+    if (ec || alive.expired()) return;
+    late = true;
+    self->interrupt();
+  });
+  std::exception_ptr failed;
+  try {
+    std::optional<MysqlError> last;
+    for (const std::string& host : hosts) {
+      c->socket_.reset();
+      if (c->m_) mysql_close(c->m_);
+      c->m_ = new_handle(timeout);
+      if (!c->m_) throw MysqlError("mysql " + c->where_ + ": out of memory", MysqlError::Kind::connection);
+      // Only the data load_data() hands over: a server asking for any other
+      // "local file" (a rogue one, or a query that says LOAD DATA LOCAL) is refused.
+      mysql_set_local_infile_handler(c->m_, &MysqlConnection::infile_init, &MysqlConnection::infile_read,
+                                     &MysqlConnection::infile_end, &MysqlConnection::infile_error, c.get());
+      MYSQL* ret = nullptr;
+      const char* password = url.password ? url.password->c_str() : nullptr;
+      int status = mysql_real_connect_start(&ret, c->m_, host.c_str(), url.user.c_str(), password,
+                                            url.database.empty() ? nullptr : url.database.c_str(), url.port,
+                                            url.socket.empty() ? nullptr : url.socket.c_str(), 0);
+      MYSQL* m = c->m_;
       co_await c->drive(status, [&ret, m](int ready) { return mysql_real_connect_cont(&ret, m, ready); });
-    } catch (const MysqlError&) {
-      interrupted = std::current_exception();
+      if (ret) {
+        last.reset();
+        break;
+      }
+      MysqlError e = c->error("connecting");
+      last = MysqlError("mysql " + c->where_ + ": " + e.what(), e.kind, e.code, e.sqlstate);
+      if (e.kind == MysqlError::Kind::auth) break;  // the next address will not change the answer
     }
-    overall.cancel();
-    guard.reset();
-    if (late)
-      throw MysqlError("mysql " + c->where_ + ": no connection within " + std::to_string(timeout.count()) + " ms",
-                       MysqlError::Kind::connection, 2013);
-    if (interrupted) std::rethrow_exception(interrupted);
-    if (ret) {
-      last.reset();
-      break;
-    }
-    MysqlError e = c->error("connecting");
-    last = MysqlError("mysql " + c->where_ + ": " + e.what(), e.kind, e.code, e.sqlstate);
-    if (e.kind == MysqlError::Kind::auth) break;  // the next address will not change the answer
+    if (last) throw *last;
+    c->keep_alive();
+    MysqlRows vars = co_await c->query("SELECT @@max_allowed_packet, @@SESSION.sql_mode");
+    if (!vars.rows.empty() && vars.rows[0][0]) c->max_packet_ = std::strtoull(vars.rows[0][0]->c_str(), nullptr, 10);
+    std::string mode = vars.rows.empty() || !vars.rows[0][1] ? "" : *vars.rows[0][1];
+    std::string set_mode = "SET SESSION sql_mode = ";
+    append_quoted(set_mode, strict_mode(mode));
+    co_await c->exec(set_mode);
+  } catch (const MysqlError&) {
+    failed = std::current_exception();
   }
-  if (last) throw *last;
-  c->broken_ = false;
-  c->interrupted_ = false;
-  MysqlRows vars = co_await c->query("SELECT @@max_allowed_packet, @@SESSION.sql_mode");
-  if (!vars.rows.empty() && vars.rows[0][0]) c->max_packet_ = std::strtoull(vars.rows[0][0]->c_str(), nullptr, 10);
-  std::string mode = vars.rows.empty() || !vars.rows[0][1] ? "" : *vars.rows[0][1];
-  std::string set_mode = "SET SESSION sql_mode = ";
-  append_quoted(set_mode, strict_mode(mode));
-  co_await c->exec(set_mode);
+  overall.cancel();
+  guard.reset();
+  if (late)
+    throw MysqlError("mysql " + c->where_ + ": no connection within " + std::to_string(timeout.count()) + " ms",
+                     MysqlError::Kind::connection, 2013);
+  if (failed) std::rethrow_exception(failed);
   co_return c;
+}
+
+void MysqlConnection::keep_alive() {
+  // A peer that went silent is noticed in about a minute rather than the
+  // system's two hours (as the postgres connections do).
+  int fd = static_cast<int>(mysql_get_socket(m_));
+  if (fd < 0) return;
+  int on = 1, idle = 30, interval = 10, count = 3;
+  unsigned user_timeout = 60000;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+}
+
+int MysqlConnection::infile_init(void** ptr, const char*, void* user) {
+  auto* self = static_cast<MysqlConnection*>(user);
+  *ptr = self;
+  return self->infile_ ? 0 : 1;  // no load of ours in progress: refused
+}
+
+int MysqlConnection::infile_read(void* ptr, char* buf, unsigned int size) {
+  auto* self = static_cast<MysqlConnection*>(ptr);
+  if (!self->infile_) return -1;
+  Infile& in = *self->infile_;
+  unsigned n = 0;
+  while (n < size && in.piece < in.pieces.size()) {
+    std::string_view p = in.pieces[in.piece];
+    size_t take = std::min<size_t>(size - n, p.size() - in.at);
+    std::memcpy(buf + n, p.data() + in.at, take);
+    n += static_cast<unsigned>(take);
+    in.at += take;
+    if (in.at == p.size()) ++in.piece, in.at = 0;
+  }
+  return static_cast<int>(n);
+}
+
+void MysqlConnection::infile_end(void*) {}
+
+int MysqlConnection::infile_error(void* ptr, char* buf, unsigned int size) {
+  auto* self = static_cast<MysqlConnection*>(ptr);
+  std::snprintf(buf, size, "%s", self && self->infile_ ? "cannot read the batch" : "LOAD DATA LOCAL refused: aetl sends no files");
+  return 2000;
 }
 
 // ---------------------------------------------------------------- statements
@@ -433,29 +481,6 @@ asio::awaitable<bool> MysqlConnection::next_rows(size_t max_rows, const RowFn& o
 asio::awaitable<uint64_t> MysqlConnection::load_data(std::string_view sql, const std::vector<std::string_view>& pieces) {
   infile_ = std::make_unique<Infile>();
   infile_->pieces = pieces;
-  auto init = [](void** ptr, const char*, void* user) -> int {
-    *ptr = user;
-    return 0;
-  };
-  auto read = [](void* ptr, char* buf, unsigned int size) -> int {
-    auto* in = static_cast<Infile*>(ptr);
-    unsigned n = 0;
-    while (n < size && in->piece < in->pieces.size()) {
-      std::string_view p = in->pieces[in->piece];
-      size_t take = std::min<size_t>(size - n, p.size() - in->at);
-      std::memcpy(buf + n, p.data() + in->at, take);
-      n += static_cast<unsigned>(take);
-      in->at += take;
-      if (in->at == p.size()) ++in->piece, in->at = 0;
-    }
-    return static_cast<int>(n);
-  };
-  auto end = [](void*) {};
-  auto err = [](void*, char* buf, unsigned int size) -> int {
-    std::snprintf(buf, size, "%s", "cannot read the data");
-    return 2000;
-  };
-  mysql_set_local_infile_handler(m_, init, read, end, err, infile_.get());
   std::exception_ptr failed;
   uint64_t affected = 0;
   try {
@@ -463,7 +488,6 @@ asio::awaitable<uint64_t> MysqlConnection::load_data(std::string_view sql, const
   } catch (...) {
     failed = std::current_exception();
   }
-  mysql_set_local_infile_default(m_);
   infile_.reset();
   if (failed) std::rethrow_exception(failed);
   co_return affected;

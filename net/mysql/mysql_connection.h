@@ -121,6 +121,13 @@ class MysqlConnection {
   asio::awaitable<void> run_query(std::string_view sql);
   asio::awaitable<void> drop_result(MYSQL_RES* res);
   [[noreturn]] void fail(const std::string& doing);
+  void keep_alive();
+  // LOAD DATA LOCAL's handler for the connection's life: it reads infile_, and
+  // refuses when no load_data() is in progress.
+  static int infile_init(void** ptr, const char* name, void* user);
+  static int infile_read(void* ptr, char* buf, unsigned int size);
+  static void infile_end(void* ptr);
+  static int infile_error(void* ptr, char* buf, unsigned int size);
   MysqlError error(const std::string& doing) const;
 
   asio::any_io_executor ex_;

@@ -53,6 +53,15 @@ std::optional<MysqlUrl> parse_mysql_url(std::string_view url, std::string& error
       return std::nullopt;
     }
     rest = url.substr(scheme + 3);
+    // The user information ends at the last @: a password with an unescaped /,
+    // ? or @ stays in it rather than spilling into the host (and into messages).
+    std::string_view userinfo;
+    bool has_userinfo = false;
+    if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+      userinfo = rest.substr(0, at);
+      rest = rest.substr(at + 1);
+      has_userinfo = true;
+    }
     std::string_view query;
     if (size_t q = rest.find('?'); q != std::string_view::npos) {
       query = rest.substr(q + 1);
@@ -63,9 +72,7 @@ std::optional<MysqlUrl> parse_mysql_url(std::string_view url, std::string& error
       path = rest.substr(slash + 1);
       rest = rest.substr(0, slash);
     }
-    if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-      std::string_view userinfo = rest.substr(0, at);
-      rest = rest.substr(at + 1);
+    if (has_userinfo) {
       std::string_view user = userinfo, password;
       bool has_password = false;
       if (size_t colon = userinfo.find(':'); colon != std::string_view::npos) {

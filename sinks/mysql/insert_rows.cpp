@@ -119,6 +119,31 @@ void append_load_value(std::string& out, const expr::Value& v, bool json, std::s
 
 }  // namespace
 
+std::vector<std::string_view> InsertRows::pieces() const {
+  std::vector<std::string_view> out;
+  for (std::string_view r : row) {
+    if (!out.empty() && out.back().data() + out.back().size() == r.data())
+      out.back() = std::string_view(out.back().data(), out.back().size() + r.size());
+    else if (!r.empty())
+      out.push_back(r);
+  }
+  return out;
+}
+
+std::shared_ptr<InsertRows> without(std::shared_ptr<const InsertRows> rows, const std::vector<bool>& skip) {
+  auto out = std::make_shared<InsertRows>();
+  out->load = rows->load;
+  for (size_t i = 0; i < rows->row.size(); ++i) {
+    if (skip[rows->record[i]]) continue;
+    out->row.push_back(rows->row[i]);
+    out->record.push_back(rows->record[i]);
+  }
+  for (const auto& u : rows->unreadable)
+    if (!skip[u.first]) out->unreadable.push_back(u);
+  out->base = std::move(rows);
+  return out;
+}
+
 void InsertEncoder::set_columns(const std::vector<TableColumn>& columns, const std::vector<TableColumn>& table_columns) {
   json_column_.clear();
   for (const auto& c : columns) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,7 +23,14 @@ struct InsertRows {
   std::vector<size_t> record;         // per row: its record's index in the batch
   std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
   std::string data;
+  std::shared_ptr<const InsertRows> base;  // where the views lie, when not in `data` (without())
+
+  /// The rows as few pieces as their places allow (neighbours in one buffer join).
+  std::vector<std::string_view> pieces() const;
 };
+
+/// The rows of `rows` whose record `skip` does not mark, as views into it.
+std::shared_ptr<InsertRows> without(std::shared_ptr<const InsertRows> rows, const std::vector<bool>& skip);
 
 /// The mysql sink's encoding of records into SQL value lists (text protocol:
 /// there is no COPY). Strings are quoted as mysql::append_quoted does (the

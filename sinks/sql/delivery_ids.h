@@ -1,6 +1,9 @@
 #pragma once
 #include <chrono>
+#include <string>
 #include <string_view>
+#include <unordered_set>
+#include <vector>
 
 #include "config/field_spec.h"
 
@@ -26,5 +29,14 @@ inline constexpr FieldSpec kRememberDeliveriesField{
     "with a queue source (redis) and exactly_once: how long committed entries' IDs are kept to turn away a second "
     "delivery (a worker paused longer could write its entries twice)",
     "30d"};
+
+/// A delivery ID the batch holds twice (not expected: the source hands each
+/// entry on once) is written once: the later records count as kept.
+inline void skip_repeated_ids(const std::vector<std::string>& ids, std::vector<bool>& kept) {
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(ids.size());
+  for (size_t k = 0; k < ids.size(); ++k)
+    if (!ids[k].empty() && !kept[k] && !seen.insert(ids[k]).second) kept[k] = true;
+}
 
 }  // namespace aetl

@@ -1,8 +1,8 @@
 """Workers of a Redis Streams group into an exactly-once SQL sink (sqlite,
-postgres): the IDs of the entries a batch writes commit in its transaction, so
+postgres, mysql): the IDs of the entries a batch writes commit in its transaction, so
 an entry delivered again (a worker killed between COMMIT and XACK, a paused
 worker whose entries another took over) writes nothing twice. Real
-redis-server and PostgreSQL, started by the tests. Oracle: the unique ids of
+redis-server, PostgreSQL and MariaDB, started by the tests. Oracle: the unique ids of
 the entries pushed, counted and counted distinct in the table at the end, and
 XPENDING empty. Workers on one host share no state file (a queue source keeps
 none), so they are started without --state."""
@@ -63,12 +63,33 @@ class Postgres:
         return int(self.pg.psql(f"SELECT count(*) FROM aetl_deliveries WHERE pipeline = '{self.pipeline}'"))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+class Mysql:
+    def __init__(self, db):
+        _tables[0] += 1
+        self.db = db
+        self.table = f"eo{_tables[0]}"
+        self.pipeline = f"worker{_tables[0]}"
+
+    def sink(self, extra=""):
+        return (f'mysql: {{url: "{self.db.url}", table: {self.table}, exactly_once: true, '
+                f"batch: {{size: 100, linger: 20ms}}{extra}}}")
+
+    def rows(self, columns="id"):
+        out = self.db.rows(f"SELECT {columns} FROM {self.table}")
+        return [tuple(int(v) for v in r) if len(r) > 1 else int(r[0]) for r in out]
+
+    def kept_ids(self):
+        return int(self.db.rows(f"SELECT count(*) FROM aetl_deliveries WHERE pipeline = '{self.pipeline}'")[0][0])
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def target(request, tmp_path):
     if request.param == "sqlite":
         t = Sqlite(tmp_path)
         t.pipeline = "worker"
         return t
+    if request.param == "mysql":
+        return Mysql(request.getfixturevalue("mariadb"))
     return Postgres(request.getfixturevalue("pg"))
 
 
