@@ -38,6 +38,7 @@
 #include "net/connection_pool.h"
 #include "net/mysql/mysql_connection.h"
 #include "net/sql_table.h"
+#include "run/record_step.h"
 #include "sinks/mysql/checkpoint_table.h"
 #include "sinks/mysql/delivery_table.h"
 #include "sinks/sql/delivery_ids.h"
@@ -99,6 +100,13 @@ class MysqlSink final : public PipelineSink {
   }
 
   std::string describe() const override { return "mysql " + cfg_.table; }
+
+  /// With the columns known up front, records are made into LOAD DATA lines on
+  /// the step lanes (from the values the steps left, without parsing again).
+  std::shared_ptr<RecordStep> row_step() override {
+    if (columns_.empty() || !cfg_.load_data) return nullptr;
+    return std::make_shared<RowStep>(*this);
+  }
   bool exactly_once() const override { return cfg_.exactly_once; }
   /// Exactly once with a queue source: delivery IDs instead of a checkpoint.
   bool by_delivery() const { return cfg_.exactly_once && run_.queue_source; }
@@ -302,6 +310,28 @@ class MysqlSink final : public PipelineSink {
     compile_columns();
     co_return;
   }
+
+  class RowStep final : public RecordStep {
+   public:
+    explicit RowStep(const MysqlSink& sink) : sink_(sink) {
+      for (size_t i = 0; i < step_lanes(); ++i)
+        evals_.push_back(std::make_unique<expr::Evaluator>(*sink.program_, /*exact_numbers=*/true));
+    }
+    Verdict apply(size_t lane, StepRecord& rec, std::string& error) override {
+      expr::Evaluator& eval = *evals_[lane];
+      if (!rec.rows || !bind_step_record(eval, rec, error)) return Verdict::keep;  // make_rows says why
+      size_t at = rec.rows->size();
+      if (at > UINT32_MAX - (1u << 24)) return Verdict::keep;  // past what a slice reaches: make_rows encodes it
+      sink_.encoder_.append_line(eval, *rec.rows);
+      rec.row_at = static_cast<uint32_t>(at);
+      rec.row_size = static_cast<uint32_t>(rec.rows->size() - at);
+      return Verdict::keep;
+    }
+
+   private:
+    const MysqlSink& sink_;
+    std::vector<std::unique_ptr<expr::Evaluator>> evals_;  // one per lane
+  };
 
   void compile_columns() {
     program_ = std::make_unique<expr::Program>();

@@ -154,25 +154,44 @@ void InsertEncoder::set_columns(const std::vector<TableColumn>& columns, const s
   }
 }
 
+void InsertEncoder::append_line(expr::Evaluator& eval, std::string& out) const {
+  std::string scratch;
+  for (size_t i = 0; i < json_column_.size(); ++i) {
+    if (i) out += '\t';
+    append_load_value(out, eval.eval(i), json_column_[i], scratch);
+  }
+  out += '\n';
+}
+
 void InsertEncoder::make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval, bool load) const {
   rows.load = load;
   std::string error, scratch;
-  std::vector<std::pair<size_t, size_t>> places;  // offset, size in rows.data (which moves as it grows)
+  // Where each row lies: in a record's slice (stable), or at an offset in
+  // rows.data (which may still move as it grows: resolved at the end).
+  struct Place {
+    const char* at = nullptr;  // null: in rows.data at `offset`
+    size_t offset = 0;
+    size_t size = 0;
+  };
+  std::vector<Place> places;
   places.reserve(batch.size());
   rows.record.reserve(batch.size());
   for (size_t k = 0; k < batch.size(); ++k) {
     const Record& r = batch[k];
+    if (load && !r.row.empty()) {  // the row step made its line
+      std::string_view v = r.row.view();
+      if (rows.keep.empty() || rows.keep.back() != r.row.buffer) rows.keep.push_back(r.row.buffer);
+      places.push_back({v.data(), 0, v.size()});
+      rows.record.push_back(k);
+      continue;
+    }
     if (!eval.bind(r.data, error)) {
       rows.unreadable.emplace_back(k, error);
       continue;
     }
     size_t at = rows.data.size();
     if (load) {
-      for (size_t i = 0; i < json_column_.size(); ++i) {
-        if (i) rows.data += '\t';
-        append_load_value(rows.data, eval.eval(i), json_column_[i], scratch);
-      }
-      rows.data += '\n';
+      append_line(eval, rows.data);
     } else {
       rows.data += '(';
       for (size_t i = 0; i < json_column_.size(); ++i) {
@@ -181,11 +200,11 @@ void InsertEncoder::make_rows(const Batch& batch, InsertRows& rows, expr::Evalua
       }
       rows.data += ')';
     }
-    places.emplace_back(at, rows.data.size() - at);
+    places.push_back({nullptr, at, rows.data.size() - at});
     rows.record.push_back(k);
   }
   rows.row.reserve(places.size());
-  for (const auto& [at, size] : places) rows.row.emplace_back(rows.data.data() + at, size);
+  for (const auto& p : places) rows.row.emplace_back(p.at ? p.at : rows.data.data() + p.offset, p.size);
 }
 
 }  // namespace aetl

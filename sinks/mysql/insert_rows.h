@@ -24,6 +24,7 @@ struct InsertRows {
   std::vector<std::pair<size_t, std::string>> unreadable;  // records that are not JSON objects
   std::string data;
   std::shared_ptr<const InsertRows> base;  // where the views lie, when not in `data` (without())
+  std::vector<std::shared_ptr<const std::string>> keep;  // the row step's buffers the views lie in
 
   /// The rows as few pieces as their places allow (neighbours in one buffer join).
   std::vector<std::string_view> pieces() const;
@@ -45,7 +46,11 @@ class InsertEncoder {
   /// `load`: the lines of LOAD DATA's default format instead (fields split by
   /// tabs; \\, tab, newline, carriage return and NUL escaped with a backslash;
   /// \\N for NULL; booleans as 1 and 0), the same values otherwise.
+  /// Records the row step encoded already (Record::row, LOAD DATA lines) are
+  /// taken as they are when `load`.
   void make_rows(const Batch& batch, InsertRows& rows, expr::Evaluator& eval, bool load = false) const;
+  /// Any thread: the bound record's LOAD DATA line (with its newline).
+  void append_line(expr::Evaluator& eval, std::string& out) const;
 
  private:
   std::vector<char> json_column_;
