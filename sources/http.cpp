@@ -99,7 +99,9 @@ class HttpSource final : public Source {
     if (last) {
       auto p = PagePosition::from_json(std::string_view(last->name).substr(prefix));
       std::optional<std::string> url = p ? SecretValues::reveal(p->url) : std::nullopt;
-      if (p && url) start_ = *p, start_.url = *url;
+      std::optional<std::string> loop = p && p->loop && cfg_->paging != Paging::cursor
+                                            ? SecretValues::reveal(*p->loop) : (p ? p->loop : std::nullopt);
+      if (p && url) start_ = *p, start_.url = *url, start_.loop = loop;
       else spdlog::warn("source http: the checkpoint's page is unreadable; reading from the first page");
       if (start_.done) start_ = next_window(start_, last->line);
       mark_ = *last;
@@ -149,6 +151,8 @@ class HttpSource final : public Source {
   /// Logs page `at` for the checkpoint, its URL with the secret values as ${VAR}.
   void note(uint64_t first, PagePosition at) {
     at.url = cfg_->secrets.to_template(at.url);
+    if (at.loop && (cfg_->paging == Paging::next_url || cfg_->paging == Paging::link))
+      at.loop = cfg_->secrets.to_template(*at.loop);
     log_->add(first, at);
   }
 
@@ -214,20 +218,20 @@ class HttpSource final : public Source {
       co_return std::nullopt;
     }
     bool numbered = cfg_->paging == Paging::page || cfg_->paging == Paging::offset;
-    if (numbered && !content.records.empty() && last_full_ && last_full_->index + 1 == at.index &&
-        content.records == last_records_) {
+    std::string digest = numbered && !content.records.empty() ? records_digest(content.records) : "";
+    if (!digest.empty() && digest == at.previous) {
       fail(at, request.url,
-           "the same records as page " + std::to_string(last_full_->index) + ": does the API ignore `" +
-               cfg_->param + "`?");
+           "the same records as page " + std::to_string(at.index - 1) + ": does the API ignore `" + cfg_->param +
+               "`?");
       co_return std::nullopt;
     }
-    if (!content.records.empty()) {
-      last_full_ = at;
-      if (numbered) last_records_ = content.records;
-    }
+    if (!content.records.empty()) last_full_ = at;
     if (cfg_->paging == Paging::cursor) seen_.emplace(at.cursor.value_or(""), at.index);
     if (cfg_->paging == Paging::next_url || cfg_->paging == Paging::link) seen_.emplace(request.url, at.index);
+    if (at.loop) seen_.emplace(*at.loop, at.loop_page);  // found by the run that failed this page
     PagePosition next = at;
+    next.previous = digest;
+    next.loop.reset();
     uint64_t n = content.records.size();
     co_await send_records(at, content, next.high, out);
     next.before = at.before + n;
@@ -235,6 +239,12 @@ class HttpSource final : public Source {
     next.index = at.index + 1;
     next.done = !follow(request.url, done.response, content, next, cause);
     if (!cause.empty()) {
+      if (next.loop) {  // the next run reads this page again: its records are skipped, the loop found again
+        PagePosition again = at;
+        again.loop = next.loop;
+        again.loop_page = next.loop_page;
+        note(at.before + 1, again);
+      }
       PagePosition past = at;
       past.before = next.before;
       fail(past, request.url, cause);
@@ -274,6 +284,8 @@ class HttpSource final : public Source {
         if (auto seen = seen_.find(*resolved); seen != seen_.end()) {
           cause = "the next page's URL is page " + std::to_string(seen->second) +
                   "'s: the API's pages go round in a loop";
+          next.loop = *resolved;
+          next.loop_page = seen->second;
           return false;
         }
         auto parts = check_url(*resolved, error);
@@ -294,6 +306,8 @@ class HttpSource final : public Source {
         if (auto seen = seen_.find(*content.next); seen != seen_.end()) {
           cause = "the next cursor is page " + std::to_string(seen->second) +
                   "'s: the API's pages go round in a loop";
+          next.loop = *content.next;
+          next.loop_page = seen->second;
           return false;
         }
         next.cursor = content.next;
@@ -338,7 +352,6 @@ class HttpSource final : public Source {
   uint64_t emitted_ = 0;
   std::unordered_map<std::string, uint64_t> seen_;  // the URLs or cursors of the pages this run read → page
   std::optional<PagePosition> last_full_;           // the last page this run read with records
-  std::vector<std::string> last_records_;           // page and offset: its records
 };
 
 }  // namespace

@@ -230,6 +230,10 @@ def test_pages_that_go_round_in_a_loop_fail_the_run_once_every_page_was_written_
     assert r.stderr == f"aetl: error: source http: page 4 ({page4}): {message}\n"
     assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 41))
     assert set(page_requests(server).values()) == {1}
+    # the next run reads page 4 again (its records handled) and finds the loop again
+    again = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert again.code == 1 and again.stderr == r.stderr
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 41))
 
 
 @pytest.mark.parametrize("style", ["page", "offset"])
@@ -242,6 +246,9 @@ def test_an_api_that_ignores_the_page_number_fails_at_the_second_page_without_du
     second = url + ("&page=2" if style == "page" else "&offset=10")
     assert r.stderr == (f"aetl: error: source http: page 2 ({second}): the same records as page 1: "
                         f"does the API ignore `{style}`?\n")
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 11))
+    again = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert again.code == 1 and again.stderr == r.stderr
     assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 11))
 
 
