@@ -53,6 +53,7 @@ std::optional<ConfigString> expand_scalar(const ConfigValue& value, ConfigProble
     s.text = std::move(e.text);
     s.where = value.where;
     s.secret = e.used_variables;
+    s.values = std::move(e.values);
     s.verbatim = value.verbatim && !e.used_variables && s.text == value.scalar;
     s.column_shift = value.column_shift;
     return s;

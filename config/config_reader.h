@@ -79,6 +79,8 @@ struct ConfigString {
   std::string text;
   ConfigLocation where;
   bool secret = false;
+  /// The variables expanded into `text`, with their values (config/env_expand.h).
+  std::vector<std::pair<std::string, std::string>> values;
   /// Where byte `offset` of `text` stands in the file (for expression errors);
   /// the scalar's start when the text is not a verbatim copy of the file.
   ConfigLocation at(size_t offset) const;

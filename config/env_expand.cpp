@@ -57,6 +57,7 @@ Expanded expand_env(std::string_view text, const EnvLookup& lookup, size_t* erro
     if (value && (!value->empty() || !fallback)) {  // as the shell: ':-' also replaces an empty value
       out.text += *value;
       out.used_variables = true;
+      out.values.emplace_back(std::string(name), *value);
     } else if (fallback) {
       out.text += *fallback;
     } else {

@@ -3,6 +3,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace aetl {
 
@@ -16,6 +18,8 @@ EnvLookup process_environment();
 struct Expanded {
   std::string text;
   bool used_variables = false;  ///< the text holds expanded values: never print it
+  /// Each variable expanded from the environment, with its value (defaults aside).
+  std::vector<std::pair<std::string, std::string>> values;
 };
 
 /// Expands `${VAR}` and `${VAR:-default}` (default used when VAR is unset or

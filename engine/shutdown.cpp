@@ -50,7 +50,8 @@ RunControl::RunControl(asio::any_io_executor ex)
       signals_(ex),
       grace_timer_(ex),
       deadline_timer_(ex),
-      abort_wait_(ex, asio::steady_timer::time_point::max()) {}
+      abort_wait_(ex, asio::steady_timer::time_point::max()),
+      stop_wait_(ex, asio::steady_timer::time_point::max()) {}
 
 RunControl::~RunControl() {
   if (hard_stop_due_ != std::chrono::steady_clock::time_point::max()) arm_hard_stop(std::chrono::milliseconds(0));
@@ -66,6 +67,7 @@ void RunControl::hard_stop_within(std::chrono::milliseconds limit, int status) {
 void RunControl::request_stop(StopReason reason) {
   if (stopping_.exchange(true)) return;
   reason_ = reason;
+  stop_wait_.cancel();
   auto hooks = std::move(stop_hooks_);
   for (auto& hook : hooks) hook();
 }
@@ -86,6 +88,12 @@ asio::awaitable<void> RunControl::wait_abort() {
   if (aborted() || finished_) co_return;
   asio::error_code ec;
   co_await abort_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> RunControl::wait_stop() {
+  if (stopping() || finished_) co_return;
+  asio::error_code ec;
+  co_await stop_wait_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 void RunControl::watch_signals(std::chrono::milliseconds grace) {
@@ -142,6 +150,7 @@ void RunControl::finish() {
   grace_timer_.cancel();
   deadline_timer_.cancel();
   abort_wait_.cancel();
+  stop_wait_.cancel();
 }
 
 }  // namespace aetl

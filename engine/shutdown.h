@@ -51,6 +51,8 @@ class RunControl {
   /// Completes when the run aborts, or at once after finish()
   /// (for `co_await (work() || control.wait_abort())`).
   asio::awaitable<void> wait_abort();
+  /// Completes when the run starts stopping (or aborts), or at once after finish().
+  asio::awaitable<void> wait_stop();
 
   /// Watches SIGINT and SIGTERM until finish() is called.
   void watch_signals(std::chrono::milliseconds grace);
@@ -74,6 +76,7 @@ class RunControl {
   asio::steady_timer grace_timer_;
   asio::steady_timer deadline_timer_;
   asio::steady_timer abort_wait_;  // never expires; cancelled on abort
+  asio::steady_timer stop_wait_;   // never expires; cancelled on stop
   std::vector<std::function<void()>> abort_hooks_;
   std::vector<std::function<void()>> stop_hooks_;
   bool watching_signals_ = false;

@@ -5,7 +5,7 @@
 //       headers: {Authorization: "Bearer ${API_TOKEN}"}
 //       records: data.results[*]        # where a page's records are
 //       paginate: {cursor: meta.next_cursor, param: cursor}
-//       incremental: {field: updated_at, param: updated_since}
+//       incremental: {field: updated_at, param: updated_after}
 // Pages are asked for one at a time (a page names the next), with the fetch
 // stage's attempt policy: rate, retries, Retry-After. The pages end when the
 // next URL field or the Link rel="next" header is missing, when no cursor comes
@@ -19,6 +19,10 @@
 // since (the way `lines` follows a file that grows); with `incremental:` it
 // starts a new window instead, from the first page, with the largest value of
 // the field read so far sent as a parameter.
+#include <algorithm>
+#include <cctype>
+#include <unordered_map>
+
 #include <boost/asio/any_io_executor.hpp>
 
 #include <spdlog/spdlog.h>
@@ -38,6 +42,7 @@
 #include "run/pipeline.h"
 #include "sources/http/page_position.h"
 #include "sources/http/page_records.h"
+#include "sources/http/secret_values.h"
 #include "stages/fetch/fetch_request.h"
 
 namespace aetl {
@@ -47,7 +52,10 @@ enum class Paging { none, next_url, link, cursor, page, offset };
 
 struct HttpSourceConfig {
   std::string url;
-  bool url_secret = false;  // holds an expanded ${VAR}: messages show it without its query
+  std::string url_written;  // as in the file, ${VAR} unexpanded: the input's name
+  bool url_secret = false;  // holds an expanded ${VAR}
+  std::string origin;       // scheme://host:port of url: the only one the headers go to
+  SecretValues secrets;     // the ${VAR} values in url and headers: never shown nor stored
   std::string method = "GET";
   std::vector<std::string> headers;  // "Name: value"
   std::optional<std::string> body;
@@ -62,33 +70,46 @@ struct HttpSourceConfig {
   AttemptLimits limits;
 };
 
-/// What messages and the checkpoint show of a URL: passwords masked, and the
-/// query left out when it holds a value from the environment.
-std::string shown_url(const std::string& url, bool secret) {
+/// The input's name before names came from the URL as written (read on resume only).
+std::string legacy_shown_url(const std::string& url, bool secret) {
   if (!secret) return mask_passwords(url);
   return mask_passwords(url.substr(0, url.find('?'))) + (url.find('?') == std::string::npos ? "" : "?...");
+}
+
+std::string origin_of(const UrlParts& parts) {
+  std::string host = parts.host;
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  return parts.scheme + "://" + host + ":" + parts.port;
 }
 
 class HttpSource final : public Source {
  public:
   HttpSource(RunContext& run, PartStats& stats, std::shared_ptr<const HttpSourceConfig> cfg)
       : run_(run), stats_(stats), cfg_(std::move(cfg)) {
-    std::string base = "http: " + shown_url(cfg_->url, cfg_->url_secret) + " ";
+    std::string base = "http: " + mask_passwords(cfg_->url_written) + " ";
+    std::string legacy = "http: " + legacy_shown_url(cfg_->url, cfg_->url_secret) + " ";
     const InputMark* last = nullptr;
+    size_t prefix = base.size();
     if (run_.resume)
       for (const auto& m : run_.resume->inputs) {
-        if (m.name.rfind(base, 0) == 0) last = &m;
+        if (m.name.rfind(base, 0) == 0) last = &m, prefix = base.size();
+        else if (!last && m.name.rfind(legacy, 0) == 0) last = &m, prefix = legacy.size();
         else run_.tracker.carry(m);
       }
     if (last) {
-      if (auto p = PagePosition::from_json(std::string_view(last->name).substr(base.size()))) start_ = *p;
+      auto p = PagePosition::from_json(std::string_view(last->name).substr(prefix));
+      std::optional<std::string> url = p ? SecretValues::reveal(p->url) : std::nullopt;
+      std::optional<std::string> loop = p && p->loop && cfg_->paging != Paging::cursor
+                                            ? SecretValues::reveal(*p->loop) : (p ? p->loop : std::nullopt);
+      if (p && url) start_ = *p, start_.url = *url, start_.loop = loop;
       else spdlog::warn("source http: the checkpoint's page is unreadable; reading from the first page");
       if (start_.done) start_ = next_window(start_, last->line);
       mark_ = *last;
+      mark_.name = base;
     }
     log_ = std::make_shared<PageLog>(base);
-    log_->add(start_.before + 1, start_);
-    run_.tracker.add_input(0, base, last);
+    note(start_.before + 1, start_);
+    run_.tracker.add_input(0, base, last ? &mark_ : nullptr);
     run_.tracker.name_by(0, [log = log_](const InputMark& m) { return log->name_for(m.line); });
     run_.stage.input_names = {base};
   }
@@ -97,7 +118,7 @@ class HttpSource final : public Source {
     AttemptPolicy policy(run_.stage.io.get_executor(), run_.stage.control, run_.http(), cfg_->limits);
     PagePosition at = start_;
     for (uint64_t pages = 0;; ++pages) {
-      log_->add(at.before + 1, at);  // before any stop: a resumed run asks for this page, not the last one read
+      note(at.before + 1, at);  // before any stop: a resumed run asks for this page, not the last one read
       log_->forget_before(handled_line());
       if (run_.stage.control.stopping()) break;
       if (cfg_->max_pages && pages >= cfg_->max_pages) {
@@ -127,6 +148,17 @@ class HttpSource final : public Source {
     return p;
   }
 
+  /// Logs page `at` for the checkpoint, its URL with the secret values as ${VAR}.
+  void note(uint64_t first, PagePosition at) {
+    at.url = cfg_->secrets.to_template(at.url);
+    if (at.loop && (cfg_->paging == Paging::next_url || cfg_->paging == Paging::link))
+      at.loop = cfg_->secrets.to_template(*at.loop);
+    log_->add(first, at);
+  }
+
+  /// A URL or cause as messages show it: passwords masked, secret values as ${VAR}.
+  std::string shown(const std::string& text) const { return mask_passwords(cfg_->secrets.hide(text)); }
+
   uint64_t handled_line() const {
     Checkpoint cp = run_.tracker.snapshot();
     return cp.inputs.empty() ? 0 : cp.inputs[0].line;
@@ -147,8 +179,7 @@ class HttpSource final : public Source {
   /// A page that could not be read: the run stops reading (what came before is
   /// committed), counts it as one failure (exit 1) and says why.
   void fail(const PagePosition& at, const std::string& url, const std::string& cause) {
-    spdlog::error("source http: page {} ({}): {}", at.index, shown_url(url, cfg_->url_secret && at.url.empty()),
-                  cause);
+    spdlog::error("source http: page {} ({}): {}", at.index, shown(url), shown(cause));
     run_.tracker.fail(Position{0, at.before + 1, at.before + 1});  // a line never sent: nothing is acked for it
     ++stats_.failed;
   }
@@ -186,33 +217,56 @@ class HttpSource final : public Source {
       fail(at, request.url, cause);
       co_return std::nullopt;
     }
+    bool numbered = cfg_->paging == Paging::page || cfg_->paging == Paging::offset;
+    std::string digest = numbered && !content.records.empty() ? records_digest(content.records) : "";
+    if (!digest.empty() && digest == at.previous) {
+      fail(at, request.url,
+           "the same records as page " + std::to_string(at.index - 1) + ": does the API ignore `" + cfg_->param +
+               "`?");
+      co_return std::nullopt;
+    }
+    if (!content.records.empty()) last_full_ = at;
+    if (cfg_->paging == Paging::cursor) seen_.emplace(at.cursor.value_or(""), at.index);
+    if (cfg_->paging == Paging::next_url || cfg_->paging == Paging::link) seen_.emplace(request.url, at.index);
+    if (at.loop) seen_.emplace(*at.loop, at.loop_page);  // found by the run that failed this page
     PagePosition next = at;
+    next.previous = digest;
+    next.loop.reset();
     uint64_t n = content.records.size();
     co_await send_records(at, content, next.high, out);
     next.before = at.before + n;
     next.offset = at.offset + n;
     next.index = at.index + 1;
-    next.done = !follow(at, request.url, done.response, content, next, cause);
+    next.done = !follow(request.url, done.response, content, next, cause);
     if (!cause.empty()) {
+      if (next.loop) {  // the next run reads this page again: its records are skipped, the loop found again
+        PagePosition again = at;
+        again.loop = next.loop;
+        again.loop_page = next.loop_page;
+        note(at.before + 1, again);
+      }
       PagePosition past = at;
       past.before = next.before;
       fail(past, request.url, cause);
       co_return std::nullopt;
     }
     if (next.done) {  // the last page stays named (a later run reads it again), past its records
-      PagePosition last = at;
+      // Page and offset numbers end at an empty page: the one before is named, so
+      // that records filling it later are read (those handled are skipped).
+      PagePosition last = numbered && n == 0 && last_full_ ? *last_full_ : at;
       last.done = true;
       last.high = next.high;
-      log_->add(at.before + n + 1, last);
+      note(at.before + n + 1, last);
       co_return std::nullopt;
     }
     co_return next;
   }
 
-  /// Sets what asks for the page after `at` in `next`; false when there is none
-  /// (`cause` set when the API points back at the page just read).
-  bool follow(const PagePosition& at, const std::string& url, const HttpResponse& response,
-              const PageContent& content, PagePosition& next, std::string& cause) const {
+  /// Sets what asks for the page after the one at `url` in `next`; false when there is none
+  /// (`cause` set when the API points back at a page this run read, or away
+  /// from url's origin while headers are configured).
+  bool follow(const std::string& url, const HttpResponse& response, const PageContent& content, PagePosition& next,
+              std::string& cause) const {
     switch (cfg_->paging) {
       case Paging::none:
         return false;
@@ -227,8 +281,21 @@ class HttpSource final : public Source {
           cause = "the next page's URL: " + error;
           return false;
         }
-        if (*resolved == url) {
-          cause = "the next page is the page just read";
+        if (auto seen = seen_.find(*resolved); seen != seen_.end()) {
+          cause = "the next page's URL is page " + std::to_string(seen->second) +
+                  "'s: the API's pages go round in a loop";
+          next.loop = *resolved;
+          next.loop_page = seen->second;
+          return false;
+        }
+        auto parts = check_url(*resolved, error);
+        if (!parts) {
+          cause = "the next page's URL: " + error;
+          return false;
+        }
+        if (!cfg_->headers.empty() && origin_of(*parts) != cfg_->origin) {
+          cause = "the next page is on " + origin_of(*parts) + ", not on url's origin (" + cfg_->origin +
+                  "): the headers are sent to url's origin only";
           return false;
         }
         next.url = *resolved;
@@ -236,8 +303,11 @@ class HttpSource final : public Source {
       }
       case Paging::cursor:
         if (!content.next) return false;
-        if (content.next == at.cursor) {
-          cause = "the next cursor is the page's own";
+        if (auto seen = seen_.find(*content.next); seen != seen_.end()) {
+          cause = "the next cursor is page " + std::to_string(seen->second) +
+                  "'s: the API's pages go round in a loop";
+          next.loop = *content.next;
+          next.loop_page = seen->second;
           return false;
         }
         next.cursor = content.next;
@@ -280,6 +350,8 @@ class HttpSource final : public Source {
   InputMark mark_;  // what the last run handled
   std::shared_ptr<PageLog> log_;
   uint64_t emitted_ = 0;
+  std::unordered_map<std::string, uint64_t> seen_;  // the URLs or cursors of the pages this run read → page
+  std::optional<PagePosition> last_full_;           // the last page this run read with records
 };
 
 }  // namespace
@@ -289,7 +361,8 @@ const FieldSpec kFields[] = {
     {"url", FieldType::string, "required", "the first page's URL (http or https)",
      "\"https://api.example.com/v1/orders?per_page=100\""},
     {"method", FieldType::string, "GET", "the HTTP method of every page", "POST"},
-    {"headers", FieldType::map, "", "request headers (${VAR} from the environment; never printed)",
+    {"headers", FieldType::map, "",
+     "request headers (${VAR} from the environment; never printed), sent to url's origin only",
      "{Authorization: 'Bearer ${TOKEN}'}"},
     {"body", FieldType::string, "", "the request body of every page (with POST)", "'{\"status\": \"open\"}'"},
     {"records", FieldType::string, "\"\" (the whole body)",
@@ -312,7 +385,7 @@ const FieldSpec kFields[] = {
     {"incremental.field", FieldType::string, "required",
      "a field of the records whose largest value read is kept for the next run", "updated_at"},
     {"incremental.param", FieldType::string, "required",
-     "the query parameter the next run sends that value in", "updated_since"},
+     "the query parameter the next run sends that value in, meaning strictly after it", "updated_after"},
     {"rate", FieldType::rate, "", "pages asked for per second at most (none: no limit)", "5/s"},
     {"retry.max", FieldType::integer, "2",
      "retries of a page after the first attempt (connection errors, timeouts, 429, 5xx); `retry: N` is short for "
@@ -390,6 +463,10 @@ SourceBuilder parse_http_source(const ConfigValue& node, ConfigProblems& problem
     if (!check_url(u->text, error)) problems.add(u->where, "url: " + error);
     cfg->url = u->text;
     cfg->url_secret = u->secret;
+    cfg->secrets.add(u->values);
+    const ConfigValue* written = r.raw("url");
+    cfg->url_written = written && written->is_scalar() ? written->scalar : u->text;
+    if (auto parts = check_url(u->text, error)) cfg->origin = origin_of(*parts);
   }
   if (auto m = r.string("method")) {
     std::string err = check_method(m->text);
@@ -401,6 +478,7 @@ SourceBuilder parse_http_source(const ConfigValue& node, ConfigProblems& problem
       std::string header = name + ": " + value.text;
       std::string err = check_header(header);
       if (!err.empty()) problems.add(value.where, "headers." + name + ": " + err);
+      cfg->secrets.add(value.values);
       cfg->headers.push_back(std::move(header));
     }
   if (auto b = r.string("body")) cfg->body = b->text;
@@ -423,6 +501,7 @@ SourceBuilder parse_http_source(const ConfigValue& node, ConfigProblems& problem
     i->finish();
   }
   cfg->limits.concurrency = 1;  // one page at a time: a page names the next
+  cfg->limits.stop_ends_waits = true;  // a page not read by a stop is asked for again by the next run
   cfg->limits.retry = RetryPolicy{2, std::chrono::milliseconds(250), std::chrono::milliseconds(30000)};
   if (auto rate = r.rate("rate")) cfg->limits.rate = *rate;
   if (auto retry = r.retry("retry", cfg->limits.retry)) cfg->limits.retry = *retry;

@@ -146,7 +146,8 @@ asio::awaitable<void> AttemptPolicy::wait(std::chrono::milliseconds delay) {
     co_return;
   }
   asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-  co_await (timer.async_wait(asio::use_awaitable) || control_.wait_abort());
+  if (limits_.stop_ends_waits) co_await (timer.async_wait(asio::use_awaitable) || control_.wait_stop());
+  else co_await (timer.async_wait(asio::use_awaitable) || control_.wait_abort());
 }
 
 asio::awaitable<Attempted> AttemptPolicy::perform(const HttpRequest& request, const std::string& host,
@@ -156,8 +157,11 @@ asio::awaitable<Attempted> AttemptPolicy::perform(const HttpRequest& request, co
   Attempted result;
   for (;;) {
     // The rate token first, so no permit is held while waiting for it.
-    if (g.rate) co_await (g.rate->acquire() || control_.wait_abort());
-    if (control_.aborted()) break;
+    if (g.rate) {
+      if (limits_.stop_ends_waits) co_await (g.rate->acquire() || control_.wait_stop());
+      else co_await (g.rate->acquire() || control_.wait_abort());
+    }
+    if (control_.aborted() || (limits_.stop_ends_waits && control_.stopping())) break;
     {
       std::optional<AdaptivePermit> adaptive_permit;
       if (g.adaptive) adaptive_permit.emplace(*g.adaptive, host, co_await g.adaptive->acquire(host));
@@ -194,7 +198,7 @@ asio::awaitable<Attempted> AttemptPolicy::perform(const HttpRequest& request, co
     }
     if (observer_) observer_->retry_waiting(*delay);
     co_await wait(*delay);
-    if (control_.aborted()) break;
+    if (control_.aborted() || (limits_.stop_ends_waits && control_.stopping())) break;
   }
   result.dropped = true;
   co_return result;

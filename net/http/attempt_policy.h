@@ -38,6 +38,10 @@ struct AttemptLimits {
   /// (engine/adaptive_limits.h), from 4 up to `per_host` (0: up to `concurrency`);
   /// Retry-After on a 429 or 503 pauses the host.
   bool adaptive = false;
+  /// A stop also ends the waits between attempts (the request is then dropped):
+  /// for a reader whose unfinished request is simply asked again by the next run.
+  /// Otherwise only an abort does, so work already taken in is finished after a stop.
+  bool stop_ends_waits = false;
 };
 
 /// In flight at most with `concurrency: auto`, all hosts together.
@@ -80,11 +84,13 @@ class AttemptObserver {
 /// on every way out); retryable outcomes are tried again up to retry.max_retries
 /// times after a full-jitter backoff, or after Retry-After when the server asks
 /// for longer (a wish beyond the backoff maximum ends the retries, see give_up).
-/// Every wait gives way to an abort (the request is then dropped); after a stop
-/// only requests that already made an attempt go on. One per stage, loop thread only.
+/// Every wait gives way to an abort (the request is then dropped), and to a stop
+/// with limits.stop_ends_waits; after a stop only requests that already made an
+/// attempt go on. One per stage, loop thread only.
 class AttemptPolicy {
  public:
-  /// Waits `delay` or until the run aborts; tests substitute one that only records.
+  /// Waits `delay` or until the run aborts (or stops, with stop_ends_waits); tests
+  /// substitute one that only records.
   using Sleep = std::function<asio::awaitable<void>(std::chrono::milliseconds delay)>;
 
   AttemptPolicy(asio::any_io_executor ex, RunControl& control, HttpTransport& transport, AttemptLimits limits);

@@ -39,7 +39,10 @@ std::string PagePosition::to_json() const {
   optional_string(w, "cursor", cursor);
   optional_string(w, "since", since);
   optional_string(w, "high", high);
-  w.key("done").boolean(done).end_object();
+  w.key("done").boolean(done);
+  if (!previous.empty()) w.key("previous").string(previous);
+  if (loop) w.key("loop").string(*loop).key("loop_page").number(static_cast<int64_t>(loop_page));
+  w.end_object();
   return out;
 }
 
@@ -57,9 +60,25 @@ std::optional<PagePosition> PagePosition::from_json(std::string_view text) {
     if (m.raw_key == "since") p.since = read_optional(v);
     if (m.raw_key == "high") p.high = read_optional(v);
     if (m.raw_key == "done") p.done = v == "true";
+    if (m.raw_key == "previous") p.previous = read_optional(v).value_or("");
+    if (m.raw_key == "loop") p.loop = read_optional(v);
+    if (m.raw_key == "loop_page") p.loop_page = std::strtoull(number.c_str(), nullptr, 10);
   });
   if (!ok || seen != 2 || p.index == 0) return std::nullopt;
   return p;
+}
+
+std::string records_digest(const std::vector<std::string>& records) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+  for (const auto& r : records) {
+    for (unsigned char c : r) mix(c);
+    mix('\n');
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = hex[h & 15];
+  return out;
 }
 
 bool comes_after(const std::string& a, const std::string& b) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aetl {
 
@@ -19,10 +20,20 @@ struct PagePosition {
   std::optional<std::string> since;   ///< incremental: the window's lower bound (none: from the start)
   std::optional<std::string> high;    ///< incremental: the largest value read in the window before this page
   bool done = false;  ///< every page of the window was read; this is the last one
+  /// page, offset: the digest of the page before's records (empty: none read), so
+  /// that a page with the same records is caught after a resume too
+  std::string previous;
+  /// The next URL or cursor this page gave that a page read before had (the
+  /// pages loop), and that page's number: a run reading it again fails it again.
+  std::optional<std::string> loop;
+  uint64_t loop_page = 0;
 
   std::string to_json() const;
   static std::optional<PagePosition> from_json(std::string_view text);
 };
+
+/// A digest of a page's records (64-bit FNV-1a, hex), the same in every build.
+std::string records_digest(const std::vector<std::string>& records);
 
 /// True if incremental value `a` comes after `b`: as numbers when both are, else as text.
 bool comes_after(const std::string& a, const std::string& b);

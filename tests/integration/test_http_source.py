@@ -3,13 +3,17 @@ own server (tests/support/http_test_server.py, /pages/STYLE), with each way of
 paginating, a 429 with Retry-After, pages that fail, resume at the page a run
 stopped on, and kill -9 rounds into an exactly-once sink (no record twice)."""
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
+import time
 import urllib.parse
 
 import pytest
 
-from conftest import kill_rounds, run_aetl
+from conftest import AETL, kill_rounds, run_aetl
 
 PAGINATE = {
     "next_url": "records: items, paginate: {next_url: next}",
@@ -180,13 +184,135 @@ def test_bad_configurations_are_refused_by_validate_with_exit_2(pipeline, source
     assert r.stderr.splitlines()[0] == f"{p}:3:{column}: {message}"
 
 
-def test_a_url_holding_a_value_from_the_environment_is_shown_without_its_query(server, pipeline, tmp_path):
-    p = pipeline(pipeline_text(server.url("/pages/page?n=95&per=10&fail=2&key=${API_KEY}"), "page",
-                               extra=", retry: 0"))
+def test_a_url_holding_a_value_from_the_environment_is_shown_as_written_with_the_variable(server, pipeline,
+                                                                                        tmp_path):
+    written = server.url("/pages/page?n=95&per=10&fail=2&key=${API_KEY}")
+    p = pipeline(pipeline_text(written, "page", extra=", retry: 0"))
     r = run_aetl(["run", "-q", p], cwd=tmp_path, env={"API_KEY": "k3y-s3cr3t"})
     assert r.code == 1
-    assert r.stderr == f"aetl: error: source http: page 2 ({server.url('/pages/page')}?...): HTTP 500\n"
+    assert r.stderr == f"aetl: error: source http: page 2 ({written}&page=2): HTTP 500\n"
     assert b"k3y-s3cr3t" not in b"".join(f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
+
+
+def test_a_token_in_the_url_path_is_never_shown_nor_stored_and_rotating_it_keeps_the_checkpoint(server, pipeline,
+                                                                                               tmp_path):
+    written = server.url("/pages/next_url/bot${TOK}?n=35&per=10&fail=3&fail_times=1")
+    sink = "sqlite: {path: out.db, table: t, columns: {id: INTEGER}, exactly_once: true}"
+    p = pipeline(pipeline_text(written, "next_url", sink=sink, extra=", retry: 0"))
+    first = run_aetl(["run", "-q", p], cwd=tmp_path, env={"TOK": "123:old-t0k3n"})
+    assert first.code == 1
+    # page 3's URL came from the server, the token expanded in it: shown as ${TOK}
+    assert first.stderr == f"aetl: error: source http: page 3 ({written}&p=3): HTTP 500\n"
+    stored = b"".join(f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
+    assert b"old-t0k3n" not in stored and b"old%2Dt0k3n" not in stored
+    again = run_aetl(["run", "-q", p], cwd=tmp_path, env={"TOK": "123:new-t0k3n"})
+    assert again.code == 0, again.stderr
+    db = sqlite3.connect(tmp_path / "out.db")
+    assert [x[0] for x in db.execute("SELECT id FROM t ORDER BY id")] == list(range(1, 36))
+    requests = page_requests(server)
+    # the rerun went on at page 3 with the new token, not from page 1 under another name
+    assert not [t for t in requests if "new-t0k3n" in t and "&p=" not in t]
+    assert [n for t, n in requests.items() if "new-t0k3n" in t and t.endswith("&p=3")] == [1]
+
+
+@pytest.mark.parametrize("style, message", [
+    ("next_url", "the next page's URL is page 2's: the API's pages go round in a loop"),
+    ("link", "the next page's URL is page 2's: the API's pages go round in a loop"),
+    ("cursor", "the next cursor is page 2's: the API's pages go round in a loop"),
+])
+def test_pages_that_go_round_in_a_loop_fail_the_run_once_every_page_was_written_once(server, pipeline, tmp_path,
+                                                                                    style, message):
+    url = server.url(f"/pages/{style}?n=95&per=10&loop=4")
+    p = pipeline(pipeline_text(url, style))
+    r = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert r.code == 1
+    page4 = {"next_url": url + "&p=4", "link": url + "&p=4", "cursor": url + "&cursor=after-30"}[style]
+    assert r.stderr == f"aetl: error: source http: page 4 ({page4}): {message}\n"
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 41))
+    assert set(page_requests(server).values()) == {1}
+    # the next run reads page 4 again (its records handled) and finds the loop again
+    again = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert again.code == 1 and again.stderr == r.stderr
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 41))
+
+
+@pytest.mark.parametrize("style", ["page", "offset"])
+def test_an_api_that_ignores_the_page_number_fails_at_the_second_page_without_duplicates(server, pipeline, tmp_path,
+                                                                                         style):
+    url = server.url(f"/pages/{style}?n=95&per=10&ignore=1")
+    p = pipeline(pipeline_text(url, style))
+    r = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert r.code == 1
+    second = url + ("&page=2" if style == "page" else "&offset=10")
+    assert r.stderr == (f"aetl: error: source http: page 2 ({second}): the same records as page 1: "
+                        f"does the API ignore `{style}`?\n")
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 11))
+    again = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert again.code == 1 and again.stderr == r.stderr
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 11))
+
+
+def test_headers_are_not_sent_to_a_next_page_on_another_origin(server, pipeline, tmp_path):
+    port = server.url("/").split(":")[2].split("/")[0]
+    other = f"http://localhost:{port}"
+    url = server.url(f"/pages/next_url?n=30&per=10&next_origin={urllib.parse.quote(other, safe='')}")
+    p = pipeline(pipeline_text(url, "next_url", extra=", headers: {Authorization: 'Bearer ${API_TOKEN}'}"))
+    r = run_aetl(["run", "-q", p], cwd=tmp_path, env={"API_TOKEN": "t0k3n"})
+    assert r.code == 1
+    assert r.stderr == (f"aetl: error: source http: page 1 ({url}): the next page is on {other}, not on url's "
+                        f"origin (http://127.0.0.1:{port}): the headers are sent to url's origin only\n")
+    assert [x["id"] for x in read_jsonl(tmp_path / "out.jsonl")] == list(range(1, 11))
+    assert len(page_requests(server)) == 1
+    # without headers there is nothing to keep from the other origin: it is followed
+    plain = pipeline(pipeline_text(url, "next_url", sink="jsonl: {path: plain.jsonl}"))
+    ok = run_aetl(["run", "-q", "--state", tmp_path / "plain.db", plain], cwd=tmp_path)
+    assert ok.code == 0, ok.stderr
+    assert [x["id"] for x in read_jsonl(tmp_path / "plain.jsonl")] == list(range(1, 31))
+
+
+@pytest.mark.parametrize("style", ["page", "offset"])
+def test_records_that_later_fill_the_last_page_are_read_by_the_next_run(server, pipeline, tmp_path, style):
+    server._get("/__pages_n/25")
+    url = server.url(f"/pages/{style}?per=10")
+    sink = "sqlite: {path: out.db, table: t, columns: {id: INTEGER}, exactly_once: true}"
+    p = pipeline(pipeline_text(url, style, sink=sink))
+    assert run_aetl(["run", "-q", p], cwd=tmp_path).code == 0
+    server._get("/__pages_n/40")
+    r = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert r.code == 0, r.stderr
+    db = sqlite3.connect(tmp_path / "out.db")
+    assert [x[0] for x in db.execute("SELECT id FROM t ORDER BY id")] == list(range(1, 41))
+    third = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert third.code == 0 and db.execute("SELECT count(*) FROM t").fetchone()[0] == 40
+
+
+def test_ctrl_c_during_a_retry_after_wait_ends_the_run_at_once_and_the_next_reads_that_page(server, pipeline,
+                                                                                           tmp_path):
+    url = server.url("/pages/next_url?n=50&per=10&throttle=3&retry_after=30")
+    sink = "sqlite: {path: out.db, table: t, columns: {id: INTEGER}, exactly_once: true}"
+    p = pipeline(pipeline_text(url, "next_url", sink=sink, extra=", retry: {max: 2, backoff: 10ms..60s}"))
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"))
+    proc = subprocess.Popen([str(AETL), "run", "-q", "--grace", "20s", str(p)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not [t for t in page_requests(server) if t.endswith("&p=3")] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # in the Retry-After wait now
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - t0 < 3, "the stop waited for the Retry-After or the grace period"
+    assert proc.returncode == 130, err.decode()
+    db = sqlite3.connect(tmp_path / "out.db")
+    assert [x[0] for x in db.execute("SELECT id FROM t ORDER BY id")] == list(range(1, 21))
+    again = run_aetl(["run", "-q", p], cwd=tmp_path)
+    assert again.code == 0, again.stderr
+    assert [x[0] for x in db.execute("SELECT id FROM t ORDER BY id")] == list(range(1, 51))
+    assert [n for t, n in page_requests(server).items() if t.endswith("&p=3")] == [2]
 
 
 def test_max_pages_ends_a_run_early_and_the_next_goes_on_from_there(server, pipeline, tmp_path):

@@ -413,7 +413,10 @@ async def ep_pages(req, m, conn):
     per page: fail=P answers fail_status (500) fail_times times (always), throttle=P
     answers 429 with Retry-After: retry_after once, bad=P is not JSON, nopath=P has
     no items; auth=T wants `Authorization: Bearer T`, want_method=M (and
-    want_body=B) that method and body; delay_ms slows every page."""
+    want_body=B) that method and body; delay_ms slows every page. Broken APIs:
+    loop=P makes page P name page 2 as the next (next_url, link, cursor),
+    ignore=1 serves the first page whatever the page or offset asked for, and
+    next_origin=O puts the next page's URL on origin O (next_url)."""
     style = m.group(1)
     per = req.qint("per", 10, lo=1)
     if style in ("next_url", "link"):
@@ -429,6 +432,9 @@ async def ep_pages(req, m, conn):
         page = req.qint("offset", 0) // per + 1
     else:
         raise BadParam("unknown style")
+    ignored = style in ("page", "offset") and req.qint("ignore", 0) == 1
+    if ignored:
+        page = 1
     delay = req.qint("delay_ms", 0)
     if delay:
         await asyncio.sleep(delay / 1000.0)
@@ -453,14 +459,17 @@ async def ep_pages(req, m, conn):
         return Response(body=b"<html>oops</html>", ctype="text/html")
     if req.qint("nopath", 0) == page:
         return Response(body=b'{"error": "no items today"}', ctype="application/json")
-    first = req.qint("offset", 0) if style == "offset" else (page - 1) * per
+    first = req.qint("offset", 0) if style == "offset" and not ignored else (page - 1) * per
     items = page_items(req, first, per)
     n = req.qint("n", STATE.pages_n)
     since = req.qint("since", 0)
     more = since + page * per < n
     split = urllib.parse.urlsplit(req.target)
     query = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
-    next_target = "?" + urllib.parse.urlencode([(k, v) for k, v in query if k != "p"] + [("p", str(page + 1))])
+    next_page = 2 if req.qint("loop", 0) == page else page + 1
+    next_target = "?" + urllib.parse.urlencode([(k, v) for k, v in query if k != "p"] + [("p", str(next_page))])
+    if req.query.get("next_origin"):
+        next_target = req.query["next_origin"] + split.path + next_target
     headers = []
     if style == "next_url":
         doc = {"items": items, "next": next_target if more else None}
@@ -469,7 +478,7 @@ async def ep_pages(req, m, conn):
         if more:
             headers.append(("Link", f'<{split.path}{next_target}>; rel="next", </first>; rel="first"'))
     elif style == "cursor":
-        last = (page * per) if more else None
+        last = ((next_page - 1) * per) if more else None
         doc = {"data": {"results": items}, "meta": {"next_cursor": f"after-{last}" if last else None}}
     else:
         doc = {"items": items}
@@ -512,7 +521,7 @@ ROUTES = [(re.compile(p), h) for p, h in [
     (r"/json", ep_json),
     (r"/limit/(\d{1,6})(?:/.*)?", ep_limit),
     (r"/badjson", ep_badjson),
-    (r"/pages/([a-z_]+)", ep_pages),
+    (r"/pages/([a-z_]+)(?:/bot[^/]*)?", ep_pages),
     (r"/__stats", ep_stats),
     (r"/__reset", ep_reset_state),
     (r"/__pages_n/(\d{1,9})", ep_pages_n),

@@ -238,6 +238,31 @@ TEST_CASE("a backing-off request holds no permit", "[attempt_policy]") {
   CHECK(slow->attempts == 1);
 }
 
+TEST_CASE("a stop ends a Retry-After wait with stop_ends_waits, and only an abort does without", "[attempt_policy]") {
+  for (bool stop_ends_waits : {true, false}) {
+    AttemptLimits l = limits(1, 10ms, 10ms);
+    l.retry.max_backoff = std::chrono::hours(1);
+    l.stop_ends_waits = stop_ends_waits;
+    Rig rig(l, false);  // the engine's own timer
+    rig.transport.script["http://a/slow"] = {status(503, 1000)};  // its retry waits 1000 s
+    std::optional<Attempted> slow;
+    rig.start("http://a/slow", slow);
+    REQUIRE(run_until(rig.io, [&] { return rig.retries == 1; }));
+    rig.control.request_stop(StopReason::signal);
+    if (stop_ends_waits) {
+      REQUIRE(run_until(rig.io, [&] { return slow.has_value(); }));
+      CHECK(slow->dropped);  // no outcome: the next run asks again
+      CHECK(slow->attempts == 1);
+      continue;
+    }
+    run_ready(rig.io);
+    CHECK_FALSE(slow.has_value());  // still waiting to finish what it took in
+    rig.control.request_abort();
+    REQUIRE(run_until(rig.io, [&] { return slow.has_value(); }));
+    CHECK(slow->dropped);
+  }
+}
+
 TEST_CASE("after a stop, requests not yet started are dropped and started ones finish", "[attempt_policy]") {
   AttemptLimits l;
   l.concurrency = 1;

@@ -13,10 +13,16 @@ TEST_CASE("a page position reads back as written", "[page_log]") {
   p.url = "http://h/items?after=\"x\"";
   p.cursor = "c2";
   p.high = "2026-01-02";
+  p.previous = records_digest({"{\"id\":1}"});
+  p.loop = "c1";
+  p.loop_page = 2;
   auto back = PagePosition::from_json(p.to_json());
   REQUIRE(back);
   CHECK(back->to_json() == p.to_json());
   CHECK_FALSE(back->since);
+  CHECK(back->loop_page == 2);
+  CHECK(records_digest({"a", "b"}) != records_digest({"ab"}));
+  CHECK(records_digest({}) == "cbf29ce484222325");
   CHECK_FALSE(PagePosition::from_json("{\"page\": 0, \"before\": 1}"));
 }
 
