@@ -185,9 +185,11 @@ class WebSocketSource final : public Source {
       int code = 0;
       uint64_t before = emitted_;
       try {
-        conn_ = co_await ws::WsConnection::connect(ex, cfg_->ws);
+        conn_ = std::make_unique<ws::WsConnection>(ex, cfg_->ws);  // reachable by the stop while connecting
+        co_await conn_->connect();
       } catch (const WsError& e) {
         why = e.what();
+        conn_.reset();
       }
       if (why.empty()) {
         ++stats_.events[connected_once_ ? "reconnected" : "connected"];

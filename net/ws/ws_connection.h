@@ -55,14 +55,23 @@ struct WsMessage {
 
 /// A WebSocket client connection on the loop (Boost.Beast, plain or TLS; Beast
 /// stays in ws_connection.cpp). Pings from the server are answered, keepalive
-/// pings sent, while a read is pending. One read and one send at a time.
+/// pings sent and silence timed, only while a read is pending: time spent not
+/// reading (the consumer is behind) never counts as silence from the server.
+/// One read and one send at a time.
 class WsConnection {
  public:
-  /// Resolves, connects, verifies TLS (system CAs or `cacert`, the host name
-  /// checked) and upgrades, within connect_timeout. Throws WsError(connect) with
-  /// the cause ("Connection refused", "the server answered HTTP 404 Not Found").
-  static asio::awaitable<std::unique_ptr<WsConnection>> connect(asio::any_io_executor ex, const WsOptions& options);
+  /// A connection to options.url, not made yet: connect() makes it. Throws
+  /// WsError(connect) when `cacert` cannot be loaded.
+  WsConnection(asio::any_io_executor ex, const WsOptions& options);
   ~WsConnection();
+
+  /// Resolves, connects, verifies TLS (system CAs or `cacert`, the host name
+  /// checked) and upgrades, all within connect_timeout (a name lookup still
+  /// running then is left to finish on its own). Throws WsError(connect) with
+  /// the cause ("Connection refused", "the server answered HTTP 404 Not Found").
+  /// close() or abort() while it runs end it at once (the socket closed, the
+  /// lookup left): WsError(connect, "stopped while connecting"). Call it once.
+  asio::awaitable<void> connect();
 
   /// Sends one text message. Throws WsError(lost).
   asio::awaitable<void> send_text(std::string_view text);
@@ -71,13 +80,13 @@ class WsConnection {
   asio::awaitable<WsMessage> read();
   /// Starts the closing handshake (1000, "bye") in the background; a read in
   /// progress still gets the messages the server sent before its close frame,
-  /// then WsError(closed). Bounded by connect_timeout.
+  /// then WsError(closed). Bounded by connect_timeout. While connecting: as abort().
   void close();
-  /// Closes the socket now; a read in progress ends with WsError(lost).
+  /// Closes the socket now; a read in progress ends with WsError(lost), a
+  /// connect() in progress with WsError(connect).
   void abort();
 
   struct Impl;
-  explicit WsConnection(std::shared_ptr<Impl> impl);
 
  private:
   std::shared_ptr<Impl> impl_;  // shared with a closing handshake in the background

@@ -3,6 +3,32 @@
 #include <stdexcept>
 
 namespace aetl::ws {
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// %XX as the byte it stands for; a '%' not followed by two hex digits stays.
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi = s[i] == '%' && i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
+    int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+    if (lo >= 0) {
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 WsUrl parse_ws_url(std::string_view text) {
   WsUrl u;
@@ -24,6 +50,8 @@ WsUrl parse_ws_url(std::string_view text) {
     std::string_view info = authority.substr(0, at);
     size_t colon = info.find(':');
     user = std::string(info.substr(0, colon)) + (colon == std::string_view::npos ? "" : ":***") + "@";
+    u.userinfo = percent_decoded(info.substr(0, colon)) + ":" +
+                 (colon == std::string_view::npos ? "" : percent_decoded(info.substr(colon + 1)));
     authority = authority.substr(at + 1);
   }
   std::string_view host = authority, port;

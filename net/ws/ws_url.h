@@ -11,6 +11,9 @@ struct WsUrl {
   std::string port;    ///< as given, or "80" / "443"
   std::string target;  ///< the path and query sent in the upgrade request ("/" at least)
   std::string host_header;  ///< "host" or "host:port" (a port that is not the scheme's)
+  /// "user:password" from a user:password@ (percent-decoded; ":" added after a
+  /// user alone), sent as HTTP Basic auth with the upgrade request. Empty: none.
+  std::string userinfo;
   /// For messages, logs and checkpoints: scheme://host[:port]/path, with a password
   /// masked (user:***@) and without the query (it often carries a token).
   std::string shown;

@@ -291,3 +291,135 @@ def test_a_rerun_numbers_on_and_appends_to_what_the_last_run_wrote(tmp_path, ws_
     con.close()
     assert [m["name"] for m in marks[0]["inputs"]] == [f"websocket ws://127.0.0.1:{ws_server.port}/r"]
     assert marks[0]["inputs"][0]["line"] == 10  # numbered on: 6..10 in the second run
+
+
+INTERRUPTED = "aetl: warning: interrupted: stopping; finishing work in flight (up to 5000 ms; again to abort)\n"
+
+
+def sigint_when(proc, ready, what):
+    """Sends SIGINT once ready() holds; returns (stderr, seconds from the signal to the exit)."""
+    deadline = time.monotonic() + 20
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.05)
+    time.sleep(0.2)  # well into the wait
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    return err.decode(), time.monotonic() - t0
+
+
+def start(tmp_path, p, env=None):
+    return subprocess.Popen([str(AETL), "run", "-q", "--state", "s.db", str(p)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state"), **(env or {})))
+
+
+def test_sigint_while_the_handshake_goes_unanswered_ends_the_run_at_once_with_exit_130(tmp_path, ws_server):
+    # before, the connect ran on to connect_timeout: the grace period ran out,
+    # then the hard stop ended the process ("did not stop in time")
+    path = "/h?hang=1"
+    p = ws_pipeline(tmp_path, ws_server.url(path), "connect_timeout: 30s")
+    proc = start(tmp_path, p)
+    err, took = sigint_when(proc, lambda: ws_server.stats().get(path, {}).get("connections") == 1, "connected")
+    assert proc.returncode == 130, err
+    assert err == INTERRUPTED
+    assert took < 3, took
+
+
+def test_sigint_while_connecting_again_to_a_server_gone_quiet_ends_the_run_with_everything_written(tmp_path, ws_server):
+    path = "/q?n=5&close=1001&hang_after=1"
+    p = ws_pipeline(tmp_path, ws_server.url(path), "connect_timeout: 30s, reconnect: {max: 3, backoff: 10ms..20ms}")
+    proc = start(tmp_path, p)
+    err, took = sigint_when(proc, lambda: ws_server.stats().get(path, {}).get("connections") == 2, "connected again")
+    assert proc.returncode == 130, err
+    (d, _), = delays(err)
+    assert err == (f"aetl: warning: source websocket: ws://127.0.0.1:{ws_server.port}/q: the server closed the "
+                   f"connection with 1001 (going away); connecting again in {d} ms (try 1 of 3)\n" + INTERRUPTED)
+    assert took < 3, took
+    assert [x["id"] for x in records(tmp_path)] == [1, 2, 3, 4, 5]
+
+
+SLOW_LOOKUP = r'''
+#include <dlfcn.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* "slow-feed" takes 3 s to look up (after creating $SLOW_LOOKUP_MARK), then is 127.0.0.1. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res) {
+  int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) = dlsym(RTLD_NEXT, "getaddrinfo");
+  if (node && strcmp(node, "slow-feed") == 0) {
+    const char *mark = getenv("SLOW_LOOKUP_MARK");
+    if (mark) fclose(fopen(mark, "w"));
+    sleep(3);
+    node = "127.0.0.1";
+  }
+  return real(node, service, hints, res);
+}
+'''
+
+
+def slow_lookup_env(tmp_path):
+    shim = tmp_path / "slow_lookup.so"
+    (tmp_path / "slow_lookup.c").write_text(SLOW_LOOKUP)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "slow_lookup.c"), "-ldl"], check=True)
+    return {"LD_PRELOAD": str(shim), "SLOW_LOOKUP_MARK": str(tmp_path / "looking-up")}
+
+
+def test_a_name_lookup_past_connect_timeout_fails_the_start_with_exit_2(tmp_path, ws_server):
+    # before, the lookup was not timed: the run waited the 3 s, then connected
+    p = ws_pipeline(tmp_path, f"ws://slow-feed:{ws_server.port}/f?n=3", "connect_timeout: 500ms, max_messages: 3")
+    r = run_aetl(["run", "-q", "--state", "s.db", p], cwd=tmp_path, env=slow_lookup_env(tmp_path))
+    assert r.code == 2, r.stderr
+    assert r.stderr == (f"aetl: source websocket: ws://slow-feed:{ws_server.port}/f: cannot resolve slow-feed: "
+                        "no answer within 500ms (connect_timeout)\n")
+    assert "/f?n=3" not in ws_server.stats()
+
+
+def test_sigint_during_a_slow_name_lookup_ends_the_run_with_exit_130(tmp_path, ws_server):
+    # the lookup itself cannot be stopped: the process ends when it returns (3 s), in time
+    p = ws_pipeline(tmp_path, f"ws://slow-feed:{ws_server.port}/f?n=3", "connect_timeout: 30s")
+    proc = start(tmp_path, p, env=slow_lookup_env(tmp_path))
+    err, took = sigint_when(proc, (tmp_path / "looking-up").exists, "looked up")
+    assert proc.returncode == 130, err
+    assert err == INTERRUPTED
+    assert took < 4, took
+    assert "/f?n=3" not in ws_server.stats()
+
+
+def test_a_user_and_password_in_the_url_go_as_basic_auth_and_are_never_printed(tmp_path, ws_server):
+    p = ws_pipeline(tmp_path, f"ws://me:p%40ss@127.0.0.1:{ws_server.port}/a?n=2", "max_messages: 2")
+    r = run(tmp_path, p)
+    assert r.code == 0, r.stderr
+    assert ws_server.stats()["/a?n=2"]["authorization"] == "Basic bWU6cEBzcw=="  # me:p@ss
+    p = ws_pipeline(tmp_path, f"ws://me:p%40ss@127.0.0.1:{ws_server.port}/x?status=401", name="x.yaml")
+    r = run(tmp_path, p)
+    assert r.code == 2
+    assert r.stderr == (f"aetl: source websocket: ws://me:***@127.0.0.1:{ws_server.port}/x: the server answered the "
+                        "WebSocket handshake with HTTP 401 Unauthorized\n")
+    # a header of its own wins
+    p = ws_pipeline(tmp_path, f"ws://me:pw@127.0.0.1:{ws_server.port}/b?n=1",
+                    'max_messages: 1, headers: {Authorization: "Bearer t"}', name="b.yaml")
+    assert run(tmp_path, p).code == 0
+    assert ws_server.stats()["/b?n=1"]["authorization"] == "Bearer t"
+
+
+def test_a_sink_stalled_far_past_the_ping_interval_costs_the_connection_nothing(tmp_path, ws_server):
+    # stdout is not read for 2 s: the sink blocks, the source stops reading
+    # (backpressure). Before, Beast's idle timer ran on meanwhile: the source
+    # gave the connection up as silent, connected again, and lost messages.
+    n = 20000
+    path = f"/stall?n={n}&pad=1000"
+    p = ws_pipeline(tmp_path, ws_server.url(path), f"ping_interval: 200ms, batch: 10, max_messages: {n}",
+                    sink="jsonl: {path: '-'}")
+    proc = subprocess.Popen([str(AETL), "run", "-q", "--state", "s.db", str(p)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / ".state")))
+    time.sleep(2)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert err.decode() == ""
+    assert [json.loads(l)["id"] for l in out.splitlines()] == list(range(1, n + 1))
+    assert ws_server.stats()[path]["connections"] == 1

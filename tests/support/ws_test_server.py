@@ -18,11 +18,13 @@ connects again goes on where the feed stands:
     oversize_bytes=N
     format=json|text|binary|array   {"id": i} | "message i" | binary bytes | [i]
     hang=1           accept the TCP connection, never answer the handshake
+    hang_after=K     likewise for every connection after the first K (a server gone quiet)
     status=404       answer the handshake with this HTTP status
     raw=1            (benches) write prebuilt frames straight to the socket, in chunks
     pad=0            bytes of padding in each message ("p" field)
 
-GET /__stats (plain HTTP) returns {feed: {"connections": c, "received": [[conn, text], ...], "next_id": i}}.
+GET /__stats (plain HTTP) returns {feed: {"connections": c, "received": [[conn, text], ...], "next_id": i,
+"authorization": the last upgrade request's Authorization header or null}}.
 """
 import argparse
 import asyncio
@@ -43,7 +45,7 @@ FEEDS = {}
 def feed_of(path):
     f = FEEDS.get(path)
     if f is None:
-        f = FEEDS[path] = {"connections": 0, "received": [], "next_id": 1, "drops": 0}
+        f = FEEDS[path] = {"connections": 0, "received": [], "next_id": 1, "drops": 0, "authorization": None}
     return f
 
 
@@ -84,8 +86,10 @@ async def process_request(path, headers):
     if path.startswith("/__stats"):
         return http.HTTPStatus.OK, [("Content-Type", "application/json")], json.dumps(FEEDS).encode()
     p = params(path)
-    if p.get("hang"):
-        feed_of(path)["connections"] += 1
+    feed = feed_of(path)
+    feed["authorization"] = headers.get("Authorization")
+    if p.get("hang") or (p.get("hang_after") and feed["connections"] >= int(p["hang_after"])):
+        feed["connections"] += 1
         await asyncio.sleep(3600)
     if p.get("status"):
         return http.HTTPStatus(int(p["status"])), [], b"refused by the test server\n"

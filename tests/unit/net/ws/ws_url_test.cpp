@@ -43,6 +43,13 @@ TEST_CASE("ws URLs are shown without their query and with the password masked", 
   CHECK(parse_ws_url("ws://me@h/a").shown == "ws://me@h/a");
 }
 
+TEST_CASE("a user and password in a ws URL are kept decoded for Basic auth", "[ws]") {
+  CHECK(parse_ws_url("ws://me:p%40ss%3Aw@h/a").userinfo == "me:p@ss:w");
+  CHECK(parse_ws_url("ws://me@h/a").userinfo == "me:");
+  CHECK(parse_ws_url("ws://a%2:b%zz@h/").userinfo == "a%2:b%zz");
+  CHECK(parse_ws_url("ws://h/a@b").userinfo.empty());
+}
+
 TEST_CASE("what is not a ws URL says why", "[ws]") {
   CHECK(error_of("http://x/") == "not a ws:// or wss:// URL");
   CHECK(error_of("ws:///path") == "no host");
