@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "engine/blocking_pool.h"
+#include "engine/sqlite_wal.h"
 #include "engine/hash.h"
 
 namespace aetl {
@@ -51,7 +52,7 @@ StateStore::StateStore(const std::string& path) : path_(path), db_(std::make_uni
     fail(std::string("cannot open the state store: ") + (db_->db ? sqlite_error(db_->db) : "out of memory"));
   sqlite3_busy_timeout(db_->db, 10'000);
   try {
-    db_->exec("PRAGMA journal_mode=WAL");
+    if (set_wal_mode(db_->db) != SQLITE_OK) throw std::runtime_error(sqlite_error(db_->db));
     db_->exec("PRAGMA synchronous=FULL");
     db_->exec(
         "CREATE TABLE IF NOT EXISTS aetl_checkpoints ("

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "engine/setup_error.h"
+#include "engine/sqlite_wal.h"
 #include "engine/blocking_pool.h"
 #include "run/checkpoint.h"
 #include "expr/expression.h"
@@ -196,6 +197,7 @@ class SqliteSink final : public PipelineSink {
                         nullptr) != SQLITE_OK)
       throw std::runtime_error(db_ ? sqlite3_errmsg(db_) : "cannot open");
     sqlite3_busy_timeout(db_, 5000);
+    set_wal_mode(db_, std::chrono::milliseconds(5000));  // a failure shows in the next statement
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=" + cfg_.synchronous);
     if (by_delivery()) ensure_delivery_table();

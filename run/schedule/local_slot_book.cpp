@@ -7,6 +7,7 @@
 
 #include "engine/setup_error.h"
 #include "run/run_lock.h"
+#include "engine/sqlite_wal.h"
 #include "run/schedule/slot_book.h"
 
 namespace aetl {
@@ -30,7 +31,7 @@ class LocalSlotBook : public SlotBook {
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
       fail("cannot open the state store");
     sqlite3_busy_timeout(db_, 10'000);
-    exec("PRAGMA journal_mode=WAL");
+    if (set_wal_mode(db_) != SQLITE_OK) fail("cannot run PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
     exec("CREATE TABLE IF NOT EXISTS aetl_schedule_slots ("
          " pipeline TEXT NOT NULL, slot INTEGER NOT NULL, holder TEXT NOT NULL,"

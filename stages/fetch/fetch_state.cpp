@@ -1,3 +1,4 @@
+#include "engine/sqlite_wal.h"
 #include "stages/fetch/fetch_state.h"
 
 #include <sqlite3.h>
@@ -100,6 +101,7 @@ FetchState::FetchState(const std::string& path) : db_(std::make_unique<Db>()) {
     fail(db_->db ? sqlite3_errmsg(db_->db) : "cannot open");
   sqlite3_busy_timeout(db_->db, 10'000);
   try {
+    set_wal_mode(db_->db);  // two runs opening a new file at once: tried again a while
     db_->exec("PRAGMA journal_mode=WAL");
     db_->exec("PRAGMA synchronous=NORMAL");
     db_->exec(
